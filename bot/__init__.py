@@ -1,0 +1,1 @@
+"""The victim's conversation: a pure engine, content catalogues and adapters (Telegram, terminal)."""

@@ -1,0 +1,1 @@
+"""Scheduled jobs: one APScheduler registry and plain async job functions."""

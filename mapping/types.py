@@ -1,0 +1,412 @@
+"""Plain domain types shared by every package: strands, service kinds, coverage, locations and matches.
+
+Everything here is pure Python (no database, no Telegram, no scheduler) so that services_db, bot and jobs
+can all speak it. Serialisation helpers (``to_dict`` / ``from_dict``) give one JSON shape per type, used by
+the database columns and by the import/export formats alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "AreaCoverage",
+    "Channel",
+    "ChannelKind",
+    "Commissioner",
+    "CommissionerKind",
+    "Coverage",
+    "CoverageType",
+    "Location",
+    "LocationSource",
+    "Match",
+    "MatchReason",
+    "Nation",
+    "NationalCoverage",
+    "OpeningHours",
+    "OpeningInterval",
+    "PolygonCoverage",
+    "RadiusCoverage",
+    "ServiceKind",
+    "ServiceRecord",
+    "ServiceStatus",
+    "Strand",
+    "coverage_from_dict",
+    "coverage_to_dict",
+]
+
+
+class Strand(StrEnum):
+    """The five centrally monitored hate crime strands (England and Wales)."""
+
+    DISABILITY = "disability"
+    RACE = "race"
+    RELIGION = "religion"
+    SEXUAL_ORIENTATION = "sexual_orientation"
+    TRANSGENDER = "transgender"
+
+
+ALL_STRANDS: frozenset[Strand] = frozenset(Strand)
+
+
+class ServiceKind(StrEnum):
+    EMERGENCY = "emergency"
+    POLICE = "police"
+    ONLINE_REPORTING = "online_reporting"
+    THIRD_PARTY_REPORTING = "third_party_reporting"
+    VICTIM_SUPPORT = "victim_support"
+    SPECIALIST_SUPPORT = "specialist_support"
+    HELPLINE = "helpline"
+    EMOTIONAL_SUPPORT = "emotional_support"
+
+
+class ServiceStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+class CommissionerKind(StrEnum):
+    PCC = "pcc"
+    MAYOR = "mayor"
+    MOPAC = "mopac"
+    COMMON_COUNCIL = "common_council"
+    WELSH_GOVERNMENT = "welsh_government"
+    NATIONAL = "national"
+    OTHER = "other"
+
+
+class Nation(StrEnum):
+    ENGLAND_AND_WALES = "england_and_wales"
+    ENGLAND = "england"
+    WALES = "wales"
+
+
+class ChannelKind(StrEnum):
+    PHONE = "phone"
+    TEXT = "text"
+    EMAIL = "email"
+    WEB = "web"
+    WEB_FORM = "web_form"
+    WEB_CHAT = "web_chat"
+    IN_PERSON = "in_person"
+    BSL = "bsl"
+    RELAY = "relay"
+    APP = "app"
+
+
+class CoverageType(StrEnum):
+    NATIONAL = "national"
+    AREAS = "areas"
+    RADIUS = "radius"
+    POLYGON = "polygon"
+
+
+@dataclass(frozen=True, slots=True)
+class Commissioner:
+    """Who commissions a service: a PCC, a mayor, MOPAC, the Common Council, ... (data, never code)."""
+
+    code: str
+    name: str
+    kind: CommissionerKind
+    pfa_code: str | None = None
+
+
+# --- coverage -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NationalCoverage:
+    nation: Nation = Nation.ENGLAND_AND_WALES
+    type: CoverageType = field(default=CoverageType.NATIONAL, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AreaCoverage:
+    """A list of ONS area codes: Police Force Areas (E23/W15) and/or Local Authority Districts (E06-E09/W06)."""
+
+    area_codes: tuple[str, ...]
+    type: CoverageType = field(default=CoverageType.AREAS, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RadiusCoverage:
+    lat: float
+    lon: float
+    radius_m: float
+    type: CoverageType = field(default=CoverageType.RADIUS, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PolygonCoverage:
+    """A GeoJSON Polygon or MultiPolygon in WGS84 (lon, lat order, as GeoJSON says)."""
+
+    geojson: Mapping[str, Any]
+    type: CoverageType = field(default=CoverageType.POLYGON, init=False)
+
+    def __hash__(self) -> int:
+        return hash(repr(self.geojson))
+
+
+Coverage = NationalCoverage | AreaCoverage | RadiusCoverage | PolygonCoverage
+
+
+def coverage_to_dict(coverage: Coverage) -> dict[str, Any]:
+    """One JSON shape for a coverage spec: ``{"type": ..., ...}``."""
+    if isinstance(coverage, NationalCoverage):
+        return {"type": "national", "nation": coverage.nation.value}
+    if isinstance(coverage, AreaCoverage):
+        return {"type": "areas", "area_codes": list(coverage.area_codes)}
+    if isinstance(coverage, RadiusCoverage):
+        return {"type": "radius", "lat": coverage.lat, "lon": coverage.lon, "radius_m": coverage.radius_m}
+    return {"type": "polygon", "geojson": dict(coverage.geojson)}
+
+
+def coverage_from_dict(data: Mapping[str, Any]) -> Coverage:
+    """Inverse of :func:`coverage_to_dict`; raises ``ValueError`` naming what is wrong."""
+    kind = data.get("type")
+    if kind == "national":
+        return NationalCoverage(Nation(data.get("nation", Nation.ENGLAND_AND_WALES.value)))
+    if kind == "areas":
+        codes = data.get("area_codes") or []
+        return AreaCoverage(tuple(str(c).strip().upper() for c in codes))
+    if kind == "radius":
+        return RadiusCoverage(float(data["lat"]), float(data["lon"]), float(data["radius_m"]))
+    if kind == "polygon":
+        return PolygonCoverage(data["geojson"])
+    raise ValueError(f"unknown coverage type {kind!r}: use national, areas, radius or polygon")
+
+
+# --- channels and hours ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One way to reach a service. ``value`` is a number, address, URL or e-mail depending on ``kind``."""
+
+    kind: ChannelKind
+    value: str
+    note: str = ""
+    lat: float | None = None
+    lon: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind.value, "value": self.value}
+        if self.note:
+            out["note"] = self.note
+        if self.lat is not None and self.lon is not None:
+            out["lat"], out["lon"] = self.lat, self.lon
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Channel:
+        lat, lon = data.get("lat"), data.get("lon")
+        return cls(
+            kind=ChannelKind(data["kind"]),
+            value=str(data["value"]),
+            note=str(data.get("note") or ""),
+            lat=float(lat) if lat is not None else None,
+            lon=float(lon) if lon is not None else None,
+        )
+
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningInterval:
+    """Open on ``day`` (0 = Monday) from ``opens`` to ``closes`` (local UK time)."""
+
+    day: int
+    opens: time
+    closes: time
+
+    def to_text(self) -> str:
+        return f"{DAY_NAMES[self.day]} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningHours:
+    """Structured opening hours: ``always_open`` (24/7) or weekly intervals, with free notes.
+
+    ``unknown`` means the source gave no hours we could confirm: the bot says so rather than guess.
+    """
+
+    always_open: bool = False
+    intervals: tuple[OpeningInterval, ...] = ()
+    bank_holidays: str = ""
+    note: str = ""
+
+    @property
+    def unknown(self) -> bool:
+        return not self.always_open and not self.intervals
+
+    def is_open(self, at: datetime) -> bool | None:
+        """Whether the service is open at ``at`` (UK local wall time); ``None`` when hours are unknown."""
+        if self.always_open:
+            return True
+        if not self.intervals:
+            return None
+        day, now = at.weekday(), at.time()
+        return any(i.day == day and i.opens <= now < i.closes for i in self.intervals)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.always_open:
+            out["always_open"] = True
+        if self.intervals:
+            out["intervals"] = [i.to_text() for i in self.intervals]
+        if self.bank_holidays:
+            out["bank_holidays"] = self.bank_holidays
+        if self.note:
+            out["note"] = self.note
+        return out
+
+    def to_text(self) -> str:
+        """Compact form used in CSV: ``24/7`` or ``mon 09:00-17:00; tue 09:00-17:00``."""
+        if self.always_open:
+            return "24/7"
+        return "; ".join(i.to_text() for i in self.intervals)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> OpeningHours:
+        if not data:
+            return cls()
+        intervals: list[OpeningInterval] = []
+        for item in data.get("intervals") or []:
+            intervals.extend(parse_intervals(str(item)))
+        return cls(
+            always_open=bool(data.get("always_open")),
+            intervals=tuple(intervals),
+            bank_holidays=str(data.get("bank_holidays") or ""),
+            note=str(data.get("note") or ""),
+        )
+
+
+def parse_intervals(text: str) -> list[OpeningInterval]:
+    """Parse ``mon-fri 09:00-17:00; sat 10:00-13:00`` into intervals; raises ``ValueError`` with a reason."""
+    out: list[OpeningInterval] = []
+    for part in (p.strip() for p in text.replace(",", ";").split(";")):
+        if not part:
+            continue
+        try:
+            days_text, hours_text = part.split()
+            opens_text, closes_text = hours_text.split("-")
+            opens, closes = time.fromisoformat(opens_text), time.fromisoformat(closes_text)
+        except ValueError as exc:
+            raise ValueError(f"cannot read hours {part!r}: write them like 'mon-fri 09:00-17:00'") from exc
+        if closes <= opens and closes != time(0, 0):
+            raise ValueError(f"hours {part!r} close before they open")
+        if closes == time(0, 0):
+            closes = time(23, 59, 59)
+        for day in _parse_days(days_text.lower(), part):
+            out.append(OpeningInterval(day, opens, closes))
+    return out
+
+
+def _parse_days(text: str, part: str) -> list[int]:
+    if "-" in text:
+        first, last = text.split("-", 1)
+        if first not in DAY_NAMES or last not in DAY_NAMES:
+            raise ValueError(f"unknown day in {part!r}: use mon, tue, wed, thu, fri, sat, sun")
+        a, b = DAY_NAMES.index(first), DAY_NAMES.index(last)
+        return list(range(a, b + 1)) if a <= b else [*range(a, 7), *range(0, b + 1)]
+    if text not in DAY_NAMES:
+        raise ValueError(f"unknown day in {part!r}: use mon, tue, wed, thu, fri, sat, sun")
+    return [DAY_NAMES.index(text)]
+
+
+# --- services -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRecord:
+    """A service in the directory, as every package sees it.
+
+    ``strands`` empty means the service is not strand-specific (it serves everyone); a specialist service
+    lists the strands it specialises in. ``caveat`` is non-empty when a fact in the entry still needs a
+    person to confirm it (the bot shows the caveat beside the contact details).
+    """
+
+    id: str
+    name: str
+    kind: ServiceKind
+    coverage: Coverage
+    source_url: str
+    verified_on: date
+    organisation: str = ""
+    description: str = ""
+    strands: frozenset[Strand] = frozenset()
+    local_strands: tuple[str, ...] = ()
+    commissioner_code: str | None = None
+    channels: tuple[Channel, ...] = ()
+    languages: tuple[str, ...] = ()
+    hours: OpeningHours = field(default_factory=OpeningHours)
+    eligibility: str = ""
+    status: ServiceStatus = ServiceStatus.ACTIVE
+    caveat: str = ""
+    updated_at: datetime | None = None
+    version: int = 1
+
+    def serves(self, strands: Iterable[Strand]) -> bool:
+        """True when the service takes reports for at least one of ``strands`` (or is not strand-specific)."""
+        wanted = set(strands)
+        return not self.strands or not wanted or bool(self.strands & wanted)
+
+    @property
+    def in_person(self) -> tuple[Channel, ...]:
+        return tuple(c for c in self.channels if c.kind is ChannelKind.IN_PERSON and c.lat is not None)
+
+
+# --- locations and matches ------------------------------------------------------------------------------
+
+
+class LocationSource(StrEnum):
+    GPS = "gps"
+    POSTCODE = "postcode"
+    SECTOR = "sector"
+    OUTCODE = "outcode"
+    PLACE = "place"
+    COORDINATES = "coordinates"
+    GEOCODER = "geocoder"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a person is, how we know, and how precisely; area codes are ``None`` outside England and Wales."""
+
+    lat: float
+    lon: float
+    source: LocationSource
+    precision_m: float
+    lad_code: str | None = None
+    pfa_code: str | None = None
+    label: str = ""
+
+    @property
+    def in_england_or_wales(self) -> bool:
+        return self.lad_code is not None and self.lad_code[:1] in ("E", "W")
+
+    @property
+    def nation(self) -> Nation | None:
+        if not self.in_england_or_wales:
+            return None
+        return Nation.WALES if self.lad_code and self.lad_code.startswith("W") else Nation.ENGLAND
+
+
+class MatchReason(StrEnum):
+    COVERS = "covers"  # the service's coverage covers the person's point or area
+    NATIONAL = "national"  # the service covers the whole nation the person is in
+    NEAREST_OUTSIDE = "nearest_outside"  # nothing local covers them; this is the nearest, outside their area
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    service: ServiceRecord
+    reason: MatchReason
+    distance_m: float | None = None
+    specialist: bool = False

@@ -1,0 +1,1 @@
+"""The services directory: models, repository, import/export, validation, audit, access control, migrations."""

@@ -1,0 +1,103 @@
+"""SQLModel tables: the services directory, its audit trail, and the tables other packages keep.
+
+One module holds every table so that the migrations have one source to be checked against
+(``tests/services_db/test_migrations.py`` compares them). Complex parts of a service (channels, hours,
+coverage spec) are JSON; what is queried (kind, status, commissioner, area codes, bounding box) is a column.
+On PostgreSQL a migration adds a PostGIS ``geom`` column generated from ``geometry_wkb`` with a GiST index.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary
+from sqlmodel import Field, SQLModel
+
+
+class Commissioner(SQLModel, table=True):
+    """A commissioning body (PCC, mayor, MOPAC, Common Council, Welsh Government, national)."""
+
+    __tablename__ = "commissioner"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=32)
+    pfa_code: str | None = Field(default=None, max_length=9, index=True)
+
+
+class ServiceBase(SQLModel):
+    name: str = Field(max_length=200)
+    organisation: str = Field(default="", max_length=200)
+    kind: str = Field(max_length=40, index=True)
+    description: str = Field(default="")
+    strands: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    local_strands: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    commissioner_code: str | None = Field(default=None, foreign_key="commissioner.code", index=True)
+    channels: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    hours: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    eligibility: str = Field(default="")
+    coverage: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="active", max_length=16, index=True)
+    source_url: str = Field(max_length=500)
+    verified_on: date
+    caveat: str = Field(default="")
+
+
+class Service(ServiceBase, table=True):
+    """A row of the directory. ``geometry_wkb`` is the resolved coverage (WGS84) when it could be resolved."""
+
+    __tablename__ = "service"
+
+    id: str = Field(primary_key=True, max_length=80)
+    coverage_type: str = Field(max_length=16, index=True)
+    geometry_wkb: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    min_lon: float | None = None
+    min_lat: float | None = None
+    max_lon: float | None = None
+    max_lat: float | None = None
+    origin: str = Field(default="user", max_length=16)  # "seed" for the shipped national directory
+    seed_hash: str | None = Field(default=None, max_length=64)
+    updated_at: datetime
+    updated_by: str = Field(default="", max_length=120)
+    version: int = Field(default=1)
+
+
+class ServiceArea(SQLModel, table=True):
+    """Area codes a service's coverage names (PFA or LAD), for matching by codes without boundaries."""
+
+    __tablename__ = "service_area"
+    __table_args__ = (Index("ix_service_area_code", "area_code"),)
+
+    service_id: str = Field(foreign_key="service.id", primary_key=True, ondelete="CASCADE")
+    area_code: str = Field(primary_key=True, max_length=9)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who changed what, when: the full record before and after, so any version can be restored."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=32, index=True)
+    service_id: str | None = Field(default=None, max_length=80, index=True)
+    version: int | None = None
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    detail: str = Field(default="")
+
+
+class AreaBoundary(SQLModel, table=True):
+    """An official boundary (PFA or LAD) loaded by ``signpost geography load``; one row per code and vintage."""
+
+    __tablename__ = "area_boundary"
+
+    code: str = Field(primary_key=True, max_length=9)
+    level: str = Field(max_length=8, index=True)  # "pfa" or "lad"
+    name: str = Field(max_length=200)
+    vintage: str = Field(max_length=16)
+    geometry_wkb: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    loaded_at: datetime

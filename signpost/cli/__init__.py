@@ -1,0 +1,29 @@
+"""The ``signpost`` command: one Typer app, one sub-module per user's area of work.
+
+Each sub-module only parses arguments, builds objects through signpost.wiring and prints; logic lives in
+mapping, services_db, bot and jobs.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from signpost.cli import accounts, bot, coverage, geography, jobs, places, services
+
+app = typer.Typer(
+    name="signpost",
+    help="Signpost: hate crime reporting help for England and Wales.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(services.app, name="services")
+app.add_typer(geography.app, name="geography")
+app.add_typer(coverage.app, name="coverage")
+app.add_typer(accounts.app, name="accounts")
+app.add_typer(jobs.app, name="jobs")
+places.register(app)  # find, locate
+bot.register(app)  # chat, bot, outbox
+
+
+def main() -> None:
+    app()

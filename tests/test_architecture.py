@@ -1,0 +1,50 @@
+"""The direction of imports in architecture.md: mapping is pure, bot's engine never sees Telegram."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _files("mapping"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_mapping_stays_pure(path: Path) -> None:
+    forbidden = {"telegram", "sqlmodel", "sqlalchemy", "apscheduler", "services_db", "bot", "jobs", "signpost"}
+    assert not (_imports(path) & forbidden), f"{path} imports {_imports(path) & forbidden}"
+
+
+@pytest.mark.parametrize("path", _files("services_db"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_services_db_points_inward(path: Path) -> None:
+    forbidden = {"telegram", "bot", "jobs", "signpost", "apscheduler"}
+    assert not (_imports(path) & forbidden), f"{path} imports {_imports(path) & forbidden}"
+
+
+def _engine_files() -> list[Path]:
+    engine = ROOT / "bot" / "engine"
+    return sorted(engine.rglob("*.py")) if engine.is_dir() else [p for p in [ROOT / "bot" / "engine.py"] if p.exists()]
+
+
+def test_bot_engine_never_imports_telegram() -> None:
+    files = _engine_files()
+    assert files, "bot/engine is missing"
+    for path in files:
+        bad = _imports(path) & {"telegram", "sqlmodel", "sqlalchemy", "services_db", "signpost", "apscheduler"}
+        assert not bad, f"{path} imports {bad}"
