@@ -49,7 +49,7 @@ def _postgres_database() -> Iterator[str]:
     try:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server here"
+    except Exception as exc:
         admin.dispose()
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL required but not reachable at {PG_ADMIN_URL}: {exc}")
