@@ -101,3 +101,12 @@ class AreaBoundary(SQLModel, table=True):
     vintage: str = Field(max_length=16)
     geometry_wkb: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     loaded_at: datetime
+
+
+# --- the bot's enumerated conversation state and anonymous signposting counts (issue 4; migration 0002) ---
+
+
+# --- accounts, roles and API tokens for PCC teams, analysts and admins (issue 6; migration 0003) ---
+
+
+# --- scheduled jobs: runs, leases, outbox, coverage snapshots (issue 7; migration 0004) ---

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from signpost.cli import accounts, bot, coverage, geography, jobs, places, services
+from signpost.cli import accounts, bot, coverage, find, geography, jobs, places, services, services_io
 
 app = typer.Typer(
     name="signpost",
@@ -16,12 +16,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+services_io.register(services.app)  # import, export, template
 app.add_typer(services.app, name="services")
 app.add_typer(geography.app, name="geography")
 app.add_typer(coverage.app, name="coverage")
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(jobs.app, name="jobs")
-places.register(app)  # find, locate
+places.register(app)  # locate
+find.register(app)  # find
 bot.register(app)  # chat, bot, outbox
 
 
