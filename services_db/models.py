@@ -110,3 +110,93 @@ class AreaBoundary(SQLModel, table=True):
 
 
 # --- scheduled jobs: runs, leases, outbox, coverage snapshots (issue 7; migration 0004) ---
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled job: when, how it ended, what it counted (never personal data)."""
+
+    __tablename__ = "job_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(max_length=64, index=True)
+    started_at: datetime = Field(index=True)
+    finished_at: datetime | None = None
+    outcome: str = Field(default="running", max_length=16)  # running | ok | failed | skipped
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str = Field(default="")
+    runner: str = Field(default="", max_length=120)
+
+
+class JobLease(SQLModel, table=True):
+    """At most one process runs a job at a time: it holds the lease until ``expires_at``."""
+
+    __tablename__ = "job_lease"
+
+    job_id: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=120)
+    expires_at: datetime
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message for staff (e.g. a staleness reminder) kept until it is delivered or read with ``signpost outbox``."""
+
+    __tablename__ = "outbox_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(index=True)
+    commissioner_code: str | None = Field(default=None, max_length=32, index=True)
+    recipient: str = Field(default="", max_length=120)  # an account id, or "" for the commissioner's editors
+    subject: str = Field(max_length=200)
+    body: str
+    delivered_at: datetime | None = None
+    delivered_via: str = Field(default="", max_length=16)  # telegram | cli
+
+
+class ReminderSent(SQLModel, table=True):
+    """A staleness reminder was sent for this service in this stale period: it is not sent again."""
+
+    __tablename__ = "reminder_sent"
+
+    service_id: str = Field(primary_key=True, max_length=80)
+    verified_on: date = Field(primary_key=True)  # the stale period is identified by the last verification
+    sent_at: datetime
+
+
+class CoverageSnapshot(SQLModel, table=True):
+    """A dated summary of third-party reporting coverage per area and strand, for coverage over time."""
+
+    __tablename__ = "coverage_snapshot"
+    __table_args__ = (Index("ix_coverage_snapshot_area", "area_code", "taken_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    taken_on: date = Field(index=True)
+    level: str = Field(max_length=8)  # pfa | lad | grid
+    area_code: str = Field(max_length=16)
+    strand: str = Field(max_length=24)  # a Strand value or "any"
+    population: float
+    population_covered: float
+    method: str = Field(default="", max_length=200)
+
+
+class ScheduledImport(SQLModel, table=True):
+    """A commissioner's published list (path or URL) fetched on a schedule through the validated import."""
+
+    __tablename__ = "scheduled_import"
+
+    id: int | None = Field(default=None, primary_key=True)
+    commissioner_code: str = Field(foreign_key="commissioner.code", index=True)
+    source: str = Field(max_length=500)
+    created_at: datetime
+    created_by: str = Field(default="", max_length=120)
+    last_run_at: datetime | None = None
+    last_outcome: str = Field(default="", max_length=300)
+
+
+class SchedulerJob(SQLModel, table=True):
+    """APScheduler 3's SQLAlchemyJobStore table, declared here so migrations own the schema."""
+
+    __tablename__ = "apscheduler_jobs"
+
+    id: str = Field(primary_key=True, max_length=191)
+    next_run_time: float | None = Field(default=None, index=True)
+    job_state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
