@@ -106,6 +106,39 @@ class AreaBoundary(SQLModel, table=True):
 # --- the bot's enumerated conversation state and anonymous signposting counts (issue 4; migration 0002) ---
 
 
+class ConversationRecord(SQLModel, table=True):
+    """One chat's conversation state: ``Conversation.to_dict()`` only (enumerated values, area codes).
+
+    ``chat_key`` is an HMAC of the Telegram chat id (bot/persistence.py), never the id itself; ``version``
+    lets stateless workers detect a concurrent write and retry.
+    """
+
+    __tablename__ = "conversation_state"
+
+    chat_key: str = Field(primary_key=True, max_length=64)
+    state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    version: int = Field(default=1)
+    updated_at: datetime
+    expires_at: datetime = Field(index=True)
+
+
+class SignpostingCount(SQLModel, table=True):
+    """Anonymous count of signpostings per ISO week, area codes, strand and outcome (no user, no text).
+
+    Unknown area codes are stored as ``""``; ``strand`` is a Strand value, ``"unspecified"`` (none chosen)
+    or ``"any"`` (every signposting once, whatever the strands).
+    """
+
+    __tablename__ = "signposting_count"
+
+    week: str = Field(primary_key=True, max_length=8)
+    lad_code: str = Field(primary_key=True, max_length=9)
+    pfa_code: str = Field(primary_key=True, max_length=9)
+    strand: str = Field(primary_key=True, max_length=32)
+    outcome: str = Field(primary_key=True, max_length=16)
+    count: int = Field(default=0)
+
+
 # --- accounts, roles and API tokens for PCC teams, analysts and admins (issue 6; migration 0003) ---
 
 
