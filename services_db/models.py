@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 
@@ -140,6 +140,60 @@ class SignpostingCount(SQLModel, table=True):
 
 
 # --- accounts, roles and API tokens for PCC teams, analysts and admins (issue 6; migration 0003) ---
+
+
+class Account(SQLModel, table=True):
+    """A member of staff: a PCC team editor (for one commissioner), an analyst or an admin.
+
+    ``telegram_user_id`` is stored only for registered staff, who consent to it; never for victims.
+    A revoked account keeps its row (audit entries name it) but can do nothing.
+    """
+
+    __tablename__ = "account"
+    __table_args__ = (Index("ix_account_telegram_user_id", "telegram_user_id", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    role: str = Field(max_length=16, index=True)  # pcc_editor | analyst | admin
+    commissioner_code: str | None = Field(default=None, foreign_key="commissioner.code", index=True)
+    telegram_user_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime
+    created_by: str = Field(default="", max_length=120)
+    revoked_at: datetime | None = None
+
+
+class ApiToken(SQLModel, table=True):
+    """A command-line token: only its SHA-256 is stored; ``prefix`` names it in lists without revealing it."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (Index("ix_api_token_token_hash", "token_hash", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    token_hash: str = Field(max_length=64)
+    prefix: str = Field(max_length=16)
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class PendingUpload(SQLModel, table=True):
+    """An upload previewed in the chat app, waiting for the editor's confirm (any bot worker can finish it).
+
+    Holds the Telegram file id (the file is read again on confirm) and a digest of the previewed changes, so a
+    directory that changed in between is noticed rather than overwritten.
+    """
+
+    __tablename__ = "pending_upload"
+
+    id: str = Field(primary_key=True, max_length=32)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    file_id: str = Field(max_length=256)
+    file_name: str = Field(max_length=255)
+    digest: str = Field(max_length=64)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
 
 
 # --- scheduled jobs: runs, leases, outbox, coverage snapshots (issue 7; migration 0004) ---
