@@ -1,0 +1,720 @@
+"""The services directory: keyword-only functions that read and change services and return domain objects.
+
+Every change is one transaction (the function commits on success and rolls back on any error) and writes one
+audit entry per changed service with the full record before and after, so that any earlier version can be
+restored. Concurrent edits are detected, never lost: every write is an ``UPDATE ... WHERE version = :seen``
+and a caller that read an older version gets :class:`VersionConflict`.
+
+Geometry: a service's coverage is resolved to WGS84 on write (``areas`` is the boundary lookup when boundaries
+are loaded, else ``None``: area-coded and national coverage then store no geometry and are matched by the
+codes in ``service_area``). A write that leaves the coverage unchanged keeps the stored geometry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, update
+from sqlmodel import Session, col, select
+
+from mapping.coverage import AreaGeometryLookup
+from mapping.types import Commissioner, CommissionerKind, ServiceKind, ServiceRecord, ServiceStatus
+from services_db.convert import (
+    REVISION_FIELDS,
+    GeometryColumns,
+    coverage_area_codes,
+    geometry_columns,
+    record_from_dict,
+    record_to_dict,
+    row_to_record,
+    row_values,
+)
+from services_db.models import AuditEntry, Service, ServiceArea
+from services_db.models import Commissioner as CommissionerRow
+
+__all__ = [
+    "ApplyResult",
+    "AuditRecord",
+    "DirectoryError",
+    "ServiceAlreadyExists",
+    "ServiceNotFound",
+    "UnknownCommissioner",
+    "VersionConflict",
+    "VersionNotFound",
+    "apply_changes",
+    "close_service",
+    "create_service",
+    "delete_service",
+    "get_service",
+    "history",
+    "list_commissioners",
+    "list_services",
+    "refresh_geometries",
+    "restore",
+    "set_verified",
+    "snapshot_key",
+    "update_service",
+    "upsert_commissioners",
+]
+
+_CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
+
+
+# --- errors a user can cause: each carries a message saying what to do -------------------------------------
+
+
+class DirectoryError(Exception):
+    """A change the directory refused; ``message`` says what to fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ServiceNotFound(DirectoryError):
+    def __init__(self, service_id: str) -> None:
+        super().__init__(f"no service with id {service_id!r}: check the id with `signpost services list`")
+        self.service_id = service_id
+
+
+class ServiceAlreadyExists(DirectoryError):
+    def __init__(self, service_id: str) -> None:
+        super().__init__(f"a service with id {service_id!r} already exists: choose another id or update it")
+        self.service_id = service_id
+
+
+class VersionConflict(DirectoryError):
+    """Someone else changed the service since it was read (``actual`` is ``None`` when it was deleted)."""
+
+    def __init__(self, service_id: str, expected: int, actual: int | None) -> None:
+        now = f"is now at version {actual}" if actual is not None else "has since been deleted"
+        super().__init__(
+            f"service {service_id!r} was changed by someone else: you edited version {expected} but it {now}; "
+            "reload it, re-apply your change and save again"
+        )
+        self.service_id, self.expected, self.actual = service_id, expected, actual
+
+
+class UnknownCommissioner(DirectoryError):
+    def __init__(self, codes: Collection[str]) -> None:
+        listed = ", ".join(sorted(codes))
+        super().__init__(
+            f"unknown commissioner code(s): {listed}; use a code listed by the directory's commissioners "
+            "(they are loaded with the geography and the national seed) or leave commissioner_code empty"
+        )
+        self.codes = tuple(sorted(codes))
+
+
+class VersionNotFound(DirectoryError):
+    def __init__(self, service_id: str, version: int, available: Sequence[int]) -> None:
+        choices = ", ".join(str(v) for v in available) or "none"
+        super().__init__(
+            f"service {service_id!r} has no recorded version {version}; versions you can restore: {choices} "
+            f"(see `signpost services history {service_id}`)"
+        )
+        self.service_id, self.version, self.available = service_id, version, tuple(available)
+
+
+# --- results ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audit entry: who did what to which service, when, with the full record before and after."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    service_id: str | None
+    version: int | None
+    before: ServiceRecord | None
+    after: ServiceRecord | None
+    detail: str = ""
+
+    @property
+    def changed_fields(self) -> tuple[str, ...]:
+        """Names of the fields that differ between ``before`` and ``after`` (revision fields left out)."""
+        if self.before is None or self.after is None:
+            return ()
+        old, new = record_to_dict(self.before), record_to_dict(self.after)
+        return tuple(k for k in old if k not in REVISION_FIELDS and old[k] != new[k])
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What :func:`apply_changes` did, by service id."""
+
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    closed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> int:
+        return len(self.created) + len(self.updated) + len(self.closed)
+
+
+# --- reading ----------------------------------------------------------------------------------------------
+
+
+def list_services(
+    *,
+    session: Session,
+    status: ServiceStatus | None = None,
+    kinds: Collection[ServiceKind] | None = None,
+    commissioner_code: str | None = None,
+) -> list[ServiceRecord]:
+    """Services in the directory, ordered by id, optionally filtered by status, kinds and commissioner."""
+    query = select(Service)
+    if status is not None:
+        query = query.where(Service.status == ServiceStatus(status).value)
+    if kinds:
+        query = query.where(col(Service.kind).in_([ServiceKind(k).value for k in kinds]))
+    if commissioner_code is not None:
+        query = query.where(Service.commissioner_code == commissioner_code)
+    rows = session.exec(query.order_by(col(Service.id)).execution_options(populate_existing=True))
+    return [row_to_record(row) for row in rows]
+
+
+def get_service(*, session: Session, service_id: str) -> ServiceRecord | None:
+    """The service with ``service_id``, or ``None``."""
+    row = _load(session, service_id)
+    return row_to_record(row) if row is not None else None
+
+
+def list_commissioners(*, session: Session) -> list[Commissioner]:
+    """Every commissioner the directory knows, ordered by code."""
+    rows = session.exec(select(CommissionerRow).order_by(col(CommissionerRow.code)))
+    return [Commissioner(r.code, r.name, CommissionerKind(r.kind), r.pfa_code) for r in rows]
+
+
+def history(*, session: Session, service_id: str) -> list[AuditRecord]:
+    """Every audit entry of one service, oldest first (an empty list for an id never seen)."""
+    query = select(AuditEntry).where(AuditEntry.service_id == service_id).order_by(col(AuditEntry.id))
+    return [_audit_record(entry) for entry in session.exec(query)]
+
+
+def snapshot_key(*, session: Session) -> str:
+    """A short key that changes whenever the directory changes (rebuild indexes when it differs)."""
+    count, versions, latest = session.exec(
+        select(func.count(), func.coalesce(func.sum(Service.version), 0), func.max(Service.updated_at))
+    ).one()
+    last_audit = session.exec(select(func.max(AuditEntry.id))).one()
+    text = f"{count}:{versions}:{latest}:{last_audit}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --- changing ---------------------------------------------------------------------------------------------
+
+
+def create_service(
+    *,
+    session: Session,
+    record: ServiceRecord,
+    actor: str,
+    areas: AreaGeometryLookup | None = None,
+    now: datetime | None = None,
+) -> ServiceRecord:
+    """Add a new service (version 1); raises :class:`ServiceAlreadyExists` or :class:`UnknownCommissioner`."""
+    with _transaction(session):
+        _check_commissioners(session, [record])
+        if _load(session, record.id) is not None:
+            raise ServiceAlreadyExists(record.id)
+        writes = _Writes()
+        created = writes.insert(record, actor=actor, at=_at(now), areas=areas, action="create")
+        writes.flush(session)
+    return created
+
+
+def update_service(
+    *,
+    session: Session,
+    record: ServiceRecord,
+    actor: str,
+    expected_version: int,
+    areas: AreaGeometryLookup | None = None,
+    now: datetime | None = None,
+) -> ServiceRecord:
+    """Replace a service's content with ``record``; raises :class:`VersionConflict` unless it is still at
+    ``expected_version`` (the version the editor read)."""
+    with _transaction(session):
+        _check_commissioners(session, [record])
+        row = _require(session, record.id)
+        writes = _Writes()
+        updated = writes.update(
+            session, row, record, actor=actor, at=_at(now), areas=areas, expected_version=expected_version
+        )
+        writes.flush(session)
+    return updated
+
+
+def close_service(
+    *,
+    session: Session,
+    service_id: str,
+    actor: str,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> ServiceRecord:
+    """Mark a service closed (kept, with its history, and restorable); a new version, audited."""
+    return _change_one(session, service_id, actor, expected_version, now, "close", status=ServiceStatus.CLOSED)
+
+
+def set_verified(
+    *,
+    session: Session,
+    service_id: str,
+    on: date,
+    actor: str,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> ServiceRecord:
+    """Record that a person checked the service's details on ``on``; a new version, audited."""
+    return _change_one(session, service_id, actor, expected_version, now, "verify", verified_on=on)
+
+
+def delete_service(
+    *,
+    session: Session,
+    service_id: str,
+    actor: str,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> ServiceRecord:
+    """Remove a service row; its audit trail stays, so :func:`restore` can bring it back. Returns what was deleted."""
+    with _transaction(session):
+        row = _require(session, service_id)
+        before = row_to_record(row)
+        if expected_version is not None and before.version != expected_version:
+            raise VersionConflict(service_id, expected_version, before.version)
+        session.execute(delete(ServiceArea).where(col(ServiceArea.service_id) == service_id))
+        result = session.execute(
+            delete(Service).where(col(Service.id) == service_id, col(Service.version) == before.version)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise VersionConflict(service_id, before.version, _current_version(session, service_id))
+        writes = _Writes()
+        writes.audit(
+            at=_at(now),
+            actor=actor,
+            action="delete",
+            service_id=service_id,
+            version=before.version + 1,
+            before=before,
+            after=None,
+        )
+        writes.flush(session)
+    return before
+
+
+def restore(
+    *,
+    session: Session,
+    service_id: str,
+    version: int,
+    actor: str,
+    areas: AreaGeometryLookup | None = None,
+    now: datetime | None = None,
+) -> ServiceRecord:
+    """Bring back the content a service had at ``version``, as a new version (also after it was deleted)."""
+    with _transaction(session):
+        entries = history(session=session, service_id=service_id)
+        states = {e.version: e.after for e in entries if e.after is not None and e.version is not None}
+        if version not in states:
+            raise VersionNotFound(service_id, version, sorted(states))
+        wanted = states[version]
+        assert wanted is not None
+        _check_commissioners(session, [wanted])
+        row = _load(session, service_id)
+        writes = _Writes()
+        at, detail = _at(now), f"restored version {version}"
+        if row is None:
+            last = max((e.version for e in entries if e.version is not None), default=0)
+            restored = writes.insert(
+                wanted, actor=actor, at=at, areas=areas, action="restore", version=last + 1, detail=detail
+            )
+        else:
+            restored = writes.update(
+                session, row, wanted, actor=actor, at=at, areas=areas, action="restore", detail=detail, force=True
+            )
+        writes.flush(session)
+    return restored
+
+
+def apply_changes(
+    *,
+    session: Session,
+    upserts: Sequence[ServiceRecord],
+    removals: Sequence[str],
+    actor: str,
+    expected_versions: Mapping[str, int] | None = None,
+    areas: AreaGeometryLookup | None = None,
+    now: datetime | None = None,
+) -> ApplyResult:
+    """Create or update ``upserts`` and close ``removals`` in ONE transaction: all of it, or nothing.
+
+    A service whose content is already as given is left alone (no new version, no audit entry).
+    ``expected_versions`` (service id -> the version the change was planned against) makes the call fail
+    with :class:`VersionConflict` if any of those services changed meanwhile. Removal closes a service
+    (status ``closed``); it never deletes it or its history.
+    """
+    expected_versions = expected_versions or {}
+    ids = [r.id for r in upserts]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+    if duplicates:
+        raise DirectoryError(f"the same service id is given more than once: {', '.join(duplicates)}")
+    both = sorted(set(ids) & set(removals))
+    if both:
+        raise DirectoryError(f"services both changed and removed in one batch: {', '.join(both)}")
+    created: list[str] = []
+    updated: list[str] = []
+    closed: list[str] = []
+    unchanged: list[str] = []
+    at = _at(now)
+    with _transaction(session):
+        _check_commissioners(session, upserts)
+        rows = _load_many(session, [*ids, *removals])
+        writes = _Writes()
+        for record in upserts:
+            row = rows.get(record.id)
+            expected = expected_versions.get(record.id)
+            if row is None:
+                if expected is not None:
+                    raise VersionConflict(record.id, expected, None)
+                writes.insert(record, actor=actor, at=at, areas=areas, action="create")
+                created.append(record.id)
+            elif writes.update(session, row, record, actor=actor, at=at, areas=areas, expected_version=expected):
+                updated.append(record.id)
+            else:
+                unchanged.append(record.id)
+        for service_id in removals:
+            row = rows.get(service_id)
+            if row is None:
+                raise ServiceNotFound(service_id)
+            current = row_to_record(row)
+            closing = replace(current, status=ServiceStatus.CLOSED)
+            expected = expected_versions.get(service_id)
+            if writes.update(session, row, closing, actor=actor, at=at, expected_version=expected, action="close"):
+                closed.append(service_id)
+            else:
+                unchanged.append(service_id)
+        writes.flush(session)
+    return ApplyResult(tuple(created), tuple(updated), tuple(closed), tuple(unchanged))
+
+
+def upsert_commissioners(*, session: Session, commissioners: Iterable[Commissioner]) -> int:
+    """Add or update commissioners (PCCs, mayors, MOPAC, ... as data); returns how many were added or changed."""
+    changed = 0
+    with _transaction(session):
+        for commissioner in commissioners:
+            values = {
+                "name": commissioner.name,
+                "kind": CommissionerKind(commissioner.kind).value,
+                "pfa_code": commissioner.pfa_code,
+            }
+            row = session.get(CommissionerRow, commissioner.code)
+            if row is None:
+                session.add(CommissionerRow(code=commissioner.code, **values))
+                changed += 1
+            elif any(getattr(row, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(row, k, v)
+                changed += 1
+    return changed
+
+
+def refresh_geometries(
+    *, session: Session, areas: AreaGeometryLookup | None, actor: str = "geography", now: datetime | None = None
+) -> int:
+    """Re-resolve every service's geometry (after boundaries were loaded or changed); returns how many changed.
+
+    Geometry is derived from the coverage spec, so this is not a new version of any service; one audit entry
+    records that it happened (and moves :func:`snapshot_key`).
+    """
+    changed = 0
+    cache: dict[str, GeometryColumns] = {}
+    with _transaction(session):
+        for row in session.exec(select(Service).execution_options(populate_existing=True)):
+            key = repr(sorted(row.coverage.items()))
+            if key not in cache:
+                cache[key] = geometry_columns(row_to_record(row).coverage, areas)
+            columns = cache[key]
+            if _stored_geometry(row) == columns:
+                continue
+            session.execute(update(Service).where(col(Service.id) == row.id).values(**columns.as_dict()))
+            changed += 1
+        if changed:
+            writes = _Writes()
+            writes.audit(
+                at=_at(now),
+                actor=actor,
+                action="refresh_geometries",
+                service_id=None,
+                version=None,
+                before=None,
+                after=None,
+                detail=f"{changed} service geometries re-resolved",
+            )
+            writes.flush(session)
+    return changed
+
+
+# --- internals --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Writes:
+    """Inserts collected during one transaction and sent as a few multi-row statements at the end."""
+
+    services: list[dict[str, Any]] = field(default_factory=list)
+    area_deletes: list[str] = field(default_factory=list)
+    areas: list[dict[str, str]] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+
+    def insert(
+        self,
+        record: ServiceRecord,
+        *,
+        actor: str,
+        at: datetime,
+        areas: AreaGeometryLookup | None,
+        action: str,
+        version: int = 1,
+        detail: str = "",
+        origin: str = "user",
+        seed_hash: str | None = None,
+    ) -> ServiceRecord:
+        stored = replace(record, version=version, updated_at=at)
+        values = row_values(stored, geometry=geometry_columns(record.coverage, areas))
+        self.services.append(
+            {
+                "id": record.id,
+                **values,
+                "origin": origin,
+                "seed_hash": seed_hash,
+                "updated_at": at,
+                "updated_by": actor,
+                "version": version,
+            }
+        )
+        self.areas.extend({"service_id": record.id, "area_code": c} for c in coverage_area_codes(record.coverage))
+        self.audit(
+            at=at,
+            actor=actor,
+            action=action,
+            service_id=record.id,
+            version=version,
+            before=None,
+            after=stored,
+            detail=detail,
+        )
+        return stored
+
+    def update(
+        self,
+        session: Session,
+        row: Service,
+        record: ServiceRecord,
+        *,
+        actor: str,
+        at: datetime,
+        areas: AreaGeometryLookup | None = None,
+        expected_version: int | None = None,
+        action: str = "update",
+        detail: str = "",
+        force: bool = False,
+        origin: str | None = None,
+        seed_hash: str | None = None,
+    ) -> ServiceRecord | None:
+        """Write ``record`` over ``row`` as the next version; ``None`` when nothing changed (unless ``force``)."""
+        before = row_to_record(row)
+        if expected_version is not None and before.version != expected_version:
+            raise VersionConflict(row.id, expected_version, before.version)
+        if not force and _same_content(before, record):
+            return None
+        version = before.version + 1
+        stored = replace(record, id=row.id, version=version, updated_at=at)
+        if areas is None and stored.coverage == before.coverage:
+            geometry = _stored_geometry(row)  # unchanged coverage keeps what boundaries resolved earlier
+        else:
+            geometry = geometry_columns(stored.coverage, areas)
+        values: dict[str, Any] = {
+            **row_values(stored, geometry=geometry),
+            "updated_at": at,
+            "updated_by": actor,
+            "version": version,
+        }
+        if origin is not None:
+            values["origin"], values["seed_hash"] = origin, seed_hash
+        result = session.execute(
+            update(Service).where(col(Service.id) == row.id, col(Service.version) == before.version).values(**values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise VersionConflict(row.id, expected_version or before.version, _current_version(session, row.id))
+        if coverage_area_codes(stored.coverage) != coverage_area_codes(before.coverage):
+            self.area_deletes.append(row.id)
+            self.areas.extend({"service_id": row.id, "area_code": c} for c in coverage_area_codes(stored.coverage))
+        self.audit(
+            at=at,
+            actor=actor,
+            action=action,
+            service_id=row.id,
+            version=version,
+            before=before,
+            after=stored,
+            detail=detail,
+        )
+        return stored
+
+    def audit(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        service_id: str | None,
+        version: int | None,
+        before: ServiceRecord | None,
+        after: ServiceRecord | None,
+        detail: str = "",
+    ) -> None:
+        self.audits.append(
+            {
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "service_id": service_id,
+                "version": version,
+                "before": record_to_dict(before) if before is not None else None,
+                "after": record_to_dict(after) if after is not None else None,
+                "detail": detail,
+            }
+        )
+
+    def flush(self, session: Session) -> None:
+        """Send the collected rows in dependency order: services, their area codes, then the audit trail."""
+        if self.services:
+            session.execute(insert(Service), self.services)
+        for chunk in _chunks(self.area_deletes):
+            session.execute(delete(ServiceArea).where(col(ServiceArea.service_id).in_(chunk)))
+        if self.areas:
+            session.execute(insert(ServiceArea), self.areas)
+        if self.audits:
+            session.execute(insert(AuditEntry), self.audits)
+        self.services, self.area_deletes, self.areas, self.audits = [], [], [], []
+
+
+@contextmanager
+def _transaction(session: Session) -> Iterator[None]:
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def _change_one(
+    session: Session,
+    service_id: str,
+    actor: str,
+    expected_version: int | None,
+    now: datetime | None,
+    action: str,
+    **changes: Any,
+) -> ServiceRecord:
+    with _transaction(session):
+        row = _require(session, service_id)
+        record = replace(row_to_record(row), **changes)
+        writes = _Writes()
+        changed = writes.update(
+            session,
+            row,
+            record,
+            actor=actor,
+            at=_at(now),
+            expected_version=expected_version,
+            action=action,
+            force=action == "verify",
+        )
+        writes.flush(session)
+    return changed if changed is not None else row_to_record(row)
+
+
+def _load(session: Session, service_id: str) -> Service | None:
+    query = select(Service).where(Service.id == service_id).execution_options(populate_existing=True)
+    return session.exec(query).first()
+
+
+def _require(session: Session, service_id: str) -> Service:
+    row = _load(session, service_id)
+    if row is None:
+        raise ServiceNotFound(service_id)
+    return row
+
+
+def _load_many(session: Session, ids: Sequence[str]) -> dict[str, Service]:
+    rows: dict[str, Service] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        query = select(Service).where(col(Service.id).in_(chunk)).execution_options(populate_existing=True)
+        rows.update((row.id, row) for row in session.exec(query))
+    return rows
+
+
+def _current_version(session: Session, service_id: str) -> int | None:
+    return session.exec(select(Service.version).where(Service.id == service_id)).first()
+
+
+def _check_commissioners(session: Session, records: Iterable[ServiceRecord]) -> None:
+    wanted = {r.commissioner_code for r in records if r.commissioner_code}
+    if not wanted:
+        return
+    known: set[str] = set()
+    for chunk in _chunks(sorted(wanted)):
+        known.update(session.exec(select(CommissionerRow.code).where(col(CommissionerRow.code).in_(chunk))))
+    if wanted - known:
+        raise UnknownCommissioner(wanted - known)
+
+
+def _same_content(a: ServiceRecord, b: ServiceRecord) -> bool:
+    left, right = record_to_dict(a), record_to_dict(b)
+    return all(left[k] == right[k] for k in left if k not in REVISION_FIELDS)
+
+
+def _stored_geometry(row: Service) -> GeometryColumns:
+    wkb = bytes(row.geometry_wkb) if row.geometry_wkb is not None else None
+    return GeometryColumns(wkb, row.min_lon, row.min_lat, row.max_lon, row.max_lat)
+
+
+def _audit_record(entry: AuditEntry) -> AuditRecord:
+    assert entry.id is not None
+    at = entry.at if entry.at.tzinfo is not None else entry.at.replace(tzinfo=UTC)
+    return AuditRecord(
+        id=entry.id,
+        at=at,
+        actor=entry.actor,
+        action=entry.action,
+        service_id=entry.service_id,
+        version=entry.version,
+        before=record_from_dict(entry.before) if entry.before else None,
+        after=record_from_dict(entry.after) if entry.after else None,
+        detail=entry.detail,
+    )
+
+
+def _at(now: datetime | None) -> datetime:
+    at = now or datetime.now(UTC)
+    if at.tzinfo is None:
+        raise ValueError("the clock must give timezone-aware datetimes (UTC)")
+    return at
+
+
+def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield list(items[start : start + _CHUNK])
