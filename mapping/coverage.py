@@ -23,7 +23,7 @@ from mapping.types import (
     RadiusCoverage,
 )
 
-__all__ = ["AreaGeometryLookup", "circle_wgs84", "resolve_coverage"]
+__all__ = ["AreaGeometryLookup", "CoverageCache", "circle_wgs84", "resolve_coverage"]
 
 # Given an ONS area code (or a Nation), the area's WGS84 geometry, or None when no boundary is loaded.
 AreaGeometryLookup = Callable[[str | Nation], BaseGeometry | None]
@@ -54,3 +54,37 @@ def resolve_coverage(coverage: Coverage, areas: AreaGeometryLookup | None = None
     if not parts or any(p is None for p in parts):
         return None
     return shapely.union_all(parts)
+
+
+class CoverageCache:
+    """Resolved geometries by coverage spec, for one area lookup.
+
+    Many services share a coverage (every service commissioned for one PFA, every national service), and
+    unions of area polygons are the expensive part of building an index, so each spec is resolved once. Keep
+    one cache for as long as the loaded boundaries do not change, and hand it to every rebuild of the index.
+
+    Parameters
+    ----------
+    areas
+        The area lookup (a loaded ``BoundaryIndex.geometry``), or ``None`` when no boundaries are loaded.
+    """
+
+    def __init__(self, areas: AreaGeometryLookup | None = None) -> None:
+        self._areas = areas
+        self._resolved: dict[Coverage, BaseGeometry | None] = {}
+
+    @property
+    def areas(self) -> AreaGeometryLookup | None:
+        return self._areas
+
+    def resolve(self, coverage: Coverage) -> BaseGeometry | None:
+        """The geometry of ``coverage`` (see :func:`resolve_coverage`), computed at most once per spec."""
+        try:
+            return self._resolved[coverage]
+        except KeyError:
+            geometry = resolve_coverage(coverage, self._areas)
+            self._resolved[coverage] = geometry
+            return geometry
+
+    def __len__(self) -> int:
+        return len(self._resolved)
