@@ -1,0 +1,810 @@
+"""The conversation engine: (conversation, event) -> turn. Pure: no Telegram, no database, no clock of its own.
+
+Every screen carries a "danger now" button and every state accepts the ``danger`` choice and ``/emergency``,
+so help in an emergency is always one tap away; typed text that looks urgent goes straight there too.
+The guided note is the one place typed text is kept: in this process's memory, under a random token, only
+until the note is returned (or abandoned), never in the :class:`~bot.engine.model.Conversation`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.engine.events import Choice, Command, Event, SharedLocation, Text, Unsupported, parse_command
+from bot.engine.model import NOTE_STATES, Conversation, Language, State
+from bot.engine.ports import Route, Signposter
+from mapping.types import (
+    Channel,
+    Location,
+    Match,
+    MatchReason,
+    Nation,
+    NationalCoverage,
+    ServiceKind,
+    ServiceRecord,
+    Strand,
+)
+
+__all__ = [
+    "PAGE_SIZE",
+    "Button",
+    "Engine",
+    "Outgoing",
+    "ServiceCard",
+    "SignpostingOutcome",
+    "StrandNames",
+    "Turn",
+    "looks_urgent",
+]
+
+UK = ZoneInfo("Europe/London")
+PAGE_SIZE = 3
+MAX_TEXT = 600  # longer typed text outside the note is not something the bot can act on
+MAX_NOTE_ANSWER = 700  # keeps the returned note inside one Telegram message (4096 characters)
+NOTE_TTL = timedelta(hours=2)
+MAX_NOTES = 10_000
+LOCAL_HELP_KINDS: tuple[ServiceKind, ...] = (
+    ServiceKind.THIRD_PARTY_REPORTING,
+    ServiceKind.VICTIM_SUPPORT,
+    ServiceKind.SPECIALIST_SUPPORT,
+    ServiceKind.HELPLINE,
+    ServiceKind.EMOTIONAL_SUPPORT,
+    ServiceKind.ONLINE_REPORTING,
+)
+STRAND_ALIASES: Mapping[str, Strand] = {
+    "disability": Strand.DISABILITY,
+    "race": Strand.RACE,
+    "religion": Strand.RELIGION,
+    "faith": Strand.RELIGION,
+    "sexual-orientation": Strand.SEXUAL_ORIENTATION,
+    "sexualorientation": Strand.SEXUAL_ORIENTATION,
+    "lgb": Strand.SEXUAL_ORIENTATION,
+    "transgender": Strand.TRANSGENDER,
+    "trans": Strand.TRANSGENDER,
+}
+STRAND_ORDER: tuple[Strand, ...] = (
+    Strand.DISABILITY,
+    Strand.RACE,
+    Strand.RELIGION,
+    Strand.SEXUAL_ORIENTATION,
+    Strand.TRANSGENDER,
+)
+UNSUPPORTED_KEYS: Mapping[str, str] = {
+    "sticker": "unsupported_sticker",
+    "voice": "unsupported_voice",
+    "audio": "unsupported_voice",
+    "video_note": "unsupported_voice",
+    "photo": "unsupported_media",
+    "video": "unsupported_media",
+    "document": "unsupported_media",
+    "animation": "unsupported_media",
+    "contact": "unsupported_contact",
+}
+LOCATE_PROBLEMS = frozenset(
+    {
+        "empty",
+        "malformed_postcode",
+        "unknown_postcode",
+        "unknown_place",
+        "outside_england_wales",
+        "at_sea",
+        "swapped_coordinates",
+    }
+)
+
+# Words that suggest someone is in danger right now, in English and Welsh. A false alarm costs one tap back;
+# a miss could cost far more, so the list leans towards catching.
+_URGENT = re.compile(
+    r"\b(help+|helpwch|helpu|emergency|argyfwng|danger|dangerous|perygl|outside|tu allan|following me|"
+    r"followed|chasing|attacking|attacked|hitting|hurting|hurt me|bleeding|gwaedu|knife|cyllell|gun|"
+    r"scared|terrified|ofn|threatening|bygwth|999|112|police now|heddlu nawr)\b",
+    re.IGNORECASE,
+)
+_POSTCODE_LIKE = re.compile(r"^\s*[A-Za-z]{1,2}[0-9][0-9A-Za-z]?(\s*[0-9][A-Za-z]{0,2})?\s*$")
+_LATLON = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
+_AT = re.compile(r"^at:(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
+_MORE = re.compile(r"^more:(\d{1,3}):(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
+_SCRIPT_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+
+
+def looks_urgent(text: str) -> bool:
+    """True when ``text`` reads like someone in danger now ("help", "he is outside", ...)."""
+    return bool(_URGENT.search(text))
+
+
+# --- what the engine returns -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Button:
+    """A keyboard button: a catalogue label and either a callback ``action`` or a ``url``."""
+
+    label_key: str
+    action: str | None = None
+    url: str | None = None
+    label_vars: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to send: catalogue ``key`` filled with ``vars``; inline ``buttons`` as rows."""
+
+    key: str
+    vars: Mapping[str, object] = field(default_factory=dict)
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    request_location: bool = False
+    remove_keyboard: bool = False
+
+
+@dataclass(frozen=True)
+class SignpostingOutcome:
+    """What one completed signposting found, for the analysts' counts (no user, no text, no coordinates)."""
+
+    lad_code: str | None
+    pfa_code: str | None
+    strands: frozenset[Strand]
+    outcome: str  # "matched_local" | "national_only" | "none"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The engine's answer: the next conversation, what to send, and whether to forget the person now."""
+
+    conversation: Conversation
+    messages: tuple[Outgoing, ...]
+    outcome: SignpostingOutcome | None = None
+    forget: bool = False
+
+
+@dataclass(frozen=True)
+class ServiceCard:
+    """A directory entry ready to show: every value comes from the directory (the renderer escapes them)."""
+
+    id: str
+    name: str
+    organisation: str
+    kind: ServiceKind
+    description: str
+    channels: tuple[Channel, ...]
+    hours: str
+    always_open: bool
+    open_now: bool | None
+    languages: tuple[str, ...]
+    caveat: str
+    checked_on: date | None  # set only when the entry was last checked longer ago than the staleness limit
+    reason: MatchReason | None = None
+    distance_km: float | None = None
+    specialist: bool = False
+    strands: frozenset[Strand] = frozenset()
+    nation: Nation | None = None  # set when the service covers only England or only Wales
+    eligibility: str = ""
+
+
+@dataclass(frozen=True)
+class StrandNames:
+    """The strands a person chose, for the renderer to name in the conversation's language."""
+
+    strands: tuple[Strand, ...] = ()
+    local: tuple[str, ...] = ()  # local strand labels, as the area's data gives them
+
+
+# --- the guided note, in memory only ------------------------------------------------------------------------
+
+
+@dataclass
+class _Note:
+    started: datetime
+    answers: dict[State, str] = field(default_factory=dict)
+
+
+class _NotePad:
+    """Notes being written, keyed by a random token; bounded in size and age, never written anywhere."""
+
+    def __init__(self) -> None:
+        self._notes: OrderedDict[str, _Note] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def open(self, now: datetime) -> str:
+        token = secrets.token_hex(16)
+        with self._lock:
+            self._expire(now)
+            self._notes[token] = _Note(started=now)
+            while len(self._notes) > MAX_NOTES:
+                self._notes.popitem(last=False)
+        return token
+
+    def get(self, token: str | None, now: datetime) -> _Note | None:
+        if token is None:
+            return None
+        with self._lock:
+            self._expire(now)
+            return self._notes.get(token)
+
+    def discard(self, token: str | None) -> None:
+        if token is not None:
+            with self._lock:
+                self._notes.pop(token, None)
+
+    def __len__(self) -> int:
+        return len(self._notes)
+
+    def _expire(self, now: datetime) -> None:
+        while self._notes:
+            token, note = next(iter(self._notes.items()))
+            if now - note.started <= NOTE_TTL:
+                break
+            del self._notes[token]
+
+
+# --- the engine ---------------------------------------------------------------------------------------------
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _b(label_key: str, action: str, **label_vars: str) -> Button:
+    return Button(label_key=label_key, action=action, label_vars=label_vars)
+
+
+DANGER_ROW: tuple[Button, ...] = (_b("btn_danger", "danger"),)
+MENU_ROW: tuple[Button, ...] = (_b("btn_menu", "menu"),)
+
+
+class Engine:
+    """Drives one conversation step at a time.
+
+    Parameters
+    ----------
+    signposter
+        Places, areas and the services directory (see :class:`bot.engine.ports.Signposter`).
+    clock
+        Returns the current time (timezone-aware); tests pass a settable one.
+    stale_after_days
+        Directory entries last checked longer ago than this show "last checked on ...".
+    """
+
+    def __init__(
+        self,
+        signposter: Signposter,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        stale_after_days: int = 183,
+    ) -> None:
+        self._signposter = signposter
+        self._clock = clock
+        self._stale_after = timedelta(days=stale_after_days)
+        self._notes = _NotePad()
+
+    @property
+    def notes_in_memory(self) -> int:
+        """How many guided notes are being written right now (for tests and monitoring; never their text)."""
+        return len(self._notes)
+
+    def handle(self, conversation: Conversation, event: Event) -> Turn:
+        """Answer one event. Never raises for anything a person can send."""
+        if isinstance(event, Text):
+            command = parse_command(event.text)
+            if command is not None:
+                event = command
+        if isinstance(event, Command):
+            turn = self._command(conversation, event)
+        elif isinstance(event, Choice):
+            turn = self._choice(conversation, event.action)
+        elif isinstance(event, Text):
+            turn = self._text(conversation, event.text)
+        elif isinstance(event, SharedLocation):
+            turn = self._shared_location(conversation, event)
+        else:
+            turn = self._unsupported(conversation, event)
+        return self._settle_note(conversation, turn)
+
+    # --- dispatch -------------------------------------------------------------------------------------------
+
+    def _command(self, conv: Conversation, command: Command) -> Turn:
+        name = command.name
+        if name == "start":
+            return self._start(conv, command.argument)
+        if name in ("emergency", "danger", "999"):
+            return self._go(conv, State.DANGER)
+        if name == "help":
+            return self._go(conv, State.HELP)
+        if name in ("language", "iaith"):
+            return self._go(conv, State.LANGUAGE)
+        if name == "forget":
+            fresh = Conversation.new(conv.language)
+            return Turn(
+                fresh, (Outgoing("forgotten", buttons=self._menu_buttons(), remove_keyboard=True),), forget=True
+            )
+        if name == "cancel":
+            return self._go(conv.but(page=0), State.WELCOME, before=(Outgoing("cancelled", remove_keyboard=True),))
+        if name == "menu":
+            return self._go(conv, State.WELCOME)
+        return self._go(conv, conv.state, before=(Outgoing("unknown_command"),))
+
+    def _choice(self, conv: Conversation, action: str) -> Turn:
+        simple: Mapping[str, State] = {
+            "danger": State.DANGER,
+            "menu": State.WELCOME,
+            "happened": State.WHAT_HAPPENED,
+            "happened:yes": State.STRANDS,
+            "happened:unsure": State.EXPLAIN,
+            "explain": State.EXPLAIN,
+            "online": State.ONLINE_HATE,
+            "report": State.REPORTING,
+            "report:police": State.REPORT_POLICE,
+            "report:third_party": State.REPORT_THIRD_PARTY,
+            "report:anonymous": State.REPORT_ANONYMOUS,
+            "report:specialist": State.REPORT_SPECIALIST,
+            "report:railway": State.REPORT_RAILWAY,
+            "find": State.ASK_LOCATION,
+            "after": State.AFTERCARE,
+            "lang": State.LANGUAGE,
+            "help": State.HELP,
+            "strand:other": State.SOMETHING_ELSE,
+            "strand:back": State.STRANDS,
+        }
+        if action in simple:
+            return self._go(conv, simple[action])
+        if action == "happened:no":
+            return self._go(conv, State.AFTERCARE, before=(Outgoing("not_hostility"),))
+        if action == "strand:unsure":
+            return self._go(conv.but(strands=frozenset(), local_strands=frozenset()), State.EXPLAIN)
+        if action in ("strand:done", "local:done"):
+            return self._go(conv, State.EXPLAIN)
+        if action.startswith("strand:"):
+            strand = _strand(action.removeprefix("strand:"))
+            if strand is not None:
+                return self._go(conv.but(strands=conv.strands ^ {strand}), State.STRANDS)
+        if action.startswith("local:"):
+            key = action.removeprefix("local:")
+            offered = {ls.key for ls in self._signposter.local_strands(conv.pfa_code)}
+            if key in offered:
+                return self._go(conv.but(local_strands=conv.local_strands ^ {key}), State.SOMETHING_ELSE)
+        if action.startswith("lang:"):
+            try:
+                language = Language(action.removeprefix("lang:"))
+            except ValueError:
+                language = None
+            if language is not None:
+                return self._go(conv.but(language=language), State.WELCOME)
+        if action == "note":
+            return self._start_note(conv)
+        if action == "note:skip" and conv.state in NOTE_STATES:
+            return self._note_answer(conv, "")
+        if action == "note:cancel":
+            return self._go(conv, State.WELCOME, before=(Outgoing("note_discarded"),))
+        if action == "forget":
+            return self._command(conv, Command("forget"))
+        if match := _AT.match(action):
+            lat, lon = float(match[1]), float(match[2])
+            return self._located(conv, self._signposter.locate_point(lat, lon, 5000.0))
+        if match := _MORE.match(action):
+            page, lat, lon = int(match[1]), float(match[2]), float(match[3])
+            return self._more(conv, page, lat, lon)
+        return self._go(conv, conv.state, before=(Outgoing("stale_button"),))
+
+    def _text(self, conv: Conversation, text: str) -> Turn:
+        if conv.state in NOTE_STATES:
+            return self._note_answer(conv, text)
+        if looks_urgent(text):
+            return self._go(conv, State.DANGER)
+        if len(text) > MAX_TEXT:
+            return self._go(conv, conv.state, before=(Outgoing("too_long"),))
+        if not text.strip():
+            return self._go(conv, conv.state, before=(Outgoing("not_understood"),))
+        wants_place = conv.state in (State.ASK_LOCATION, State.CHOOSE_PLACE, State.RESULTS)
+        if wants_place or _POSTCODE_LIKE.match(text) or _LATLON.match(text):
+            return self._located(conv, self._signposter.locate(text))
+        if _mostly_other_script(text):
+            return self._go(conv, conv.state, before=(Outgoing("other_language"),))
+        return self._go(conv, conv.state, before=(Outgoing("not_understood"),))
+
+    def _shared_location(self, conv: Conversation, event: SharedLocation) -> Turn:
+        result = self._signposter.locate_point(event.lat, event.lon, event.accuracy_m)
+        return self._located(conv, result)
+
+    def _unsupported(self, conv: Conversation, event: Unsupported) -> Turn:
+        if conv.state in NOTE_STATES:
+            return self._go(conv, conv.state, before=(Outgoing("note_text_only"),))
+        key = UNSUPPORTED_KEYS.get(event.what, "unsupported_other")
+        return self._go(conv, conv.state, before=(Outgoing(key),))
+
+    # --- /start and deep links ------------------------------------------------------------------------------
+
+    def _start(self, conv: Conversation, argument: str) -> Turn:
+        language = conv.language
+        strands: set[Strand] = set()
+        for part in re.split(r"[_\s]+", argument.strip().lower()):
+            if not part:
+                continue
+            try:
+                language = Language(part)
+                continue
+            except ValueError:
+                pass
+            for prefix in ("strand-", "poster-"):
+                if part.startswith(prefix) and (strand := _strand(part.removeprefix(prefix))) is not None:
+                    strands.add(strand)
+        fresh = Conversation.new(language).but(strands=frozenset(strands))
+        return self._go(fresh, State.WELCOME, before=(Outgoing("welcome", remove_keyboard=True),))
+
+    # --- screens --------------------------------------------------------------------------------------------
+
+    def _go(self, conv: Conversation, state: State, *, before: Sequence[Outgoing] = ()) -> Turn:
+        conv = conv.but(state=state)
+        return Turn(conv, (*before, *self.screen(conv)))
+
+    def screen(self, conv: Conversation) -> tuple[Outgoing, ...]:
+        """What a person sees on arriving at (or coming back to) ``conv.state``."""
+        state = conv.state
+        if state is State.WELCOME:
+            return (Outgoing("menu", buttons=self._menu_buttons()),)
+        if state is State.DANGER:
+            cards = self._cards(self._signposter.national([ServiceKind.EMERGENCY]), conv)
+            return (
+                Outgoing("danger", {"services": cards}, buttons=(MENU_ROW,)),
+                Outgoing("danger_after", buttons=((_b("btn_report", "report"), _b("btn_menu", "menu")),)),
+            )
+        if state is State.WHAT_HAPPENED:
+            rows = (
+                (_b("btn_yes", "happened:yes"),),
+                (_b("btn_not_sure", "happened:unsure"),),
+                (_b("btn_no", "happened:no"),),
+            )
+            return (Outgoing("what_happened", buttons=(*rows, MENU_ROW, DANGER_ROW)),)
+        if state is State.STRANDS:
+            return (Outgoing("strands", buttons=self._strand_buttons(conv)),)
+        if state is State.SOMETHING_ELSE:
+            return self._something_else(conv)
+        if state is State.EXPLAIN:
+            return self._explain(conv)
+        if state is State.ONLINE_HATE:
+            cards = self._cards(self._signposter.national([ServiceKind.ONLINE_REPORTING]), conv)
+            rows = ((_b("btn_report", "report"), _b("btn_find", "find")), MENU_ROW, DANGER_ROW)
+            return (Outgoing("online_hate", {"services": cards}, buttons=rows),)
+        if state is State.REPORTING:
+            return (
+                Outgoing("reporting", {"strands": self._strand_names(conv)}, buttons=self._reporting_buttons(conv)),
+            )
+        if state in (
+            State.REPORT_POLICE,
+            State.REPORT_ANONYMOUS,
+            State.REPORT_RAILWAY,
+            State.REPORT_SPECIALIST,
+            State.REPORT_THIRD_PARTY,
+        ):
+            return self._report_route(conv)
+        if state is State.ASK_LOCATION:
+            return (self._ask_location(),)
+        if state is State.CHOOSE_PLACE:
+            return (self._ask_location("ask_location_again"),)
+        if state is State.RESULTS:
+            rows = ((_b("btn_new_place", "find"), _b("btn_note", "note")), MENU_ROW, DANGER_ROW)
+            return (Outgoing("results_again", buttons=rows),)
+        if state in NOTE_STATES:
+            return (self._note_prompt(state),)
+        if state is State.NOTE_DONE:
+            rows = ((_b("btn_report", "report"), _b("btn_find", "find")), MENU_ROW, DANGER_ROW)
+            return (Outgoing("note_done", buttons=rows),)
+        if state is State.AFTERCARE:
+            services = self._signposter.national([ServiceKind.EMOTIONAL_SUPPORT, ServiceKind.VICTIM_SUPPORT])
+            rows = ((_b("btn_forget", "forget"), _b("btn_menu", "menu")), DANGER_ROW)
+            return (
+                Outgoing("aftercare", {"services": self._cards(services, conv)}),
+                Outgoing("come_back", buttons=rows),
+            )
+        if state is State.LANGUAGE:
+            rows = (
+                (_b("btn_lang_en", "lang:en"),),
+                (_b("btn_lang_cy", "lang:cy"),),
+                (_b("btn_lang_easy", "lang:easy"),),
+                MENU_ROW,
+                DANGER_ROW,
+            )
+            return (Outgoing("language", buttons=rows),)
+        return (Outgoing("help", buttons=(MENU_ROW, DANGER_ROW)),)
+
+    def _menu_buttons(self) -> tuple[tuple[Button, ...], ...]:
+        return (
+            DANGER_ROW,
+            (_b("btn_what_happened", "happened"),),
+            (_b("btn_report", "report"),),
+            (_b("btn_find", "find"),),
+            (_b("btn_note", "note"), _b("btn_after", "after")),
+            (_b("btn_language", "lang"), _b("btn_help", "help")),
+        )
+
+    def _strand_buttons(self, conv: Conversation) -> tuple[tuple[Button, ...], ...]:
+        rows = [(_b(f"strand_{s.value}", f"strand:{s.value}", mark=_mark(s in conv.strands)),) for s in STRAND_ORDER]
+        rows.append((_b("btn_something_else", "strand:other", mark=_mark(bool(conv.local_strands))),))
+        rows.append((_b("btn_not_sure", "strand:unsure"), _b("btn_done", "strand:done")))
+        rows.append(DANGER_ROW)
+        return tuple(rows)
+
+    def _something_else(self, conv: Conversation) -> tuple[Outgoing, ...]:
+        offered = self._signposter.local_strands(conv.pfa_code)
+        rows: list[tuple[Button, ...]] = []
+        seen: set[str] = set()
+        for ls in offered:
+            if ls.key in seen:
+                continue
+            seen.add(ls.key)
+            rows.append(
+                (_b("local_strand", f"local:{ls.key}", label=ls.label, mark=_mark(ls.key in conv.local_strands)),)
+            )
+        rows.append((_b("btn_back", "strand:back"), _b("btn_done", "local:done")))
+        rows.append(DANGER_ROW)
+        key = "something_else" if offered else "something_else_none"
+        return (Outgoing(key, buttons=tuple(rows)),)
+
+    def _explain(self, conv: Conversation) -> tuple[Outgoing, ...]:
+        messages = [Outgoing("explain")]
+        if conv.strands or conv.local_strands:
+            messages.append(Outgoing("explain_chosen", {"strands": self._strand_names(conv)}))
+        else:
+            messages.append(Outgoing("explain_not_sure"))
+        rows = (
+            (_b("btn_report", "report"),),
+            (_b("btn_find", "find"),),
+            (_b("btn_online", "online"), _b("btn_menu", "menu")),
+            DANGER_ROW,
+        )
+        last = messages.pop()
+        messages.append(Outgoing(last.key, last.vars, buttons=rows))
+        return tuple(messages)
+
+    def _reporting_buttons(self, conv: Conversation) -> tuple[tuple[Button, ...], ...]:
+        return (
+            (_b("btn_route_police", "report:police"),),
+            (_b("btn_route_third_party", "report:third_party"),),
+            (_b("btn_route_anonymous", "report:anonymous"),),
+            (_b("btn_route_specialist", "report:specialist"),),
+            (_b("btn_route_railway", "report:railway"),),
+            (_b("btn_find", "find"), _b("btn_note", "note")),
+            MENU_ROW,
+            DANGER_ROW,
+        )
+
+    def _report_route(self, conv: Conversation) -> tuple[Outgoing, ...]:
+        state = conv.state
+        sp = self._signposter
+        back = (_b("btn_back_reporting", "report"), _b("btn_find", "find"))
+        rows = (back, MENU_ROW, DANGER_ROW)
+        if state is State.REPORT_POLICE:
+            services = sp.route(Route.POLICE)
+            return (Outgoing("route_police", {"services": self._cards(services, conv)}, buttons=rows),)
+        if state is State.REPORT_ANONYMOUS:
+            services = sp.route(Route.ANONYMOUS)
+            return (Outgoing("route_anonymous", {"services": self._cards(services, conv)}, buttons=rows),)
+        if state is State.REPORT_RAILWAY:
+            services = sp.route(Route.RAILWAY)
+            return (Outgoing("route_railway", {"services": self._cards(services, conv)}, buttons=rows),)
+        if state is State.REPORT_SPECIALIST:
+            specialists = [s for s in sp.national([ServiceKind.SPECIALIST_SUPPORT, ServiceKind.HELPLINE]) if s.strands]
+            if conv.strands:
+                specialists = [s for s in specialists if s.strands & conv.strands]
+            key = "route_specialist" if specialists else "route_specialist_none"
+            variables = {"services": self._cards(specialists, conv), "strands": self._strand_names(conv)}
+            return (Outgoing(key, variables, buttons=rows),)
+        services = sp.route(Route.THIRD_PARTY)
+        rows = ((_b("btn_find_third_party", "find"),), (_b("btn_back_reporting", "report"),), MENU_ROW, DANGER_ROW)
+        return (Outgoing("route_third_party", {"services": self._cards(services, conv)}, buttons=rows),)
+
+    def _ask_location(self, key: str = "ask_location") -> Outgoing:
+        return Outgoing(key, buttons=(MENU_ROW, DANGER_ROW), request_location=True)
+
+    # --- finding local help ---------------------------------------------------------------------------------
+
+    def _located(self, conv: Conversation, result: object) -> Turn:
+        location = getattr(result, "location", None)
+        if isinstance(location, Location):
+            return self._results(conv, location)
+        choices = getattr(result, "choices", None)
+        if choices:
+            rows = [
+                (
+                    _b(
+                        "place_choice",
+                        f"at:{place.lat:.4f},{place.lon:.4f}",
+                        name=str(place.name),
+                        region=str(getattr(place, "region", "")),
+                    ),
+                )
+                for place in list(choices)[:6]
+            ]
+            rows += [MENU_ROW, DANGER_ROW]
+            conv = conv.but(state=State.CHOOSE_PLACE)
+            return Turn(conv, (Outgoing("choose_place", buttons=tuple(rows)),))
+        problem = str(getattr(result, "problem", ""))
+        if problem in ("outside_england_wales", "at_sea"):
+            return self._outside(conv, problem)
+        key = f"locate_{problem}" if problem in LOCATE_PROBLEMS else "locate_other"
+        conv = conv.but(state=State.ASK_LOCATION)
+        return Turn(conv, (Outgoing(key), self._ask_location("ask_location_again")))
+
+    def _outside(self, conv: Conversation, problem: str) -> Turn:
+        services = [s for s in self._signposter.national(LOCAL_HELP_KINDS) if _nation_of(s) is Nation.ENGLAND_AND_WALES]
+        cards = self._cards(services, conv)
+        conv = conv.but(state=State.RESULTS, lad_code=None, pfa_code=None, page=0)
+        rows = ((_b("btn_new_place", "find"),), MENU_ROW, DANGER_ROW)
+        outcome = SignpostingOutcome(None, None, conv.strands, "national_only" if cards else "none")
+        return Turn(conv, (Outgoing(f"locate_{problem}", {"services": cards}, buttons=rows),), outcome=outcome)
+
+    def _matches(self, conv: Conversation, location: Location) -> list[Match]:
+        return self._signposter.find(location, strands=conv.strands, kinds=LOCAL_HELP_KINDS)
+
+    def _results(self, conv: Conversation, location: Location) -> Turn:
+        matches = self._matches(conv, location)
+        conv = conv.but(state=State.RESULTS, lad_code=location.lad_code, pfa_code=location.pfa_code, page=0)
+        local = [m for m in matches if m.reason is MatchReason.COVERS]
+        if local:
+            outcome = "matched_local"
+            intro = Outgoing("results_local", {"place": location.label, "count": len(local)})
+        elif matches:
+            outcome = "national_only"
+            intro = Outgoing("results_none_local", {"place": location.label})
+        else:
+            outcome = "none"
+            intro = Outgoing("results_nothing", {"place": location.label})
+        messages = [intro, *self._page(conv, matches, 0, location)]
+        return Turn(
+            conv,
+            tuple(messages),
+            outcome=SignpostingOutcome(location.lad_code, location.pfa_code, conv.strands, outcome),
+        )
+
+    def _more(self, conv: Conversation, page: int, lat: float, lon: float) -> Turn:
+        result = self._signposter.locate_point(lat, lon, 100.0)
+        location = getattr(result, "location", None)
+        if not isinstance(location, Location):
+            return self._located(conv, result)
+        conv = conv.but(state=State.RESULTS, lad_code=location.lad_code, pfa_code=location.pfa_code, page=page)
+        return Turn(conv, tuple(self._page(conv, self._matches(conv, location), page, location)))
+
+    def _page(self, conv: Conversation, matches: Sequence[Match], page: int, location: Location) -> list[Outgoing]:
+        start = page * PAGE_SIZE
+        shown = matches[start : start + PAGE_SIZE]
+        rows: list[tuple[Button, ...]] = []
+        if start + PAGE_SIZE < len(matches):
+            # The place rides in the button (rounded to about 100 m), not in the stored conversation.
+            rows.append((_b("btn_more", f"more:{page + 1}:{location.lat:.3f},{location.lon:.3f}"),))
+        rows += [(_b("btn_new_place", "find"), _b("btn_note", "note")), (_b("btn_report", "report"),)]
+        rows += [MENU_ROW, DANGER_ROW]
+        cards = tuple(self._card(m.service, conv, m) for m in shown)
+        if not cards:
+            return [Outgoing("results_end", buttons=tuple(rows))]
+        variables = {"services": cards, "from": start + 1, "to": start + len(cards), "total": len(matches)}
+        return [Outgoing("results_page", variables, buttons=tuple(rows))]
+
+    # --- the guided note ------------------------------------------------------------------------------------
+
+    def _start_note(self, conv: Conversation) -> Turn:
+        self._notes.discard(conv.note_token)
+        token = self._notes.open(self._now())
+        conv = conv.but(state=State.NOTE_WHEN, note_token=token)
+        return Turn(conv, (Outgoing("note_intro"), self._note_prompt(State.NOTE_WHEN)))
+
+    def _note_prompt(self, state: State) -> Outgoing:
+        rows = ((_b("btn_skip", "note:skip"), _b("btn_note_cancel", "note:cancel")), DANGER_ROW)
+        return Outgoing(f"{state.value}_ask", buttons=rows)
+
+    def _note_answer(self, conv: Conversation, text: str) -> Turn:
+        note = self._notes.get(conv.note_token, self._now())
+        if note is None:
+            # Another worker, a restart or the time limit: the text was never stored, so start again.
+            token = self._notes.open(self._now())
+            conv = conv.but(state=State.NOTE_WHEN, note_token=token)
+            return Turn(conv, (Outgoing("note_lost"), self._note_prompt(State.NOTE_WHEN)))
+        before: list[Outgoing] = []
+        answer = text.strip()
+        if len(answer) > MAX_NOTE_ANSWER:
+            answer = answer[:MAX_NOTE_ANSWER] + "…"
+            before.append(Outgoing("note_trimmed"))
+        note.answers[conv.state] = answer
+        position = NOTE_STATES.index(conv.state)
+        if position + 1 < len(NOTE_STATES):
+            following = NOTE_STATES[position + 1]
+            return Turn(conv.but(state=following), (*before, self._note_prompt(following)))
+        fields = {state.value.removeprefix("note_"): note.answers.get(state, "") for state in NOTE_STATES}
+        self._notes.discard(conv.note_token)
+        conv = conv.but(state=State.NOTE_DONE, note_token=None)
+        return Turn(conv, (*before, Outgoing("note_result", fields), *self.screen(conv)))
+
+    def _settle_note(self, before: Conversation, turn: Turn) -> Turn:
+        """Drop a note from memory as soon as the conversation leaves the note's steps."""
+        after = turn.conversation
+        if after.note_token and after.state not in NOTE_STATES:
+            self._notes.discard(after.note_token)
+            return Turn(after.but(note_token=None), turn.messages, turn.outcome, turn.forget)
+        if before.note_token and before.note_token != after.note_token:
+            self._notes.discard(before.note_token)
+        return turn
+
+    def _strand_names(self, conv: Conversation) -> StrandNames:
+        labels = {ls.key: ls.label for ls in self._signposter.local_strands(conv.pfa_code)}
+        local = tuple(labels.get(key, key.replace("_", " ")) for key in sorted(conv.local_strands))
+        return StrandNames(tuple(s for s in STRAND_ORDER if s in conv.strands), local)
+
+    # --- service cards --------------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        return now if now.tzinfo else now.replace(tzinfo=UTC)
+
+    def _cards(self, services: Iterable[ServiceRecord], conv: Conversation) -> tuple[ServiceCard, ...]:
+        nation = _nation_for(conv.pfa_code)
+        cards = []
+        for service in services:
+            service_nation = _nation_of(service)
+            if nation is not None and service_nation not in (None, Nation.ENGLAND_AND_WALES, nation):
+                continue
+            cards.append(self._card(service, conv, None))
+        return tuple(cards)
+
+    def _card(self, service: ServiceRecord, conv: Conversation, match: Match | None) -> ServiceCard:
+        now = self._now()
+        local = now.astimezone(UK).replace(tzinfo=None)
+        stale = now.date() - service.verified_on > self._stale_after
+        nation = _nation_of(service)
+        hours = service.hours.to_text() if not service.hours.unknown else ""
+        if service.hours.note:
+            hours = f"{hours} ({service.hours.note})" if hours else service.hours.note
+        return ServiceCard(
+            id=service.id,
+            name=service.name,
+            organisation=service.organisation,
+            kind=service.kind,
+            description=service.description,
+            channels=service.channels,
+            hours=hours,
+            always_open=service.hours.always_open,
+            open_now=service.hours.is_open(local),
+            languages=service.languages,
+            caveat=service.caveat,
+            checked_on=service.verified_on if stale else None,
+            reason=match.reason if match else None,
+            distance_km=round(match.distance_m / 1000, 1) if match and match.distance_m is not None else None,
+            specialist=bool(match and match.specialist) or bool(service.strands & conv.strands),
+            strands=service.strands,
+            nation=nation if nation in (Nation.ENGLAND, Nation.WALES) else None,
+            eligibility=service.eligibility,
+        )
+
+
+def _strand(text: str) -> Strand | None:
+    text = text.strip().lower()
+    try:
+        return Strand(text)
+    except ValueError:
+        return STRAND_ALIASES.get(text.replace("_", "-"))
+
+
+def _mark(on: bool) -> str:
+    return "✅ " if on else ""
+
+
+def _nation_of(service: ServiceRecord) -> Nation | None:
+    coverage = service.coverage
+    return coverage.nation if isinstance(coverage, NationalCoverage) else None
+
+
+def _nation_for(pfa_code: str | None) -> Nation | None:
+    if not pfa_code:
+        return None
+    return Nation.WALES if pfa_code.startswith("W") else Nation.ENGLAND
+
+
+def _mostly_other_script(text: str) -> bool:
+    letters = _SCRIPT_LETTER.findall(text)
+    if not letters:
+        return False
+    latin = sum(1 for ch in letters if ch.isascii() or "\u00c0" <= ch <= "\u024f" or ch in "ŵŷŴŶ")
+    return latin / len(letters) < 0.5

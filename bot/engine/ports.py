@@ -1,0 +1,64 @@
+"""What the engine needs from the outside world: one Signposter port (the directory, places and areas).
+
+``bot.signposter.DirectorySignposter`` is the real one, built in the composition root. The engine reads
+``LocateResult`` values by their shape (``location`` / ``choices`` / ``message``) so it stays pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from mapping.types import Location, Match, ServiceKind, ServiceRecord, Strand
+
+if TYPE_CHECKING:
+    from mapping.locate import LocateResult
+
+    from mapping.areas import LocalStrand
+
+__all__ = ["Route", "Signposter"]
+
+
+class Route(StrEnum):
+    """National reporting routes the conversation offers by name (which directory entries they are is data)."""
+
+    POLICE = "police"  # 999, 101 and the police's online reporting
+    THIRD_PARTY = "third_party"  # national third-party reporting (e.g. online, for people avoiding the police)
+    ANONYMOUS = "anonymous"  # reporting without giving your name
+    RAILWAY = "railway"  # incidents on trains and at stations
+
+
+class Signposter(Protocol):
+    """Places, areas and the services directory, as the conversation needs them."""
+
+    def locate(self, text: str) -> LocateResult:
+        """A typed postcode, sector, outcode, town or ``lat,lon`` -> Located | Ambiguous | NotFound."""
+        ...
+
+    def locate_point(self, lat: float, lon: float, accuracy_m: float | None) -> LocateResult:
+        """A shared location -> Located (with LAD and PFA codes) | NotFound (outside England and Wales, at sea)."""
+        ...
+
+    def find(
+        self,
+        location: Location,
+        *,
+        strands: Collection[Strand],
+        kinds: Collection[ServiceKind] = (),
+        limit: int | None = None,
+    ) -> list[Match]:
+        """Ranked services for a place: local ones covering it, national ones, nearest outside when none local."""
+        ...
+
+    def national(self, kinds: Collection[ServiceKind]) -> list[ServiceRecord]:
+        """Active national services of these kinds (all kinds when empty), e.g. the 999 and 101 entries."""
+        ...
+
+    def local_strands(self, pfa_code: str | None) -> tuple[LocalStrand, ...]:
+        """Strands recorded locally in this police force area; every area's when ``pfa_code`` is None."""
+        ...
+
+    def route(self, route: Route) -> list[ServiceRecord]:
+        """The directory entries for one national reporting route, best first."""
+        ...
