@@ -1,7 +1,223 @@
-"""`signpost services ...`."""
+"""`signpost services list|show|seed|history|restore|verify` (import, export and template: services_io.py)."""
 
 from __future__ import annotations
 
-import typer
+import getpass
+import json
+from datetime import date
+from typing import Annotated, Any, NoReturn
 
-app = typer.Typer(no_args_is_help=True, help="services")
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from mapping.types import (
+    AreaCoverage,
+    NationalCoverage,
+    RadiusCoverage,
+    ServiceKind,
+    ServiceRecord,
+    ServiceStatus,
+)
+from services_db import repository
+from services_db.convert import record_to_dict
+from services_db.seed import seed as seed_directory
+from signpost import wiring
+
+app = typer.Typer(no_args_is_help=True, help="The services directory: list, show, seed, history, restore, verify.")
+console = Console()
+errors = Console(stderr=True)
+
+ActorOption = Annotated[str | None, typer.Option("--actor", help="Who is making the change (for the audit trail).")]
+
+
+@app.command("list")
+def list_command(
+    kind: Annotated[list[ServiceKind] | None, typer.Option("--kind", help="Only these kinds (repeatable).")] = None,
+    status: Annotated[ServiceStatus | None, typer.Option("--status", help="Only services with this status.")] = None,
+    commissioner: Annotated[str | None, typer.Option("--commissioner", help="Only this commissioner's.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")] = False,
+) -> None:
+    """List the services in the directory."""
+    with _session() as session:
+        records = repository.list_services(
+            session=session, status=status, kinds=kind or None, commissioner_code=commissioner
+        )
+    if as_json:
+        _print_json([record_to_dict(r) for r in records])
+        return
+    table = Table(title=f"{len(records)} services")
+    for column in ("id", "name", "kind", "coverage", "status", "verified", "v"):
+        table.add_column(column)
+    for r in records:
+        flag = " [yellow](caveat)[/]" if r.caveat else ""
+        table.add_row(
+            r.id, r.name + flag, r.kind.value, _coverage_text(r), r.status.value, str(r.verified_on), str(r.version)
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show_command(
+    service_id: Annotated[str, typer.Argument(help="The service's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON record.")] = False,
+) -> None:
+    """Show one service in full."""
+    with _session() as session:
+        record = repository.get_service(session=session, service_id=service_id)
+    if record is None:
+        _fail(repository.ServiceNotFound(service_id).message)
+    if as_json:
+        _print_json(record_to_dict(record))
+        return
+    table = Table(title=record.name, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows: list[tuple[str, str]] = [
+        ("id", record.id),
+        ("organisation", record.organisation),
+        ("kind", record.kind.value),
+        ("strands", ", ".join(sorted(s.value for s in record.strands)) or "all"),
+        ("local strands", ", ".join(record.local_strands)),
+        ("commissioner", record.commissioner_code or ""),
+        ("description", record.description),
+        *((f"{c.kind.value}", f"{c.value}" + (f" ({c.note})" if c.note else "")) for c in record.channels),
+        ("languages", ", ".join(record.languages)),
+        ("hours", _hours_text(record)),
+        ("eligibility", record.eligibility),
+        ("coverage", _coverage_text(record)),
+        ("status", record.status.value),
+        ("source", record.source_url),
+        ("verified on", str(record.verified_on)),
+        ("caveat", f"[yellow]{record.caveat}[/]" if record.caveat else ""),
+        ("version", f"{record.version} (updated {record.updated_at:%Y-%m-%d %H:%M} UTC)" if record.updated_at else ""),
+    ]
+    for name, value in rows:
+        if value:
+            table.add_row(name, value)
+    console.print(table)
+
+
+@app.command("seed")
+def seed_command(actor: ActorOption = None) -> None:
+    """Apply the shipped national directory again, without touching services users added or changed."""
+    with _session() as session:
+        try:
+            report = seed_directory(session=session, actor=actor or "seed")
+        except repository.DirectoryError as exc:
+            _fail(exc.message)
+    console.print(
+        f"[green]National directory applied[/]: {len(report.created)} added, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged, {len(report.retired)} retired."
+    )
+    if report.kept_user_changes:
+        console.print(f"Left as users changed them: {', '.join(report.kept_user_changes)}")
+
+
+@app.command("history")
+def history_command(
+    service_id: Annotated[str, typer.Argument(help="The service's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON entries.")] = False,
+) -> None:
+    """Every recorded change of one service: who, when, what changed."""
+    with _session() as session:
+        entries = repository.history(session=session, service_id=service_id)
+    if not entries:
+        _fail(f"no history for service {service_id!r}: check the id with `signpost services list`")
+    if as_json:
+        _print_json(
+            [
+                {
+                    "version": e.version,
+                    "at": e.at.isoformat(),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "detail": e.detail,
+                    "changed": list(e.changed_fields),
+                    "before": record_to_dict(e.before) if e.before else None,
+                    "after": record_to_dict(e.after) if e.after else None,
+                }
+                for e in entries
+            ]
+        )
+        return
+    table = Table(title=f"History of {service_id}")
+    for column in ("version", "when (UTC)", "who", "action", "what changed"):
+        table.add_column(column)
+    for e in entries:
+        changed = ", ".join(e.changed_fields) or e.detail
+        table.add_row(str(e.version or ""), f"{e.at:%Y-%m-%d %H:%M}", e.actor, e.action, changed)
+    console.print(table)
+    console.print(f"Restore an earlier version with `signpost services restore {service_id} --version N`.")
+
+
+@app.command("restore")
+def restore_command(
+    service_id: Annotated[str, typer.Argument(help="The service's id.")],
+    version: Annotated[int, typer.Option("--version", help="The version to bring back (see history).")],
+    actor: ActorOption = None,
+) -> None:
+    """Bring back an earlier version of a service, saved as a new version."""
+    with _session() as session:
+        try:
+            record = repository.restore(session=session, service_id=service_id, version=version, actor=_actor(actor))
+        except repository.DirectoryError as exc:
+            _fail(exc.message)
+    console.print(f"[green]Restored[/] {service_id} to the content of version {version}: now version {record.version}.")
+
+
+@app.command("verify")
+def verify_command(
+    service_id: Annotated[str, typer.Argument(help="The service's id.")],
+    on: Annotated[str | None, typer.Option("--on", help="Date checked, YYYY-MM-DD (default today).")] = None,
+    actor: ActorOption = None,
+) -> None:
+    """Record that a person checked the service's details (sets verified_on)."""
+    try:
+        checked = date.fromisoformat(on) if on else date.today()
+    except ValueError:
+        _fail(f"--on {on!r} is not a date: write it as YYYY-MM-DD, e.g. 2025-03-01")
+    if checked > date.today():
+        _fail(f"--on {checked} is in the future: give the date the details were actually checked")
+    with _session() as session:
+        try:
+            record = repository.set_verified(session=session, service_id=service_id, on=checked, actor=_actor(actor))
+        except repository.DirectoryError as exc:
+            _fail(exc.message)
+    console.print(f"[green]Verified[/] {service_id} on {record.verified_on} (version {record.version}).")
+
+
+def _session() -> Session:
+    return Session(wiring.database(), expire_on_commit=False)
+
+
+def _actor(actor: str | None) -> str:
+    return actor or f"cli:{getpass.getuser()}"
+
+
+def _fail(message: str) -> NoReturn:
+    errors.print(f"[red]Error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _coverage_text(record: ServiceRecord) -> str:
+    coverage = record.coverage
+    if isinstance(coverage, NationalCoverage):
+        return f"national ({coverage.nation.value})"
+    if isinstance(coverage, AreaCoverage):
+        return "areas " + ", ".join(coverage.area_codes)
+    if isinstance(coverage, RadiusCoverage):
+        return f"{coverage.radius_m / 1000:g} km around {coverage.lat:.4f}, {coverage.lon:.4f}"
+    return "polygon"
+
+
+def _hours_text(record: ServiceRecord) -> str:
+    hours = record.hours
+    parts = [hours.to_text() if not hours.unknown else "not known"]
+    parts += [p for p in (hours.bank_holidays, hours.note) if p]
+    return "; ".join(parts)

@@ -1,0 +1,170 @@
+"""The shipped national directory (services_db/data/national_directory.json) and seeding a database with it.
+
+Seeded rows are marked ``origin="seed"`` with ``seed_hash``, the content hash of what was shipped. Re-seeding
+compares each row's current content with that hash: a row nobody changed is brought up to the shipped data;
+a row a user changed (or deleted, or a user's own service with the same id) is left alone and reported.
+Shipped services that the data no longer lists are closed, unless a user changed them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from mapping.coverage import AreaGeometryLookup
+from mapping.types import Commissioner, CommissionerKind, ServiceRecord, ServiceStatus
+from services_db.convert import content_hash, record_from_dict, row_to_record
+from services_db.models import AuditEntry, Service
+from services_db.repository import _at, _check_commissioners, _load_many, _transaction, _Writes, upsert_commissioners
+
+__all__ = ["NATIONAL_DIRECTORY", "NationalDirectory", "SeedReport", "load_national_directory", "seed", "seed_if_new"]
+
+NATIONAL_DIRECTORY = Path(__file__).parent / "data" / "national_directory.json"
+SEED_ORIGIN = "seed"
+
+
+@dataclass(frozen=True, slots=True)
+class NationalDirectory:
+    """The shipped data: commissioners of national services and the services themselves."""
+
+    commissioners: tuple[Commissioner, ...]
+    services: tuple[ServiceRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SeedReport:
+    """What :func:`seed` did, by service id."""
+
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    kept_user_changes: tuple[str, ...] = ()  # changed, deleted or owned by a user: not touched
+    retired: tuple[str, ...] = ()  # no longer shipped: closed
+    commissioners_changed: int = 0
+
+    @property
+    def changed(self) -> int:
+        return len(self.created) + len(self.updated) + len(self.retired)
+
+
+def load_national_directory(path: Path | None = None) -> NationalDirectory:
+    """Read the shipped directory (or another file of the same shape); raises ``ValueError`` naming the entry."""
+    source = path or NATIONAL_DIRECTORY
+    data: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
+    commissioners = tuple(
+        Commissioner(c["code"], c["name"], CommissionerKind(c["kind"]), c.get("pfa_code"))
+        for c in data.get("commissioners", [])
+    )
+    services: list[ServiceRecord] = []
+    for index, entry in enumerate(data.get("services", [])):
+        try:
+            services.append(record_from_dict(entry))
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{source}: service {index} ({entry.get('id', '?')}): {exc}") from exc
+    return NationalDirectory(commissioners, tuple(services))
+
+
+def seed(
+    *,
+    session: Session,
+    actor: str = "seed",
+    areas: AreaGeometryLookup | None = None,
+    now: datetime | None = None,
+    directory: NationalDirectory | None = None,
+) -> SeedReport:
+    """Apply the shipped national directory in one transaction, leaving services users added or changed alone."""
+    directory = directory or load_national_directory()
+    at = _at(now)
+    commissioners_changed = upsert_commissioners(session=session, commissioners=directory.commissioners)
+    shipped = {record.id: record for record in directory.services}
+    created: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    kept: list[str] = []
+    retired: list[str] = []
+    with _transaction(session):
+        _check_commissioners(session, directory.services)
+        rows = _load_many(session, list(shipped))
+        deleted = _deleted_ids(session, [i for i in shipped if i not in rows])
+        seeded_elsewhere = session.exec(
+            select(Service).where(Service.origin == SEED_ORIGIN, col(Service.id).not_in(list(shipped)))
+        ).all()
+        writes = _Writes()
+        for service_id, record in shipped.items():
+            wanted_hash = content_hash(record)
+            row = rows.get(service_id)
+            if row is None:
+                if service_id in deleted:
+                    kept.append(service_id)
+                    continue
+                writes.insert(
+                    record, actor=actor, at=at, areas=areas, action="seed", origin=SEED_ORIGIN, seed_hash=wanted_hash
+                )
+                created.append(service_id)
+            elif not _untouched_seed(row):
+                kept.append(service_id)
+            elif row.seed_hash == wanted_hash:
+                unchanged.append(service_id)
+            else:
+                writes.update(
+                    session,
+                    row,
+                    record,
+                    actor=actor,
+                    at=at,
+                    areas=areas,
+                    action="seed",
+                    detail="shipped data changed",
+                    force=True,
+                    origin=SEED_ORIGIN,
+                    seed_hash=wanted_hash,
+                )
+                updated.append(service_id)
+        for row in seeded_elsewhere:
+            if not _untouched_seed(row):
+                kept.append(row.id)
+            elif row.status != ServiceStatus.CLOSED.value:
+                closing = replace(row_to_record(row), status=ServiceStatus.CLOSED)
+                writes.update(
+                    session,
+                    row,
+                    closing,
+                    actor=actor,
+                    at=at,
+                    action="close",
+                    detail="no longer in the shipped data",
+                    origin=SEED_ORIGIN,
+                    seed_hash=content_hash(closing),
+                )
+                retired.append(row.id)
+        writes.flush(session)
+    return SeedReport(
+        tuple(created), tuple(updated), tuple(unchanged), tuple(kept), tuple(retired), commissioners_changed
+    )
+
+
+def seed_if_new(*, session: Session, areas: AreaGeometryLookup | None = None) -> SeedReport | None:
+    """Seed a brand-new directory (no services and no history); ``None`` when the directory was used before."""
+    has_services = session.exec(select(func.count()).select_from(Service)).one() > 0
+    has_history = session.exec(select(func.count()).select_from(AuditEntry)).one() > 0
+    if has_services or has_history:
+        return None
+    return seed(session=session, areas=areas)
+
+
+def _untouched_seed(row: Service) -> bool:
+    """A shipped row whose content is still exactly what was shipped (no user edit since)."""
+    return row.origin == SEED_ORIGIN and row.seed_hash == content_hash(row_to_record(row))
+
+
+def _deleted_ids(session: Session, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    query = select(AuditEntry.service_id).where(AuditEntry.action == "delete", col(AuditEntry.service_id).in_(ids))
+    return {service_id for service_id in session.exec(query) if service_id is not None}
