@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any, Protocol
 
 from shapely.geometry import Point
@@ -55,8 +56,10 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from mapping.areas import AreaRegistry
 from mapping.coverage import AreaGeometryLookup, resolve_coverage
 from mapping.crs import bng_to_wgs84, geometry_to_bng
+from mapping.postcodes import PostcodeDirectory
 from mapping.types import AreaCoverage, Coverage, NationalCoverage, ServiceRecord
 from services_db.models import Account, ApiToken, AuditEntry, Commissioner, Service
 
@@ -77,6 +80,7 @@ __all__ = [
     "authorise_changes",
     "authorise_import",
     "decide",
+    "default_force_area_check",
     "get_account",
     "hash_token",
     "issue_token",
@@ -309,6 +313,17 @@ class ForceAreaCheck:
 
     def allows(self, coverage: Coverage, pfa_code: str) -> bool:
         return not self.problems(coverage, pfa_code)
+
+
+def default_force_area_check(*, boundaries: AreaGeometryLookup | None = None) -> ForceAreaCheck:
+    """The check over the shipped LAD -> PFA table and postcodes, with PFA polygons when boundaries are loaded."""
+    return ForceAreaCheck(registry=AreaRegistry.default(), postcodes=_shared_postcodes(), boundaries=boundaries)
+
+
+@cache
+def _shared_postcodes() -> PostcodeDirectory:
+    """One postcode directory per process: its reverse index takes seconds to build."""
+    return PostcodeDirectory()
 
 
 def _sample_points(geometry: BaseGeometry) -> list[tuple[float, float]]:
