@@ -1,0 +1,711 @@
+"""Coverage gaps: how much of each area's population and land the directory's services cover, per strand.
+
+The core works on plain arrays and shapely geometries in British National Grid metres (EPSG:27700):
+
+- people are points with counts (:class:`mapping.population.PopulationPoints`);
+- areas are Police Force Areas and Local Authority Districts (:class:`Geography`), either the official
+  boundaries or, on a fresh machine, 5 km BNG squares built from postcode locations (:meth:`Geography.grid`);
+- services are :class:`mapping.types.ServiceRecord` values.
+
+Method (repeated in every report):
+
+- A point is covered for a strand when a service serving that strand covers it: radius and polygon coverage
+  geometrically (shapely ``covered_by``: a point on the edge is inside); area-coded coverage by codes (the point's
+  LAD, or the PFA that LAD belongs to, is listed); national coverage by nation. Using codes for area-coded
+  services keeps population counts exact where generalised boundary layers disagree at the coast or between the
+  PFA and LAD files.
+- Each point belongs to exactly one LAD: the LAD polygon that covers it, else the LAD its source names, else the
+  nearest LAD polygon (coastal centroids just outside the generalised boundaries). Its PFA is its LAD's PFA,
+  so force-area totals are the sums of their districts.
+- Area covered is the area (km2, in BNG) of the area minus the union of the coverage of the services serving the
+  strand; the remainder is the gap, with the population inside it.
+- "any" means covered for at least one of the selected strands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+import numpy as np
+import shapely
+from shapely.geometry import Point, box, shape
+from shapely.geometry.base import BaseGeometry
+
+from mapping.crs import geometry_to_bng, wgs84_to_bng
+from mapping.population import PopulationPoints, PostcodePoints
+from mapping.types import (
+    AreaCoverage,
+    Nation,
+    NationalCoverage,
+    PolygonCoverage,
+    RadiusCoverage,
+    ServiceKind,
+    ServiceRecord,
+    ServiceStatus,
+    Strand,
+)
+
+__all__ = [
+    "ANY",
+    "AreaUnit",
+    "CoverageInputError",
+    "CoverageResult",
+    "CoverageRow",
+    "Gap",
+    "Geography",
+    "GeographyBasis",
+    "ServiceProblem",
+    "compute_coverage",
+]
+
+ANY = "any"
+STRAND_ORDER: tuple[Strand, ...] = tuple(Strand)
+STRAND_BIT: dict[Strand, int] = {s: 1 << i for i, s in enumerate(STRAND_ORDER)}
+ALL_BITS = (1 << len(STRAND_ORDER)) - 1
+GRID_CELL_M = 5000.0
+RADIUS_QUAD_SEGS = 16  # per quarter circle: chord error under 0.5% of the radius
+# England and Wales, with a margin, in BNG metres: a service outside this box has swapped or wrong coordinates.
+EW_BOX = box(0.0, 0.0, 700_000.0, 700_000.0)
+
+Progress = Callable[[str, int, int], None]
+
+
+class GeographyBasis(StrEnum):
+    BOUNDARIES = "boundaries"
+    GRID = "grid_5km"
+
+
+@dataclass(frozen=True)
+class AreaUnit:
+    """One area of a level (``"pfa"`` or ``"lad"``): its polygon in BNG metres and, for a LAD, its PFA."""
+
+    code: str
+    name: str
+    level: str
+    geometry: BaseGeometry
+    parent_code: str | None = None
+
+    @property
+    def nation(self) -> Nation:
+        return Nation.WALES if self.code.startswith("W") else Nation.ENGLAND
+
+
+class BoundaryLike(Protocol):
+    code: str
+    name: str
+    geometry: BaseGeometry  # WGS84
+
+
+@dataclass(frozen=True)
+class Geography:
+    """The PFAs and LADs the report is about, in BNG, with what their shapes are based on."""
+
+    pfas: tuple[AreaUnit, ...]
+    lads: tuple[AreaUnit, ...]
+    basis: GeographyBasis
+    vintage: str
+    note: str = ""
+
+    def level(self, level: str) -> tuple[AreaUnit, ...]:
+        if level == "pfa":
+            return self.pfas
+        if level == "lad":
+            return self.lads
+        raise ValueError(f"unknown level {level!r}: use pfa or lad")
+
+    @classmethod
+    def from_boundaries(
+        cls,
+        *,
+        pfas: Iterable[BoundaryLike],
+        lads: Iterable[BoundaryLike],
+        pfa_for_lad: Callable[[str], str | None] | None = None,
+        vintage: str = "",
+    ) -> Geography:
+        """Official boundaries (WGS84 geometries) -> BNG areas; only England and Wales codes are kept.
+
+        ``pfa_for_lad`` gives each LAD's force area (the authored LAD -> PFA table); where it has no answer, the
+        force-area polygon covering most of the LAD is used.
+        """
+        pfa_units = tuple(
+            AreaUnit(b.code, b.name, "pfa", _valid(geometry_to_bng(b.geometry)))
+            for b in sorted(pfas, key=lambda b: b.code)
+            if b.code[:1] in ("E", "W")
+        )
+        pfa_tree = shapely.STRtree([u.geometry for u in pfa_units])
+        lad_units: list[AreaUnit] = []
+        for b in sorted(lads, key=lambda b: b.code):
+            if b.code[:1] not in ("E", "W"):
+                continue
+            geometry = _valid(geometry_to_bng(b.geometry))
+            parent = pfa_for_lad(b.code) if pfa_for_lad else None
+            if parent is None and pfa_units:
+                candidates = pfa_tree.query(geometry, predicate="intersects")
+                if len(candidates):
+                    overlap = shapely.area(shapely.intersection(pfa_tree.geometries[candidates], geometry))
+                    parent = pfa_units[int(candidates[int(np.argmax(overlap))])].code
+            lad_units.append(AreaUnit(b.code, b.name, "lad", geometry, parent))
+        return cls(pfa_units, tuple(lad_units), GeographyBasis.BOUNDARIES, vintage, "official boundaries")
+
+    @classmethod
+    def grid(
+        cls,
+        postcodes: PostcodePoints,
+        *,
+        pfa_for_lad: Callable[[str], str | None],
+        names: Mapping[str, str],
+        cell_m: float = GRID_CELL_M,
+    ) -> Geography:
+        """Without boundary files: each LAD is the union of the ``cell_m`` BNG squares where most of the
+        postcodes belong to it, and each PFA the union of its LADs. Blocky, approximate, labelled as such.
+        """
+        cx = np.floor(postcodes.easting / cell_m).astype(np.int64)
+        cy = np.floor(postcodes.northing / cell_m).astype(np.int64)
+        lad_ids, lad_index = np.unique(postcodes.lad_codes, return_inverse=True)
+        cell = cx * 1_000_000 + cy
+        pair = cell * len(lad_ids) + lad_index
+        pairs, counts = np.unique(pair, return_counts=True)
+        pair_cell, pair_lad = pairs // len(lad_ids), pairs % len(lad_ids)
+        # Sort by cell then count descending: the first row of each cell is its majority LAD.
+        order = np.lexsort((-counts, pair_cell))
+        pair_cell, pair_lad = pair_cell[order], pair_lad[order]
+        first = np.ones(len(pair_cell), dtype=bool)
+        first[1:] = pair_cell[1:] != pair_cell[:-1]
+        cells, owners = pair_cell[first], pair_lad[first]
+        x0 = (cells // 1_000_000).astype(float) * cell_m
+        y0 = (cells % 1_000_000).astype(float) * cell_m
+        squares = shapely.box(x0, y0, x0 + cell_m, y0 + cell_m)
+        lad_units: list[AreaUnit] = []
+        by_pfa: dict[str, list[BaseGeometry]] = {}
+        for i, code in enumerate(lad_ids):
+            mine = squares[owners == i]
+            geometry = shapely.coverage_union_all(mine) if len(mine) else shapely.Polygon()
+            parent = pfa_for_lad(str(code))
+            lad_units.append(AreaUnit(str(code), names.get(str(code), str(code)), "lad", geometry, parent))
+            if parent:
+                by_pfa.setdefault(parent, []).append(geometry)
+        pfa_units = tuple(
+            AreaUnit(code, names.get(code, code), "pfa", shapely.union_all(parts))
+            for code, parts in sorted(by_pfa.items())
+        )
+        note = (
+            f"no boundary files loaded: areas are {cell_m / 1000:g} km British National Grid squares assigned to the "
+            "local authority holding most of their postcodes (approximate shapes and areas)"
+        )
+        return cls(pfa_units, tuple(lad_units), GeographyBasis.GRID, postcodes.vintage, note)
+
+
+def _valid(geometry: BaseGeometry) -> BaseGeometry:
+    if not geometry.is_valid:
+        geometry = shapely.make_valid(geometry)
+    # make_valid can return a collection with stray lines: keep the polygonal part only.
+    if geometry.geom_type == "GeometryCollection":
+        polys = [g for g in shapely.get_parts(geometry) if g.geom_type in ("Polygon", "MultiPolygon")]
+        geometry = shapely.union_all(polys) if polys else shapely.Polygon()
+    return geometry
+
+
+# --- results ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageRow:
+    """One area and one strand (or ``"any"``)."""
+
+    level: str
+    code: str
+    name: str
+    pfa_code: str | None
+    strand: str
+    population: float
+    population_covered: float
+    area_km2: float
+    area_covered_km2: float
+    services: int
+
+    @property
+    def pct_population(self) -> float | None:
+        return 100.0 * self.population_covered / self.population if self.population > 0 else None
+
+    @property
+    def pct_area(self) -> float | None:
+        return 100.0 * self.area_covered_km2 / self.area_km2 if self.area_km2 > 0 else None
+
+    @property
+    def no_coverage(self) -> bool:
+        return self.services == 0 and self.population_covered == 0 and self.area_covered_km2 == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """The uncovered part of an area for a strand: WGS84 geometry, its area and the population inside it."""
+
+    level: str
+    code: str
+    name: str
+    strand: str
+    geometry: BaseGeometry
+    area_km2: float
+    population: float
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceProblem:
+    service_id: str
+    name: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"service {self.service_id} ({self.name}), field {self.field}: {self.message}"
+
+
+class CoverageInputError(ValueError):
+    """Services whose coverage cannot be used; every problem names the service, the field and what to fix."""
+
+    def __init__(self, problems: Sequence[ServiceProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class CoverageResult:
+    """Everything a report needs: rows per level, gaps, and the arrays behind them (for siting and demand)."""
+
+    rows: tuple[CoverageRow, ...]
+    gaps: tuple[Gap, ...]
+    strands: tuple[str, ...]  # the selected strands then "any"
+    levels: tuple[str, ...]
+    kinds: tuple[ServiceKind, ...]
+    services: tuple[ServiceRecord, ...]  # the services counted
+    national_services: tuple[ServiceRecord, ...]  # counted services with national coverage
+    geography: Geography
+    population: PopulationPoints
+    point_lad: np.ndarray  # index into geography.lads, one per population point
+    point_pfa: np.ndarray  # index into geography.pfas
+    point_mask: np.ndarray  # uint8 strand bits covered, one per point
+    service_geometries: tuple[BaseGeometry | None, ...] = field(repr=False, default=())
+
+    def rows_for(self, level: str, strand: str = ANY) -> tuple[CoverageRow, ...]:
+        return tuple(r for r in self.rows if r.level == level and r.strand == strand)
+
+    def uncovered_areas(self, level: str, strand: str = ANY) -> tuple[str, ...]:
+        """Names of the areas with no coverage at all for ``strand``."""
+        return tuple(r.name for r in self.rows_for(level, strand) if r.no_coverage)
+
+    def totals(self, strand: str = ANY) -> tuple[float, float]:
+        """(population, population covered) over England and Wales for ``strand``."""
+        covered = self.covered_points(strand)
+        return self.population.total, float(self.population.population[covered].sum())
+
+    def covered_points(self, strand: str = ANY) -> np.ndarray:
+        bits = _strand_bits(self.strands) if strand == ANY else STRAND_BIT[Strand(strand)]
+        return (self.point_mask & bits) != 0
+
+
+def _strand_bits(strands: Iterable[str]) -> int:
+    bits = 0
+    for s in strands:
+        if s != ANY:
+            bits |= STRAND_BIT[Strand(s)]
+    return bits
+
+
+# --- resolving services -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    record: ServiceRecord
+    mask: int
+    geometry: BaseGeometry | None = None  # BNG; radius and polygon coverage
+    codes: frozenset[str] = frozenset()  # area-coded coverage
+    nation: Nation | None = None  # national coverage
+    centre: tuple[float, float] | None = None  # BNG; radius coverage
+    radius_m: float = 0.0
+
+
+def _resolve(record: ServiceRecord, mask: int, known: Collection[str]) -> _Resolved | ServiceProblem:
+    coverage = record.coverage
+    if isinstance(coverage, NationalCoverage):
+        return _Resolved(record, mask, nation=coverage.nation)
+    if isinstance(coverage, AreaCoverage):
+        codes = frozenset(c.strip().upper() for c in coverage.area_codes)
+        unknown = sorted(codes - set(known))
+        if not codes:
+            return ServiceProblem(record.id, record.name, "coverage.area_codes", "no area codes: list PFA or LAD codes")
+        if unknown:
+            return ServiceProblem(
+                record.id,
+                record.name,
+                "coverage.area_codes",
+                f"unknown area code(s) {', '.join(unknown)}: use current PFA (E23/W15) or LAD codes",
+            )
+        return _Resolved(record, mask, codes=codes)
+    if isinstance(coverage, RadiusCoverage):
+        if not (np.isfinite(coverage.radius_m) and coverage.radius_m > 0):
+            return ServiceProblem(record.id, record.name, "coverage.radius_m", "the radius must be a positive number")
+        e, n = wgs84_to_bng(coverage.lon, coverage.lat)
+        centre = Point(float(e), float(n))
+        if not (np.isfinite(float(e)) and EW_BOX.covers(centre)):
+            return ServiceProblem(
+                record.id,
+                record.name,
+                "coverage.lat/lon",
+                f"centre {coverage.lat}, {coverage.lon} is not in England or Wales: "
+                "are latitude and longitude swapped?",
+            )
+        return _Resolved(
+            record,
+            mask,
+            geometry=centre.buffer(coverage.radius_m, quad_segs=RADIUS_QUAD_SEGS),
+            centre=(float(e), float(n)),
+            radius_m=coverage.radius_m,
+        )
+    assert isinstance(coverage, PolygonCoverage)
+    try:
+        geometry = shape(coverage.geojson)
+    except Exception as exc:  # shapely raises several types for malformed GeoJSON
+        return ServiceProblem(record.id, record.name, "coverage.geojson", f"not a readable GeoJSON geometry ({exc})")
+    if geometry.geom_type not in ("Polygon", "MultiPolygon") or geometry.is_empty:
+        return ServiceProblem(
+            record.id, record.name, "coverage.geojson", f"a {geometry.geom_type} is not an area: give a Polygon"
+        )
+    minx, miny, maxx, maxy = geometry.bounds
+    if not (minx >= -7.0 and maxx <= 2.5 and miny >= 49.5 and maxy <= 56.0):
+        return ServiceProblem(
+            record.id,
+            record.name,
+            "coverage.geojson",
+            "the polygon is not in England or Wales: GeoJSON wants longitude first, then latitude",
+        )
+    bng = _valid(geometry_to_bng(geometry))
+    if bng.is_empty or bng.area <= 0:
+        return ServiceProblem(record.id, record.name, "coverage.geojson", "the polygon has no area once repaired")
+    return _Resolved(record, mask, geometry=bng)
+
+
+def _service_mask(record: ServiceRecord, selected: int) -> int:
+    if not record.strands:
+        return selected
+    bits = 0
+    for s in record.strands:
+        bits |= STRAND_BIT[s]
+    return bits & selected
+
+
+# --- the computation --------------------------------------------------------------------------------------
+
+
+def _assign_lads(population: PopulationPoints, geography: Geography) -> np.ndarray:
+    """Index of each point's LAD (see the module docstring for the rule)."""
+    n = len(population)
+    lad_codes = [u.code for u in geography.lads]
+    by_code = {c: i for i, c in enumerate(lad_codes)}
+    out = np.full(n, -1, dtype=np.int64)
+    if geography.basis is GeographyBasis.GRID and population.lad_codes is not None:
+        # Grid shapes are approximate: the source's LAD code is the truth.
+        out = np.array([by_code.get(str(c), -1) for c in population.lad_codes], dtype=np.int64)
+    else:
+        points = shapely.points(population.easting, population.northing)
+        geoms = [u.geometry for u in geography.lads]
+        tree = shapely.STRtree(geoms)
+        pt, lad = tree.query(points, predicate="covered_by")
+        # A point on a shared edge is covered by both: keep the lowest LAD index, deterministically.
+        order = np.lexsort((lad, pt))
+        pt, lad = pt[order], lad[order]
+        first = np.ones(len(pt), dtype=bool)
+        first[1:] = pt[1:] != pt[:-1]
+        out[pt[first]] = lad[first]
+        missing = np.flatnonzero(out < 0)
+        if len(missing) and population.lad_codes is not None:
+            out[missing] = [by_code.get(str(population.lad_codes[i]), -1) for i in missing]
+            missing = np.flatnonzero(out < 0)
+        if len(missing):
+            _, nearest = tree.query_nearest(points[missing], return_distance=False, all_matches=False)
+            out[missing] = nearest
+    return out
+
+
+def compute_coverage(
+    services: Sequence[ServiceRecord],
+    population: PopulationPoints,
+    geography: Geography,
+    *,
+    kinds: Collection[ServiceKind] = (ServiceKind.THIRD_PARTY_REPORTING,),
+    strands: Collection[Strand] = (),
+    levels: Sequence[str] = ("pfa", "lad"),
+    include_national: bool = True,
+    gaps: bool = True,
+    progress: Progress | None = None,
+) -> CoverageResult:
+    """Population and area covered per area and strand, and the gaps.
+
+    Parameters
+    ----------
+    services
+        The directory; only active services of ``kinds`` serving a selected strand count.
+    population
+        People (or the proxy) at points, in BNG.
+    geography
+        The areas (official boundaries or the 5 km grid).
+    kinds
+        Service kinds that count as coverage (default: third-party reporting). Empty means every kind.
+    strands
+        Strands to report (default: all five); ``"any"`` is always added.
+    levels
+        ``"pfa"`` and/or ``"lad"``.
+    include_national
+        Whether services with national coverage of a counted kind count. They cover every area of their nation,
+        so they hide local gaps: turn them off to see where local services are missing.
+    gaps
+        Whether to build gap geometries (the slow part; not needed for tables alone).
+    progress
+        Called with (step, done, total) as the work goes.
+
+    Raises
+    ------
+    CoverageInputError
+        When a counted service's coverage cannot be used (unreadable or misplaced geometry, unknown area codes).
+    """
+    tell = progress or (lambda step, done, total: None)
+    chosen = tuple(s for s in STRAND_ORDER if not strands or s in set(strands))
+    selected = _strand_bits(chosen)
+    strand_keys: tuple[str, ...] = (*[s.value for s in chosen], ANY)
+    kind_set = set(kinds)
+
+    counted = [
+        s
+        for s in services
+        if s.status is ServiceStatus.ACTIVE
+        and (not kind_set or s.kind in kind_set)
+        and _service_mask(s, selected)
+        and (include_national or not isinstance(s.coverage, NationalCoverage))
+    ]
+    known = {u.code for u in geography.pfas} | {u.code for u in geography.lads}
+    resolved: list[_Resolved] = []
+    problems: list[ServiceProblem] = []
+    for record in counted:
+        item = _resolve(record, _service_mask(record, selected), known)
+        (problems if isinstance(item, ServiceProblem) else resolved).append(item)  # type: ignore[arg-type]
+    if problems:
+        raise CoverageInputError(problems)
+    tell("services", 1, 1)
+
+    lads, pfas = geography.lads, geography.pfas
+    lad_index = {u.code: i for i, u in enumerate(lads)}
+    pfa_index = {u.code: i for i, u in enumerate(pfas)}
+    lad_parent = np.array([pfa_index.get(u.parent_code or "", -1) for u in lads], dtype=np.int64)
+
+    point_lad = _assign_lads(population, geography)
+    if (point_lad < 0).any():
+        i = int(np.flatnonzero(point_lad < 0)[0])
+        raise ValueError(f"population point {population.codes[i]} has no local authority in the geography")
+    point_pfa = lad_parent[point_lad]
+    tell("points", 1, 1)
+
+    # Code-based coverage as strand bits per LAD (listed, or its PFA listed, or its nation).
+    lad_code_mask = np.zeros(len(lads), dtype=np.int64)
+    pfa_code_mask = np.zeros(len(pfas), dtype=np.int64)
+    nation_mask = {Nation.ENGLAND: 0, Nation.WALES: 0}
+    for r in resolved:
+        if r.nation is not None:
+            for nation in nation_mask:
+                if r.nation is Nation.ENGLAND_AND_WALES or r.nation is nation:
+                    nation_mask[nation] |= r.mask
+        for code in r.codes:
+            if code in lad_index:
+                lad_code_mask[lad_index[code]] |= r.mask
+            elif code in pfa_index:
+                pfa_code_mask[pfa_index[code]] |= r.mask
+    lad_nation_mask = np.array([nation_mask[u.nation] for u in lads], dtype=np.int64)
+    pfa_nation_mask = np.array([nation_mask[u.nation] for u in pfas], dtype=np.int64)
+    parent_mask = np.where(lad_parent >= 0, pfa_code_mask[np.maximum(lad_parent, 0)], 0)
+    lad_full_mask = lad_code_mask | parent_mask | lad_nation_mask
+    pfa_full_mask = pfa_code_mask | pfa_nation_mask
+
+    point_mask = lad_full_mask[point_lad].copy()
+    geometric = [r for r in resolved if r.geometry is not None]
+    geoms = np.array([r.geometry for r in geometric], dtype=object)
+    geo_masks = np.array([r.mask for r in geometric], dtype=np.int64)
+    tree = shapely.STRtree(geoms) if len(geoms) else None
+    circles = [(r.centre, r.radius_m, r.mask) for r in geometric if r.centre is not None]
+    if circles:
+        # Radius coverage is a true circle: a KD-tree ball query (distance <= radius, so the edge is inside).
+        from scipy.spatial import cKDTree
+
+        kd = cKDTree(np.column_stack([population.easting, population.northing]))
+        found = kd.query_ball_point(np.array([c[0] for c in circles]), r=np.array([c[1] for c in circles]))
+        for (_, _, mask), idx in zip(circles, found, strict=True):
+            if idx:
+                point_mask[np.asarray(idx, dtype=np.int64)] |= mask
+    polygons = [i for i, r in enumerate(geometric) if r.centre is None]
+    if polygons:
+        # Query the points' tree with each service polygon: the polygon is prepared once for all its points.
+        points_tree = shapely.STRtree(shapely.points(population.easting, population.northing))
+        svc, pt = points_tree.query(geoms[polygons], predicate="covers")
+        np.bitwise_or.at(point_mask, pt, geo_masks[polygons][svc])
+    point_mask = point_mask.astype(np.uint8)
+    tell("population", 1, 1)
+
+    weights = population.population
+    bits_for = {key: (selected if key == ANY else STRAND_BIT[Strand(key)]) for key in strand_keys}
+    rows: list[CoverageRow] = []
+    gap_list: list[Gap] = []
+    for level in levels:
+        units = geography.level(level)
+        index = point_lad if level == "lad" else point_pfa
+        total = np.bincount(index, weights=weights, minlength=len(units))
+        covered_pop = {
+            key: np.bincount(index, weights=weights * ((point_mask & bits) != 0), minlength=len(units))
+            for key, bits in bits_for.items()
+        }
+        full = lad_full_mask if level == "lad" else pfa_full_mask
+        area_geoms = [u.geometry for u in units]
+        hits: dict[int, list[int]] = {}
+        if tree is not None:
+            a_idx, s_idx = tree.query(area_geoms, predicate="intersects")
+            for a, s in zip(a_idx.tolist(), s_idx.tolist(), strict=True):
+                hits.setdefault(a, []).append(s)
+        code_services = _code_services(resolved, units, level, lad_index, pfa_index, lads)
+        for i, unit in enumerate(units):
+            tell(f"areas ({level})", i + 1, len(units))
+            geom = unit.geometry
+            area_m2 = float(geom.area)
+            candidates = hits.get(i, [])
+            if candidates:
+                cand = np.array(candidates)
+                real = ~shapely.touches(geoms[cand], geom)
+                cand = cand[real]
+            else:
+                cand = np.array([], dtype=np.int64)
+            partial = _partial_code_geometries(resolved, unit, level, lads)
+            pieces = _covered_by_mask(geom, geoms[cand], geo_masks[cand], partial)
+            for key in strand_keys:
+                bits = bits_for[key]
+                if full[i] & bits:
+                    covered_geom: BaseGeometry = geom
+                    covered_area = area_m2
+                else:
+                    parts = [g for m, g in pieces.items() if m & bits]
+                    covered_geom = shapely.union_all(parts) if parts else shapely.Polygon()
+                    covered_area = float(covered_geom.area)
+                n_services = int(sum(1 for s in cand.tolist() if geo_masks[s] & bits)) + sum(
+                    1 for r in code_services[i] if r.mask & bits
+                )
+                rows.append(
+                    CoverageRow(
+                        level=level,
+                        code=unit.code,
+                        name=unit.name,
+                        pfa_code=unit.parent_code if level == "lad" else unit.code,
+                        strand=key,
+                        population=float(total[i]),
+                        population_covered=float(covered_pop[key][i]),
+                        area_km2=area_m2 / 1e6,
+                        area_covered_km2=min(covered_area, area_m2) / 1e6,
+                        services=n_services,
+                    )
+                )
+                if gaps and area_m2 - covered_area > 1.0:
+                    # A 1 m precision grid drops the hairline slivers left where edges differ by millimetres.
+                    gap_geom = geom if covered_geom.is_empty else shapely.difference(geom, covered_geom, grid_size=1.0)
+                    gap_geom = _drop_slivers(gap_geom)
+                    if not gap_geom.is_empty and gap_geom.area > 1.0:
+                        from mapping.crs import geometry_to_wgs84
+
+                        gap_list.append(
+                            Gap(
+                                level=level,
+                                code=unit.code,
+                                name=unit.name,
+                                strand=key,
+                                geometry=geometry_to_wgs84(gap_geom),
+                                area_km2=float(gap_geom.area) / 1e6,
+                                population=float(total[i] - covered_pop[key][i]),
+                            )
+                        )
+    return CoverageResult(
+        rows=tuple(rows),
+        gaps=tuple(gap_list),
+        strands=strand_keys,
+        levels=tuple(levels),
+        kinds=tuple(sorted(kind_set)),
+        services=tuple(r.record for r in resolved),
+        national_services=tuple(r.record for r in resolved if r.nation is not None),
+        geography=geography,
+        population=population,
+        point_lad=point_lad,
+        point_pfa=point_pfa,
+        point_mask=point_mask,
+        service_geometries=tuple(r.geometry for r in resolved),
+    )
+
+
+def _drop_slivers(geometry: BaseGeometry, min_m2: float = 100.0) -> BaseGeometry:
+    parts = [p for p in shapely.get_parts(geometry) if p.geom_type == "Polygon" and p.area >= min_m2]
+    if not parts:
+        return shapely.Polygon()
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+
+
+def _code_services(
+    resolved: Sequence[_Resolved],
+    units: Sequence[AreaUnit],
+    level: str,
+    lad_index: Mapping[str, int],
+    pfa_index: Mapping[str, int],
+    lads: Sequence[AreaUnit],
+) -> list[list[_Resolved]]:
+    """Per area, the area-coded and national services covering any part of it."""
+    out: list[list[_Resolved]] = [[] for _ in units]
+    position = {u.code: i for i, u in enumerate(units)}
+    for r in resolved:
+        if r.nation is not None:
+            for i, u in enumerate(units):
+                if r.nation is Nation.ENGLAND_AND_WALES or r.nation is u.nation:
+                    out[i].append(r)
+            continue
+        touched: set[int] = set()
+        for code in r.codes:
+            if code in position:
+                touched.add(position[code])
+            elif level == "pfa" and code in lad_index:
+                parent = lads[lad_index[code]].parent_code
+                if parent in position:
+                    touched.add(position[parent])
+            elif level == "lad" and code in pfa_index:
+                touched.update(i for i, u in enumerate(units) if u.parent_code == code)
+        for i in touched:
+            out[i].append(r)
+    return out
+
+
+def _partial_code_geometries(
+    resolved: Sequence[_Resolved], unit: AreaUnit, level: str, lads: Sequence[AreaUnit]
+) -> list[tuple[int, BaseGeometry]]:
+    """For a PFA, the districts inside it that LAD-coded services list (they cover part of the force area)."""
+    if level != "pfa":
+        return []
+    by_code = {u.code: u for u in lads}
+    out: list[tuple[int, BaseGeometry]] = []
+    for r in resolved:
+        parts = [by_code[c].geometry for c in r.codes if c in by_code and by_code[c].parent_code == unit.code]
+        if parts:
+            out.append((r.mask, shapely.union_all(parts)))
+    return out
+
+
+def _covered_by_mask(
+    area: BaseGeometry, geoms: np.ndarray, masks: np.ndarray, partial: Sequence[tuple[int, BaseGeometry]]
+) -> dict[int, BaseGeometry]:
+    """The covered part of ``area`` per distinct strand mask (few masks: unions are shared across strands)."""
+    groups: dict[int, list[BaseGeometry]] = {}
+    for g, m in zip(geoms.tolist(), masks.tolist(), strict=True):
+        groups.setdefault(int(m), []).append(g)
+    for m, g in partial:
+        groups.setdefault(int(m), []).append(g)
+    return {m: shapely.intersection(shapely.union_all(parts), area) for m, parts in groups.items()}
