@@ -32,9 +32,11 @@ __all__ = [
     "Problem",
 ]
 
-# Without boundaries, a point farther than this from every postcode is taken to be at sea. The farthest land
-# in England and Wales from any postcode (high moorland) is about 4 km away; the sea starts a little past that.
-MAX_POSTCODE_DISTANCE_M = 6_000.0
+# Without boundaries, a point farther than this from every postcode is taken to be at sea. On a 1 km grid over
+# England and Wales the farthest land from any postcode (North Pennines moorland) is 7.1 km away, and 99.9% of
+# land is within 5 km: we would rather place a boat near the shore in its coastal area than tell someone on a
+# moor that they are at sea.
+MAX_POSTCODE_DISTANCE_M = 7_500.0
 _GPS_DEFAULT_PRECISION_M = 50.0
 _TYPED_COORDINATES_PRECISION_M = 10.0
 # A generous box round Great Britain and Ireland: inside it, a miss is the sea or another UK nation.
