@@ -386,9 +386,10 @@ def decide(
         if action is Action.REPORT:
             return Decision(True, action, actor)
         return Decision(False, action, actor, (f"analysts read and run reports; they cannot {action.value}",))
-    if action in (Action.REPORT, Action.MANAGE_ACCOUNTS):
-        what = "run reports" if action is Action.REPORT else "manage accounts"
-        return Decision(False, action, actor, (f"PCC editors cannot {what}: ask an admin or an analyst",))
+    if action is Action.REPORT:
+        return Decision(False, action, actor, ("PCC editors cannot run reports: ask an analyst",))
+    if action is Action.MANAGE_ACCOUNTS:
+        return Decision(False, action, actor, ("only admins manage accounts: ask an admin",))
 
     mine = principal.commissioner_code
     label = f"service {service_id!r}" if service_id else "this service"
@@ -737,7 +738,7 @@ def add_account(
     if role is Role.PCC_EDITOR:
         if not commissioner_code:
             raise AccountError("a pcc_editor needs --commissioner CODE (the commissioner whose services they edit)")
-        commissioner = session.get(Commissioner, commissioner_code)
+        commissioner = session.get(Commissioner, commissioner_code) or _shipped_commissioner(session, commissioner_code)
         if commissioner is None:
             known = session.exec(select(Commissioner.code).order_by(Commissioner.code).limit(5)).all()
             hint = f" (known codes include {', '.join(known)})" if known else " (no commissioners are loaded yet)"
@@ -773,6 +774,17 @@ def add_account(
     )
     session.commit()
     return _account_info(session, account)
+
+
+def _shipped_commissioner(session: Session, code: str) -> Commissioner | None:
+    """A commissioner from the shipped table (mapping/data/commissioners.csv), added to the directory on first use."""
+    known = next((c for c in AreaRegistry.default().commissioners() if c.code == code), None)
+    if known is None:
+        return None
+    row = Commissioner(code=known.code, name=known.name, kind=known.kind.value, pfa_code=known.pfa_code)
+    session.add(row)
+    session.flush()
+    return row
 
 
 def get_account(*, session: Session, account_id: int) -> AccountInfo | None:

@@ -1,7 +1,214 @@
-"""`signpost accounts ...`."""
+"""`signpost accounts add|list|revoke|token|refusals`: staff accounts for PCC teams, analysts and admins.
+
+Whoever runs these with the database's own credentials is the system operator. With ``--token`` (or
+``SIGNPOST_TOKEN``) a person acts as their own account instead, and it must be an admin's: refusals are audited.
+"""
 
 from __future__ import annotations
 
-import typer
+import getpass
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, NoReturn
 
-app = typer.Typer(no_args_is_help=True, help="accounts")
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from services_db import access
+from services_db.access import AccountError, Action, Decision, Role
+from signpost import wiring
+
+app = typer.Typer(no_args_is_help=True, help="Staff accounts (PCC editors, analysts, admins) and their API tokens.")
+console = Console()
+errors = Console(stderr=True)
+
+TokenOption = Annotated[
+    str | None,
+    typer.Option("--token", envvar="SIGNPOST_TOKEN", help="Act as this admin's account (default: the operator)."),
+]
+DaysOption = Annotated[int, typer.Option("--expires-days", min=1, max=366, help="Days until the token expires.")]
+
+
+def _fail(message: str) -> NoReturn:
+    errors.print(f"[red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    with Session(wiring.database(), expire_on_commit=False) as session:
+        yield session
+
+
+def _actor(session: Session, token: str | None) -> str:
+    """The operator, or the admin whose token was given (anyone else is refused, and that is audited)."""
+    if token is None:
+        return f"operator:{getpass.getuser()}"
+    who = access.authenticate_token(session=session, token=token)
+    if isinstance(who, Decision):
+        _fail(who.message)
+    decision = access.authorise(session=session, principal=who, action=Action.MANAGE_ACCOUNTS)
+    if not decision.allowed:
+        _fail(decision.message)
+    return who.actor
+
+
+def _show_token(issued: access.IssuedToken) -> None:
+    console.print("[bold]API token[/] (shown once: keep it secret, it cannot be shown again):")
+    typer.echo(issued.token)  # plain, unwrapped, so it can be copied whole
+    console.print(
+        f"It expires on {issued.info.expires_at:%Y-%m-%d}. "
+        f"Revoke it with: signpost accounts revoke --token-prefix {issued.info.prefix}",
+        soft_wrap=True,
+    )
+
+
+@app.command("add")
+def add_command(
+    name: Annotated[str, typer.Argument(help="The person's or team's name.")],
+    role: Annotated[Role, typer.Option("--role", help="pcc_editor, analyst or admin.")],
+    commissioner: Annotated[
+        str | None, typer.Option("--commissioner", help="For a pcc_editor: the commissioner code, e.g. pcc-E23000032.")
+    ] = None,
+    telegram_id: Annotated[
+        int | None,
+        typer.Option(
+            "--telegram-id", help="Their Telegram user id, with their consent, to use the admin chat commands."
+        ),
+    ] = None,
+    issue_token: Annotated[bool, typer.Option("--issue-token", help="Also issue a command-line token.")] = False,
+    expires_days: DaysOption = access.DEFAULT_TOKEN_DAYS,
+    token: TokenOption = None,
+) -> None:
+    """Register a member of staff."""
+    with _session() as session:
+        actor = _actor(session, token)
+        try:
+            info = access.add_account(
+                session=session,
+                name=name,
+                role=role,
+                commissioner_code=commissioner,
+                telegram_user_id=telegram_id,
+                actor=actor,
+            )
+            issued = (
+                access.issue_token(
+                    session=session, account_id=info.id, actor=actor, valid_for=timedelta(days=expires_days)
+                )
+                if issue_token
+                else None
+            )
+        except AccountError as exc:
+            _fail(str(exc))
+    console.print(f"Account [bold]{info.id}[/] added: {info.name} ({info.role.value}{_of(info)}).")
+    if issued is not None:
+        _show_token(issued)
+
+
+def _of(info: access.AccountInfo) -> str:
+    return f" for {info.commissioner_code}" if info.commissioner_code else ""
+
+
+@app.command("list")
+def list_command(
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked accounts.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    token: TokenOption = None,
+) -> None:
+    """List staff accounts and their tokens (prefixes only: tokens themselves are never stored)."""
+    now = datetime.now(UTC)
+    with _session() as session:
+        _actor(session, token)
+        accounts = access.list_accounts(session=session, include_revoked=include_revoked)
+    if as_json:
+        rows = [
+            {
+                "id": a.id,
+                "name": a.name,
+                "role": a.role.value,
+                "commissioner_code": a.commissioner_code,
+                "telegram": a.telegram_user_id is not None,
+                "revoked_at": a.revoked_at.isoformat() if a.revoked_at else None,
+                "tokens": [
+                    {"prefix": t.prefix, "expires_at": t.expires_at.isoformat(), "active": t.active(now)}
+                    for t in a.tokens
+                ],
+            }
+            for a in accounts
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(accounts)} accounts")
+    for column in ("id", "name", "role", "commissioner", "telegram", "active tokens", "status"):
+        table.add_column(column)
+    for a in accounts:
+        tokens = ", ".join(f"{t.prefix} (to {t.expires_at:%Y-%m-%d})" for t in a.tokens if t.active(now)) or "-"
+        status = "active" if a.active else f"revoked {a.revoked_at:%Y-%m-%d}"
+        telegram = "yes" if a.telegram_user_id is not None else "-"
+        table.add_row(str(a.id), a.name, a.role.value, a.commissioner_code or "-", telegram, tokens, status)
+    console.print(table)
+
+
+@app.command("revoke")
+def revoke_command(
+    account_id: Annotated[int | None, typer.Argument(help="The account to revoke (with all its tokens).")] = None,
+    token_prefix: Annotated[
+        str | None, typer.Option("--token-prefix", help="Revoke only the token with this prefix (see list).")
+    ] = None,
+    token: TokenOption = None,
+) -> None:
+    """Revoke an account (and its tokens), or one token."""
+    if (account_id is None) == (token_prefix is None):
+        _fail("give an account id, or --token-prefix PREFIX (not both)")
+    with _session() as session:
+        actor = _actor(session, token)
+        try:
+            if token_prefix is not None:
+                done = access.revoke_token(session=session, prefix=token_prefix, actor=actor)
+                console.print(f"Token {done.prefix} of account {done.account_id} revoked.")
+                return
+            assert account_id is not None
+            info = access.revoke_account(session=session, account_id=account_id, actor=actor)
+        except AccountError as exc:
+            _fail(str(exc))
+    console.print(f"Account {info.id} ({info.name}) revoked, with its tokens; its Telegram id is forgotten.")
+
+
+@app.command("token")
+def token_command(
+    account_id: Annotated[int, typer.Argument(help="The account the token is for.")],
+    expires_days: DaysOption = access.DEFAULT_TOKEN_DAYS,
+    token: TokenOption = None,
+) -> None:
+    """Issue a new command-line token for an account (shown once)."""
+    with _session() as session:
+        actor = _actor(session, token)
+        try:
+            issued = access.issue_token(
+                session=session, account_id=account_id, actor=actor, valid_for=timedelta(days=expires_days)
+            )
+        except AccountError as exc:
+            _fail(str(exc))
+    _show_token(issued)
+
+
+@app.command("refusals")
+def refusals_command(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="How many, newest first.")] = 50,
+    token: TokenOption = None,
+) -> None:
+    """Show refused attempts from the audit trail (who tried what, and why it was refused)."""
+    with _session() as session:
+        _actor(session, token)
+        rows = access.refusals(session=session, limit=limit)
+    table = Table(title=f"{len(rows)} refused attempts")
+    for column in ("when", "who", "service", "what and why"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(f"{r.at:%Y-%m-%d %H:%M}", r.actor, r.service_id or "-", r.detail)
+    console.print(table)
