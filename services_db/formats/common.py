@@ -1,0 +1,151 @@
+"""What the formats share: reading bytes safely, and one JSON shape of a service (GeoJSON, Open Referral UK)."""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+
+from mapping.types import (
+    AreaCoverage,
+    NationalCoverage,
+    OpeningHours,
+    OpeningInterval,
+    PolygonCoverage,
+    RadiusCoverage,
+    ServiceRecord,
+    Strand,
+)
+from services_db.validation import MAX_FILE_BYTES, Problem
+
+__all__ = ["decode_text", "format_hours", "hours_to_dict", "record_to_properties", "strands_text"]
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+END_OF_DAY = time(23, 59, 59)  # what parse_intervals makes of a closing time of 00:00
+
+
+def decode_text(data: bytes, *, file: str, fmt: str) -> tuple[str | None, list[Problem]]:
+    """UTF-8 text of ``data`` (a BOM is fine), or ``None`` and a problem saying how to save the file."""
+    save_as = (
+        "in Excel use File > Save As > 'CSV UTF-8 (Comma delimited) (*.csv)'"
+        if fmt == "csv"
+        else "save it as UTF-8 (RFC 8259 requires it for JSON)"
+    )
+    if not data.strip(b" \t\r\n\xef\xbb\xbf"):
+        return None, [Problem(file, None, None, "the file is empty: fill in at least one service (see the template)")]
+    if len(data) > MAX_FILE_BYTES:
+        return None, [
+            Problem(
+                file,
+                None,
+                None,
+                f"the file is {len(data) / 1_048_576:.1f} MB; the limit is {MAX_FILE_BYTES // 1_048_576} MB:"
+                " split it (e.g. one file per commissioner)",
+            )
+        ]
+    if data.startswith(b"PK\x03\x04"):
+        return None, [
+            Problem(file, None, None, f"this is an Excel workbook or other zip file, not {fmt.upper()}: {save_as}")
+        ]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, [Problem(file, None, None, f"the file is saved as UTF-16 ('Unicode Text'): {save_as}")]
+    if b"\x00" in data[:65536]:
+        return None, [Problem(file, None, None, f"this is a binary file, not {fmt.upper()} text: {save_as}")]
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        sample = data[exc.start : exc.start + 1].decode("cp1252", errors="replace")
+        return None, [
+            Problem(
+                file,
+                line,
+                None,
+                f"the file is not UTF-8 (byte {data[exc.start]:#x} = {sample!r} in Windows-1252/Latin-1 on line"
+                f" {line}): {save_as}",
+            )
+        ]
+
+
+def strands_text(record: ServiceRecord) -> str:
+    """``'all'`` or the strands in the standard order, ';'-separated."""
+    if not record.strands:
+        return "all"
+    return "; ".join(s.value for s in Strand if s in record.strands)
+
+
+def _time_text(value: time) -> str:
+    if value == END_OF_DAY:
+        return "00:00"
+    return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
+def _interval_groups(intervals: tuple[OpeningInterval, ...]) -> list[tuple[int, int, time, time]]:
+    groups: list[tuple[int, int, time, time]] = []
+    for interval in intervals:
+        if groups:
+            first, last, opens, closes = groups[-1]
+            if (opens, closes) == (interval.opens, interval.closes) and interval.day == last + 1:
+                groups[-1] = (first, interval.day, opens, closes)
+                continue
+        groups.append((interval.day, interval.day, interval.opens, interval.closes))
+    return groups
+
+
+def format_hours(hours: OpeningHours) -> str:
+    """``'24/7'`` or ``'mon-fri 09:00-17:00; sat 10:00-13:00'``: read back exactly by ``parse_intervals``."""
+    if hours.always_open:
+        return "24/7"
+    parts = []
+    for first, last, opens, closes in _interval_groups(hours.intervals):
+        days = DAY_NAMES[first] if first == last else f"{DAY_NAMES[first]}-{DAY_NAMES[last]}"
+        parts.append(f"{days} {_time_text(opens)}-{_time_text(closes)}")
+    return "; ".join(parts)
+
+
+def hours_to_dict(hours: OpeningHours) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if hours.always_open:
+        out["always_open"] = True
+    if hours.intervals:
+        out["intervals"] = [p.strip() for p in format_hours(hours).split(";")]
+    if hours.bank_holidays:
+        out["bank_holidays"] = hours.bank_holidays
+    if hours.note:
+        out["note"] = hours.note
+    return out
+
+
+def record_to_properties(record: ServiceRecord) -> dict[str, Any]:
+    """One service as JSON-native properties named like the CSV columns (GeoJSON, Open Referral UK extension)."""
+    props: dict[str, Any] = {
+        "id": record.id,
+        "name": record.name,
+        "organisation": record.organisation,
+        "kind": record.kind.value,
+        "description": record.description,
+        "strands": [s.value for s in Strand if s in record.strands],
+        "local_strands": list(record.local_strands),
+        "commissioner_code": record.commissioner_code,
+        "channels": [c.to_dict() for c in record.channels],
+        "languages": list(record.languages),
+        "hours": hours_to_dict(record.hours),
+        "eligibility": record.eligibility,
+        "coverage_type": record.coverage.type.value,
+    }
+    coverage = record.coverage
+    if isinstance(coverage, NationalCoverage):
+        props["nation"] = coverage.nation.value
+    elif isinstance(coverage, AreaCoverage):
+        props["area_codes"] = list(coverage.area_codes)
+    elif isinstance(coverage, RadiusCoverage):
+        props["radius_m"] = coverage.radius_m
+    else:
+        assert isinstance(coverage, PolygonCoverage)
+    props.update(
+        status=record.status.value,
+        source_url=record.source_url,
+        verified_on=record.verified_on.isoformat(),
+        caveat=record.caveat,
+        version=record.version,
+    )
+    return props

@@ -1,0 +1,178 @@
+"""The CSV template: one row per service, one column per field (see ``validation.COLUMN_NOTES``).
+
+Lists are ';'-separated; a channel's note goes in square brackets after its value
+(``0800 123 4567 [free, 24/7]``). Line numbers in problems are the ones a spreadsheet shows (header = 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable
+
+from mapping.types import (
+    AreaCoverage,
+    ChannelKind,
+    NationalCoverage,
+    PolygonCoverage,
+    RadiusCoverage,
+    ServiceRecord,
+)
+from services_db.formats.common import format_hours, strands_text
+from services_db.validation import (
+    CHANNEL_COLUMNS,
+    COLUMNS,
+    MAX_ROWS,
+    REQUIRED_COLUMNS,
+    Problem,
+    RawService,
+    format_channel_cell,
+    suggest,
+)
+
+__all__ = ["read_csv", "record_to_row", "write_csv"]
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def read_csv(text: str, *, file: str) -> tuple[list[RawService], list[Problem], list[Problem]]:
+    """Rows of a CSV file as raw entries, plus problems with the header and the file's shape."""
+    problems: list[Problem] = []
+    first_line = text.split("\n", 1)[0]
+    if "," not in first_line and (";" in first_line or "\t" in first_line):
+        separator = "semicolons" if ";" in first_line else "tabs"
+        return (
+            [],
+            [
+                Problem(
+                    file,
+                    1,
+                    None,
+                    f"the columns are separated by {separator}, not commas: in Excel use Save As >"
+                    " 'CSV UTF-8 (Comma delimited)'",
+                )
+            ],
+            [],
+        )
+    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        return [], [Problem(file, None, None, "the file is empty: fill in at least one service (see the template)")], []
+    keys = [_header_key(h) for h in header]
+    known: dict[str, int] = {}
+    for index, (raw_name, key) in enumerate(zip(header, keys, strict=True)):
+        if not key:
+            continue
+        if key not in COLUMNS:
+            problems.append(
+                Problem(
+                    file,
+                    1,
+                    raw_name,
+                    f"unknown column {raw_name!r}.{suggest(key, COLUMNS)} Use the template's column names"
+                    " (`signpost services template`)",
+                )
+            )
+        elif key in known:
+            problems.append(Problem(file, 1, raw_name, f"column {raw_name!r} appears twice: keep one"))
+        else:
+            known[key] = index
+    for column in REQUIRED_COLUMNS:
+        if column not in known:
+            problems.append(Problem(file, 1, column, f"required column {column!r} is missing: add it to the header"))
+    if problems:
+        return [], problems, []
+    services: list[RawService] = []
+    line = 1
+    try:
+        for cells in reader:
+            start, line = line + 1, reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            if len(services) >= MAX_ROWS:
+                problems.append(
+                    Problem(
+                        file, start, None, f"more than {MAX_ROWS:,} rows: the limit is {MAX_ROWS:,}; split the file"
+                    )
+                )
+                break
+            if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
+                problems.append(
+                    Problem(
+                        file,
+                        start,
+                        None,
+                        f"has {len(cells)} cells but the header has {len(header)} columns: a value probably contains"
+                        " an unquoted comma; put it in double quotes or remove the extra cells",
+                    )
+                )
+                continue
+            fields = {key: cells[index] if index < len(cells) else "" for key, index in known.items()}
+            services.append(RawService(row=start, fields=fields))
+    except csv.Error as exc:
+        problems.append(Problem(file, line + 1, None, f"cannot read this line as CSV ({exc}): check its quotes"))
+    if not services and not problems:
+        problems.append(
+            Problem(file, None, None, "the file has a header but no services: add one row per service under it")
+        )
+    return services, problems, []
+
+
+def record_to_row(record: ServiceRecord) -> dict[str, str]:
+    """One service as the template's cells (text)."""
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(
+        id=record.id,
+        name=record.name,
+        organisation=record.organisation,
+        kind=record.kind.value,
+        description=record.description,
+        strands=strands_text(record),
+        local_strands="; ".join(record.local_strands),
+        commissioner_code=record.commissioner_code or "",
+        languages="; ".join(record.languages),
+        hours=format_hours(record.hours),
+        bank_holidays=record.hours.bank_holidays,
+        hours_note=record.hours.note,
+        eligibility=record.eligibility,
+        coverage_type=record.coverage.type.value,
+        status=record.status.value,
+        source_url=record.source_url,
+        verified_on=record.verified_on.isoformat(),
+        caveat=record.caveat,
+        version=str(record.version),
+    )
+    for column, kind in CHANNEL_COLUMNS.items():
+        row[column] = format_channel_cell((c.value, c.note) for c in record.channels if c.kind is kind)
+    in_person = [c for c in record.channels if c.kind is ChannelKind.IN_PERSON]
+    row["in_person_address"] = format_channel_cell((c.value, c.note) for c in in_person)
+    if in_person and all(c.lat is not None and c.lon is not None for c in in_person):
+        row["in_person_lat"] = "; ".join(repr(c.lat) for c in in_person)
+        row["in_person_lon"] = "; ".join(repr(c.lon) for c in in_person)
+    coverage = record.coverage
+    if isinstance(coverage, NationalCoverage):
+        row["nation"] = coverage.nation.value
+    elif isinstance(coverage, AreaCoverage):
+        row["area_codes"] = "; ".join(coverage.area_codes)
+    elif isinstance(coverage, RadiusCoverage):
+        row["centre_lat"], row["centre_lon"] = repr(coverage.lat), repr(coverage.lon)
+        row["radius_m"] = repr(coverage.radius_m)
+    else:
+        assert isinstance(coverage, PolygonCoverage)
+        row["geometry"] = json.dumps(dict(coverage.geojson), separators=(",", ":"))
+    return row
+
+
+def write_csv(records: Iterable[ServiceRecord]) -> str:
+    """The template's header and one row per service."""
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\r\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow(record_to_row(record))
+    return out.getvalue()

@@ -1,0 +1,322 @@
+"""Import and export of the services directory, transport-free: the command line and the PCC chat upload call
+the same two functions, :func:`plan_import` (read, validate, diff: writes nothing) and :func:`apply_import`
+(one transaction: all of it or nothing).
+
+A plan remembers the version of every service it would change or close; if someone else changes one of them
+before the plan is applied, nothing is written and the report says which service to look at again. A file
+exported from Signpost carries each service's ``version`` too, so an edit made on an old export is refused
+rather than silently overwriting a newer one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+from sqlmodel import Session
+
+from mapping.areas import AreaRegistry
+from mapping.coverage import AreaGeometryLookup, resolve_coverage
+from mapping.postcodes import PostcodeDirectory
+from mapping.types import AreaCoverage, Commissioner, NationalCoverage
+from services_db import repository
+from services_db.diff import ChangeSet, RemovalScope, diff_directory
+from services_db.formats import FileFormat, read_services, write_services
+from services_db.models import Commissioner as CommissionerRow
+from services_db.validation import MAX_FILE_BYTES, PlaceCheck, Problem, ValidationContext, validate_services
+
+__all__ = [
+    "AT_SEA_M",
+    "ImportPlan",
+    "ImportReport",
+    "apply_import",
+    "default_context",
+    "export_directory",
+    "plan_import",
+    "postcode_place_check",
+]
+
+AT_SEA_M = 20_000.0  # farther than this from every postcode: at sea, or abroad (no postcodes in the data)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What importing a file would do. ``ok`` is false when there are problems; then ``changes`` is ``None``.
+
+    ``expected_versions`` are the stored versions the changes were planned against; ``commissioners`` are
+    commissioners from the shipped area tables that the file uses and the database does not have yet.
+    """
+
+    file: str
+    format: FileFormat
+    problems: tuple[Problem, ...]
+    warnings: tuple[Problem, ...] = ()
+    changes: ChangeSet | None = None
+    expected_versions: Mapping[str, int] = field(default_factory=dict)
+    commissioners: tuple[Commissioner, ...] = ()
+    rows: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.changes is not None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What :func:`apply_import` did (``applied`` false: nothing was written, see ``problems``)."""
+
+    file: str
+    applied: bool
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    closed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def changed(self) -> int:
+        return len(self.created) + len(self.updated) + len(self.closed)
+
+
+@cache
+def _postcodes() -> PostcodeDirectory:
+    return PostcodeDirectory()
+
+
+def postcode_place_check(postcodes: PostcodeDirectory | None = None) -> PlaceCheck:
+    """A place check over the postcode data: a point is in England or Wales when its nearest postcode is, and
+    that postcode is within :data:`AT_SEA_M`."""
+    directory = postcodes or _postcodes()
+
+    def check(lat: float, lon: float) -> str | None:
+        found = directory.nearest(lat, lon)
+        if found is None:
+            return f"({lat:g}, {lon:g}) cannot be placed: check the coordinates"
+        hit, distance = found
+        if distance > AT_SEA_M:
+            return (
+                f"({lat:g}, {lon:g}) is {distance / 1000:.0f} km from the nearest postcode: it is at sea or outside"
+                " England and Wales; check the coordinates (WGS84 degrees, latitude first)"
+            )
+        if not hit.lad_code or hit.lad_code[0] not in "EW":
+            where = {"S": "Scotland", "N": "Northern Ireland", "L": "the Channel Islands", "M": "the Isle of Man"}
+            place = where.get((hit.lad_code or "?")[0], "outside England and Wales")
+            return f"({lat:g}, {lon:g}) is in {place} (near {hit.postcode}): Signpost covers England and Wales"
+        return None
+
+    return check
+
+
+def default_context(
+    *,
+    session: Session,
+    today: date | None = None,
+    registry: AreaRegistry | None = None,
+    place_check: PlaceCheck | None = None,
+) -> ValidationContext:
+    """Validation context from the shipped area tables, the database's commissioners and the postcode data."""
+    registry = registry or AreaRegistry.default()
+    codes = {c.code for c in repository.list_commissioners(session=session)}
+    codes |= {c.code for c in registry.commissioners()}
+    local = {s.key for pfa in registry.pfas() for s in registry.local_strands(pfa.code)}
+    return ValidationContext(
+        is_known_area=registry.is_known,
+        commissioner_codes=frozenset(codes),
+        local_strand_keys=frozenset(local),
+        place_check=place_check or postcode_place_check(),
+        today=today or date.today(),
+    )
+
+
+def _read(path: Path | None, data: bytes | None, name: str | None) -> tuple[str, bytes | None, Problem | None]:
+    if data is not None:
+        return name or "upload", data, None
+    if path is None:
+        raise TypeError("plan_import needs path= or data=")
+    label = path.name
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            limit = MAX_FILE_BYTES // 1_048_576
+            message = (
+                f"the file is {size / 1_048_576:.1f} MB; the limit is {limit} MB: split it (e.g. per commissioner)"
+            )
+            return label, None, Problem(label, None, None, message)
+        return label, path.read_bytes(), None
+    except FileNotFoundError:
+        return label, None, Problem(label, None, None, f"no such file: {path}")
+    except IsADirectoryError:
+        return label, None, Problem(label, None, None, f"{path} is a folder: give the services file inside it")
+    except PermissionError:
+        return label, None, Problem(label, None, None, f"cannot read {path}: permission denied")
+
+
+def plan_import(
+    *,
+    session: Session,
+    path: Path | str | None = None,
+    data: bytes | None = None,
+    name: str | None = None,
+    fmt: FileFormat | str = "auto",
+    replace_all: bool = False,
+    context: ValidationContext | None = None,
+    progress: Progress | None = None,
+) -> ImportPlan:
+    """Read, validate and diff a services file against the directory; writes nothing.
+
+    Parameters
+    ----------
+    session
+        An open session on the directory.
+    path, data, name
+        The file: a path, or its bytes (``data``) with the name it was sent under (chat uploads).
+    fmt
+        ``"auto"`` (from the name and content), ``"csv"``, ``"geojson"`` or ``"oruk"``.
+    replace_all
+        Remove (close) every stored service the file does not list, not only those of the commissioners
+        the file names (see :mod:`services_db.diff`).
+    context
+        Validation context; :func:`default_context` when omitted.
+    progress
+        Called with (stage, done, total) while validating, for progress bars and chat messages.
+
+    Returns
+    -------
+    ImportPlan
+        Problems (every one, located) or the change set to apply.
+    """
+    file, raw, problem = _read(Path(path) if path is not None else None, data, name)
+    fallback = FileFormat.CSV if fmt == "auto" else FileFormat(fmt)
+    if raw is None:
+        return ImportPlan(file, fallback, (problem,) if problem else ())
+    parsed = read_services(raw, name=str(path) if path is not None else file, fmt=fmt)
+    if parsed.problems:
+        return ImportPlan(parsed.file, parsed.format, parsed.problems, parsed.warnings)
+    context = context or default_context(session=session)
+    stage: Callable[[int, int], None] | None = None
+    if progress is not None:
+        report = progress
+
+        def stage(done: int, total: int) -> None:
+            report("validating", done, total)
+
+    result = validate_services(parsed.services, file=parsed.file, context=context, progress=stage)
+    warnings = parsed.warnings + result.warnings
+    if result.problems:
+        return ImportPlan(parsed.file, parsed.format, result.problems, warnings, rows=result.rows)
+    current = repository.list_services(session=session)
+    stored = {r.id: r for r in current}
+    conflicts = tuple(
+        Problem(
+            parsed.file,
+            result.rows.get(service_id),
+            "version",
+            f"service {service_id!r} was changed by someone else after this file was exported (it is now version"
+            f" {stored[service_id].version}, the file has {version}): export again and redo your edit there",
+        )
+        for service_id, version in sorted(result.expected_versions.items())
+        if service_id in stored and stored[service_id].version != version
+    )
+    if conflicts:
+        return ImportPlan(parsed.file, parsed.format, conflicts, warnings, rows=result.rows)
+    scope = RemovalScope.of_file(result.records, replace_all=replace_all)
+    changes = diff_directory(current, result.records, scope=scope)
+    expected = {c.service_id: c.before.version for c in changes.changed}
+    expected.update({r.id: r.version for r in changes.removed})
+    known = {c.code for c in repository.list_commissioners(session=session)}
+    used = {r.commissioner_code for r in result.records if r.commissioner_code and r.commissioner_code not in known}
+    registry = AreaRegistry.default()
+    shipped = tuple(c for c in registry.commissioners() if c.code in used)
+    return ImportPlan(
+        parsed.file,
+        parsed.format,
+        (),
+        warnings,
+        changes=changes,
+        expected_versions=expected,
+        commissioners=shipped,
+        rows=result.rows,
+    )
+
+
+def apply_import(
+    *, session: Session, plan: ImportPlan, actor: str, areas: AreaGeometryLookup | None = None
+) -> ImportReport:
+    """Apply a plan in one transaction; nothing is written when the plan has problems or anything conflicts.
+
+    Parameters
+    ----------
+    session
+        An open session on the directory (the same database the plan was made against).
+    plan
+        From :func:`plan_import`.
+    actor
+        Who is importing (recorded in every audit entry).
+    areas
+        Boundary lookup when boundaries are loaded, so area-coded coverage gets its geometry.
+    """
+    if not plan.ok or plan.changes is None:
+        return ImportReport(plan.file, applied=False, problems=plan.problems)
+    changes = plan.changes
+    if changes.is_empty:
+        return ImportReport(plan.file, applied=True, unchanged=changes.unchanged)
+    for commissioner in plan.commissioners:
+        # Added in the same transaction as the services: apply_changes commits or rolls back both.
+        if session.get(CommissionerRow, commissioner.code) is None:
+            session.add(
+                CommissionerRow(
+                    code=commissioner.code,
+                    name=commissioner.name,
+                    kind=commissioner.kind.value,
+                    pfa_code=commissioner.pfa_code,
+                )
+            )
+    try:
+        result = repository.apply_changes(
+            session=session,
+            upserts=[*changes.added, *(c.after for c in changes.changed)],
+            removals=[r.id for r in changes.removed],
+            actor=actor,
+            expected_versions=plan.expected_versions,
+            areas=areas,
+        )
+    except repository.VersionConflict as exc:
+        session.rollback()
+        message = (
+            f"service {exc.service_id!r} was changed by someone else while this import waited (version"
+            f" {exc.expected} expected, now {exc.actual}): nothing was written; run the import again to see the"
+            " new differences"
+        )
+        return ImportReport(
+            plan.file, applied=False, problems=(Problem(plan.file, plan.rows.get(exc.service_id), "version", message),)
+        )
+    except repository.DirectoryError as exc:
+        session.rollback()
+        return ImportReport(plan.file, applied=False, problems=(Problem(plan.file, None, None, str(exc)),))
+    return ImportReport(
+        plan.file,
+        applied=True,
+        created=result.created,
+        updated=result.updated,
+        closed=result.closed,
+        unchanged=(*changes.unchanged, *result.unchanged),
+    )
+
+
+def export_directory(*, session: Session, fmt: FileFormat | str, areas: AreaGeometryLookup | None = None) -> str:
+    """Every service (any status) as CSV, GeoJSON or Open Referral UK text; with ``areas``, GeoJSON and ORUK
+    exports include the resolved outline of national and area-coded services."""
+    records = repository.list_services(session=session)
+    geometries = {}
+    if areas is not None and FileFormat(fmt) is not FileFormat.CSV:
+        for record in records:
+            if isinstance(record.coverage, NationalCoverage | AreaCoverage):
+                resolved = resolve_coverage(record.coverage, areas)
+                if resolved is not None:
+                    geometries[record.id] = resolved
+    return write_services(records, fmt, geometries=geometries)
