@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     geocoder_user_agent: str = Field(default="signpost", validation_alias="SIGNPOST_GEOCODER_USER_AGENT")
 
     conversation_ttl_hours: int = Field(default=24, validation_alias="SIGNPOST_CONVERSATION_TTL_HOURS")
+    # HMAC secret for conversation keys; unset = generated once in data_dir (set it when workers share a database).
+    chat_key_secret: str | None = Field(default=None, validation_alias="SIGNPOST_CHAT_KEY_SECRET")
     stale_after_days: int = Field(default=183, validation_alias="SIGNPOST_STALE_AFTER_DAYS")
 
     @cached_property
