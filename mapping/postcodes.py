@@ -17,6 +17,7 @@ import itertools
 import math
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -169,6 +170,24 @@ class PostcodeDirectory:
     def letters(self) -> tuple[str, ...]:
         """The first letters for which the package has a file."""
         return tuple(sorted(p.name[len("postcodes_")] for p in self._dir.glob("postcodes_?.msgpack.br")))
+
+    def lad_codes(self) -> frozenset[str]:
+        """Every LAD code in the directory (England, Wales, Scotland, NI, Channel Islands, Isle of Man)."""
+        for letter in self.letters():
+            self._letter(letter)
+        return frozenset(code for code in self._lad_codes if code)
+
+    def sample(self, step: int = 1) -> Iterator[tuple[str, float, float, str | None]]:
+        """Every ``step``-th postcode that has a grid reference: ``(postcode, easting, northing, lad_code)``."""
+        for letter in self.letters():
+            data = self._letter(letter)
+            if data is None:
+                continue
+            for i in range(0, len(data.keys), step):
+                e, n = float(data.easting[i]), float(data.northing[i])
+                if not (math.isnan(e) or math.isnan(n)):
+                    key = data.keys[i].decode("ascii")
+                    yield f"{key[:4].strip()} {key[4:]}", e, n, self._lad_codes[data.lad[i]]
 
     # --- normalising ---------------------------------------------------------------------------------
 

