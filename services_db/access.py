@@ -44,7 +44,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -250,9 +250,16 @@ class ForceAreaCheck:
     boundaries: AreaGeometryLookup | None = None
     tolerance_m: float = FORCE_AREA_TOLERANCE_M
     _pfa_of_point: dict[tuple[float, float], str | None] = field(default_factory=dict, compare=False, repr=False)
+    _checked: dict[tuple[Coverage, str], tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def problems(self, coverage: Coverage, pfa_code: str) -> tuple[str, ...]:
         """Every reason ``coverage`` is not inside the force area ``pfa_code`` (empty when it is)."""
+        key = (coverage, pfa_code)
+        if key not in self._checked:  # an import repeats the same coverage for many services
+            self._checked[key] = self._problems(coverage, pfa_code)
+        return self._checked[key]
+
+    def _problems(self, coverage: Coverage, pfa_code: str) -> tuple[str, ...]:
         if isinstance(coverage, NationalCoverage):
             return ("national coverage is managed by admins: give the force's PFA code or its LAD codes instead",)
         if isinstance(coverage, AreaCoverage):
@@ -476,11 +483,20 @@ def authorise_changes(
     changed: Sequence[ServiceRecord] = (),
     removed: Sequence[str] = (),
     force_area: ForceAreaCheck | None = None,
+    rows: Mapping[str, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
 ) -> Decision:
     """Check a whole change set (an import) at once: one decision naming every refused service; audited once.
 
-    ``changed`` holds the records as they would be after the change; ``removed`` the ids that would close.
+    Parameters
+    ----------
+    added, changed, removed
+        New records; records as they would be after a change; ids that would be closed.
+    rows
+        Service id -> the row of the file it came from, so each reason names its row.
+    progress
+        Called with (checked, total) as services are checked (coverage checks take a while for big files).
     """
     action = Action.IMPORT
     if principal.role is Role.ADMIN:
@@ -498,7 +514,10 @@ def authorise_changes(
         *((Action.UPDATE, r.id, r) for r in changed),
         *((Action.CLOSE, sid, None) for sid in removed),
     ]
-    for kind, sid, record in checks:
+    rows = rows or {}
+    for done, (kind, sid, record) in enumerate(checks, start=1):
+        if progress is not None:
+            progress(done, len(checks))
         owner: str | object | None = owners.get(sid, _ABSENT)
         if kind is Action.CREATE and owner is not _ABSENT:
             kind = Action.UPDATE
@@ -511,7 +530,8 @@ def authorise_changes(
             force_pfa=force_pfa,
             force_area=force_area,
         )
-        reasons.extend(one.reasons)
+        where = f"row {rows[sid]}: " if sid in rows else ""
+        reasons.extend(where + reason for reason in one.reasons)
     decision = Decision(not reasons, action, principal.actor, tuple(reasons))
     if not decision.allowed:
         record_refusal(session=session, decision=decision, service_id=None, now=now)
@@ -534,6 +554,7 @@ def authorise_import(
     token: str,
     plan: Any,
     force_area: ForceAreaCheck | None = None,
+    progress: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
 ) -> Decision:
     """The command line's check for ``signpost services import FILE --token ...``: the same rules as the chat app.
@@ -556,6 +577,8 @@ def authorise_import(
         changed=changed,
         removed=removed,
         force_area=force_area,
+        rows=getattr(plan, "rows", None),
+        progress=progress,
         now=now,
     )
 

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from mapping.areas import AreaRegistry
 from mapping.crs import bng_to_wgs84, wgs84_to_bng
 from mapping.types import AreaCoverage, NationalCoverage, PolygonCoverage, RadiusCoverage, ServiceRecord
+from services_db import importer
 from services_db.access import (
     AccountError,
     Action,
@@ -32,6 +33,7 @@ from services_db.access import (
     authenticate_token,
     authorise,
     authorise_changes,
+    authorise_import,
     default_force_area_check,
     hash_token,
     issue_token,
@@ -40,6 +42,7 @@ from services_db.access import (
     revoke_account,
     revoke_token,
 )
+from services_db.formats import write_services
 from services_db.models import ApiToken, AuditEntry
 from services_db.repository import create_service, upsert_commissioners
 from tests.services_db.factories import PLACES, area_service, make_commissioner, national_service, radius_service
@@ -377,3 +380,32 @@ def test_import_change_set_names_every_refused_service(directory: Session, force
         session=directory, principal=editor, added=added[:1], changed=changed[:1], force_area=force_area, now=NOW
     )
     assert fine.allowed
+
+
+def test_authorise_import_with_a_token_uses_the_real_plan(directory: Session, force_area: ForceAreaCheck) -> None:
+    editor = add_account(session=directory, name="Leeds", role="pcc_editor", commissioner_code=OWN, actor="a")
+    analyst = add_account(session=directory, name="Analyst", role="analyst", actor="a")
+    editor_token = issue_token(session=directory, account_id=editor.id, actor="a", now=NOW).token
+    analyst_token = issue_token(session=directory, account_id=analyst.id, actor="a", now=NOW).token
+    inside = area_service(LEEDS_LAD, service_id="leeds-new", commissioner_code=OWN)
+    outside = radius_service(53.4794, -2.2453, 2_000, service_id="leeds-in-manchester", commissioner_code=OWN)
+    mine = [_services()[OWN], inside]
+
+    def plan_of(records: list[ServiceRecord]) -> importer.ImportPlan:
+        data = write_services(records, "csv").encode("utf-8")
+        plan = importer.plan_import(session=directory, data=data, name="leeds.csv")
+        assert plan.ok, plan.problems
+        return plan
+
+    good = plan_of(mine)
+    assert authorise_import(session=directory, token=editor_token, plan=good, force_area=force_area, now=NOW).allowed
+    bad = plan_of([*mine, outside])
+    refused = authorise_import(session=directory, token=editor_token, plan=bad, force_area=force_area, now=NOW)
+    assert not refused.allowed
+    row = bad.rows["leeds-in-manchester"]
+    assert refused.reasons == (refused.reasons[0],) and refused.reasons[0].startswith(f"row {row}: ")
+    by_analyst = authorise_import(session=directory, token=analyst_token, plan=good, force_area=force_area, now=NOW)
+    assert not by_analyst.allowed and "analysts" in by_analyst.message
+    unknown = authorise_import(session=directory, token="spt_nope", plan=good, force_area=force_area, now=NOW)
+    assert not unknown.allowed and "not known" in unknown.message
+    assert len(_refusals(directory)) == 3
