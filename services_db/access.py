@@ -382,7 +382,8 @@ def decide(
     force_pfa
         The PFA code of the principal's commissioner.
     force_area
-        The coverage check; without it a pcc_editor's coverage cannot be checked and a change is refused.
+        The coverage check; without it a pcc_editor's coverage cannot be checked and a change is refused
+        (:func:`authorise` and :func:`authorise_changes` default to :func:`default_force_area_check`).
     """
     actor = principal.actor
     if principal.role is Role.ADMIN:
@@ -458,6 +459,8 @@ def authorise(
     """
     if principal.role is Role.ADMIN or action is Action.READ:
         return decide(principal=principal, action=action, service_id=service_id)
+    if proposed is not None and force_area is None and principal.role is Role.PCC_EDITOR:
+        force_area = default_force_area_check()
     decision = decide(
         principal=principal,
         action=action,
@@ -506,6 +509,7 @@ def authorise_changes(
         record_refusal(session=session, decision=decision, service_id=None, now=now)
         return decision
     force_pfa = _force_pfa(session, principal)
+    force_area = force_area or default_force_area_check()
     ids = [r.id for r in added] + [r.id for r in changed] + list(removed)
     owners = _owners(session, ids)
     reasons: list[str] = []
