@@ -1,0 +1,86 @@
+"""`signpost services list|show|seed|history|restore|verify` on a fresh embedded data directory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from services_db.seed import load_national_directory
+from signpost import wiring
+from signpost.cli.services import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    wiring.settings.cache_clear()
+    yield tmp_path / "data"
+    wiring.settings.cache_clear()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_list_shows_the_seeded_directory_on_first_use(data_dir: Path) -> None:
+    code, out = run("list")
+    assert code == 0 and "galop" in out and "police-emergency-999" in out
+    code, out = run("list", "--kind", "specialist_support", "--json")
+    assert code == 0
+    assert sorted(r["id"] for r in json.loads(out)) == ["cst", "galop", "report-racism-grt", "tell-mama"]
+
+
+def test_show_prints_contacts_and_caveat(data_dir: Path) -> None:
+    code, out = run("show", "tell-mama")
+    assert code == 0 and "0800 456 1226" in out and "Not confirmed" in out
+    code, out = run("show", "galop", "--json")
+    assert code == 0 and json.loads(out)["hours"]["intervals"][-1] == "fri 10:00-16:30"
+
+
+def test_unknown_ids_exit_2_with_a_message(data_dir: Path) -> None:
+    for command in (("show", "nope"), ("history", "nope"), ("verify", "nope"), ("restore", "nope", "--version", "1")):
+        code, out = run(*command)
+        assert code == 2, command
+        assert "nope" in out and "Traceback" not in out
+
+
+def test_verify_history_and_restore(data_dir: Path) -> None:
+    code, out = run("verify", "samaritans", "--on", "2025-02-03", "--actor", "pcc-team")
+    assert code == 0 and "version 2" in out
+    code, out = run("history", "samaritans", "--json")
+    entries = json.loads(out)
+    assert [(e["version"], e["action"], e["actor"]) for e in entries] == [
+        (1, "seed", "seed"),
+        (2, "verify", "pcc-team"),
+    ]
+    assert entries[1]["changed"] == ["verified_on"]
+    code, out = run("restore", "samaritans", "--version", "1")
+    assert code == 0 and "now version 3" in out
+    code, out = run("show", "samaritans", "--json")
+    shipped = load_national_directory().services
+    seeded = next(s for s in shipped if s.id == "samaritans").verified_on.isoformat()
+    assert json.loads(out)["verified_on"] == seeded and json.loads(out)["version"] == 3
+    code, out = run("restore", "samaritans", "--version", "9")
+    assert code == 2 and "versions you can restore: 1, 2, 3" in out
+
+
+def test_verify_refuses_bad_and_future_dates(data_dir: Path) -> None:
+    assert run("verify", "galop", "--on", "03/02/2025")[0] == 2
+    code, out = run("verify", "galop", "--on", (date.today() + timedelta(days=2)).isoformat())
+    assert code == 2 and "future" in out
+
+
+def test_seed_again_reports_user_changes_it_left_alone(data_dir: Path) -> None:
+    assert run("verify", "galop", "--on", "2025-02-03")[0] == 0
+    code, out = run("seed")
+    assert code == 0 and "0 added" in out and "Left as users changed them: galop" in out
