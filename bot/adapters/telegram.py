@@ -1,0 +1,564 @@
+"""The Telegram adapter (python-telegram-bot 22): thin handlers around the pure conversation engine.
+
+Each update becomes one engine event; the turn runs through :class:`~bot.persistence.ConversationStore` (state in
+the database, keyed by an HMAC of the chat id, so any number of stateless workers can serve the same people);
+what the engine says is rendered with HTML escaping (``bot.render``) and sent with ``parse_mode=HTML``.
+
+There is no in-process conversation state (no ``ConversationHandler``): updates are processed one at a time
+per process, and concurrent workers are reconciled by the store's version check.
+
+Staff (PCC editor) handlers plug in through ``build_application(..., extensions=[...])``: an extension gets the
+:class:`~telegram.ext.Application` and adds its handlers in :data:`STAFF_GROUP` (which runs before the victim
+handlers); once it has handled a staff member's update it raises ``ApplicationHandlerStop`` so the victim flow
+does not answer too. Anything it does not handle (an unregistered person, a victim's document) falls through to
+the victim flow.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    LinkPreviewOptions,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.constants import ChatType, MessageLimit, ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot.content import catalogue
+from bot.engine import (
+    Choice,
+    Conversation,
+    Engine,
+    Event,
+    Language,
+    SharedLocation,
+    State,
+    Text,
+    Turn,
+    Unsupported,
+    looks_urgent,
+    parse_command,
+)
+from bot.persistence import ConversationStore
+from bot.render import Rendered, render
+
+__all__ = [
+    "ALLOWED_UPDATES",
+    "MENU_COMMANDS",
+    "STAFF_GROUP",
+    "VICTIM_GROUP",
+    "Extension",
+    "RateLimit",
+    "RateLimiter",
+    "VictimBot",
+    "Webhook",
+    "build_application",
+    "event_from_message",
+    "run",
+    "set_command_menu",
+    "staff_notifier",
+]
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES: tuple[str, ...] = (Update.MESSAGE, Update.CALLBACK_QUERY)
+STAFF_GROUP = -1
+VICTIM_GROUP = 0
+DANGER_COMMANDS = frozenset({"emergency", "danger", "999"})
+MENU_COMMANDS: tuple[str, ...] = ("start", "emergency", "help", "language", "cancel", "forget")
+# The Telegram app languages we have a catalogue for; everyone else gets English (Easy Read is chosen in the bot).
+MENU_LANGUAGES: dict[str | None, Language] = {None: Language.EN, "en": Language.EN, "cy": Language.CY}
+# States in which the "share my location" keyboard may be showing.
+_LOCATION_STATES = frozenset({State.ASK_LOCATION, State.CHOOSE_PLACE})
+_UNSUPPORTED_KINDS = (
+    "sticker",
+    "voice",
+    "audio",
+    "video_note",
+    "photo",
+    "video",
+    "animation",
+    "document",
+    "contact",
+    "poll",
+    "dice",
+    "game",
+    "story",
+)
+
+Extension = Callable[[Application], None]  # type: ignore[type-arg]
+
+
+# --- events -------------------------------------------------------------------------------------------------
+
+
+def event_from_message(message: Message) -> Event:
+    """The engine event for a Telegram message: text, a shared location (or venue), or what it cannot read."""
+    if message.location is not None:
+        loc = message.location
+        return SharedLocation(lat=loc.latitude, lon=loc.longitude, accuracy_m=loc.horizontal_accuracy)
+    if message.text is not None:
+        return Text(message.text)
+    for kind in _UNSUPPORTED_KINDS:
+        if getattr(message, kind, None):
+            return Unsupported(kind)
+    return Unsupported("other")
+
+
+# --- rate limiting ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket per person: ``burst`` updates at once, refilled at ``per_minute``."""
+
+    burst: int = 20
+    per_minute: float = 40.0
+
+
+class RateLimiter:
+    """Token buckets in memory, keyed by the hashed chat id; the least recently seen are dropped past ``max_keys``.
+
+    :meth:`check` returns ``(allowed, tell)``: ``tell`` is true for the first refusal after an allowed update,
+    so a person hears once that they are going too fast rather than once per message.
+    """
+
+    def __init__(
+        self, limit: RateLimit, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000
+    ) -> None:
+        self.limit = limit
+        self.clock = clock
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float, bool]] = OrderedDict()  # tokens, at, told
+
+    def check(self, key: str) -> tuple[bool, bool]:
+        now = self.clock()
+        tokens, at, told = self._buckets.pop(key, (float(self.limit.burst), now, False))
+        tokens = min(float(self.limit.burst), tokens + (now - at) * self.limit.per_minute / 60.0)
+        if tokens >= 1.0:
+            self._store(key, (tokens - 1.0, now, False))
+            return True, False
+        self._store(key, (tokens, now, True))
+        return False, not told
+
+    def _store(self, key: str, bucket: tuple[float, float, bool]) -> None:
+        self._buckets[key] = bucket
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+
+
+# --- rendering for Telegram ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Outbound:
+    text: str
+    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = None
+
+
+def _inline(rendered: Rendered) -> InlineKeyboardMarkup | None:
+    rows = []
+    for row in rendered.keyboard:
+        buttons = []
+        for label, action, url in row:
+            if url:
+                buttons.append(InlineKeyboardButton(label, url=url))
+            elif action and len(action.encode("utf-8")) <= 64:
+                buttons.append(InlineKeyboardButton(label, callback_data=action))
+            else:
+                log.warning("button dropped: callback data missing or over 64 bytes")
+        if buttons:
+            rows.append(buttons)
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _split(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """Split at blank lines, then lines, so that no HTML tag (always within one line) is cut in two."""
+    if len(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    current = ""
+    for paragraph in text.split("\n\n"):
+        for piece in _fit(paragraph, limit):
+            candidate = f"{current}\n\n{piece}" if current else piece
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                chunks.append(current)
+                current = piece
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _fit(paragraph: str, limit: int) -> list[str]:
+    if len(paragraph) <= limit:
+        return [paragraph]
+    pieces: list[str] = []
+    current = ""
+    for line in paragraph.split("\n"):
+        while len(line) > limit:  # a single line longer than a message: cut it (rare: directory text)
+            pieces.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            pieces.append(current)
+            current = line
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def telegram_messages(turn: Turn, *, previous: State | None) -> list[_Outbound]:
+    """What to send for a turn, in order.
+
+    A Telegram message has one keyboard: when the engine asks for a location on a screen that also has inline
+    buttons, the "share my location" keyboard goes on a short follow-up message. The location keyboard is
+    removed (on the first message that has no inline buttons) once the conversation leaves the location steps.
+    """
+    language = turn.conversation.language
+    rendered = [render(message, language, markup="html") for message in turn.messages]
+    asks_location = any(r.request_location_label for r in rendered)
+    pending_remove = previous in _LOCATION_STATES and not asks_location
+    out: list[_Outbound] = []
+    for item in rendered:
+        pending_remove = pending_remove or item.remove_keyboard
+        inline = _inline(item)
+        chunks = _split(item.text)
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = None
+            if last and inline is not None:
+                markup = inline
+            elif last and item.request_location_label:
+                markup = _location_keyboard(item.request_location_label)
+            elif pending_remove and not asks_location:
+                markup = ReplyKeyboardRemove()
+                pending_remove = False
+            out.append(_Outbound(chunk, markup))
+        if item.request_location_label and inline is not None:
+            hint = "👇 " + html.escape(item.request_location_label, quote=False)
+            out.append(_Outbound(hint, _location_keyboard(item.request_location_label)))
+    return out
+
+
+def _location_keyboard(label: str) -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        [[KeyboardButton(label, request_location=True)]], resize_keyboard=True, one_time_keyboard=True
+    )
+
+
+# --- the victim flow ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class VictimBot:
+    """The victim's conversation on Telegram: update -> event -> engine turn (stored) -> messages.
+
+    Parameters
+    ----------
+    engine
+        The conversation engine (one per process: it holds guided notes in memory).
+    store
+        Where conversation state lives.
+    limiter
+        Per-person rate limiting.
+    """
+
+    engine: Engine
+    store: ConversationStore
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(RateLimit()))
+
+    def handlers(self) -> list[Any]:
+        private = filters.ChatType.PRIVATE
+        return [
+            MessageHandler(private & ~filters.UpdateType.EDITED, self.on_message),
+            CallbackQueryHandler(self.on_button),
+        ]
+
+    async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A message from the person: text, a command, a location or something the bot cannot read."""
+        message = update.effective_message
+        chat = update.effective_chat
+        if message is None or chat is None:
+            return
+        event = event_from_message(message)
+        if not await self._allowed(update, context, event):
+            return
+        await self._turn(update, context, event, query=None)
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An inline button pressed: always answered, so the person's app stops its spinner."""
+        query = update.callback_query
+        chat = update.effective_chat
+        if query is None or chat is None or chat.type != ChatType.PRIVATE:
+            if query is not None:
+                await query.answer()
+            return
+        event = Choice(query.data or "")
+        if not await self._allowed(update, context, event):
+            return
+        await self._turn(update, context, event, query=query)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log what failed and where, never what anyone sent; say sorry when a person was waiting."""
+        error = context.error
+        where = " <- ".join(
+            f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}"
+            for frame in reversed(traceback.extract_tb(error.__traceback__ if error else None)[-4:])
+        )
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("update %s failed: %s at %s", update_id, type(error).__name__, where or "?")
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        if update.effective_chat.type != ChatType.PRIVATE:
+            return
+        try:
+            language = self._language(update.effective_chat.id)
+            if update.callback_query is not None:
+                await update.callback_query.answer()
+            await context.bot.send_message(
+                update.effective_chat.id, catalogue(language)["error_sorry"], parse_mode=ParseMode.HTML
+            )
+        except Exception as exc:  # the apology is best effort: its failure is logged, not raised
+            log.error("could not apologise for update %s: %s", update_id, type(exc).__name__)
+
+    # --- internals --------------------------------------------------------------------------------------
+
+    async def _allowed(self, update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event) -> bool:
+        chat = update.effective_chat
+        assert chat is not None
+        allowed, tell = self.limiter.check(self.store.keyer(chat.id))
+        if allowed or _is_danger(event):
+            return True
+        query = update.callback_query
+        if query is None and not tell:
+            return False
+        text = catalogue(self._language(chat.id))["rate_limited"]
+        if query is not None:
+            await query.answer(text=_strip_tags(text)[:200], show_alert=tell)
+        else:
+            await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML)
+        return False
+
+    def _language(self, chat_id: int) -> Language:
+        conversation = self.store.load(chat_id)
+        return conversation.language if conversation is not None else Language.EN
+
+    async def _turn(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event, *, query: CallbackQuery | None
+    ) -> None:
+        chat = update.effective_chat
+        assert chat is not None
+        previous: list[State] = []
+
+        def handle(conversation: Conversation) -> Turn:
+            previous[:] = [conversation.state]
+            return self.engine.handle(conversation, event)
+
+        language_code = update.effective_user.language_code if update.effective_user else None
+        turn = self.store.apply(chat.id, handle, fresh=lambda: Conversation.new(_app_language(language_code)))
+        if query is not None:
+            await query.answer()
+        outbound = telegram_messages(turn, previous=previous[0] if previous else None)
+        if query is not None and await self._edited_in_place(query, turn, outbound, previous):
+            return
+        for item in outbound:
+            await context.bot.send_message(
+                chat.id,
+                item.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=item.markup,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+
+    async def _edited_in_place(
+        self, query: CallbackQuery, turn: Turn, outbound: list[_Outbound], previous: list[State]
+    ) -> bool:
+        """A toggle (a strand ticked) redraws the same screen: update the pressed message's buttons instead."""
+        message = query.message
+        if (
+            len(outbound) != 1
+            or not previous
+            or previous[0] is not turn.conversation.state
+            or not isinstance(message, Message)
+            or not isinstance(outbound[0].markup, InlineKeyboardMarkup)
+        ):
+            return False
+        shown = (message.text or "").strip()
+        new_html = outbound[0].text.strip()
+        if shown not in (new_html, _strip_tags(new_html)):
+            return False
+        try:
+            await message.edit_reply_markup(reply_markup=outbound[0].markup)
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+        return True
+
+
+def _is_danger(event: Event) -> bool:
+    """Someone in danger is never told to slow down."""
+    if isinstance(event, Choice):
+        return event.action == "danger"
+    if isinstance(event, Text):
+        command = parse_command(event.text)
+        return command.name in DANGER_COMMANDS if command is not None else looks_urgent(event.text)
+    return False
+
+
+def _app_language(language_code: str | None) -> Language:
+    code = (language_code or "").split("-", 1)[0].lower()
+    return MENU_LANGUAGES.get(code, Language.EN)
+
+
+def _strip_tags(text: str) -> str:
+    return html.unescape(text.replace("<b>", "").replace("</b>", "").replace("<i>", "").replace("</i>", ""))
+
+
+# --- the application ----------------------------------------------------------------------------------------
+
+
+async def set_command_menu(application: Application) -> None:  # type: ignore[type-arg]
+    """The command menu, per app language (English by default, Welsh for Welsh-language apps)."""
+    for code, language in MENU_LANGUAGES.items():
+        if code == "en":
+            continue
+        cat = catalogue(language)
+        commands = [BotCommand(name, _strip_tags(cat[f"cmd_{name}"])[:256]) for name in MENU_COMMANDS]
+        await application.bot.set_my_commands(commands, language_code=code)
+
+
+def build_application(
+    *,
+    token: str,
+    victim_bot: VictimBot,
+    base_url: str | None = None,
+    base_file_url: str | None = None,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+    extensions: Sequence[Extension] = (),
+    on_start: Sequence[Callable[[Application], Awaitable[None]]] = (),  # type: ignore[type-arg]
+    on_stop: Sequence[Callable[[Application], Awaitable[None]]] = (),  # type: ignore[type-arg]
+) -> Application:  # type: ignore[type-arg]
+    """The bot's Application: victim handlers, staff extensions, the command menu on start.
+
+    Parameters
+    ----------
+    token
+        The bot token (``TELEGRAM_BOT_TOKEN``).
+    victim_bot
+        The victim flow (engine + store + rate limiter).
+    base_url, base_file_url
+        A self-hosted Bot API server or an emulator (the client appends the token).
+    request, get_updates_request
+        HTTP layers (tests pass :class:`bot.adapters.offline.RecordingRequest`).
+    extensions
+        Called with the application to add more handlers (staff commands: see the module docstring).
+    on_start, on_stop
+        Awaited after the bot is initialised / before it shuts down (e.g. the job scheduler).
+    """
+    builder = ApplicationBuilder().token(token)
+    if base_url:
+        builder = builder.base_url(base_url)
+    if base_file_url:
+        builder = builder.base_file_url(base_file_url)
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+
+    async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+        await set_command_menu(application)
+        for hook in on_start:
+            await hook(application)
+
+    async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+        for hook in on_stop:
+            await hook(application)
+
+    _quiet_library_logs()
+    application = builder.post_init(post_init).post_shutdown(post_shutdown).build()
+    application.add_handlers(victim_bot.handlers(), group=VICTIM_GROUP)
+    application.add_error_handler(victim_bot.on_error)
+    for extend in extensions:
+        extend(application)
+    return application
+
+
+def _quiet_library_logs() -> None:
+    """python-telegram-bot logs whole updates and request parameters at DEBUG, and httpx logs URLs that contain
+    the bot token at INFO: keep both at WARNING whatever the configured level, so no message text is logged."""
+    for name in ("telegram", "httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:  # NOTSET too: the root may be set to DEBUG later
+            logger.setLevel(logging.WARNING)
+
+
+def staff_notifier(application: Application) -> Callable[[int, str], Awaitable[bool]]:  # type: ignore[type-arg]
+    """A ``jobs.runner.Notifier``: send plain text to a registered staff member; ``False`` if Telegram refused."""
+
+    async def notify(user_id: int, text: str) -> bool:
+        try:
+            for chunk in _split(text):
+                await application.bot.send_message(user_id, chunk)
+        except TelegramError as exc:
+            log.warning("staff notification not delivered: %s", type(exc).__name__)
+            return False
+        return True
+
+    return notify
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """Webhook mode: Telegram posts updates to ``url`` with ``secret`` in a header; we listen locally."""
+
+    url: str
+    secret: str
+    listen: str = "127.0.0.1"
+    port: int = 8443
+
+
+def run(application: Application, *, webhook: Webhook | None = None) -> None:  # type: ignore[type-arg]
+    """Serve until interrupted: long polling by default, or a webhook server."""
+    if webhook is None:
+        application.run_polling(allowed_updates=list(ALLOWED_UPDATES))
+        return
+    from urllib.parse import urlsplit
+
+    application.run_webhook(
+        listen=webhook.listen,
+        port=webhook.port,
+        url_path=urlsplit(webhook.url).path.lstrip("/"),
+        webhook_url=webhook.url,
+        secret_token=webhook.secret,
+        allowed_updates=list(ALLOWED_UPDATES),
+    )

@@ -1,0 +1,380 @@
+"""The Telegram adapter offline: real ``Update`` objects through ``Application.process_update``.
+
+The HTTP layer is :class:`bot.adapters.offline.RecordingRequest` (python-telegram-bot's own test style): every
+Bot API call the real ``Bot`` makes is recorded and answered with well-formed JSON. The engine, renderer,
+signposter (shipped national directory + offline postcodes) and the SQLite conversation store are the real ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+from telegram import Update
+from telegram.ext import Application, ApplicationHandlerStop, CommandHandler
+
+from bot.adapters.offline import RecordingRequest
+from bot.adapters.telegram import (
+    STAFF_GROUP,
+    RateLimit,
+    RateLimiter,
+    VictimBot,
+    _split,
+    build_application,
+    set_command_menu,
+    staff_notifier,
+)
+from bot.content import catalogue
+from bot.engine import Engine as ConversationEngine
+from bot.engine import Language, State
+from bot.persistence import ChatKeyer, ConversationStore
+from bot.signposter import DirectorySignposter
+from bot.stats import signposting_counts
+from mapping.locate import Locator
+from mapping.types import ServiceKind
+from services_db.models import ConversationRecord
+from services_db.seed import load_national_directory
+from tests.services_db.factories import PLACES, radius_service
+
+TOKEN = "123456:OFFLINE-TEST"
+NOW = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)  # a Wednesday afternoon
+MANCHESTER = PLACES["manchester"]
+SECRET = b"telegram-test-secret-0123456789"
+EN = catalogue(Language.EN)
+
+
+@pytest.fixture(scope="module")
+def signposter() -> DirectorySignposter:
+    lat, lon, _, _ = MANCHESTER
+    local = radius_service(lat, lon, 3_000, name="A&B <Support> Centre", kind=ServiceKind.THIRD_PARTY_REPORTING)
+    services = [*load_national_directory().services, local]
+    return DirectorySignposter.from_services(services, locator=Locator.offline_default())
+
+
+class Chat:
+    """One private chat, building the updates Telegram would deliver."""
+
+    _update_ids = itertools.count(1)
+
+    def __init__(self, app: Application, request: RecordingRequest, chat_id: int = 4242, **user: Any) -> None:
+        self.app, self.request, self.chat_id = app, request, chat_id
+        self.user = {"id": chat_id, "is_bot": False, "first_name": "Alex", "language_code": "en", **user}
+        self._message_ids = itertools.count(1)
+
+    def _message(self, **fields: Any) -> dict[str, Any]:
+        chat = {"id": self.chat_id, "type": fields.pop("chat_type", "private")}
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self.user,
+            **fields,
+        }
+
+    async def _process(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        self.request.clear()
+        await self.app.process_update(Update.de_json({"update_id": next(self._update_ids), **data}, self.app.bot))
+        return [{"method": c.method, **c.params} for c in self.request.calls]
+
+    async def send(self, text: str, **extra: Any) -> list[dict[str, Any]]:
+        entities = []
+        if text.startswith("/"):
+            entities = [{"type": "bot_command", "offset": 0, "length": len(text.split(" ", 1)[0])}]
+        return await self._process({"message": self._message(text=text, entities=entities, **extra)})
+
+    async def send_raw(self, **fields: Any) -> list[dict[str, Any]]:
+        return await self._process({"message": self._message(**fields)})
+
+    async def share_location(self, lat: float, lon: float) -> list[dict[str, Any]]:
+        return await self._process({"message": self._message(location={"latitude": lat, "longitude": lon})})
+
+    async def press(self, action: str, *, on_text: str = "earlier message") -> list[dict[str, Any]]:
+        message = self._message(text=on_text)
+        message["from"] = {"id": 777000, "is_bot": True, "first_name": "Signpost"}
+        query = {"id": str(next(self._update_ids)), "from": self.user, "chat_instance": "1", "data": action}
+        return await self._process({"callback_query": {**query, "message": message}})
+
+
+def texts(calls: list[dict[str, Any]]) -> list[str]:
+    return [c["text"] for c in calls if c["method"] == "sendMessage"]
+
+
+def inline_actions(call: dict[str, Any]) -> list[str]:
+    markup = call.get("reply_markup") or {}
+    return [b.get("callback_data") for row in markup.get("inline_keyboard", []) for b in row]
+
+
+class Harness:
+    def __init__(self, engine: Engine, signposter: DirectorySignposter, *, limit: RateLimit = RateLimit()) -> None:
+        self.db = engine
+        self.request = RecordingRequest()
+        self.store = ConversationStore(engine, keyer=ChatKeyer(SECRET), ttl=timedelta(hours=24), clock=lambda: NOW)
+        self.victim_bot = VictimBot(
+            engine=ConversationEngine(signposter, clock=lambda: NOW),
+            store=self.store,
+            limiter=RateLimiter(limit, clock=lambda: self.seconds),
+        )
+        self.seconds = 0.0
+        self.app = build_application(token=TOKEN, victim_bot=self.victim_bot, request=self.request)
+
+    def chat(self, chat_id: int = 4242, **user: Any) -> Chat:
+        return Chat(self.app, self.request, chat_id, **user)
+
+
+@pytest.fixture
+async def harness(sqlite_engine: Engine, signposter: DirectorySignposter) -> AsyncIterator[Harness]:
+    h = Harness(sqlite_engine, signposter)
+    async with h.app:
+        yield h
+
+
+async def test_start_sends_the_welcome_in_html_with_the_menu(harness: Harness) -> None:
+    calls = await harness.chat().send("/start")
+    sent = [c for c in calls if c["method"] == "sendMessage"]
+    assert sent[0]["text"].startswith("<b>Welcome to Signpost.</b>")
+    assert all(c["parse_mode"] == "HTML" for c in sent)
+    assert sent[0]["reply_markup"] == {"remove_keyboard": True}
+    assert inline_actions(sent[-1])[0] == "danger"
+    assert {"happened", "report", "find", "note"} <= set(inline_actions(sent[-1]))
+
+
+async def test_danger_is_one_tap_from_the_menu(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/start")
+    calls = await chat.press("danger")
+    assert calls[0]["method"] == "answerCallbackQuery"
+    assert "999" in texts(calls)[0]
+
+
+async def test_urgent_text_goes_straight_to_danger(harness: Harness) -> None:
+    calls = await harness.chat().send("he is outside my door")
+    assert "999" in texts(calls)[0]
+
+
+async def test_find_help_asks_for_a_location_with_a_reply_keyboard(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/start")
+    calls = [c for c in await chat.press("find") if c["method"] == "sendMessage"]
+    assert "danger" in inline_actions(calls[0])
+    keyboard = calls[-1]["reply_markup"]["keyboard"]
+    assert keyboard == [[{"text": EN["btn_share_location"], "request_location": True}]]
+    assert harness.store.load(chat.chat_id).state is State.ASK_LOCATION  # type: ignore[union-attr]
+
+
+async def test_a_shared_location_finds_local_help_escaped_and_counted(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/start")
+    await chat.press("find")
+    lat, lon, lad, pfa = MANCHESTER
+    calls = await chat.share_location(lat, lon)
+    joined = "\n".join(texts(calls))
+    assert "A&amp;B &lt;Support&gt; Centre" in joined
+    assert "<Support>" not in joined
+    assert calls[0]["reply_markup"] == {"remove_keyboard": True}  # the location keyboard goes away
+    stored = harness.store.load(chat.chat_id)
+    assert stored is not None and (stored.state, stored.lad_code, stored.pfa_code) == (State.RESULTS, lad, pfa)
+    with Session(harness.db) as session:
+        counts = signposting_counts(session=session, suppress_under=1)
+    assert [(r.lad_code, r.pfa_code, r.strand, r.outcome, r.count) for r in counts] == [
+        (lad, pfa, "any", "matched_local", 1),
+        (lad, pfa, "unspecified", "matched_local", 1),
+    ]
+
+
+async def test_a_typed_postcode_works_too(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/start")
+    await chat.press("find")
+    calls = await chat.send("M1 1AE")
+    assert "A&amp;B &lt;Support&gt; Centre" in "\n".join(texts(calls))
+
+
+async def test_ticking_a_strand_redraws_the_buttons_in_place(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/start")
+    await chat.press("happened")
+    strands_screen = texts(await chat.press("happened:yes"))[-1]
+    calls = await chat.press("strand:race", on_text=strands_screen)
+    assert [c["method"] for c in calls] == ["answerCallbackQuery", "editMessageReplyMarkup"]
+    labels = [b["text"] for row in calls[1]["reply_markup"]["inline_keyboard"] for b in row]
+    assert "✅ Race, ethnicity or nationality" in labels
+
+
+async def test_a_restart_mid_conversation_resumes(sqlite_engine: Engine, signposter: DirectorySignposter) -> None:
+    first = Harness(sqlite_engine, signposter)
+    async with first.app:
+        chat = first.chat()
+        await chat.send("/start")
+        await chat.press("happened")
+        await chat.press("happened:yes")
+        await chat.press("strand:religion")
+    second = Harness(sqlite_engine, signposter)  # a new process: new Application, engine and store; same database
+    async with second.app:
+        chat = second.chat()
+        await chat.press("strand:disability")
+        calls = await chat.press("strand:done")
+    stored = second.store.load(chat.chat_id)
+    assert stored is not None and {s.value for s in stored.strands} == {"religion", "disability"}
+    assert "religion or belief" in "\n".join(texts(calls))
+
+
+async def test_forget_deletes_the_state_at_once(harness: Harness) -> None:
+    chat = harness.chat()
+    await chat.send("/start")
+    await chat.press("happened")
+    calls = await chat.send("/forget")
+    assert EN["forgotten"].split(".")[0] in texts(calls)[0]
+    with Session(harness.db) as session:
+        assert session.execute(select(ConversationRecord.__table__)).all() == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("fields", "key"),
+    [
+        (
+            {
+                "sticker": {
+                    "file_id": "s",
+                    "file_unique_id": "s",
+                    "width": 1,
+                    "height": 1,
+                    "is_animated": False,
+                    "is_video": False,
+                    "type": "regular",
+                }
+            },
+            "unsupported_sticker",
+        ),
+        ({"photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]}, "unsupported_media"),
+        ({"voice": {"file_id": "v", "file_unique_id": "v", "duration": 3}}, "unsupported_voice"),
+        ({"document": {"file_id": "d", "file_unique_id": "d", "file_name": "x.pdf"}}, "unsupported_media"),
+        ({"contact": {"phone_number": "02079460000", "first_name": "Sam"}}, "unsupported_contact"),
+        ({"text": "x" * 3000}, "too_long"),
+        ({"text": "مرحبا كيف حالك اليوم"}, "other_language"),
+        ({"text": "banana"}, "not_understood"),
+    ],
+    ids=["sticker", "photo", "voice", "document", "contact", "long", "arabic", "nonsense"],
+)
+async def test_unexpected_input_gets_a_kind_useful_answer(harness: Harness, fields: dict[str, Any], key: str) -> None:
+    chat = harness.chat()
+    await chat.send("/start")
+    calls = await chat.send_raw(**fields)
+    assert texts(calls)[0] == EN[key].strip()
+    assert harness.store.load(chat.chat_id).state is State.WELCOME  # type: ignore[union-attr]
+
+
+async def test_group_chats_are_ignored(harness: Harness) -> None:
+    assert await harness.chat(chat_id=-100123).send("/start", chat_type="supergroup") == []
+
+
+async def test_edited_messages_are_ignored(harness: Harness) -> None:
+    chat = harness.chat()
+    message = chat._message(text="M1 1AE", edit_date=int(time.time()))
+    assert await chat._process({"edited_message": message}) == []
+
+
+async def test_going_too_fast_is_told_once_but_danger_always_answers(
+    sqlite_engine: Engine, signposter: DirectorySignposter
+) -> None:
+    h = Harness(sqlite_engine, signposter, limit=RateLimit(burst=3, per_minute=6))
+    async with h.app:
+        chat = h.chat()
+        for _ in range(3):
+            assert texts(await chat.send("/help"))
+        assert texts(await chat.send("/help")) == [EN["rate_limited"]]
+        assert await chat.send("/help") == []
+        button = await chat.press("menu")
+        assert [c["method"] for c in button] == ["answerCallbackQuery"] and button[0]["text"]
+        assert "999" in texts(await chat.press("danger"))[0]
+        assert "999" in texts(await chat.send("help me please"))[0]
+        h.seconds += 10  # one token back
+        assert texts(await chat.send("/help"))
+
+
+def test_the_limiter_forgets_the_least_recent_people() -> None:
+    limiter = RateLimiter(RateLimit(burst=1, per_minute=1), clock=lambda: 0.0, max_keys=2)
+    assert limiter.check("a") == (True, False)
+    assert limiter.check("a") == (False, True)
+    assert limiter.check("a") == (False, False)
+    limiter.check("b")
+    limiter.check("c")
+    assert limiter.check("a") == (True, False)  # "a" was dropped, so it starts with a full bucket
+
+
+async def test_errors_are_logged_without_what_the_person_sent(
+    sqlite_engine: Engine, signposter: DirectorySignposter, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = Harness(sqlite_engine, signposter)
+    h.request.fail_methods = frozenset({"sendMessage"})
+    secret_words = "my neighbour Sam shouted at me on Elm Road"
+    async with h.app:
+        with caplog.at_level(logging.DEBUG):
+            calls = await h.chat().send(secret_words)
+    assert "BadRequest" in caplog.text
+    assert "Sam" not in caplog.text and "Elm Road" not in caplog.text and "4242" not in caplog.text
+    assert texts(calls)[-1] == EN["error_sorry"]  # the apology was attempted
+
+
+async def test_staff_extensions_run_first_and_can_stop_the_victim_flow(
+    sqlite_engine: Engine, signposter: DirectorySignposter
+) -> None:
+    staff_ids = {9001}
+    seen: list[int] = []
+
+    async def myservices(update: Update, context: Any) -> None:
+        assert update.effective_user is not None
+        if update.effective_user.id not in staff_ids:
+            return  # not staff: the victim flow answers
+        seen.append(update.effective_user.id)
+        await context.bot.send_message(update.effective_user.id, "staff list")
+        raise ApplicationHandlerStop
+
+    def register_staff(app: Application) -> None:
+        app.add_handler(CommandHandler("myservices", myservices), group=STAFF_GROUP)
+
+    h = Harness(sqlite_engine, signposter)
+    h.app = build_application(token=TOKEN, victim_bot=h.victim_bot, request=h.request, extensions=[register_staff])
+    async with h.app:
+        assert texts(await h.chat(chat_id=9001).send("/myservices")) == ["staff list"]
+        victim = texts(await h.chat(chat_id=5555).send("/myservices"))
+    assert victim[0] == EN["unknown_command"] and seen == [9001]
+
+
+async def test_the_command_menu_is_set_per_language(harness: Harness) -> None:
+    harness.request.clear()
+    await set_command_menu(harness.app)
+    menus = {c.get("language_code"): c["commands"] for c in harness.request.of("setMyCommands")}
+    assert set(menus) == {None, "cy"}
+    assert [c["command"] for c in menus[None]] == ["start", "emergency", "help", "language", "cancel", "forget"]
+    assert menus[None][1]["description"] == EN["cmd_emergency"]
+    assert menus["cy"][1]["description"] == catalogue(Language.CY)["cmd_emergency"]
+
+
+async def test_a_welsh_app_starts_in_welsh(harness: Harness) -> None:
+    calls = await harness.chat(chat_id=777, language_code="cy").send("/start")
+    assert texts(calls)[0] == catalogue(Language.CY)["welcome"].strip()
+
+
+async def test_staff_notifier_sends_plain_text_and_reports_failure(harness: Harness) -> None:
+    notify = staff_notifier(harness.app)
+    assert await notify(9001, "3 services need checking <soon>") is True
+    assert harness.request.of("sendMessage")[-1]["text"] == "3 services need checking <soon>"
+    assert "parse_mode" not in harness.request.of("sendMessage")[-1]
+    harness.request.fail_methods = frozenset({"sendMessage"})
+    assert await notify(9001, "again") is False
+
+
+def test_long_text_is_split_between_lines_never_inside_one() -> None:
+    lines = [f"<b>Service {n}</b>\nline two of {n}" for n in range(400)]
+    text = "\n\n".join(lines)
+    chunks = _split(text, limit=1000)
+    assert all(len(c) <= 1000 for c in chunks)
+    assert "\n\n".join(chunks) == text
+    assert all(c.count("<b>") == c.count("</b>") for c in chunks)
