@@ -292,6 +292,9 @@ class CoverageResult:
     def rows_for(self, level: str, strand: str = ANY) -> tuple[CoverageRow, ...]:
         return tuple(r for r in self.rows if r.level == level and r.strand == strand)
 
+    def rows_for_level(self, level: str) -> tuple[CoverageRow, ...]:
+        return tuple(r for r in self.rows if r.level == level)
+
     def uncovered_areas(self, level: str, strand: str = ANY) -> tuple[str, ...]:
         """Names of the areas with no coverage at all for ``strand``."""
         return tuple(r.name for r in self.rows_for(level, strand) if r.no_coverage)

@@ -1,7 +1,224 @@
-"""`signpost coverage ...`."""
+"""`signpost coverage report`: the coverage-gap mapping exercise for analysts (logic in mapping.report.run)."""
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import Annotated, NoReturn
 
-app = typer.Typer(no_args_is_help=True, help="coverage")
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlmodel import Session
+
+from mapping.areas import AreaRegistry
+from mapping.crime import CrimeError
+from mapping.gaps import ANY, CoverageInputError
+from mapping.population import PopulationError
+from mapping.report.context import AreaExtra
+from mapping.report.run import BoundaryInput, ReportOptions, run_report
+from mapping.report.summary import summary_lines
+from mapping.siting import DEFAULT_RADIUS_M
+from mapping.types import ServiceKind, ServiceRecord, Strand
+from signpost import wiring
+
+app = typer.Typer(no_args_is_help=True, help="Coverage-gap mapping of third-party reporting services.")
+console = Console()
+errors = Console(stderr=True)
+LEVELS = ("pfa", "lad")
+
+
+def _fail(message: str) -> NoReturn:
+    errors.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _levels(text: str) -> tuple[str, ...]:
+    levels = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    bad = [lv for lv in levels if lv not in LEVELS]
+    if bad or not levels:
+        _fail(f"--level {text!r}: use pfa, lad or pfa,lad")
+    return levels
+
+
+def _services_from_file(path: Path, session: Session) -> list[ServiceRecord]:
+    from services_db.formats import read_services
+    from services_db.importer import default_context
+    from services_db.validation import validate_services
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        _fail(f"{path}: cannot read it ({exc.strerror or exc})")
+    parsed = read_services(data, name=str(path))
+    problems = list(parsed.problems)
+    records: list[ServiceRecord] = []
+    if not problems:
+        checked = validate_services(parsed.services, file=parsed.file, context=default_context(session=session))
+        problems.extend(checked.problems)
+        records = list(checked.records)
+    if problems:
+        shown = "\n  ".join(str(p) for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        _fail(f"{path}: {len(problems)} problem(s), fix them and run again:\n  {shown}{more}")
+    return records
+
+
+def _boundaries(pfa: Path | None, lad: Path | None, session: Session) -> BoundaryInput | None:
+    from mapping.boundaries import BoundaryError, load_boundaries
+
+    if (pfa is None) != (lad is None):
+        _fail("give both --pfa and --lad (or neither, to use the boundaries loaded with `signpost geography load`)")
+    if pfa is not None and lad is not None:
+        try:
+            pfas, lads = load_boundaries(pfa, level="pfa"), load_boundaries(lad, level="lad")
+        except BoundaryError as exc:
+            _fail(str(exc))
+        vintage = f"PFA {pfas.vintage}, LAD {lads.vintage}"
+        return BoundaryInput(pfas.boundaries, lads.boundaries, vintage, f"{pfa}, {lad}")
+    try:
+        from services_db.boundaries import load_boundary_index
+    except ImportError:  # boundaries storage not available in this build: the grid is used, and says so
+        return None
+    index = load_boundary_index(session=session)
+    if index is None:
+        return None
+    pfa_set, lad_set = index.boundary_set("pfa"), index.boundary_set("lad")
+    if pfa_set is None or lad_set is None:
+        return None
+    return BoundaryInput(
+        pfa_set.boundaries,
+        lad_set.boundaries,
+        f"PFA {pfa_set.vintage}, LAD {lad_set.vintage}",
+        "boundaries stored by `signpost geography load`",
+    )
+
+
+def _demand(session: Session) -> list[AreaExtra]:
+    """The bot's anonymised signposting counts per area (any strand), counts under 5 suppressed."""
+    from bot.stats import signposting_counts
+
+    out: list[AreaExtra] = []
+    for level, field in (("pfa", "pfa_code"), ("lad", "lad_code")):
+        rows = signposting_counts(session=session, suppress_under=5, group_by=(field, "strand"))
+        values: dict[tuple[str, str], dict[str, str | float | int | None]] = {}
+        for row in rows:
+            code = getattr(row, field)
+            if row.strand == ANY and code:
+                values[(level, code)] = {"signposted_by_bot": "<5" if row.count is None else row.count}
+        if values:
+            out.append(
+                AreaExtra(
+                    "Demand: signposting by the bot",
+                    ("signposted_by_bot",),
+                    values,
+                    note=(
+                        "People the Telegram bot signposted, per area, all weeks, any strand: anonymous counts, "
+                        "those under 5 shown as <5. Compare with coverage: high demand in a poorly covered area "
+                        "is a gap people are feeling."
+                    )
+                    if level == "pfa"
+                    else "",
+                )
+            )
+    return out
+
+
+@app.command("report")
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the outputs (created if missing).")],
+    kind: Annotated[
+        list[ServiceKind] | None,
+        typer.Option("--kind", help="Kinds that count as coverage (repeatable; default third_party_reporting)."),
+    ] = None,
+    strand: Annotated[list[Strand] | None, typer.Option("--strand", help="Strands to report (repeatable).")] = None,
+    level: Annotated[str, typer.Option("--level", help="Area levels: pfa, lad or pfa,lad.")] = "pfa,lad",
+    population: Annotated[
+        str | None, typer.Option("--population", help="LSOA population-weighted centroids CSV (path or URL).")
+    ] = None,
+    census: Annotated[
+        str | None, typer.Option("--census", help="Census usual residents per LSOA, if not in --population.")
+    ] = None,
+    pfa: Annotated[Path | None, typer.Option("--pfa", help="Police Force Area boundaries (GeoJSON).")] = None,
+    lad: Annotated[Path | None, typer.Option("--lad", help="Local Authority District boundaries (GeoJSON).")] = None,
+    recorded_crime: Annotated[
+        str | None, typer.Option("--recorded-crime", help="Police-recorded hate crime per force (CSV).")
+    ] = None,
+    crime_year: Annotated[str | None, typer.Option("--crime-year", help="Year of --recorded-crime to use.")] = None,
+    siting: Annotated[int, typer.Option("--siting", min=0, help="Propose K new third-party reporting centres.")] = 0,
+    siting_radius_km: Annotated[
+        float, typer.Option("--siting-radius-km", help="Service radius of a proposed centre, km.")
+    ] = DEFAULT_RADIUS_M / 1000,
+    local_only: Annotated[
+        bool, typer.Option("--local-only", help="Leave out national services: show where local services are missing.")
+    ] = False,
+    services_file: Annotated[
+        Path | None,
+        typer.Option("--services", help="Read services from this file (CSV, GeoJSON, ORUK) instead of the directory."),
+    ] = None,
+) -> None:
+    """Coverage of third-party reporting by force area and local authority: CSV, GeoJSON, HTML, PNG, summary."""
+    levels = _levels(level)
+    if siting_radius_km <= 0:
+        _fail("--siting-radius-km must be positive")
+    engine = wiring.database()
+    registry = AreaRegistry.default()
+    with Session(engine, expire_on_commit=False) as session:
+        if services_file is not None:
+            services = _services_from_file(services_file, session)
+            source = str(services_file)
+        else:
+            from services_db.repository import list_services
+
+            services = list_services(session=session)
+            source = "the directory"
+        boundaries = _boundaries(pfa, lad, session)
+        demand = _demand(session)
+    options = ReportOptions(
+        kinds=tuple(kind or (ServiceKind.THIRD_PARTY_REPORTING,)),
+        strands=tuple(strand or ()),
+        levels=levels,
+        population=population,
+        census=census,
+        recorded_crime=recorded_crime,
+        crime_year=crime_year,
+        siting=siting,
+        siting_radius_m=siting_radius_km * 1000,
+        include_national=not local_only,
+    )
+    names = {a.code: a.name for a in (*registry.pfas(), *registry.lads())}
+    with Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=max(total, 1))
+            bar.update(tasks[step], completed=done, total=max(total, 1))
+
+        try:
+            outcome = run_report(
+                services,
+                out_dir=out,
+                options=options,
+                boundaries=boundaries,
+                pfa_for_lad=registry.pfa_for_lad,
+                area_names=names,
+                demand=demand,
+                services_source=source,
+                progress=progress,
+            )
+        except (PopulationError, CrimeError, CoverageInputError, ValueError) as exc:
+            bar.stop()
+            message = "; ".join(str(p) for p in exc.problems) if isinstance(exc, CoverageInputError) else str(exc)
+            _fail(f"{message}\nNothing was written.")
+    console.print(Markdown("\n".join(summary_lines(outcome.context))))
+    console.print(f"Wrote {len(outcome.files)} files to {out}:")
+    for path in outcome.files:
+        console.print(f"  {path.name}", highlight=False)

@@ -1,0 +1,68 @@
+"""``coverage_pfa.csv`` / ``coverage_lad.csv``: one row per area and strand (and "any")."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from mapping.report.context import ReportContext
+
+__all__ = ["CSV_COLUMNS", "write_csv"]
+
+CSV_COLUMNS = (
+    "level",
+    "code",
+    "name",
+    "pfa_code",
+    "strand",
+    "population",
+    "population_covered",
+    "pct_population_covered",
+    "area_km2",
+    "area_covered_km2",
+    "pct_area_covered",
+    "services",
+    "no_coverage",
+    "population_unit",
+    "population_basis",
+    "geography_basis",
+)
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def write_csv(context: ReportContext, level: str, path: Path) -> Path:
+    """One row per area and strand; the last columns say what the population and the geography are based on
+    (``postcodes (PROXY)`` and ``grid_5km`` when the official files were not used)."""
+    result = context.result
+    extra_columns = context.extra_columns(level)
+    unit = f"{context.unit} (PROXY)" if context.is_proxy else context.unit
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*CSV_COLUMNS, *extra_columns])
+        for r in result.rows_for_level(level):
+            extra = context.extra_for(level, r.code)
+            writer.writerow(
+                [
+                    r.level,
+                    r.code,
+                    r.name,
+                    r.pfa_code or "",
+                    r.strand,
+                    _num(r.population, 0),
+                    _num(r.population_covered, 0),
+                    _num(r.pct_population, 2),
+                    _num(r.area_km2, 3),
+                    _num(r.area_covered_km2, 3),
+                    _num(r.pct_area, 2),
+                    r.services,
+                    "yes" if r.no_coverage else "no",
+                    unit,
+                    result.population.basis.label,
+                    result.geography.basis.value,
+                    *["" if extra.get(c) is None else extra.get(c) for c in extra_columns],
+                ]
+            )
+    return path

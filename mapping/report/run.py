@@ -1,0 +1,196 @@
+"""The whole exercise in one call: geography, population, coverage, recorded crime, siting, outputs.
+
+Pure (no database): the caller hands in the services, any boundaries it has stored and any demand counts.
+Outputs are written into a temporary directory next to ``out_dir`` and moved into place only when all of them
+are written, so an error never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from mapping.crime import load_recorded_crime, prioritise
+from mapping.gaps import Geography, Progress, compute_coverage
+from mapping.population import (
+    PopulationPoints,
+    PostcodePoints,
+    attach_lad_codes,
+    load_lsoa_population,
+    load_postcode_points,
+    postcode_proxy,
+)
+from mapping.report import write_report
+from mapping.report.context import AreaExtra, ReportContext
+from mapping.siting import DEFAULT_RADIUS_M, propose_sites
+from mapping.types import ServiceKind, ServiceRecord, Strand
+
+__all__ = ["BoundaryInput", "ReportOptions", "ReportOutcome", "run_report"]
+
+
+@dataclass(frozen=True)
+class BoundaryInput:
+    """Official boundaries (objects with ``code``, ``name`` and a WGS84 ``geometry``) and where they came from."""
+
+    pfas: Sequence[object]
+    lads: Sequence[object]
+    vintage: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    kinds: tuple[ServiceKind, ...] = (ServiceKind.THIRD_PARTY_REPORTING,)
+    strands: tuple[Strand, ...] = ()
+    levels: tuple[str, ...] = ("pfa", "lad")
+    population: str | None = None  # path or URL of the LSOA centroids (with or without counts)
+    census: str | None = None  # path or URL of the Census counts, when not in the centroids file
+    recorded_crime: str | None = None
+    crime_year: str | None = None
+    siting: int = 0
+    siting_radius_m: float = DEFAULT_RADIUS_M
+    include_national: bool = True
+    today: date = field(default_factory=date.today)
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    context: ReportContext
+    files: tuple[Path, ...]
+
+
+def run_report(
+    services: Sequence[ServiceRecord],
+    *,
+    out_dir: Path,
+    options: ReportOptions,
+    boundaries: BoundaryInput | None,
+    pfa_for_lad: Callable[[str], str | None],
+    area_names: dict[str, str],
+    demand: Collection[AreaExtra] = (),
+    services_source: str = "the directory",
+    progress: Progress | None = None,
+) -> ReportOutcome:
+    """Run the coverage-gap exercise and write every output into ``out_dir``.
+
+    Raises
+    ------
+    mapping.population.PopulationError, mapping.crime.CrimeError, mapping.gaps.CoverageInputError, ValueError
+        Bad inputs, with messages naming what to fix; nothing is written then.
+    """
+    tell = progress or (lambda step, done, total: None)
+    vintages: list[tuple[str, str]] = [("Services", f"{services_source}, {len(services)} entries")]
+    postcodes: PostcodePoints | None = None
+
+    def need_postcodes() -> PostcodePoints:
+        nonlocal postcodes
+        if postcodes is None:
+            tell("postcodes", 0, 1)
+            postcodes = load_postcode_points()
+            tell("postcodes", 1, 1)
+        return postcodes
+
+    if boundaries is not None:
+        geography = Geography.from_boundaries(
+            pfas=boundaries.pfas,  # type: ignore[arg-type]
+            lads=boundaries.lads,  # type: ignore[arg-type]
+            pfa_for_lad=pfa_for_lad,
+            vintage=boundaries.vintage,
+        )
+        vintages.append(("Boundaries", f"{boundaries.source} ({boundaries.vintage})"))
+    else:
+        geography = Geography.grid(need_postcodes(), pfa_for_lad=pfa_for_lad, names=area_names)
+        vintages.append(("Grid (no boundaries)", f"5 km squares from {geography.vintage}"))
+    tell("geography", 1, 1)
+
+    population: PopulationPoints
+    if options.population:
+        population = load_lsoa_population(options.population, options.census)
+        if boundaries is None:
+            population = attach_lad_codes(population, need_postcodes())
+    else:
+        population = postcode_proxy(need_postcodes())
+    vintages.append(("Population", f"{population.basis.label} ({population.basis.vintage}; {population.basis.source})"))
+    tell("population", 1, 1)
+
+    crime_table = None
+    if options.recorded_crime:
+        names = {u.code: u.name for u in geography.pfas}
+        crime_table = load_recorded_crime(options.recorded_crime, force_names=names)
+        if options.crime_year and options.crime_year not in crime_table.years:
+            raise ValueError(
+                f"{options.recorded_crime}: no rows for year {options.crime_year!r}; "
+                f"the file has {', '.join(crime_table.years)}"
+            )
+
+    result = compute_coverage(
+        services,
+        population,
+        geography,
+        kinds=options.kinds,
+        strands=options.strands,
+        levels=options.levels,
+        include_national=options.include_national,
+        progress=progress,
+    )
+    extras = list(demand)
+    priorities: tuple = ()
+    crime_note = ""
+    if crime_table is not None:
+        priorities, crime_note = prioritise(crime_table, result, year=options.crime_year)
+        vintages.append(("Recorded hate crime", f"{crime_table.source} ({crime_note.split(';')[0].rstrip('.')})"))
+        extras.append(_crime_extra(priorities, crime_note))
+    siting = None
+    if options.siting:
+        siting = propose_sites(result, options.siting, radius_m=options.siting_radius_m)
+        tell("siting", 1, 1)
+    context = ReportContext(
+        result=result,
+        generated_on=options.today,
+        include_national=options.include_national,
+        vintages=tuple(vintages),
+        priorities=priorities,
+        crime_note=crime_note,
+        siting=siting,
+        extras=tuple(extras),
+    )
+    files = _write_atomically(context, out_dir)
+    tell("outputs", 1, 1)
+    return ReportOutcome(context, files)
+
+
+def _crime_extra(priorities: Sequence, note: str) -> AreaExtra:
+    values = {
+        ("pfa", p.pfa_code): {
+            "recorded_hate_crime": p.recorded,
+            "rate_per_100k": None if p.rate_per_100k is None else round(p.rate_per_100k, 2),
+            "priority_rank": p.rank,
+        }
+        for p in priorities
+    }
+    return AreaExtra("Recorded hate crime", ("recorded_hate_crime", "rate_per_100k", "priority_rank"), values, note="")
+
+
+def _write_atomically(context: ReportContext, out_dir: Path) -> tuple[Path, ...]:
+    out_dir = out_dir.resolve()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir} is a file: give a directory for --out")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        written = write_report(context, staging)
+        if not out_dir.exists():
+            os.replace(staging, out_dir)
+        else:
+            for path in written:
+                os.replace(path, out_dir / path.name)
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return tuple(out_dir / p.name for p in written)
