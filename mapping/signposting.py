@@ -77,39 +77,68 @@ class _Candidate:
     """A local service that may be offered as the nearest outside the person's area."""
 
     position: int  # into SignpostIndex._services
-    geometry_bng: BaseGeometry | None  # the resolved coverage, in BNG metres
-    points_bng: np.ndarray  # in-person channel points, shape (n, 2), BNG metres
-    bounds: tuple[float, float, float, float]  # of the geometry and the points together
+    target: BaseGeometry  # its coverage and in-person points together, in BNG metres: what distance is measured to
+
+
+_KINDS: tuple[ServiceKind, ...] = tuple(ServiceKind)
+_STRAND_BITS: dict[Strand, int] = {strand: 1 << i for i, strand in enumerate(Strand)}
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+def _strand_mask(strands: Iterable[Strand]) -> int:
+    mask = 0
+    for strand in strands:
+        mask |= _STRAND_BITS[Strand(strand)]
+    return mask
+
+
+def _positions(values: Iterable[int]) -> np.ndarray:
+    return np.fromiter(values, dtype=np.int64)
 
 
 class SignpostIndex:
     """Active services of one directory snapshot, ready to answer "who can help at this point?".
 
-    Build it with :meth:`build`; it is immutable and safe to share between threads.
+    Build it with :meth:`build`; it is immutable and safe to share between threads. Services are kept in id
+    order and referred to by position, so that the per-query work (filters, distances, ranking) runs on
+    numpy arrays rather than on Python objects.
     """
 
     def __init__(
         self,
         *,
         services: tuple[ServiceRecord, ...],
-        tree: STRtree,
-        tree_services: tuple[tuple[int, ...], ...],
-        tree_geometries: np.ndarray,
-        by_code: dict[str, tuple[int, ...]],
-        by_nation: dict[Nation, tuple[int, ...]],
-        in_person: tuple[tuple[np.ndarray, np.ndarray] | None, ...],
+        tree_geometries: list[BaseGeometry],
+        tree_services: list[list[int]],
+        by_code: dict[str, list[int]],
+        by_nation: dict[Nation, list[int]],
         outside_candidates: tuple[_Candidate, ...],
         version: str,
         boundaries_loaded: bool,
     ) -> None:
         self._services = services
-        self._tree = tree
-        self._tree_services = tree_services
-        self._tree_geometries = tree_geometries
-        self._by_code = by_code
-        self._by_nation = by_nation
-        self._in_person = in_person
-        self._outside = outside_candidates
+        self._tree_geometries = np.array(tree_geometries, dtype=object)
+        shapely.prepare(self._tree_geometries)  # point-in-polygon on an indexed copy of each outline
+        self._tree = STRtree(self._tree_geometries)
+        self._tree_services = tuple(_positions(p) for p in tree_services)
+        self._by_code = {code: _positions(p) for code, p in by_code.items()}
+        self._by_nation = {nation: _positions(p) for nation, p in by_nation.items()}
+        self._all_national = np.unique(np.concatenate([_EMPTY, *self._by_nation.values()]))
+        self._kind_codes = _positions(_KINDS.index(s.kind) for s in services)
+        self._strand_masks = _positions(_strand_mask(s.strands) for s in services)
+        # Rank by (name, id), so that ties are broken stably whatever order the directory came in.
+        order = sorted(range(len(services)), key=lambda p: (services[p].name, services[p].id))
+        self._name_rank = np.empty(len(services), dtype=np.int64)
+        self._name_rank[order] = np.arange(len(services))
+        owners = [p for p, s in enumerate(services) for _ in s.in_person]
+        self._person_owner = _positions(owners)
+        self._person_lat = np.array([c.lat for s in services for c in s.in_person], dtype=float)
+        self._person_lon = np.array([c.lon for s in services for c in s.in_person], dtype=float)
+        self._has_person = np.zeros(len(services), dtype=bool)
+        self._has_person[self._person_owner] = True
+        self._outside_positions = _positions(c.position for c in outside_candidates)
+        self._outside_targets = np.array([c.target for c in outside_candidates], dtype=object)
+        self._outside_bounds = shapely.bounds(self._outside_targets).reshape(-1, 4)
         self._version = version
         self._boundaries_loaded = boundaries_loaded
 
@@ -145,14 +174,11 @@ class SignpostIndex:
         tree_services: list[list[int]] = []
         by_code: dict[str, list[int]] = {}
         by_nation: dict[Nation, list[int]] = {}
-        in_person: list[tuple[np.ndarray, np.ndarray] | None] = []
         outside: list[_Candidate] = []
         bng_cache: dict[int, BaseGeometry] = {}
 
         for position, service in enumerate(active):
             coverage = service.coverage
-            points = service.in_person
-            in_person.append((np.array([c.lat for c in points]), np.array([c.lon for c in points])) if points else None)
             if isinstance(coverage, NationalCoverage):
                 by_nation.setdefault(coverage.nation, []).append(position)
                 continue
@@ -168,20 +194,16 @@ class SignpostIndex:
                     tree_services.append([])
                 tree_services[slot].append(position)
             if service.kind is ServiceKind.THIRD_PARTY_REPORTING:
-                candidate = _outside_candidate(position, geometry, points, bng_cache)
+                candidate = _outside_candidate(position, geometry, service.in_person, bng_cache)
                 if candidate is not None:
                     outside.append(candidate)
 
-        geometries = np.array(tree_geometries, dtype=object)
-        shapely.prepare(geometries)
         return cls(
             services=active,
-            tree=STRtree(geometries),
-            tree_services=tuple(tuple(p) for p in tree_services),
-            tree_geometries=geometries,
-            by_code={code: tuple(p) for code, p in by_code.items()},
-            by_nation={nation: tuple(p) for nation, p in by_nation.items()},
-            in_person=tuple(in_person),
+            tree_geometries=tree_geometries,
+            tree_services=tree_services,
+            by_code=by_code,
+            by_nation=by_nation,
             outside_candidates=tuple(outside),
             version=directory_snapshot_key(services, areas_key=areas_key),
             boundaries_loaded=areas is not None,
@@ -191,6 +213,11 @@ class SignpostIndex:
     def version(self) -> str:
         """The :func:`directory_snapshot_key` of the services this index was built from."""
         return self._version
+
+    @property
+    def services(self) -> tuple[ServiceRecord, ...]:
+        """The active services indexed, in id order."""
+        return self._services
 
     @property
     def boundaries_loaded(self) -> bool:
@@ -211,9 +238,8 @@ class SignpostIndex:
 
         The unranked set that ``services_db.spatial.services_covering`` computes in the database.
         """
-        wanted_strands, wanted_kinds = frozenset(strands), frozenset(kinds)
-        local, national = self._covering(location, wanted_strands, wanted_kinds)
-        return [self._services[p] for p in sorted(local | national)]
+        local, national = self._covering(location, _strand_mask(strands), frozenset(kinds))
+        return [self._services[p] for p in np.union1d(local, national)]
 
     def find(
         self,
@@ -251,117 +277,131 @@ class SignpostIndex:
             Those covering the point, then those outside it. Within each: specialist matches first, then
             local before national, then nearest in-person point first (``distance_m``), then name and id.
         """
-        wanted_strands, wanted_kinds = frozenset(strands), frozenset(kinds)
-        local, national = self._covering(location, wanted_strands, wanted_kinds)
-
-        ranked: list[tuple[tuple[object, ...], Match]] = []
-        for positions, reason, locality in ((local, MatchReason.COVERS, 0), (national, MatchReason.NATIONAL, 1)):
-            for position in positions:
-                service = self._services[position]
-                distance = self._in_person_distance(position, location)
-                specialist = bool(wanted_strands & service.strands)
-                key = (
-                    0,
-                    not specialist,
-                    locality,
-                    math.inf if distance is None else distance,
-                    service.name,
-                    service.id,
-                )
-                ranked.append((key, Match(service, reason, distance, specialist)))
+        wanted_mask, wanted_kinds = _strand_mask(strands), frozenset(kinds)
+        local, national = self._covering(location, wanted_mask, wanted_kinds)
+        positions = np.concatenate([local, national])
+        locality = np.concatenate([np.zeros(len(local), dtype=np.int64), np.ones(len(national), dtype=np.int64)])
+        distances = self._in_person_distances(positions, location)
+        specialist = (self._strand_masks[positions] & wanted_mask) != 0
+        order = np.lexsort((self._name_rank[positions], distances, locality, ~specialist))
+        reasons = (MatchReason.COVERS, MatchReason.NATIONAL)
+        matches = [
+            Match(
+                self._services[positions[i]],
+                reasons[locality[i]],
+                None if math.isinf(distances[i]) else float(distances[i]),
+                bool(specialist[i]),
+            )
+            for i in order[:limit]
+        ]
 
         wants_reporting = not wanted_kinds or ServiceKind.THIRD_PARTY_REPORTING in wanted_kinds
-        has_local_reporting = any(self._services[p].kind is ServiceKind.THIRD_PARTY_REPORTING for p in local)
-        if nearest_outside > 0 and wants_reporting and not has_local_reporting and location.in_england_or_wales:
-            for position, distance in self._nearest_outside(location, wanted_strands, local, nearest_outside):
+        reporting = _KINDS.index(ServiceKind.THIRD_PARTY_REPORTING)
+        has_local_reporting = bool(np.any(self._kind_codes[local] == reporting))
+        room = len(matches) < limit if limit is not None else True
+        if nearest_outside > 0 and wants_reporting and not has_local_reporting and room and location.nation:
+            outside = []
+            for position, distance in self._nearest_outside(location, wanted_mask, local, nearest_outside):
                 service = self._services[position]
-                specialist = bool(wanted_strands & service.strands)
-                key = (1, not specialist, 0, distance, service.name, service.id)
-                ranked.append((key, Match(service, MatchReason.NEAREST_OUTSIDE, distance, specialist)))
-
-        ranked.sort(key=lambda item: item[0])
-        matches = [match for _, match in ranked]
+                is_specialist = bool(self._strand_masks[position] & wanted_mask)
+                key = (not is_specialist, distance, int(self._name_rank[position]))
+                outside.append((key, Match(service, MatchReason.NEAREST_OUTSIDE, distance, is_specialist)))
+            outside.sort(key=lambda item: item[0])
+            matches.extend(match for _, match in outside)
         return matches if limit is None else matches[: max(limit, 0)]
 
     # --- internals -------------------------------------------------------------------------------------
 
-    def _wanted(self, position: int, strands: frozenset[Strand], kinds: frozenset[ServiceKind]) -> bool:
-        service = self._services[position]
-        return (not kinds or service.kind in kinds) and service.serves(strands)
+    def _wanted(self, positions: np.ndarray, strand_mask: int, kinds: frozenset[ServiceKind]) -> np.ndarray:
+        """``positions`` restricted to the wanted kinds and to services that serve the wanted strands."""
+        if kinds and len(positions):
+            allowed = np.array([kind in kinds for kind in _KINDS])
+            positions = positions[allowed[self._kind_codes[positions]]]
+        if strand_mask and len(positions):
+            masks = self._strand_masks[positions]
+            positions = positions[(masks == 0) | ((masks & strand_mask) != 0)]
+        return positions
 
     def _covering(
-        self, location: Location, strands: frozenset[Strand], kinds: frozenset[ServiceKind]
-    ) -> tuple[set[int], set[int]]:
+        self, location: Location, strand_mask: int, kinds: frozenset[ServiceKind]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the local and of the national services covering ``location``, each in id order."""
         nation = location.nation
         if nation is None:
             outside_kinds = OUTSIDE_ENGLAND_WALES_KINDS & kinds if kinds else OUTSIDE_ENGLAND_WALES_KINDS
             if not outside_kinds:
-                return set(), set()
-            national = {
-                p
-                for positions in self._by_nation.values()
-                for p in positions
-                if self._wanted(p, strands, outside_kinds)
-            }
-            return set(), national
+                return _EMPTY, _EMPTY
+            return _EMPTY, self._wanted(self._all_national, strand_mask, outside_kinds)
 
-        local: set[int] = set()
+        parts = [_EMPTY]
         if len(self._tree_geometries):
             point = Point(location.lon, location.lat)
             slots = self._tree.query(point)
             if len(slots):
                 slots = slots[shapely.covers(self._tree_geometries[slots], point)]
-            for slot in slots:
-                local.update(self._tree_services[slot])
+            parts.extend(self._tree_services[slot] for slot in slots)
         for code in (location.lad_code, location.pfa_code):
-            if code:
-                local.update(self._by_code.get(code, ()))
-        local = {p for p in local if self._wanted(p, strands, kinds)}
+            if code and code in self._by_code:
+                parts.append(self._by_code[code])
+        local = self._wanted(np.unique(np.concatenate(parts)), strand_mask, kinds)
+        national = np.unique(
+            np.concatenate([_EMPTY, *(self._by_nation.get(n, _EMPTY) for n in (nation, Nation.ENGLAND_AND_WALES))])
+        )
+        return local, self._wanted(national, strand_mask, kinds)
 
-        national: set[int] = set()
-        for applies in (nation, Nation.ENGLAND_AND_WALES):
-            national.update(p for p in self._by_nation.get(applies, ()) if self._wanted(p, strands, kinds))
-        return local, national
-
-    def _in_person_distance(self, position: int, location: Location) -> float | None:
-        points = self._in_person[position]
-        if points is None:
-            return None
-        lats, lons = points
-        _, _, distances = _WGS84.inv(np.full(len(lats), location.lon), np.full(len(lats), location.lat), lons, lats)
-        return float(np.min(distances))
+    def _in_person_distances(self, positions: np.ndarray, location: Location) -> np.ndarray:
+        """Geodesic metres from ``location`` to each service's nearest in-person point (inf when it has none)."""
+        out = np.full(len(positions), np.inf)
+        with_person = self._has_person[positions]
+        if not with_person.any():
+            return out
+        slot_of = np.full(len(self._services), -1, dtype=np.int64)
+        slot_of[positions] = np.arange(len(positions))
+        rows = np.flatnonzero(slot_of[self._person_owner] >= 0)
+        lats, lons = self._person_lat[rows], self._person_lon[rows]
+        _, _, metres = _WGS84.inv(np.full(len(rows), location.lon), np.full(len(rows), location.lat), lons, lats)
+        np.minimum.at(out, slot_of[self._person_owner[rows]], np.asarray(metres, dtype=float))
+        return out
 
     def _nearest_outside(
-        self, location: Location, strands: frozenset[Strand], matched: set[int], count: int
+        self, location: Location, strand_mask: int, matched: np.ndarray, count: int
     ) -> list[tuple[int, float]]:
         """The ``count`` nearest third-party reporting services not covering the point, with geodesic metres.
 
-        Candidates are ordered by the distance from the point to their bounding box (a lower bound), and exact
-        distances are computed only until no remaining box can be nearer than the ``count``-th best.
+        Candidates are ordered by the distance from the point to their bounding box (a lower bound); exact
+        distances (in BNG metres, vectorised) are computed only for those whose box can be nearer than the
+        ``count``-th best, and the geodesic distance only for the ones returned.
         """
-        candidates = [
-            c for c in self._outside if c.position not in matched and self._services[c.position].serves(strands)
-        ]
-        if not candidates:
+        positions = self._outside_positions
+        keep = ~np.isin(positions, matched)
+        if strand_mask:
+            masks = self._strand_masks[positions]
+            keep &= (masks == 0) | ((masks & strand_mask) != 0)
+        rows = np.flatnonzero(keep)
+        if not len(rows):
             return []
         e, n = (float(v) for v in wgs84_to_bng(location.lon, location.lat))
-        bounds = np.array([c.bounds for c in candidates])
+        bounds = self._outside_bounds[rows]
         dx = np.maximum(np.maximum(bounds[:, 0] - e, e - bounds[:, 2]), 0.0)
         dy = np.maximum(np.maximum(bounds[:, 1] - n, n - bounds[:, 3]), 0.0)
         lower = np.hypot(dx, dy)
+        by_lower = np.argsort(lower, kind="stable")
+        rows, lower = rows[by_lower], lower[by_lower]
         point = Point(e, n)
-        best: list[tuple[float, int, BaseGeometry]] = []  # (BNG metres, position, nearest point in BNG)
-        for i in np.argsort(lower, kind="stable"):
-            if len(best) >= count and lower[i] > best[count - 1][0]:
-                break
-            candidate = candidates[i]
-            distance, nearest = _nearest_bng(point, candidate)
-            best.append((distance, candidate.position, nearest))
-            best.sort(key=lambda item: item[0])
+        first = max(4 * count, 16)
+        exact = shapely.distance(self._outside_targets[rows[:first]], point)
+        if len(rows) > first and len(exact) >= count:
+            kth = np.partition(exact, count - 1)[count - 1]
+            more = int(np.searchsorted(lower, kth, side="right"))
+            if more > first:
+                exact = np.concatenate([exact, shapely.distance(self._outside_targets[rows[first:more]], point)])
+        rows = rows[: len(exact)]
+        chosen = np.lexsort((self._name_rank[positions[rows]], exact))[:count]
         out: list[tuple[int, float]] = []
-        for _, position, nearest in best[:count]:
-            lon, lat = (float(v) for v in bng_to_wgs84(nearest.x, nearest.y))
-            out.append((position, float(geodesic((location.lat, location.lon), (lat, lon)).meters)))
+        for row in rows[chosen]:
+            nearest = shapely.shortest_line(point, self._outside_targets[row]).coords[1]
+            lon, lat = (float(v) for v in bng_to_wgs84(nearest[0], nearest[1]))
+            out.append((int(positions[row]), float(geodesic((location.lat, location.lon), (lat, lon)).meters)))
         return out
 
 
@@ -371,33 +411,15 @@ def _outside_candidate(
     points: Sequence[Channel],
     bng_cache: dict[int, BaseGeometry],
 ) -> _Candidate | None:
-    geometry_bng: BaseGeometry | None = None
+    parts: list[BaseGeometry] = []
     if geometry is not None and not geometry.is_empty:
         geometry_bng = bng_cache.get(id(geometry))
         if geometry_bng is None:
             geometry_bng = bng_cache[id(geometry)] = geometry_to_bng(geometry)
-    lons = np.array([c.lon for c in points], dtype=float)
-    lats = np.array([c.lat for c in points], dtype=float)
-    points_bng = np.column_stack(wgs84_to_bng(lons, lats)) if len(lons) else np.empty((0, 2))
-    if geometry_bng is None and not len(points_bng):
+        parts.append(geometry_bng)
+    if points:
+        eastings, northings = wgs84_to_bng(np.array([c.lon for c in points]), np.array([c.lat for c in points]))
+        parts.extend(shapely.points(np.column_stack([eastings, northings])))
+    if not parts:
         return None  # nowhere to measure a distance to (area codes without boundaries, no address)
-    boxes = [geometry_bng.bounds] if geometry_bng is not None else []
-    if len(points_bng):
-        boxes.append((*points_bng.min(axis=0), *points_bng.max(axis=0)))
-    box = np.array(boxes, dtype=float)
-    bounds = (float(box[:, 0].min()), float(box[:, 1].min()), float(box[:, 2].max()), float(box[:, 3].max()))
-    return _Candidate(position, geometry_bng, points_bng, bounds)
-
-
-def _nearest_bng(point: Point, candidate: _Candidate) -> tuple[float, Point]:
-    """Distance (BNG metres) from ``point`` to the candidate's coverage or in-person points, and where."""
-    best_distance, best_point = math.inf, point
-    if candidate.geometry_bng is not None:
-        line = shapely.shortest_line(point, candidate.geometry_bng)
-        best_distance, best_point = float(line.length), Point(line.coords[1])
-    if len(candidate.points_bng):
-        offsets = np.hypot(candidate.points_bng[:, 0] - point.x, candidate.points_bng[:, 1] - point.y)
-        i = int(np.argmin(offsets))
-        if offsets[i] < best_distance:
-            best_distance, best_point = float(offsets[i]), Point(candidate.points_bng[i])
-    return best_distance, best_point
+    return _Candidate(position, parts[0] if len(parts) == 1 else shapely.GeometryCollection(parts))
