@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from mapping.areas import AreaRegistry
 from mapping.coverage import AreaGeometryLookup, resolve_coverage
-from mapping.postcodes import PostcodeDirectory
+from mapping.locate import Locator, NotFound
 from mapping.types import AreaCoverage, Commissioner, NationalCoverage
 from services_db import repository
 from services_db.diff import ChangeSet, RemovalScope, diff_directory
@@ -29,17 +29,14 @@ from services_db.models import Commissioner as CommissionerRow
 from services_db.validation import MAX_FILE_BYTES, PlaceCheck, Problem, ValidationContext, validate_services
 
 __all__ = [
-    "AT_SEA_M",
     "ImportPlan",
     "ImportReport",
     "apply_import",
     "default_context",
     "export_directory",
+    "locator_place_check",
     "plan_import",
-    "postcode_place_check",
 ]
-
-AT_SEA_M = 20_000.0  # farther than this from every postcode: at sea, or abroad (no postcodes in the data)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -84,30 +81,20 @@ class ImportReport:
 
 
 @cache
-def _postcodes() -> PostcodeDirectory:
-    return PostcodeDirectory()
+def _locator() -> Locator:
+    return Locator.offline_default()
 
 
-def postcode_place_check(postcodes: PostcodeDirectory | None = None) -> PlaceCheck:
-    """A place check over the postcode data: a point is in England or Wales when its nearest postcode is, and
-    that postcode is within :data:`AT_SEA_M`."""
-    directory = postcodes or _postcodes()
+def locator_place_check(locator: Locator | None = None) -> PlaceCheck:
+    """A place check through the locator (postcodes, land grid; polygons when it has boundaries)."""
 
     def check(lat: float, lon: float) -> str | None:
-        found = directory.nearest(lat, lon)
-        if found is None:
-            return f"({lat:g}, {lon:g}) cannot be placed: check the coordinates"
-        hit, distance = found
-        if distance > AT_SEA_M:
-            return (
-                f"({lat:g}, {lon:g}) is {distance / 1000:.0f} km from the nearest postcode: it is at sea or outside"
-                " England and Wales; check the coordinates (WGS84 degrees, latitude first)"
-            )
-        if not hit.lad_code or hit.lad_code[0] not in "EW":
-            where = {"S": "Scotland", "N": "Northern Ireland", "L": "the Channel Islands", "M": "the Isle of Man"}
-            place = where.get((hit.lad_code or "?")[0], "outside England and Wales")
-            return f"({lat:g}, {lon:g}) is in {place} (near {hit.postcode}): Signpost covers England and Wales"
-        return None
+        result = (locator or _locator()).locate_point(lat, lon)
+        if not isinstance(result, NotFound):
+            return None
+        if result.problem == "at_sea":
+            return f"({lat:g}, {lon:g}) is not on land in England or Wales (the sea?): check the coordinates"
+        return f"({lat:g}, {lon:g}) is not in England or Wales ({result.message.split(':')[0]}): check the coordinates"
 
     return check
 
@@ -128,7 +115,7 @@ def default_context(
         is_known_area=registry.is_known,
         commissioner_codes=frozenset(codes),
         local_strand_keys=frozenset(local),
-        place_check=place_check or postcode_place_check(),
+        place_check=place_check or locator_place_check(),
         today=today or date.today(),
     )
 

@@ -91,7 +91,11 @@ COLUMN_NOTES: dict[str, tuple[bool, str]] = {
         "transgender) or 'all' (also when left blank).",
     ),
     "local_strands": (False, "Locally recorded extra strands, by key (e.g. alternative_subculture), ';'-separated."),
-    "commissioner_code": (False, "Code of the commissioning body (e.g. the PCC's code); blank for national services."),
+    "commissioner_code": (
+        False,
+        "Who commissions it: 'pcc-' and the force area code (e.g. pcc-E23000010, also for mayors and MOPAC),"
+        " 'national' for national services; blank when nobody commissions it.",
+    ),
     "phone": (False, "UK phone numbers, ';'-separated; a note in square brackets: 0800 123 4567 [free, 24/7]."),
     "text": (False, "Numbers that take SMS text messages, ';'-separated, notes in [brackets]."),
     "email": (False, "E-mail addresses, ';'-separated."),
@@ -524,8 +528,9 @@ def _commissioner(row: _Row, context: ValidationContext) -> str | None:
     if code not in context.commissioner_codes:
         row.problem(
             "commissioner_code",
-            f"unknown commissioner {code!r}: use a code from `signpost services commissioners` or the template notes"
-            f" (e.g. the force area's PCC code).{suggest(code, context.commissioner_codes)}",
+            f"unknown commissioner {code!r}: a force area's commissioner is 'pcc-' and its force area code"
+            " (e.g. pcc-E23000010); leave it blank for a service nobody commissions."
+            + suggest(code, context.commissioner_codes),
         )
         return None
     return code

@@ -11,6 +11,7 @@ import io
 import json
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 from mapping.types import (
     AreaCoverage,
@@ -23,6 +24,7 @@ from mapping.types import (
 from services_db.formats.common import format_hours, strands_text
 from services_db.validation import (
     CHANNEL_COLUMNS,
+    COLUMN_NOTES,
     COLUMNS,
     MAX_ROWS,
     REQUIRED_COLUMNS,
@@ -32,7 +34,7 @@ from services_db.validation import (
     suggest,
 )
 
-__all__ = ["read_csv", "record_to_row", "write_csv"]
+__all__ = ["TEMPLATE", "TEMPLATE_NOTES", "read_csv", "record_to_row", "template_notes", "write_csv"]
 
 
 def _header_key(name: str) -> str:
@@ -175,4 +177,20 @@ def write_csv(records: Iterable[ServiceRecord]) -> str:
     writer.writeheader()
     for record in records:
         writer.writerow(record_to_row(record))
+    return out.getvalue()
+
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "data" / "services_template.csv"
+TEMPLATE_NOTES = TEMPLATE.with_name("services_template_notes.csv")
+
+
+def template_notes() -> str:
+    """The notes sheet: for each template column, whether it is required, what to write and the example."""
+    example = next(csv.DictReader(io.StringIO(TEMPLATE.read_text(encoding="utf-8-sig"), newline="")))
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["column", "required", "what to write", "example"])
+    for column in COLUMNS:
+        required, note = COLUMN_NOTES[column]
+        writer.writerow([column, "yes" if required else "no", note, example.get(column, "")])
     return out.getvalue()

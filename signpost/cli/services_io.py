@@ -1,9 +1,174 @@
-"""Commands registered by this module."""
+"""`signpost services import|export|template`: files in and out of the directory (logic in services_db.importer)."""
 
 from __future__ import annotations
 
+import getpass
+from pathlib import Path
+from typing import Annotated, NoReturn
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import Session
+
+from services_db.access import authorise_import
+from services_db.diff import ChangeSet
+from services_db.formats import FileFormat
+from services_db.formats.csv_format import TEMPLATE, template_notes
+from services_db.importer import ImportPlan, apply_import, export_directory, plan_import
+from services_db.validation import Problem
+from signpost import wiring
+
+console = Console()
+errors = Console(stderr=True)
+
+MAX_LISTED_PROBLEMS = 200
+FORMATS = ["auto", *(f.value for f in FileFormat)]
+
+
+def _fail(message: str) -> NoReturn:
+    errors.print(f"[red]{message}[/]")
+    raise typer.Exit(2)
+
+
+def _print_problems(problems: tuple[Problem, ...], *, title: str, style: str = "red") -> None:
+    # One line per problem, never wrapped: people copy them into tickets and search for the row.
+    errors.print(f"[bold {style}]{title}[/]")
+    for problem in problems[:MAX_LISTED_PROBLEMS]:
+        errors.print(str(problem), soft_wrap=True, markup=False, highlight=False)
+    if len(problems) > MAX_LISTED_PROBLEMS:
+        errors.print(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")
+
+
+def _print_changes(changes: ChangeSet) -> None:
+    console.print(f"[bold]{changes.summary()}[/]  (removal scope: {changes.scope.describe()})")
+    if changes.added:
+        table = Table(title="added", title_style="green")
+        for column in ("id", "name", "kind", "coverage", "status"):
+            table.add_column(column)
+        for r in changes.added:
+            table.add_row(r.id, r.name, r.kind.value, r.coverage.type.value, r.status.value)
+        console.print(table)
+    if changes.changed:
+        table = Table(title="changed", title_style="yellow")
+        for column in ("id", "field", "before", "after"):
+            table.add_column(column, overflow="fold")
+        for change in changes.changed:
+            for n, f in enumerate(change.fields):
+                table.add_row(change.service_id if n == 0 else "", f.column, f.before, f.after)
+        console.print(table)
+    if changes.removed:
+        table = Table(title="removed (will be closed, never deleted)", title_style="red")
+        for column in ("id", "name", "commissioner"):
+            table.add_column(column)
+        for r in changes.removed:
+            table.add_row(r.id, r.name, r.commissioner_code or "")
+        console.print(table)
+
+
+def _plan(session: Session, file: Path, fmt: str, replace_all: bool) -> ImportPlan:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"reading {file.name}", total=None)
+
+        def report(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=stage, completed=done, total=total)
+
+        return plan_import(session=session, path=file, fmt=fmt, replace_all=replace_all, progress=report)
+
+
+def import_command(
+    file: Annotated[Path, typer.Argument(help="CSV, GeoJSON or Open Referral UK JSON file.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="auto, csv, geojson or oruk.")] = "auto",
+    actor: Annotated[str | None, typer.Option("--actor", help="Who is importing (audit trail).")] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="Your API token: the import is checked against your role.")
+    ] = None,
+    replace_all: Annotated[
+        bool,
+        typer.Option(
+            "--replace-all",
+            help="Close every stored service the file does not list (default: only those of the commissioners"
+            " the file names).",
+        ),
+    ] = False,
+) -> None:
+    """Import services from a file: every problem is listed at once; a real import is all or nothing."""
+    if fmt not in FORMATS:
+        _fail(f"unknown --format {fmt!r}: use one of {', '.join(FORMATS)}")
+    engine = wiring.database()
+    with Session(engine, expire_on_commit=False) as session:
+        plan = _plan(session, file, fmt, replace_all)
+        if plan.warnings:
+            _print_problems(plan.warnings, title="warnings (the import can go ahead)", style="yellow")
+        if not plan.ok or plan.changes is None:
+            _print_problems(plan.problems, title=f"{len(plan.problems)} problem(s): nothing was imported")
+            raise typer.Exit(2)
+        who = actor or f"{getpass.getuser()} (command line)"
+        if token is not None:
+            decision = authorise_import(session=session, token=token, plan=plan)
+            if not decision.allowed:
+                _fail(f"not allowed: {decision.message}")
+            who = decision.actor
+        _print_changes(plan.changes)
+        if dry_run:
+            console.print("[cyan]dry run: nothing was written[/]")
+            return
+        report = apply_import(session=session, plan=plan, actor=who, areas=None)
+    if not report.applied:
+        _print_problems(report.problems, title="nothing was imported")
+        raise typer.Exit(2)
+    console.print(
+        f"[green]imported {report.file}: {len(report.created)} added, {len(report.updated)} changed,"
+        f" {len(report.closed)} closed, {len(report.unchanged)} unchanged[/]"
+    )
+
+
+def export_command(
+    fmt: Annotated[str, typer.Option("--format", help="csv, geojson or oruk.")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", help="File to write (default: standard output).")] = None,
+) -> None:
+    """Export the whole directory (every status) as CSV, GeoJSON or Open Referral UK JSON."""
+    if fmt not in [f.value for f in FileFormat]:
+        _fail(f"unknown --format {fmt!r}: use csv, geojson or oruk")
+    engine = wiring.database()
+    with Session(engine, expire_on_commit=False) as session:
+        text = export_directory(session=session, fmt=fmt, areas=None)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc.strerror}")
+    errors.print(f"[green]wrote {out}[/]")
+
+
+def template_command(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the CSV template; the notes go beside it.")] = Path(
+        "services_template.csv"
+    ),
+) -> None:
+    """Write the CSV template (one example row) and a notes sheet explaining each column."""
+    notes = out.with_name(out.stem + "_notes.csv")
+    try:
+        out.write_text(TEMPLATE.read_text(encoding="utf-8"), encoding="utf-8", newline="")
+        notes.write_text(template_notes(), encoding="utf-8", newline="")
+    except OSError as exc:
+        _fail(f"cannot write the template: {exc.strerror} ({exc.filename})")
+    console.print(f"[green]wrote {out} (template with one example row) and {notes} (what each column means)[/]")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``import``, ``export`` and ``template`` to the ``signpost services`` group."""
+    app.command("import")(import_command)
+    app.command("export")(export_command)
+    app.command("template")(template_command)
