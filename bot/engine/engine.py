@@ -96,6 +96,7 @@ LOCATE_PROBLEMS = frozenset(
         "outside_england_wales",
         "at_sea",
         "swapped_coordinates",
+        "invalid_coordinates",
     }
 )
 
@@ -327,7 +328,7 @@ class Engine:
             return self._go(conv.but(page=0), State.WELCOME, before=(Outgoing("cancelled", remove_keyboard=True),))
         if name == "menu":
             return self._go(conv, State.WELCOME)
-        return self._go(conv, conv.state, before=(Outgoing("unknown_command"),))
+        return self._aside(conv, "unknown_command")
 
     def _choice(self, conv: Conversation, action: str) -> Turn:
         simple: Mapping[str, State] = {
@@ -389,7 +390,7 @@ class Engine:
         if match := _MORE.match(action):
             page, lat, lon = int(match[1]), float(match[2]), float(match[3])
             return self._more(conv, page, lat, lon)
-        return self._go(conv, conv.state, before=(Outgoing("stale_button"),))
+        return self._aside(conv, "stale_button")
 
     def _text(self, conv: Conversation, text: str) -> Turn:
         if conv.state in NOTE_STATES:
@@ -397,15 +398,15 @@ class Engine:
         if looks_urgent(text):
             return self._go(conv, State.DANGER)
         if len(text) > MAX_TEXT:
-            return self._go(conv, conv.state, before=(Outgoing("too_long"),))
+            return self._aside(conv, "too_long")
         if not text.strip():
-            return self._go(conv, conv.state, before=(Outgoing("not_understood"),))
+            return self._aside(conv, "not_understood")
         wants_place = conv.state in (State.ASK_LOCATION, State.CHOOSE_PLACE, State.RESULTS)
         if wants_place or _POSTCODE_LIKE.match(text) or _LATLON.match(text):
             return self._located(conv, self._signposter.locate(text))
         if _mostly_other_script(text):
-            return self._go(conv, conv.state, before=(Outgoing("other_language"),))
-        return self._go(conv, conv.state, before=(Outgoing("not_understood"),))
+            return self._aside(conv, "other_language")
+        return self._aside(conv, "not_understood")
 
     def _shared_location(self, conv: Conversation, event: SharedLocation) -> Turn:
         result = self._signposter.locate_point(event.lat, event.lon, event.accuracy_m)
@@ -413,9 +414,9 @@ class Engine:
 
     def _unsupported(self, conv: Conversation, event: Unsupported) -> Turn:
         if conv.state in NOTE_STATES:
-            return self._go(conv, conv.state, before=(Outgoing("note_text_only"),))
+            return self._aside(conv, "note_text_only")
         key = UNSUPPORTED_KEYS.get(event.what, "unsupported_other")
-        return self._go(conv, conv.state, before=(Outgoing(key),))
+        return self._aside(conv, key)
 
     # --- /start and deep links ------------------------------------------------------------------------------
 
@@ -441,6 +442,11 @@ class Engine:
     def _go(self, conv: Conversation, state: State, *, before: Sequence[Outgoing] = ()) -> Turn:
         conv = conv.but(state=state)
         return Turn(conv, (*before, *self.screen(conv)))
+
+    def _aside(self, conv: Conversation, key: str) -> Turn:
+        """A short answer that keeps the person where they are, with that step's buttons."""
+        last = self.screen(conv)[-1]
+        return Turn(conv, (Outgoing(key, buttons=last.buttons, request_location=last.request_location),))
 
     def screen(self, conv: Conversation) -> tuple[Outgoing, ...]:
         """What a person sees on arriving at (or coming back to) ``conv.state``."""
@@ -614,8 +620,7 @@ class Engine:
                     _b(
                         "place_choice",
                         f"at:{place.lat:.4f},{place.lon:.4f}",
-                        name=str(place.name),
-                        region=str(getattr(place, "region", "")),
+                        name=str(getattr(place, "label", "") or place.name),
                     ),
                 )
                 for place in list(choices)[:6]
@@ -631,8 +636,14 @@ class Engine:
         return Turn(conv, (Outgoing(key), self._ask_location("ask_location_again")))
 
     def _outside(self, conv: Conversation, problem: str) -> Turn:
-        services = [s for s in self._signposter.national(LOCAL_HELP_KINDS) if _nation_of(s) is Nation.ENGLAND_AND_WALES]
-        cards = self._cards(services, conv)
+        if problem == "at_sea":
+            # Probably a coastal fix that drifted: routes for all of England and Wales still apply.
+            kinds = [ServiceKind.EMERGENCY, *LOCAL_HELP_KINDS]
+            services = [s for s in self._signposter.national(kinds) if _nation_of(s) is Nation.ENGLAND_AND_WALES]
+        else:
+            # Elsewhere in the UK only the emergency routes in the directory work; the rest are England and Wales's.
+            services = self._signposter.national([ServiceKind.EMERGENCY])
+        cards = self._cards(services, conv.but(pfa_code=None))
         conv = conv.but(state=State.RESULTS, lad_code=None, pfa_code=None, page=0)
         rows = ((_b("btn_new_place", "find"),), MENU_ROW, DANGER_ROW)
         outcome = SignpostingOutcome(None, None, conv.strands, "national_only" if cards else "none")
@@ -713,7 +724,7 @@ class Engine:
         if position + 1 < len(NOTE_STATES):
             following = NOTE_STATES[position + 1]
             return Turn(conv.but(state=following), (*before, self._note_prompt(following)))
-        fields = {state.value.removeprefix("note_"): note.answers.get(state, "") for state in NOTE_STATES}
+        fields = {state.value.removeprefix("note_"): note.answers.get(state) or None for state in NOTE_STATES}
         self._notes.discard(conv.note_token)
         conv = conv.but(state=State.NOTE_DONE, note_token=None)
         return Turn(conv, (*before, Outgoing("note_result", fields), *self.screen(conv)))

@@ -1,0 +1,164 @@
+"""Turn the engine's :class:`~bot.engine.engine.Outgoing` into text and a keyboard, in HTML or plain text.
+
+Catalogue texts may use ``<b>`` and ``<i>`` only; every value filled in (directory entries, place names, the
+person's own note) is escaped for HTML, so nothing from the directory or a person can inject markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.content import Catalogue, catalogue
+from bot.engine.engine import Button, Outgoing, ServiceCard, StrandNames
+from bot.engine.model import Language
+from mapping.types import ChannelKind, MatchReason, Nation
+
+__all__ = ["Markup", "Rendered", "render", "render_label"]
+
+Markup = Literal["html", "plain"]
+KeyboardRow = tuple[tuple[str, str | None, str | None], ...]
+
+_TAGS = re.compile(r"</?(?:b|i)>")
+_DAYS = re.compile(r"\b(mon|tue|wed|thu|fri|sat|sun)\b")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A message ready for an adapter: text, inline keyboard rows of (label, action, url), location request."""
+
+    text: str
+    keyboard: tuple[KeyboardRow, ...]
+    request_location_label: str | None
+    remove_keyboard: bool = False
+
+
+def render(message: Outgoing, language: Language, *, markup: Markup) -> Rendered:
+    """Render ``message`` in ``language``.
+
+    Parameters
+    ----------
+    message
+        What the engine wants said.
+    language
+        Which catalogue to use.
+    markup
+        ``"html"`` for Telegram's HTML parse mode (values escaped), ``"plain"`` for terminals.
+    """
+    cat = catalogue(language)
+    values = {name: _value(value, cat, markup) for name, value in message.vars.items()}
+    text = _template(cat, message.key, markup).format_map(_Strict(values, message.key))
+    keyboard = tuple(
+        tuple((render_label(button, language), button.action, button.url) for button in row) for row in message.buttons
+    )
+    location_label = cat["btn_share_location"] if message.request_location else None
+    return Rendered(text.strip(), keyboard, location_label, message.remove_keyboard)
+
+
+def render_label(button: Button, language: Language) -> str:
+    """A button's label (button labels are never parsed as markup, so nothing is escaped)."""
+    text = _TAGS.sub("", catalogue(language)[button.label_key])
+    return text.format_map(_Strict(dict(button.label_vars), button.label_key)).strip()
+
+
+class _Strict(dict[str, str]):
+    def __init__(self, values: Mapping[str, str], key: str) -> None:
+        super().__init__(values)
+        self._key = key
+
+    def __missing__(self, name: str) -> str:
+        raise KeyError(f"catalogue key {self._key!r} needs {{{name}}}, which the engine did not give")
+
+
+def _template(cat: Catalogue, key: str, markup: Markup) -> str:
+    text = cat[key]
+    return text if markup == "html" else _TAGS.sub("", text)
+
+
+def _escape(text: str, markup: Markup) -> str:
+    return html.escape(text, quote=False) if markup == "html" else text
+
+
+def _value(value: object, cat: Catalogue, markup: Markup) -> str:
+    if isinstance(value, StrandNames):
+        names = [cat[f"name_{strand.value}"] for strand in value.strands]
+        names += [_escape(label, markup) for label in value.local]
+        return ", ".join(names) if names else cat["name_none"]
+    if isinstance(value, tuple) and all(isinstance(v, ServiceCard) for v in value):
+        if not value:
+            return _template(cat, "card_none", markup)
+        return "\n\n".join(_card(card, cat, markup) for card in value)
+    if isinstance(value, ServiceCard):
+        return _card(value, cat, markup)
+    if value is None or value == "":
+        return _template(cat, "not_given", markup)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return _escape(str(value), markup)
+
+
+def _line(cat: Catalogue, key: str, markup: Markup, **values: str) -> str:
+    escaped = {name: _escape(v, markup) for name, v in values.items()}
+    return _template(cat, key, markup).format_map(_Strict(escaped, key))
+
+
+def _card(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:
+    lines = [_line(cat, "card_name", markup, name=card.name)]
+    if card.organisation and card.organisation != card.name:
+        lines.append(_line(cat, "card_organisation", markup, organisation=card.organisation))
+    if card.description:
+        lines.append(_escape(card.description, markup))
+    why = _why(card, cat, markup)
+    if why:
+        lines.append(why)
+    if card.nation is Nation.WALES:
+        lines.append(_template(cat, "card_wales_only", markup))
+    elif card.nation is Nation.ENGLAND:
+        lines.append(_template(cat, "card_england_only", markup))
+    for channel in card.channels:
+        if channel.kind is ChannelKind.IN_PERSON and not channel.value:
+            continue
+        line = _line(cat, f"channel_{channel.kind.value}", markup, value=channel.value)
+        if channel.note:
+            line += " " + _line(cat, "channel_note", markup, note=channel.note)
+        lines.append(line)
+    if card.always_open:
+        lines.append(_template(cat, "card_always_open", markup))
+    elif card.hours:
+        hours = _line(cat, "card_hours", markup, hours=_DAYS.sub(lambda m: cat[f"day_{m[1]}"], card.hours))
+        if card.open_now is True:
+            hours += " " + _template(cat, "card_open_now", markup)
+        elif card.open_now is False:
+            hours += " " + _template(cat, "card_closed_now", markup)
+        lines.append(hours)
+    else:
+        lines.append(_template(cat, "card_hours_unknown", markup))
+    if card.languages:
+        lines.append(_line(cat, "card_languages", markup, languages=", ".join(card.languages)))
+    if card.eligibility:
+        lines.append(_line(cat, "card_eligibility", markup, eligibility=card.eligibility))
+    if card.caveat:
+        lines.append(_line(cat, "card_caveat", markup, caveat=card.caveat))
+    if card.checked_on is not None:
+        lines.append(_line(cat, "card_checked", markup, date=card.checked_on.strftime("%d/%m/%Y")))
+    return "\n".join(line for line in lines if line)
+
+
+def _why(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:
+    parts: list[str] = []
+    if card.reason is MatchReason.COVERS:
+        parts.append(_template(cat, "card_why_covers", markup))
+    elif card.reason is MatchReason.NATIONAL:
+        parts.append(_template(cat, "card_why_national", markup))
+    elif card.reason is MatchReason.NEAREST_OUTSIDE:
+        if card.distance_km is not None:
+            parts.append(_line(cat, "card_why_nearest_km", markup, km=f"{card.distance_km:g}"))
+        else:
+            parts.append(_template(cat, "card_why_nearest", markup))
+    if card.specialist and card.strands:
+        names = ", ".join(cat[f"name_{strand.value}"] for strand in sorted(card.strands))
+        parts.append(_line(cat, "card_specialist", markup, strands=names))
+    return " ".join(parts)

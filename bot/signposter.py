@@ -1,0 +1,236 @@
+"""The real Signposter: the services directory, the signposting index, places and areas, behind the engine's port.
+
+The index is rebuilt when the directory changes: at most once every ``recheck`` the directory's snapshot key
+is read (one small query) and, if it differs, the services are reloaded and indexed again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine as DatabaseEngine
+from sqlmodel import Session
+
+from bot.engine.ports import Route
+from mapping.areas import AreaRegistry, LocalStrand
+from mapping.signposting import SignpostIndex
+from mapping.types import (
+    Location,
+    LocationSource,
+    Match,
+    NationalCoverage,
+    ServiceKind,
+    ServiceRecord,
+    ServiceStatus,
+    Strand,
+)
+from services_db.repository import list_services, snapshot_key
+
+if TYPE_CHECKING:
+    from mapping.coverage import AreaGeometryLookup
+    from mapping.locate import LocateResult, Locator
+
+__all__ = ["ROUTES", "DirectorySignposter", "RouteSpec"]
+
+
+class RouteSpec:
+    """Which directory entries make up a named national route: by kind, plus named entries of the seed."""
+
+    def __init__(self, kinds: Collection[ServiceKind] = (), ids: Sequence[str] = (), exclude: Sequence[str] = ()):
+        self.kinds = frozenset(kinds)
+        self.ids = tuple(ids)
+        self.exclude = frozenset(exclude)
+
+
+# Entry ids are those of the shipped national directory (services_db/data/national_directory.json); an entry
+# a PCC team removes simply drops out of its route.
+ROUTES: Mapping[Route, RouteSpec] = {
+    Route.POLICE: RouteSpec(
+        kinds=(ServiceKind.EMERGENCY, ServiceKind.POLICE, ServiceKind.ONLINE_REPORTING),
+        exclude=("british-transport-police",),
+    ),
+    Route.THIRD_PARTY: RouteSpec(kinds=(ServiceKind.THIRD_PARTY_REPORTING,), ids=("wales-hate-support-centre",)),
+    Route.ANONYMOUS: RouteSpec(ids=("crimestoppers",)),
+    Route.RAILWAY: RouteSpec(ids=("british-transport-police",)),
+}
+
+_POINT_SOURCES = frozenset({LocationSource.GPS, LocationSource.COORDINATES})
+_KIND_ORDER = {kind: position for position, kind in enumerate(ServiceKind)}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DirectorySignposter:
+    """Answers the engine's questions from the services directory.
+
+    Parameters
+    ----------
+    load
+        Returns ``(snapshot key, services)``: the directory as it is now.
+    current_key
+        Returns the directory's snapshot key cheaply (``None``: never reload).
+    locator
+        Postcodes, places and points -> locations (``mapping.locate.Locator``).
+    registry
+        The area tables (local strands).
+    areas
+        Area polygons when boundaries are loaded (``BoundaryIndex.geometry``), else ``None``.
+    recheck
+        How often to look for directory changes.
+    clock
+        Current time, for the recheck interval.
+    """
+
+    def __init__(
+        self,
+        *,
+        load: Callable[[], tuple[str, Sequence[ServiceRecord]]],
+        locator: Locator,
+        registry: AreaRegistry | None = None,
+        current_key: Callable[[], str] | None = None,
+        areas: AreaGeometryLookup | None = None,
+        recheck: timedelta = timedelta(seconds=30),
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._load = load
+        self._current_key = current_key
+        self._locator = locator
+        self._registry = registry or AreaRegistry.default()
+        self._areas = areas
+        self._recheck = recheck
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._key = ""
+        self._services: tuple[ServiceRecord, ...] = ()
+        self._index: SignpostIndex
+        self._checked_at: datetime | None = None
+        self._rebuild()
+
+    @classmethod
+    def from_services(
+        cls,
+        services: Sequence[ServiceRecord],
+        *,
+        locator: Locator,
+        registry: AreaRegistry | None = None,
+        areas: AreaGeometryLookup | None = None,
+    ) -> DirectorySignposter:
+        """A signposter over a fixed list of services (no database)."""
+        fixed = tuple(services)
+        return cls(load=lambda: ("fixed", fixed), locator=locator, registry=registry, areas=areas)
+
+    @classmethod
+    def from_database(
+        cls,
+        engine: DatabaseEngine,
+        *,
+        locator: Locator | None = None,
+        registry: AreaRegistry | None = None,
+        areas: AreaGeometryLookup | None = None,
+        recheck: timedelta = timedelta(seconds=30),
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> DirectorySignposter:
+        """A signposter over the directory in ``engine``'s database, following its changes."""
+        if locator is None:
+            from mapping.locate import Locator
+
+            locator = Locator.offline_default()
+
+        def current_key() -> str:
+            with Session(engine) as session:
+                return snapshot_key(session=session)
+
+        def load() -> tuple[str, Sequence[ServiceRecord]]:
+            with Session(engine) as session:
+                return snapshot_key(session=session), list_services(session=session, status=ServiceStatus.ACTIVE)
+
+        return cls(
+            load=load,
+            current_key=current_key,
+            locator=locator,
+            registry=registry,
+            areas=areas,
+            recheck=recheck,
+            clock=clock,
+        )
+
+    # --- the port -------------------------------------------------------------------------------------------
+
+    def locate(self, text: str) -> LocateResult:
+        return self._named(self._locator.locate(text))
+
+    def locate_point(self, lat: float, lon: float, accuracy_m: float | None) -> LocateResult:
+        return self._named(self._locator.locate_point(lat, lon, accuracy_m=accuracy_m))
+
+    def _named(self, result: LocateResult) -> LocateResult:
+        """Label a point by its district, so that no coordinates are echoed back in a message."""
+        location = getattr(result, "location", None)
+        if not isinstance(location, Location) or location.source not in _POINT_SOURCES or not location.lad_code:
+            return result
+        area = self._registry.area(location.lad_code)
+        if area is None:
+            return result
+        return type(result)(replace(location, label=area.name))  # type: ignore[call-arg]
+
+    def find(
+        self,
+        location: Location,
+        *,
+        strands: Collection[Strand],
+        kinds: Collection[ServiceKind] = (),
+        limit: int | None = None,
+    ) -> list[Match]:
+        return self._current_index().find(location, strands=strands, kinds=kinds, limit=limit)
+
+    def national(self, kinds: Collection[ServiceKind]) -> list[ServiceRecord]:
+        wanted = frozenset(kinds)
+        self._current_index()
+        services = [
+            s
+            for s in self._services
+            if isinstance(s.coverage, NationalCoverage)
+            and s.status is ServiceStatus.ACTIVE
+            and (not wanted or s.kind in wanted)
+        ]
+        return sorted(services, key=lambda s: (_KIND_ORDER[s.kind], s.name, s.id))
+
+    def route(self, route: Route) -> list[ServiceRecord]:
+        spec = ROUTES[route]
+        found = [s for s in self.national(spec.kinds) if s.id not in spec.exclude] if spec.kinds else []
+        by_id = {s.id: s for s in self._services if s.status is ServiceStatus.ACTIVE}
+        named = [by_id[i] for i in spec.ids if i in by_id and i not in {s.id for s in found}]
+        return [*named, *found]
+
+    def local_strands(self, pfa_code: str | None) -> tuple[LocalStrand, ...]:
+        if pfa_code:
+            return self._registry.local_strands(pfa_code)
+        return tuple(ls for pfa in self._registry.pfas() for ls in self._registry.local_strands(pfa.code))
+
+    # --- keeping up with the directory ----------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        """The snapshot key of the directory the current index was built from."""
+        return self._key
+
+    def _current_index(self) -> SignpostIndex:
+        now = self._clock()
+        if self._current_key is not None and (self._checked_at is None or now - self._checked_at >= self._recheck):
+            with self._lock:
+                self._checked_at = now
+                if self._current_key() != self._key:
+                    self._rebuild()
+        return self._index
+
+    def _rebuild(self) -> None:
+        key, services = self._load()
+        self._services = tuple(services)
+        self._index = SignpostIndex.build(self._services, areas=self._areas)
+        self._key = key
+        self._checked_at = self._clock()

@@ -1,0 +1,129 @@
+"""Shared parts for the conversation tests: the real signposter over the shipped directory, a settable clock,
+and a breadth-first explorer of the conversation graph."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+from bot.engine import (
+    NOTE_STATES,
+    Choice,
+    Command,
+    Conversation,
+    Engine,
+    Event,
+    SharedLocation,
+    State,
+    Text,
+    Turn,
+    Unsupported,
+)
+from bot.signposter import DirectorySignposter
+from mapping.locate import Locator
+from services_db.seed import load_national_directory
+
+# A Thursday afternoon in November (UK time = UTC): inside most weekday opening hours.
+THURSDAY_AFTERNOON = datetime(2026, 11, 26, 14, 30, tzinfo=UTC)
+
+# What a person might type or share, beyond the buttons offered.
+TYPED: tuple[Event, ...] = (
+    Text("LS6 1AA"),  # Leeds: a local (example) reporting centre covers it
+    Text("EX1 1AA"),  # Exeter: nothing local, national and nearest outside
+    Text("Newport"),  # ambiguous place
+    Text("EH1 1YZ"),  # Edinburgh: outside England and Wales
+    Text("ZZ99 9ZZ"),  # not a postcode
+    Text("the bus stop near the market"),
+    SharedLocation(53.4794, -2.2453, 20.0),  # Manchester, where alternative subcultures are recorded
+    SharedLocation(51.4816, -3.1791, 50.0),  # Cardiff
+    Unsupported("sticker"),
+)
+COMMANDS: tuple[Event, ...] = (
+    Command("start"),
+    Command("help"),
+    Command("emergency"),
+    Command("language"),
+    Command("cancel"),
+    Command("forget"),
+)
+
+
+class Clock:
+    """A clock tests can set and move."""
+
+    def __init__(self, now: datetime = THURSDAY_AFTERNOON) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@cache
+def shipped_signposter() -> DirectorySignposter:
+    """The real signposter over the shipped national directory and the offline locator (built once)."""
+    return DirectorySignposter.from_services(load_national_directory().services, locator=Locator.offline_default())
+
+
+def make_engine(clock: Clock | None = None) -> Engine:
+    return Engine(shipped_signposter(), clock=clock or Clock())
+
+
+def actions(turn: Turn) -> list[str]:
+    """Every callback action offered by a turn's messages."""
+    return [b.action for m in turn.messages for row in m.buttons for b in row if b.action]
+
+
+def explore(engine: Engine, *, with_typed: bool = True) -> Iterator[tuple[Conversation, Event, Turn]]:
+    """Breadth-first over the conversation: every offered button, the commands, and typical typed input.
+
+    Yields each (conversation, event, turn) once per distinct (conversation, event), without note tokens
+    (a random token would make every note step look new).
+    """
+    start = Conversation.new()
+    seen: set[tuple[object, ...]] = set()
+    queue: deque[Conversation] = deque([start])
+    visited: set[tuple[object, ...]] = {_key(start)}
+    while queue:
+        conv = queue.popleft()
+        screen = engine.screen(conv)
+        offered = [Choice(b.action) for m in screen for row in m.buttons for b in row if b.action]
+        typed = with_typed and conv.state in _TYPING_STATES
+        events: list[Event] = [*offered, *COMMANDS, *(TYPED if typed else TYPED[-1:])]
+        if conv.state.value.startswith("note_") and conv.state is not State.NOTE_DONE:
+            events.append(Text("an answer"))
+        for event in events:
+            if (_key(conv), event) in seen:
+                continue
+            seen.add((_key(conv), event))
+            turn = engine.handle(_fresh(engine, conv), event)
+            yield conv, event, turn
+            for action in actions(turn):
+                if action.startswith(("more:", "at:")):
+                    yield conv, Choice(action), engine.handle(turn.conversation, Choice(action))
+            nxt = turn.conversation
+            if _key(nxt) not in visited and len(visited) < 400:
+                visited.add(_key(nxt))
+                queue.append(nxt)
+
+
+_TYPING_STATES = frozenset({State.WELCOME, State.ASK_LOCATION, State.CHOOSE_PLACE, State.RESULTS, State.STRANDS})
+
+
+def _fresh(engine: Engine, conv: Conversation) -> Conversation:
+    """The same step of a guided note, with a note this engine still holds (earlier branches dropped it)."""
+    if conv.state not in NOTE_STATES:
+        return conv
+    fresh = engine.handle(conv.but(state=State.WELCOME, note_token=None), Choice("note")).conversation
+    while fresh.state is not conv.state:
+        fresh = engine.handle(fresh, Text("an answer")).conversation
+    return fresh
+
+
+def _key(conv: Conversation) -> tuple[object, ...]:
+    # Coarse on purpose: language, strands and area change the words shown, not the paths available.
+    return (conv.state, bool(conv.strands), bool(conv.local_strands), conv.pfa_code is None)
