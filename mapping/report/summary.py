@@ -36,7 +36,7 @@ def summary_lines(context: ReportContext) -> list[str]:
         "",
         "## Headline",
         "",
-        f"- {covered:,.0f} of {population:,.0f} {unit} ({fmt_pct(pct)}) live where at least one counted service "
+        f"- {covered:,.0f} of {population:,.0f} {unit} ({fmt_pct(pct)}) are where at least one counted service "
         "covers them.",
     ]
     for strand in result.strands:
