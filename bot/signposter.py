@@ -136,11 +136,26 @@ class DirectorySignposter:
         recheck: timedelta = timedelta(seconds=30),
         clock: Callable[[], datetime] = _utc_now,
     ) -> DirectorySignposter:
-        """A signposter over the directory in ``engine``'s database, following its changes."""
+        """A signposter over the directory in ``engine``'s database, following its changes.
+
+        Without a ``locator``, the offline one is used, with the area boundaries stored in the database when
+        ``signpost geography load`` has loaded some (then area coverage is matched by polygons too).
+        """
         if locator is None:
             from mapping.locate import Locator
+            from services_db.boundaries import load_boundary_index
 
             locator = Locator.offline_default()
+            with Session(engine) as session:
+                boundaries = load_boundary_index(session=session)
+            if boundaries is not None:
+                locator = Locator(
+                    postcodes=locator.postcodes,
+                    registry=locator.registry,
+                    gazetteer=locator.gazetteer,
+                    boundaries=boundaries,
+                )
+                areas = areas or boundaries.geometry
 
         def current_key() -> str:
             with Session(engine) as session:

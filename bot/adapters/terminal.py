@@ -1,0 +1,158 @@
+"""The conversation in a terminal: the same engine as the Telegram bot, with numbered choices and typed input.
+
+Works interactively and with piped input (each line is one thing the person types; end of input ends the chat).
+Nothing is stored: the conversation lives in this process only, and ``/forget`` starts it afresh.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text as RichText
+
+from bot.content import catalogue
+from bot.engine import (
+    Button,
+    Choice,
+    Conversation,
+    Engine,
+    Event,
+    Language,
+    SharedLocation,
+    State,
+    Text,
+    Turn,
+    parse_command,
+)
+from bot.render import render, render_label
+
+__all__ = ["TerminalChat", "TranscriptStats"]
+
+_LATLON = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
+_QUIT = frozenset({"/quit", "/exit", "/q"})
+
+
+@dataclass
+class TranscriptStats:
+    """What happened in one chat, without its content (for the caller's exit message and tests)."""
+
+    turns: int = 0
+    outcomes: list[str] = field(default_factory=list)
+
+
+class TerminalChat:
+    """Run one conversation between a person at a terminal (or a script) and the engine.
+
+    Parameters
+    ----------
+    engine
+        The conversation engine (with the real signposter).
+    console
+        Where to write; plain text (``markup="plain"``) so any terminal can show it.
+    input_stream
+        Where to read lines from (stdin by default).
+    echo
+        Print each line read after the prompt: useful when input is piped, so the transcript reads naturally.
+    """
+
+    def __init__(self, engine: Engine, *, console: Console, input_stream: TextIO, echo: bool = False) -> None:
+        self._engine = engine
+        self._console = console
+        self._input = input_stream
+        self._echo = echo
+        self._choices: list[Button] = []
+        self._location_requested = False
+        self.stats = TranscriptStats()
+
+    def run(self, *, start: str = "", language: Language = Language.EN) -> TranscriptStats:
+        """Chat until the input ends or the person types /quit."""
+        conversation = Conversation.new(language)
+        conversation = self._step(conversation, parse_command(f"/start {start}".strip()) or Text("/start"))
+        self._hint(conversation.language, "term_quit")
+        for line in self._lines():
+            stripped = line.strip()
+            if stripped.lower() in _QUIT:
+                break
+            event = self._event(stripped, conversation.language)
+            if event is None:
+                continue
+            conversation = self._step(conversation, event)
+        self._console.print()
+        self._hint(conversation.language, "term_bye")
+        return self.stats
+
+    # --- reading --------------------------------------------------------------------------------------------
+
+    def _lines(self) -> Iterator[str]:
+        while True:
+            self._console.print("> ", end="", markup=False, highlight=False)
+            line = self._input.readline()
+            if not line:
+                return
+            if self._echo:
+                self._console.print(line.rstrip("\n"), markup=False, highlight=False)
+            yield line
+
+    def _event(self, text: str, language: Language) -> Event | None:
+        if not text:
+            return None
+        if text.isdigit():
+            number = int(text)
+            if 1 <= number <= len(self._choices):
+                button = self._choices[number - 1]
+                if button.action:
+                    return Choice(button.action)
+                if button.url:
+                    self._say(catalogue(language)["term_link"].format(url=button.url))
+                    return None
+            if self._choices and not self._location_requested:
+                self._say(catalogue(language)["term_no_such"].format(number=number, last=len(self._choices)))
+                return None
+        if self._location_requested and (match := _LATLON.match(text)):
+            return SharedLocation(float(match[1]), float(match[2]), None)
+        return Text(text)
+
+    # --- writing --------------------------------------------------------------------------------------------
+
+    def _step(self, conversation: Conversation, event: Event) -> Conversation:
+        turn = self._engine.handle(conversation, event)
+        self.stats.turns += 1
+        if turn.outcome is not None:
+            self.stats.outcomes.append(turn.outcome.outcome)
+        self._show(turn)
+        return turn.conversation
+
+    def _show(self, turn: Turn) -> None:
+        language = turn.conversation.language
+        self._choices = []
+        self._location_requested = False
+        seen: set[tuple[str | None, str | None]] = set()
+        for message in turn.messages:
+            rendered = render(message, language, markup="plain")
+            style = "red" if turn.conversation.state is State.DANGER and message.key == "danger" else "cyan"
+            self._console.print(Panel(RichText(rendered.text), border_style=style, expand=False))
+            self._location_requested = self._location_requested or rendered.request_location_label is not None
+            for row in message.buttons:
+                for button in row:
+                    if (button.action, button.url) not in seen:
+                        seen.add((button.action, button.url))
+                        self._choices.append(button)
+        for number, button in enumerate(self._choices, start=1):
+            line = RichText(f"  {number:>2}) ", style="bold")
+            line.append(render_label(button, language))
+            self._console.print(line)
+        if self._location_requested:
+            self._hint(language, "term_location")
+        if self._choices:
+            self._hint(language, "term_choose")
+
+    def _hint(self, language: Language, key: str) -> None:
+        self._console.print(RichText(catalogue(language)[key], style="dim"))
+
+    def _say(self, text: str) -> None:
+        self._console.print(RichText(text, style="yellow"))
