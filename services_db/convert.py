@@ -200,9 +200,12 @@ def write_record_to_row(
     return row
 
 
-def row_values(record: ServiceRecord, *, geometry: GeometryColumns) -> dict[str, Any]:
-    """Column values for ``record`` (without id and revision columns), for ORM rows and UPDATE statements."""
-    data = record_to_dict(record)
+def row_values(
+    record: ServiceRecord, *, geometry: GeometryColumns, data: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Column values for ``record`` (without id and revision columns), for ORM rows and UPDATE statements;
+    ``data`` is ``record_to_dict(record)`` when the caller has it already."""
+    data = data if data is not None else record_to_dict(record)
     return {
         "name": record.name,
         "organisation": record.organisation,

@@ -13,14 +13,15 @@ codes in ``service_area``). A write that leaves the coverage unchanged keeps the
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, delete, func, insert, update
+from sqlmodel import Session, SQLModel, col, select
 
 from mapping.coverage import AreaGeometryLookup
 from mapping.types import Commissioner, CommissionerKind, ServiceKind, ServiceRecord, ServiceStatus
@@ -366,18 +367,18 @@ def apply_changes(
     """
     expected_versions = expected_versions or {}
     ids = [r.id for r in upserts]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
-    if duplicates:
-        raise DirectoryError(f"the same service id is given more than once: {', '.join(duplicates)}")
-    both = sorted(set(ids) & set(removals))
-    if both:
-        raise DirectoryError(f"services both changed and removed in one batch: {', '.join(both)}")
     created: list[str] = []
     updated: list[str] = []
     closed: list[str] = []
     unchanged: list[str] = []
     at = _at(now)
     with _transaction(session):
+        duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
+        if duplicates:
+            raise DirectoryError(f"the same service id is given more than once: {', '.join(duplicates)}")
+        both = sorted(set(ids) & set(removals))
+        if both:
+            raise DirectoryError(f"services both changed and removed in one batch: {', '.join(both)}")
         _check_commissioners(session, upserts)
         rows = _load_many(session, [*ids, *removals])
         writes = _Writes()
@@ -491,7 +492,8 @@ class _Writes:
         seed_hash: str | None = None,
     ) -> ServiceRecord:
         stored = replace(record, version=version, updated_at=at)
-        values = row_values(stored, geometry=geometry_columns(record.coverage, areas))
+        data = record_to_dict(stored)
+        values = row_values(stored, geometry=geometry_columns(record.coverage, areas), data=data)
         self.services.append(
             {
                 "id": record.id,
@@ -511,7 +513,7 @@ class _Writes:
             service_id=record.id,
             version=version,
             before=None,
-            after=stored,
+            after=data,
             detail=detail,
         )
         return stored
@@ -580,8 +582,8 @@ class _Writes:
         action: str,
         service_id: str | None,
         version: int | None,
-        before: ServiceRecord | None,
-        after: ServiceRecord | None,
+        before: ServiceRecord | dict[str, Any] | None,
+        after: ServiceRecord | dict[str, Any] | None,
         detail: str = "",
     ) -> None:
         self.audits.append(
@@ -591,22 +593,23 @@ class _Writes:
                 "action": action,
                 "service_id": service_id,
                 "version": version,
-                "before": record_to_dict(before) if before is not None else None,
-                "after": record_to_dict(after) if after is not None else None,
+                "before": record_to_dict(before) if isinstance(before, ServiceRecord) else before,
+                "after": record_to_dict(after) if isinstance(after, ServiceRecord) else after,
                 "detail": detail,
             }
         )
 
     def flush(self, session: Session) -> None:
         """Send the collected rows in dependency order: services, their area codes, then the audit trail."""
+        # Core inserts on the tables: many rows in few statements, without the ORM's per-object bookkeeping.
         if self.services:
-            session.execute(insert(Service), self.services)
+            session.execute(insert(_table(Service)), self.services)
         for chunk in _chunks(self.area_deletes):
             session.execute(delete(ServiceArea).where(col(ServiceArea.service_id).in_(chunk)))
         if self.areas:
-            session.execute(insert(ServiceArea), self.areas)
+            session.execute(insert(_table(ServiceArea)), self.areas)
         if self.audits:
-            session.execute(insert(AuditEntry), self.audits)
+            session.execute(insert(_table(AuditEntry)), self.audits)
         self.services, self.area_deletes, self.areas, self.audits = [], [], [], []
 
 
@@ -713,6 +716,12 @@ def _at(now: datetime | None) -> datetime:
     if at.tzinfo is None:
         raise ValueError("the clock must give timezone-aware datetimes (UTC)")
     return at
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
 
 
 def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
