@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     geocoder_enabled: bool = Field(default=False, validation_alias="SIGNPOST_GEOCODER")
     geocoder_user_agent: str = Field(default="signpost", validation_alias="SIGNPOST_GEOCODER_USER_AGENT")
 
+    population_source: str | None = Field(default=None, validation_alias="SIGNPOST_POPULATION")
+    census_source: str | None = Field(default=None, validation_alias="SIGNPOST_CENSUS")
+
     conversation_ttl_hours: int = Field(default=24, validation_alias="SIGNPOST_CONVERSATION_TTL_HOURS")
     # HMAC secret for conversation keys; unset = generated once in data_dir (set it when workers share a database).
     chat_key_secret: str | None = Field(default=None, validation_alias="SIGNPOST_CHAT_KEY_SECRET")

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from jobs.runner import JobContext, Notifier
 from services_db.db import make_engine, migrate
 from services_db.seed import seed_if_new
 from signpost.config import Settings
+
+if TYPE_CHECKING:
+    from telegram.ext import Application
 
 
 @lru_cache(maxsize=1)
@@ -27,3 +34,66 @@ def database(config: Settings | None = None, *, seed_new: bool = True) -> Engine
         with Session(engine, expire_on_commit=False) as session:
             seed_if_new(session=session)
     return engine
+
+
+def job_context(config: Settings | None = None, *, notify: Notifier | None = None) -> JobContext:
+    """The context scheduled jobs run with; ``notify`` delivers staff messages on Telegram when the bot runs."""
+    config = config or settings()
+    return JobContext(
+        engine=database(config),
+        data_dir=config.data_dir,
+        stale_after_days=config.stale_after_days,
+        notify=notify,
+        options={"population": config.population_source, "census": config.census_source},
+    )
+
+
+def telegram_application(
+    config: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    with_jobs: bool = False,
+    extensions: Sequence[Callable[[Application], None]] = (),  # type: ignore[type-arg]
+) -> Application:  # type: ignore[type-arg]
+    """The Telegram bot: engine + signposter over the directory, conversation store, staff ``extensions``; with
+    ``with_jobs`` the scheduled jobs run in the bot's event loop and notify staff through it."""
+    # Imported here so that commands which never touch Telegram do not load it.
+    from bot.adapters.telegram import VictimBot, build_application, staff_notifier
+    from bot.engine import Engine as ConversationEngine
+    from bot.persistence import ChatKeyer, ConversationStore, chat_key_secret
+    from bot.signposter import DirectorySignposter
+    from jobs.schedule import build_scheduler
+
+    config = config or settings()
+    if not config.telegram_bot_token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set: put the token from @BotFather in the environment or .env")
+    engine = engine or database(config)
+    secret = chat_key_secret(configured=config.chat_key_secret, data_dir=config.data_dir)
+    store = ConversationStore(engine, keyer=ChatKeyer(secret), ttl=timedelta(hours=config.conversation_ttl_hours))
+    signposter = DirectorySignposter.from_database(engine)
+    victim_bot = VictimBot(engine=ConversationEngine(signposter, stale_after_days=config.stale_after_days), store=store)
+    on_start: list[Callable[[Application], Awaitable[None]]] = []  # type: ignore[type-arg]
+    on_stop: list[Callable[[Application], Awaitable[None]]] = []  # type: ignore[type-arg]
+    if with_jobs:
+        schedulers: list[Any] = []
+
+        async def start_jobs(application: Application) -> None:  # type: ignore[type-arg]
+            context = job_context(config, notify=staff_notifier(application))
+            schedulers.append(build_scheduler(engine, context))
+            schedulers[-1].start()
+
+        async def stop_jobs(application: Application) -> None:  # type: ignore[type-arg]
+            for scheduler in schedulers:
+                scheduler.shutdown(wait=False)
+
+        on_start.append(start_jobs)
+        on_stop.append(stop_jobs)
+    return build_application(
+        token=config.telegram_bot_token,
+        victim_bot=victim_bot,
+        base_url=config.telegram_base_url,
+        base_file_url=config.telegram_base_file_url,
+        extensions=extensions,
+        on_start=on_start,
+        on_stop=on_stop,
+    )

@@ -22,9 +22,10 @@ app.add_typer(geography.app, name="geography")
 app.add_typer(coverage.app, name="coverage")
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(jobs.app, name="jobs")
+jobs.register_outbox(app)
 places.register(app)  # locate
 find.register(app)  # find
-bot.register(app)  # chat, bot, outbox
+bot.register(app)  # chat, bot
 
 
 def main() -> None:

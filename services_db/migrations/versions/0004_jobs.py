@@ -92,25 +92,21 @@ def upgrade() -> None:
     op.create_table(
         "scheduled_import",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("commissioner_code", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
         sa.Column("last_run_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("last_outcome", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["commissioner_code"],
-            ["commissioner.code"],
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["account.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("scheduled_import", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_scheduled_import_commissioner_code"), ["commissioner_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_scheduled_import_account_id"), ["account_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("scheduled_import", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_scheduled_import_commissioner_code"))
+        batch_op.drop_index(batch_op.f("ix_scheduled_import_account_id"))
 
     op.drop_table("scheduled_import")
     op.drop_table("reminder_sent")
