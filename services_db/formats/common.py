@@ -7,6 +7,7 @@ from typing import Any
 
 from mapping.types import (
     AreaCoverage,
+    Channel,
     NationalCoverage,
     OpeningHours,
     OpeningInterval,
@@ -115,6 +116,13 @@ def hours_to_dict(hours: OpeningHours) -> dict[str, Any]:
     return out
 
 
+def _channel(channel: Channel) -> dict[str, Any]:
+    out = channel.to_dict()
+    if "lat" in out:
+        out["lat"], out["lon"] = float(out["lat"]), float(out["lon"])
+    return out
+
+
 def record_to_properties(record: ServiceRecord) -> dict[str, Any]:
     """One service as JSON-native properties named like the CSV columns (GeoJSON, Open Referral UK extension)."""
     props: dict[str, Any] = {
@@ -126,7 +134,7 @@ def record_to_properties(record: ServiceRecord) -> dict[str, Any]:
         "strands": [s.value for s in Strand if s in record.strands],
         "local_strands": list(record.local_strands),
         "commissioner_code": record.commissioner_code,
-        "channels": [c.to_dict() for c in record.channels],
+        "channels": [_channel(c) for c in record.channels],
         "languages": list(record.languages),
         "hours": hours_to_dict(record.hours),
         "eligibility": record.eligibility,
@@ -138,7 +146,7 @@ def record_to_properties(record: ServiceRecord) -> dict[str, Any]:
     elif isinstance(coverage, AreaCoverage):
         props["area_codes"] = list(coverage.area_codes)
     elif isinstance(coverage, RadiusCoverage):
-        props["radius_m"] = coverage.radius_m
+        props["radius_m"] = float(coverage.radius_m)
     else:
         assert isinstance(coverage, PolygonCoverage)
     props.update(

@@ -125,6 +125,10 @@ def read_csv(text: str, *, file: str) -> tuple[list[RawService], list[Problem], 
     return services, problems, []
 
 
+def _number(value: float | None) -> str:
+    return repr(float(value)) if value is not None else ""  # repr: the shortest text that reads back exactly
+
+
 def record_to_row(record: ServiceRecord) -> dict[str, str]:
     """One service as the template's cells (text)."""
     row = dict.fromkeys(COLUMNS, "")
@@ -154,16 +158,16 @@ def record_to_row(record: ServiceRecord) -> dict[str, str]:
     in_person = [c for c in record.channels if c.kind is ChannelKind.IN_PERSON]
     row["in_person_address"] = format_channel_cell((c.value, c.note) for c in in_person)
     if in_person and all(c.lat is not None and c.lon is not None for c in in_person):
-        row["in_person_lat"] = "; ".join(repr(c.lat) for c in in_person)
-        row["in_person_lon"] = "; ".join(repr(c.lon) for c in in_person)
+        row["in_person_lat"] = "; ".join(_number(c.lat) for c in in_person)
+        row["in_person_lon"] = "; ".join(_number(c.lon) for c in in_person)
     coverage = record.coverage
     if isinstance(coverage, NationalCoverage):
         row["nation"] = coverage.nation.value
     elif isinstance(coverage, AreaCoverage):
         row["area_codes"] = "; ".join(coverage.area_codes)
     elif isinstance(coverage, RadiusCoverage):
-        row["centre_lat"], row["centre_lon"] = repr(coverage.lat), repr(coverage.lon)
-        row["radius_m"] = repr(coverage.radius_m)
+        row["centre_lat"], row["centre_lon"] = _number(coverage.lat), _number(coverage.lon)
+        row["radius_m"] = _number(coverage.radius_m)
     else:
         assert isinstance(coverage, PolygonCoverage)
         row["geometry"] = json.dumps(dict(coverage.geojson), separators=(",", ":"))

@@ -133,7 +133,7 @@ def _geometry(record: ServiceRecord, geometries: Mapping[str, BaseGeometry]) -> 
     if isinstance(coverage, PolygonCoverage):
         return dict(coverage.geojson)
     if isinstance(coverage, RadiusCoverage):
-        return {"type": "Point", "coordinates": [coverage.lon, coverage.lat]}
+        return {"type": "Point", "coordinates": [float(coverage.lon), float(coverage.lat)]}
     resolved = geometries.get(record.id)
     return canonical_geojson(mapping(resolved)) if resolved is not None and not resolved.is_empty else None
 

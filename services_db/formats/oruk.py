@@ -152,7 +152,7 @@ def _extension(record: ServiceRecord) -> dict[str, Any]:
     props = record_to_properties(record)
     coverage = record.coverage
     if isinstance(coverage, RadiusCoverage):
-        props["centre_lat"], props["centre_lon"] = coverage.lat, coverage.lon
+        props["centre_lat"], props["centre_lon"] = float(coverage.lat), float(coverage.lon)
     elif isinstance(coverage, PolygonCoverage):
         props["geometry"] = dict(coverage.geojson)
     return props

@@ -160,7 +160,7 @@ def template_command(
     """Write the CSV template (one example row) and a notes sheet explaining each column."""
     notes = out.with_name(out.stem + "_notes.csv")
     try:
-        out.write_text(TEMPLATE.read_text(encoding="utf-8"), encoding="utf-8", newline="")
+        out.write_bytes(TEMPLATE.read_bytes())
         notes.write_text(template_notes(), encoding="utf-8", newline="")
     except OSError as exc:
         _fail(f"cannot write the template: {exc.strerror} ({exc.filename})")
