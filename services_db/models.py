@@ -266,15 +266,17 @@ class CoverageSnapshot(SQLModel, table=True):
 
 
 class ScheduledImport(SQLModel, table=True):
-    """A commissioner's published list (path or URL) fetched on a schedule through the validated import."""
+    """A commissioner's published list (path or URL) fetched on a schedule through the validated import.
+
+    It runs with the rights of the account that registered it: revoke the account and the import stops.
+    """
 
     __tablename__ = "scheduled_import"
 
     id: int | None = Field(default=None, primary_key=True)
-    commissioner_code: str = Field(foreign_key="commissioner.code", index=True)
+    account_id: int = Field(foreign_key="account.id", index=True)  # the import runs with this editor's rights
     source: str = Field(max_length=500)
     created_at: datetime
-    created_by: str = Field(default="", max_length=120)
     last_run_at: datetime | None = None
     last_outcome: str = Field(default="", max_length=300)
 
