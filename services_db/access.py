@@ -79,6 +79,7 @@ __all__ = [
     "authorise",
     "authorise_changes",
     "authorise_import",
+    "authorise_plan",
     "decide",
     "default_force_area_check",
     "get_account",
@@ -573,6 +574,21 @@ def authorise_import(
     principal = authenticate_token(session=session, token=token, now=now)
     if isinstance(principal, Decision):
         return Decision(False, Action.IMPORT, principal.actor, principal.reasons)
+    return authorise_plan(
+        session=session, principal=principal, plan=plan, force_area=force_area, progress=progress, now=now
+    )
+
+
+def authorise_plan(
+    *,
+    session: Session,
+    principal: Principal,
+    plan: Any,
+    force_area: ForceAreaCheck | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None,
+) -> Decision:
+    """May ``principal`` apply this import plan? (The chat upload's check; a refusal is audited once.)"""
     added, changed, removed = change_set_parts(plan)
     return authorise_changes(
         session=session,
