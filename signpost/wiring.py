@@ -59,6 +59,7 @@ def telegram_application(
     ``with_jobs`` the scheduled jobs run in the bot's event loop and notify staff through it."""
     # Imported here so that commands which never touch Telegram do not load it.
     from bot.adapters.telegram import VictimBot, build_application, staff_notifier
+    from bot.adapters.telegram_admin import StaffBot
     from bot.engine import Engine as ConversationEngine
     from bot.persistence import ChatKeyer, ConversationStore, chat_key_secret
     from bot.signposter import DirectorySignposter
@@ -72,7 +73,8 @@ def telegram_application(
     store = ConversationStore(engine, keyer=ChatKeyer(secret), ttl=timedelta(hours=config.conversation_ttl_hours))
     signposter = DirectorySignposter.from_database(engine)
     victim_bot = VictimBot(engine=ConversationEngine(signposter, stale_after_days=config.stale_after_days), store=store)
-    on_start: list[Callable[[Application], Awaitable[None]]] = []  # type: ignore[type-arg]
+    staff = StaffBot.from_database(engine, stale_after_days=config.stale_after_days)  # PCC team commands
+    on_start: list[Callable[[Application], Awaitable[None]]] = [staff.set_staff_menus]  # type: ignore[type-arg]
     on_stop: list[Callable[[Application], Awaitable[None]]] = []  # type: ignore[type-arg]
     if with_jobs:
         schedulers: list[Any] = []
@@ -93,7 +95,7 @@ def telegram_application(
         victim_bot=victim_bot,
         base_url=config.telegram_base_url,
         base_file_url=config.telegram_base_file_url,
-        extensions=extensions,
+        extensions=[staff.extension, *extensions],
         on_start=on_start,
         on_stop=on_stop,
     )

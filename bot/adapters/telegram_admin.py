@@ -26,6 +26,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, delete
@@ -54,6 +55,7 @@ from mapping.coverage import AreaGeometryLookup
 from mapping.types import ServiceRecord, ServiceStatus
 from services_db import access, importer, repository
 from services_db.access import Action, Decision, ForceAreaCheck, Principal, Role
+from services_db.boundaries import load_boundary_index
 from services_db.convert import record_to_dict
 from services_db.diff import ChangeSet
 from services_db.models import Account, PendingUpload
@@ -216,6 +218,19 @@ class StaffBot:
     pending_ttl: timedelta = timedelta(minutes=30)
 
     # --- wiring --------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_database(cls, engine: Engine, *, stale_after_days: int = DEFAULT_STALE_AFTER_DAYS) -> StaffBot:
+        """The staff side over a directory: PFA polygons for the force-area check when boundaries are loaded."""
+        with Session(engine) as session:
+            index = load_boundary_index(session=session)
+        areas = index.geometry if index is not None else None
+        return cls(
+            engine=engine,
+            force_area=partial(access.default_force_area_check, boundaries=areas),
+            areas=areas,
+            stale_after_days=stale_after_days,
+        )
 
     def extension(self, application: Application) -> None:  # type: ignore[type-arg]
         """``build_application(..., extensions=[staff.extension], on_start=[staff.set_staff_menus])``."""
