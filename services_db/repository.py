@@ -252,7 +252,8 @@ def update_service(
             session, row, record, actor=actor, at=_at(now), areas=areas, expected_version=expected_version
         )
         writes.flush(session)
-    return updated
+    # the same content as stored is not a new version: the caller gets the stored record back
+    return updated if updated is not None else row_to_record(row)
 
 
 def close_service(
@@ -341,9 +342,11 @@ def restore(
                 wanted, actor=actor, at=at, areas=areas, action="restore", version=last + 1, detail=detail
             )
         else:
-            restored = writes.update(
+            rewritten = writes.update(
                 session, row, wanted, actor=actor, at=at, areas=areas, action="restore", detail=detail, force=True
             )
+            assert rewritten is not None  # force=True always writes
+            restored = rewritten
         writes.flush(session)
     return restored
 
@@ -414,7 +417,7 @@ def upsert_commissioners(*, session: Session, commissioners: Iterable[Commission
     changed = 0
     with _transaction(session):
         for commissioner in commissioners:
-            values = {
+            values: dict[str, Any] = {
                 "name": commissioner.name,
                 "kind": CommissionerKind(commissioner.kind).value,
                 "pfa_code": commissioner.pfa_code,

@@ -170,6 +170,15 @@ def test_update_with_a_stale_version_is_a_conflict(directory: Session) -> None:
     assert repo.get_service(session=directory, service_id="svc").name == "First"  # type: ignore[union-attr]
 
 
+def test_update_with_the_same_content_is_not_a_new_version(directory: Session) -> None:
+    created = repo.create_service(session=directory, record=make_service("same"), actor="t")
+    again = repo.update_service(session=directory, record=created, actor="t", expected_version=1)
+    assert again == created
+    assert len(repo.history(session=directory, service_id="same")) == 1
+    with pytest.raises(repo.VersionConflict):  # a stale editor is told even when they changed nothing
+        repo.update_service(session=directory, record=created, actor="t", expected_version=0)
+
+
 def test_update_of_unknown_service_is_refused(directory: Session) -> None:
     with pytest.raises(repo.ServiceNotFound, match="ghost"):
         repo.update_service(session=directory, record=make_service("ghost"), actor="t", expected_version=1)
