@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
+from mapping.coverage import AreaGeometryLookup
 from mapping.types import (
     AreaCoverage,
     NationalCoverage,
@@ -21,6 +22,7 @@ from mapping.types import (
     ServiceStatus,
 )
 from services_db import repository
+from services_db.boundaries import load_boundary_index
 from services_db.convert import record_to_dict
 from services_db.seed import seed as seed_directory
 from signpost import wiring
@@ -104,7 +106,7 @@ def seed_command(actor: ActorOption = None) -> None:
     """Apply the shipped national directory again, without touching services users added or changed."""
     with _session() as session:
         try:
-            report = seed_directory(session=session, actor=actor or "seed")
+            report = seed_directory(session=session, actor=actor or "seed", areas=_areas(session))
         except repository.DirectoryError as exc:
             _fail(exc.message)
     console.print(
@@ -161,7 +163,9 @@ def restore_command(
     """Bring back an earlier version of a service, saved as a new version."""
     with _session() as session:
         try:
-            record = repository.restore(session=session, service_id=service_id, version=version, actor=_actor(actor))
+            record = repository.restore(
+                session=session, service_id=service_id, version=version, actor=_actor(actor), areas=_areas(session)
+            )
         except repository.DirectoryError as exc:
             _fail(exc.message)
     console.print(f"[green]Restored[/] {service_id} to the content of version {version}: now version {record.version}.")
@@ -190,6 +194,12 @@ def verify_command(
 
 def _session() -> Session:
     return Session(wiring.database(), expire_on_commit=False)
+
+
+def _areas(session: Session) -> AreaGeometryLookup | None:
+    """Loaded boundaries resolve area-coded and national coverage; without them services match by codes."""
+    index = load_boundary_index(session=session)
+    return index.geometry if index is not None else None
 
 
 def _actor(actor: str | None) -> str:
