@@ -456,7 +456,7 @@ class Engine:
         if state is State.DANGER:
             cards = self._cards(self._signposter.national([ServiceKind.EMERGENCY]), conv)
             return (
-                Outgoing("danger", {"services": cards}, buttons=(MENU_ROW,)),
+                Outgoing("danger", {"services": cards}),
                 Outgoing("danger_after", buttons=((_b("btn_report", "report"), _b("btn_menu", "menu")),)),
             )
         if state is State.WHAT_HAPPENED:
