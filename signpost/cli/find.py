@@ -1,9 +1,187 @@
-"""Commands registered by this module."""
+"""`signpost find "LS6 1AA" [--strand race] [--kind third_party_reporting] [--json] [--limit N]`.
+
+Locates the query (postcode, sector, outcode, place or "lat,lon"), loads the directory, builds the
+signposting index (with the loaded boundaries when there are any) and prints the ranked services.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Annotated, Any, NoReturn
+
 import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from mapping.areas import AreaRegistry
+from mapping.boundaries import BoundaryIndex
+from mapping.locate import Ambiguous, Locator, NotFound, Problem
+from mapping.places import Gazetteer
+from mapping.postcodes import PostcodeDirectory
+from mapping.signposting import OUTSIDE_ENGLAND_WALES_KINDS, SignpostIndex
+from mapping.types import ChannelKind, Location, LocationSource, Match, MatchReason, ServiceKind, ServiceStatus, Strand
+from services_db.repository import list_services
+from signpost import wiring
+
+console = Console()
+errors = Console(stderr=True)
+
+_CONTACT_ORDER = (ChannelKind.PHONE, ChannelKind.TEXT, ChannelKind.WEB_FORM, ChannelKind.WEB, ChannelKind.EMAIL)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    # Negative coordinates ("-1.55, 53.8" typed the wrong way round) must reach the locator, not the option parser.
+    app.command("find", context_settings={"ignore_unknown_options": True})(find_command)
+
+
+def find_command(
+    query: Annotated[
+        str, typer.Argument(help='A postcode ("LS6 1AA"), sector ("LS6 1"), outcode, town, or "lat,lon".')
+    ],
+    strand: Annotated[
+        list[Strand] | None, typer.Option("--strand", "-s", help="The strands that apply (repeatable).")
+    ] = None,
+    kind: Annotated[
+        list[ServiceKind] | None, typer.Option("--kind", "-k", help="Only these kinds of service (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many services.")] = None,
+) -> None:
+    """Who can help someone at this place: the services covering it, ranked, each saying why."""
+    engine = wiring.database()
+    with Session(engine, expire_on_commit=False) as session:
+        services = list_services(session=session, status=ServiceStatus.ACTIVE)
+        boundaries = _stored_boundaries(session)
+    registry = AreaRegistry.default()
+    locator = Locator(postcodes=PostcodeDirectory(), registry=registry, gazetteer=Gazetteer(), boundaries=boundaries)
+    result = locator.locate(query)
+    if isinstance(result, Ambiguous):
+        choices = "; ".join(f'"{p.name}, {p.district}" ({p.region})' if p.district else p.label for p in result.choices)
+        _fail(f"'{query}' could be more than one place: run again with one of: {choices}")
+    outside = isinstance(result, NotFound) and result.problem == Problem.OUTSIDE_ENGLAND_WALES
+    if isinstance(result, NotFound) and not outside:
+        _fail(result.message)
+
+    index = SignpostIndex.build(services, areas=boundaries.geometry if boundaries is not None else None)
+    if isinstance(result, NotFound):
+        # Outside England and Wales only the routes that work anywhere in the UK apply; no point is needed.
+        location = Location(math.nan, math.nan, LocationSource.PLACE, math.inf, None, None, query)
+        notice = f"{result.message} Routes that still apply: {', '.join(sorted(OUTSIDE_ENGLAND_WALES_KINDS))}."
+    else:
+        location = result.location
+        notice = ""
+    matches = index.find(location, strands=strand or (), kinds=kind or (), limit=limit)
+
+    if as_json:
+        console.print_json(json.dumps(_as_json(query, location, matches, index, notice), ensure_ascii=False))
+        return
+    if notice:
+        errors.print(f"[yellow]{notice}")
+    else:
+        console.print(_describe(location, registry, index))
+    _print_table(matches)
+
+
+def _stored_boundaries(session: Session) -> BoundaryIndex | None:
+    try:
+        from services_db.boundaries import load_boundary_index
+    except ImportError:  # boundary storage not in this build: area coverage is matched by codes
+        return None
+    return load_boundary_index(session=session)
+
+
+def _describe(location: Location, registry: AreaRegistry, index: SignpostIndex) -> str:
+    names = []
+    for code in (location.lad_code, location.pfa_code):
+        info = registry.area(code) if code else None
+        names.append(f"{info.name} ({code})" if info else str(code))
+    level = (
+        "area coverage matched by boundaries"
+        if index.boundaries_loaded
+        else "area coverage matched by codes (no boundaries loaded)"
+    )
+    return (
+        f"[bold]{location.label or f'{location.lat:.5f}, {location.lon:.5f}'}[/] "
+        f"({location.source.value}, within about {_distance(location.precision_m)}): "
+        f"{names[0]}, police force area {names[1]}; {level}"
+    )
+
+
+def _print_table(matches: list[Match]) -> None:
+    table = Table(title=f"{len(matches)} services")
+    for column in ("service", "kind", "why", "distance", "contact"):
+        table.add_column(column)
+    for match in matches:
+        service = match.service
+        name = service.name + (" [yellow](caveat)[/]" if service.caveat else "")
+        why = _why(match)
+        distance = _distance(match.distance_m) if match.distance_m is not None else ""
+        table.add_row(name, service.kind.value, why, distance, "\n".join(_contacts(match)))
+    console.print(table)
+    if any(m.reason is MatchReason.NEAREST_OUTSIDE for m in matches):
+        console.print("[dim]'nearest outside your area': no local third-party reporting covers this place.[/]")
+
+
+def _why(match: Match) -> str:
+    prefix = "specialist; " if match.specialist else ""
+    reason = {
+        MatchReason.COVERS: "covers this place",
+        MatchReason.NATIONAL: "national",
+        MatchReason.NEAREST_OUTSIDE: "nearest outside your area",
+    }[match.reason]
+    return prefix + reason
+
+
+def _contacts(match: Match) -> list[str]:
+    channels = sorted(
+        (c for c in match.service.channels if c.kind in _CONTACT_ORDER), key=lambda c: _CONTACT_ORDER.index(c.kind)
+    )
+    return [f"{c.kind.value}: {c.value}" for c in channels[:2]]
+
+
+def _distance(metres: float) -> str:
+    if not math.isfinite(metres):
+        return "unknown"
+    return f"{metres / 1000:.1f} km" if metres >= 1000 else f"{metres:.0f} m"
+
+
+def _as_json(query: str, location: Location, matches: list[Match], index: SignpostIndex, notice: str) -> dict[str, Any]:
+    placed = math.isfinite(location.lat)
+    return {
+        "query": query,
+        "location": {
+            "lat": location.lat if placed else None,
+            "lon": location.lon if placed else None,
+            "precision_m": location.precision_m if placed else None,
+            "source": location.source.value if placed else None,
+            "lad_code": location.lad_code,
+            "pfa_code": location.pfa_code,
+            "label": location.label,
+        },
+        "outside_england_wales": not location.in_england_or_wales,
+        "notice": notice,
+        "boundaries_loaded": index.boundaries_loaded,
+        "matches": [
+            {
+                "id": m.service.id,
+                "name": m.service.name,
+                "kind": m.service.kind.value,
+                "reason": m.reason.value,
+                "specialist": m.specialist,
+                "distance_m": round(m.distance_m, 1) if m.distance_m is not None else None,
+                "contacts": [c.to_dict() for c in m.service.channels],
+                "caveat": m.service.caveat,
+                "source_url": m.service.source_url,
+                "verified_on": m.service.verified_on.isoformat(),
+            }
+            for m in matches
+        ],
+    }
+
+
+def _fail(message: str) -> NoReturn:
+    errors.print(f"[red]{message}")
+    raise typer.Exit(2)
