@@ -858,8 +858,9 @@ def _coverage(row: _Row, context: ValidationContext) -> Coverage | None:
     filled = [t for t, cols in COVERAGE_DATA.items() if any(row.has(c) for c in cols)]
     geometry_type = row.raw.geometry.get("type") if row.raw.geometry is not None else None
     # A Point feature is a radius centre; a national/area feature's geometry is its resolved outline (export).
-    if geometry_type == "Point" and CoverageType.RADIUS not in filled:
-        filled.append(CoverageType.RADIUS)
+    if geometry_type == "Point":
+        if CoverageType.RADIUS not in filled:
+            filled.append(CoverageType.RADIUS)
     elif geometry_type and declared in (None, CoverageType.POLYGON) and CoverageType.POLYGON not in filled:
         filled.append(CoverageType.POLYGON)
     if declared is None:

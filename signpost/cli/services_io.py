@@ -12,7 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlmodel import Session
 
+from mapping.coverage import AreaGeometryLookup
 from services_db.access import authorise_import
+from services_db.boundaries import load_boundary_index
 from services_db.diff import ChangeSet
 from services_db.formats import FileFormat
 from services_db.formats.csv_format import TEMPLATE, template_notes
@@ -65,6 +67,12 @@ def _print_changes(changes: ChangeSet) -> None:
         for r in changes.removed:
             table.add_row(r.id, r.name, r.commissioner_code or "")
         console.print(table)
+
+
+def _areas(session: Session) -> AreaGeometryLookup | None:
+    """The stored boundaries' lookup (so area-coded coverage gets its geometry), or None when none are loaded."""
+    index = load_boundary_index(session=session)
+    return index.geometry if index is not None else None
 
 
 def _plan(session: Session, file: Path, fmt: str, replace_all: bool) -> ImportPlan:
@@ -122,7 +130,7 @@ def import_command(
         if dry_run:
             console.print("[cyan]dry run: nothing was written[/]")
             return
-        report = apply_import(session=session, plan=plan, actor=who, areas=None)
+        report = apply_import(session=session, plan=plan, actor=who, areas=_areas(session))
     if not report.applied:
         _print_problems(report.problems, title="nothing was imported")
         raise typer.Exit(2)
@@ -141,7 +149,7 @@ def export_command(
         _fail(f"unknown --format {fmt!r}: use csv, geojson or oruk")
     engine = wiring.database()
     with Session(engine, expire_on_commit=False) as session:
-        text = export_directory(session=session, fmt=fmt, areas=None)
+        text = export_directory(session=session, fmt=fmt, areas=_areas(session))
     if out is None:
         typer.echo(text, nl=False)
         return
