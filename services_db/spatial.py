@@ -16,7 +16,7 @@ Outside England and Wales only national services of the kinds in
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import shapely
@@ -148,7 +148,7 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _filtered(found: dict[str, Iterable[str]], strands: frozenset[Strand]) -> list[str]:
+def _filtered(found: Mapping[str, Iterable[str]], strands: frozenset[Strand]) -> list[str]:
     # The same rule as ServiceRecord.serves: not strand-specific, or specialising in a wanted strand.
     keep = []
     for service_id, served in found.items():

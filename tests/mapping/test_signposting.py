@@ -373,3 +373,44 @@ def test_index_agrees_with_brute_force_on_real_geography(geography_dir: Path) ->
         point = Point(lon, lat)
         want = {sid for sid, g in geometries.items() if g is not None and g.covers(point)}
         assert got == want
+
+
+def test_with_loaded_boundaries_and_the_locator(geography_dir: Path) -> None:
+    from mapping.areas import AreaRegistry
+    from mapping.boundaries import BoundaryIndex, load_boundaries
+    from mapping.locate import Located, Locator
+    from mapping.places import Gazetteer
+    from mapping.postcodes import PostcodeDirectory
+
+    boundaries = BoundaryIndex(
+        [
+            load_boundaries(geography_dir / "pfa_dec2023_buc.geojson", level="pfa"),
+            load_boundaries(geography_dir / "lad_may2025_buc.geojson", level="lad"),
+        ]
+    )
+    index = SignpostIndex.build(
+        [
+            service("leeds", AreaCoverage((LEEDS_LAD,))),
+            service("west-yorkshire", AreaCoverage((WEST_YORKSHIRE,)), kind=ServiceKind.VICTIM_SUPPORT),
+            service("wales", NationalCoverage(Nation.WALES), kind=ServiceKind.VICTIM_SUPPORT),
+        ],
+        areas=boundaries.geometry,
+    )
+    locator = Locator(
+        postcodes=PostcodeDirectory(), registry=AreaRegistry.default(), gazetteer=Gazetteer(), boundaries=boundaries
+    )
+    leeds = locator.locate("LS6 1AA")
+    assert isinstance(leeds, Located)
+    assert sorted(ids(index.find(leeds.location))) == ["leeds", "west-yorkshire"]
+    # The same point with codes that name nothing: the polygons alone still place it.
+    anonymous = dataclasses.replace(leeds.location, lad_code="E99999999", pfa_code=None)
+    assert sorted(ids(index.find(anonymous, nearest_outside=0))) == ["leeds", "west-yorkshire"]
+    wakefield = locator.locate("WF1 1HQ")
+    assert isinstance(wakefield, Located)
+    assert ids(index.find(wakefield.location, kinds=[ServiceKind.VICTIM_SUPPORT])) == ["west-yorkshire"]
+    # Leeds is the nearest third-party reporting outside Wakefield, measured to the edge of its polygon.
+    nearest = [m for m in index.find(wakefield.location) if m.reason is MatchReason.NEAREST_OUTSIDE]
+    assert ids(nearest) == ["leeds"] and nearest[0].distance_m is not None and 0 < nearest[0].distance_m < 15_000
+    cardiff = locator.locate("CF10 1EP")
+    assert isinstance(cardiff, Located)
+    assert ids(index.find(cardiff.location, kinds=[ServiceKind.VICTIM_SUPPORT])) == ["wales"]
