@@ -1,9 +1,111 @@
-"""Top-level commands registered by this module."""
+"""`signpost locate FILE [--out FILE]`: one postcode, place or "lat,lon" per line -> CSV of locations."""
 
 from __future__ import annotations
 
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn, TextIO
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlmodel import Session
+
+from mapping.areas import AreaRegistry
+from mapping.locate import Ambiguous, Located, LocateResult, Locator
+from mapping.places import Gazetteer
+from mapping.postcodes import PostcodeDirectory
+from services_db.boundaries import load_boundary_index
+from signpost import wiring
+
+COLUMNS = ("query", "lat", "lon", "precision_m", "source", "lad_code", "pfa_code", "error")
+_PROGRESS_FROM = 200  # lines: below this the answer comes before a bar would be worth drawing
+
+errors = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    app.command("locate")(locate_command)
+
+
+def _fail(message: str) -> NoReturn:
+    errors.print(f"[red]{message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def locate_command(
+    file: Annotated[
+        Path, typer.Argument(help='One postcode, sector, outcode, place or "lat,lon" per line; - for stdin.')
+    ],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the CSV here instead of stdout.")] = None,
+    boundaries: Annotated[
+        bool, typer.Option(help="Use boundaries stored by `signpost geography load` when there are any.")
+    ] = True,
+) -> None:
+    """Locate every line of FILE: CSV with query, lat, lon, precision_m, source, lad_code, pfa_code, error."""
+    queries = _read_lines(file)
+    index = None
+    if boundaries:
+        with Session(wiring.database(), expire_on_commit=False) as session:
+            index = load_boundary_index(session=session)
+    locator = Locator(
+        postcodes=PostcodeDirectory(), registry=AreaRegistry.default(), gazetteer=Gazetteer(), boundaries=index
+    )
+    try:
+        target: TextIO = out.open("w", encoding="utf-8", newline="") if out is not None else sys.stdout
+    except OSError as exc:
+        _fail(f"{out}: cannot write ({exc.strerror}); choose another --out path")
+    try:
+        writer = csv.writer(target, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        with Progress(
+            TextColumn("Locating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=errors,
+            disable=len(queries) < _PROGRESS_FROM,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("locate", total=len(queries))
+            for query in queries:
+                writer.writerow(_row(query, locator.locate(query)))
+                progress.advance(task)
+    finally:
+        if out is not None:
+            target.close()
+    if out is not None:
+        errors.print(f"{len(queries)} lines located into {out}", highlight=False)
+
+
+def _read_lines(file: Path) -> list[str]:
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        _fail(f"{file}: no such file; give a text file with one postcode, place or 'lat,lon' per line")
+    except UnicodeDecodeError:
+        _fail(f"{file}: not UTF-8 text; save it as UTF-8 (plain text or CSV) and run again")
+    except OSError as exc:
+        _fail(f"{file}: cannot read ({exc.strerror})")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _row(query: str, result: LocateResult) -> list[str]:
+    if isinstance(result, Located):
+        loc = result.location
+        return [
+            query,
+            f"{loc.lat:.6f}",
+            f"{loc.lon:.6f}",
+            f"{loc.precision_m:.0f}",
+            loc.source.value,
+            loc.lad_code or "",
+            loc.pfa_code or "",
+            "",
+        ]
+    if isinstance(result, Ambiguous):
+        choices = "; ".join(p.label for p in result.choices)
+        return [query, "", "", "", "", "", "", f"ambiguous: several places have this name ({choices})"]
+    return [query, "", "", "", "", "", "", f"{result.problem}: {result.message}"]

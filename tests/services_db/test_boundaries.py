@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,10 +13,13 @@ import pytest
 import shapely
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
 from mapping.boundaries import Boundary, BoundarySet, load_boundaries, parse_boundaries
 from services_db.boundaries import boundary_status, load_boundary_index, store_boundaries
 from services_db.models import AreaBoundary
+from signpost import wiring
+from signpost.cli import app as cli_app
 
 
 def _squares(code_col: str, name_col: str, codes: list[str], lat: float = 52.0) -> BoundarySet:
@@ -90,3 +96,98 @@ def test_real_geography_round_trip(session: Session, geography_dir: Path) -> Non
     assert index is not None
     assert index.area_at(53.8178, -1.5745, "pfa") == "E23000010"
     assert index.area_at(51.4816, -3.1791, "lad") == "W06000015"
+
+
+# --- the command line: `signpost geography load|status` and `signpost locate` --------------------------------
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    wiring.settings.cache_clear()
+    yield tmp_path / "data"
+    wiring.settings.cache_clear()
+
+
+def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(cli_app, list(args), input=stdin)
+    return result.exit_code, result.output
+
+
+def test_geography_load_and_status(data_dir: Path, geography_dir: Path) -> None:
+    code, out = run("geography", "status")
+    assert code == 0 and "No boundaries loaded" in out
+    code, out = run(
+        "geography",
+        "load",
+        "--pfa",
+        str(geography_dir / "pfa_dec2023_buc.geojson"),
+        "--lad",
+        str(geography_dir / "lad_may2025_buc.geojson"),
+    )
+    assert code == 0, out
+    assert "Stored 43 PFA boundaries (vintage 2023)" in out and "Stored 318 LAD boundaries (vintage 2025)" in out
+    assert "service coverage geometries re-resolved" in out
+    code, out = run("geography", "status")
+    assert code == 0 and "PFA" in out and "43" in out and "318" in out
+
+
+def test_geography_load_refuses_bad_files_with_exit_2(data_dir: Path, tmp_path: Path) -> None:
+    code, out = run("geography", "load")
+    assert code == 2 and "--pfa" in out
+    code, out = run("geography", "load", "--pfa", str(tmp_path / "missing.geojson"))
+    assert code == 2 and "missing.geojson: no such file" in out and "Traceback" not in out
+    lads = tmp_path / "lads.geojson"
+    lads.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"LAD25CD": "E06000001", "LAD25NM": "Hartlepool"},
+                        "geometry": None,
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    code, out = run("geography", "load", "--pfa", str(lads))
+    assert code == 2 and "no PFAyyCD column" in out
+    code, out = run("geography", "status")
+    assert code == 0 and "No boundaries loaded" in out  # nothing half-stored
+
+
+def test_locate_writes_csv(data_dir: Path, tmp_path: Path) -> None:
+    queries = tmp_path / "queries.txt"
+    queries.write_text("LS6 1AA\n\nNewport\nLS6 1A\n-1.55, 53.8\nEH1 1RW\nLS6\n", encoding="utf-8")
+    target = tmp_path / "out" / "located.csv"
+    target.parent.mkdir()
+    code, out = run("locate", str(queries), "--out", str(target))
+    assert code == 0, out
+    rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    assert list(rows[0]) == ["query", "lat", "lon", "precision_m", "source", "lad_code", "pfa_code", "error"]
+    by_query = {r["query"]: r for r in rows}
+    assert len(rows) == 6
+    assert by_query["LS6 1AA"]["lad_code"] == "E08000035" and by_query["LS6 1AA"]["pfa_code"] == "E23000010"
+    assert by_query["LS6 1AA"]["source"] == "postcode" and by_query["LS6 1AA"]["error"] == ""
+    assert by_query["LS6"]["source"] == "outcode"
+    assert by_query["Newport"]["error"].startswith("ambiguous") and "Isle of Wight" in by_query["Newport"]["error"]
+    assert by_query["LS6 1A"]["error"].startswith("malformed_postcode")
+    assert by_query["-1.55, 53.8"]["error"].startswith("swapped_coordinates")
+    assert by_query["EH1 1RW"]["error"].startswith("outside_england_wales") and by_query["EH1 1RW"]["lat"] == ""
+
+
+def test_locate_from_stdin_to_stdout_and_bad_file(data_dir: Path, tmp_path: Path) -> None:
+    code, out = run("locate", "-", "--no-boundaries", stdin="CF10 1EP\n")
+    assert code == 0
+    assert out.splitlines()[1].startswith("CF10 1EP,") and "W06000015,W15000003," in out
+    code, out = run("locate", str(tmp_path / "none.txt"))
+    assert code == 2 and "none.txt: no such file" in out and "Traceback" not in out
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\x00L\x00S")
+    code, out = run("locate", str(binary))
+    assert code == 2 and "not UTF-8" in out
