@@ -94,15 +94,30 @@ class ReportContext:
             return f"{ATTRIBUTION} {POSTCODE_ATTRIBUTION}"
         return ATTRIBUTION
 
+    def all_extras(self) -> tuple[AreaExtra, ...]:
+        """The extras, with recorded crime (rate and priority rank per force area) first when given."""
+        if not self.priorities:
+            return self.extras
+        values: dict[tuple[str, str], dict[str, str | float | int | None]] = {
+            ("pfa", p.pfa_code): {
+                "recorded_hate_crime": p.recorded,
+                "rate_per_100k": None if p.rate_per_100k is None else round(p.rate_per_100k, 2),
+                "priority_rank": p.rank,
+            }
+            for p in self.priorities
+        }
+        crime = AreaExtra("Recorded hate crime", ("recorded_hate_crime", "rate_per_100k", "priority_rank"), values)
+        return (crime, *self.extras)
+
     def extra_for(self, level: str, code: str) -> dict[str, str | float | int | None]:
         out: dict[str, str | float | int | None] = {}
-        for extra in self.extras:
+        for extra in self.all_extras():
             out.update(extra.values.get((level, code), {}))
         return out
 
     def extra_columns(self, level: str) -> list[str]:
         columns: list[str] = []
-        for extra in self.extras:
+        for extra in self.all_extras():
             if any(key[0] == level for key in extra.values):
                 columns.extend(c for c in extra.columns if c not in columns)
         return columns

@@ -95,6 +95,27 @@ def run_report(
             tell("postcodes", 1, 1)
         return postcodes
 
+    # Cheap inputs first, so a bad file fails before the slow work starts.
+    crime_table = None
+    if options.recorded_crime:
+        names = {code: name for code, name in area_names.items() if code[:3] in ("E23", "W15")}
+        crime_table = load_recorded_crime(options.recorded_crime, force_names=names)
+        if options.crime_year and options.crime_year not in crime_table.years:
+            raise ValueError(
+                f"{options.recorded_crime}: no rows for year {options.crime_year!r}; "
+                f"the file has {', '.join(crime_table.years)}"
+            )
+
+    population: PopulationPoints
+    if options.population:
+        population = load_lsoa_population(options.population, options.census)
+        if boundaries is None:
+            population = attach_lad_codes(population, need_postcodes())
+    else:
+        population = postcode_proxy(need_postcodes())
+    vintages.append(("Population", f"{population.basis.label} ({population.basis.vintage}; {population.basis.source})"))
+    tell("population", 1, 1)
+
     if boundaries is not None:
         geography = Geography.from_boundaries(
             pfas=boundaries.pfas,  # type: ignore[arg-type]
@@ -107,26 +128,6 @@ def run_report(
         geography = Geography.grid(need_postcodes(), pfa_for_lad=pfa_for_lad, names=area_names)
         vintages.append(("Grid (no boundaries)", f"5 km squares from {geography.vintage}"))
     tell("geography", 1, 1)
-
-    population: PopulationPoints
-    if options.population:
-        population = load_lsoa_population(options.population, options.census)
-        if boundaries is None:
-            population = attach_lad_codes(population, need_postcodes())
-    else:
-        population = postcode_proxy(need_postcodes())
-    vintages.append(("Population", f"{population.basis.label} ({population.basis.vintage}; {population.basis.source})"))
-    tell("population", 1, 1)
-
-    crime_table = None
-    if options.recorded_crime:
-        names = {u.code: u.name for u in geography.pfas}
-        crime_table = load_recorded_crime(options.recorded_crime, force_names=names)
-        if options.crime_year and options.crime_year not in crime_table.years:
-            raise ValueError(
-                f"{options.recorded_crime}: no rows for year {options.crime_year!r}; "
-                f"the file has {', '.join(crime_table.years)}"
-            )
 
     result = compute_coverage(
         services,
@@ -144,7 +145,6 @@ def run_report(
     if crime_table is not None:
         priorities, crime_note = prioritise(crime_table, result, year=options.crime_year)
         vintages.append(("Recorded hate crime", f"{crime_table.source} ({crime_note.split(';')[0].rstrip('.')})"))
-        extras.append(_crime_extra(priorities, crime_note))
     siting = None
     if options.siting:
         siting = propose_sites(result, options.siting, radius_m=options.siting_radius_m)
@@ -162,18 +162,6 @@ def run_report(
     files = _write_atomically(context, out_dir)
     tell("outputs", 1, 1)
     return ReportOutcome(context, files)
-
-
-def _crime_extra(priorities: Sequence, note: str) -> AreaExtra:
-    values = {
-        ("pfa", p.pfa_code): {
-            "recorded_hate_crime": p.recorded,
-            "rate_per_100k": None if p.rate_per_100k is None else round(p.rate_per_100k, 2),
-            "priority_rank": p.rank,
-        }
-        for p in priorities
-    }
-    return AreaExtra("Recorded hate crime", ("recorded_hate_crime", "rate_per_100k", "priority_rank"), values, note="")
 
 
 def _write_atomically(context: ReportContext, out_dir: Path) -> tuple[Path, ...]:

@@ -1,0 +1,280 @@
+"""The report's outputs (CSV, GeoJSON, HTML, PNG, summary) and `signpost coverage report` end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mapping.crime import load_recorded_crime, prioritise
+from mapping.gaps import ANY, compute_coverage
+from mapping.population import PopulationBasis
+from mapping.report import ReportContext, write_report
+from mapping.report.context import AreaExtra
+from mapping.report.csv_tables import CSV_COLUMNS
+from mapping.siting import propose_sites
+from mapping.types import RadiusCoverage, ServiceKind
+from services_db.formats import write_services
+from signpost import wiring
+from signpost.cli import app
+from tests.mapping.test_gaps import L1, L3, P1, P2, toy_geography, toy_population, toy_services
+from tests.services_db.factories import make_service, polygon_service, radius_service
+
+OUTPUTS = {
+    "coverage_pfa.csv",
+    "coverage_lad.csv",
+    "gaps.geojson",
+    "report.html",
+    "coverage_pfa.png",
+    "coverage_pfa_strands.png",
+    "coverage_lad.png",
+    "coverage_lad_strands.png",
+    "summary.md",
+}
+
+
+def toy_context(tmp_path: Path, *, proxy: bool = False) -> ReportContext:
+    population = toy_population()
+    if proxy:
+        population = replace(population, basis=PopulationBasis("PROXY: postcode counts", "postcodes", "toy", True))
+    result = compute_coverage(toy_services(), population, toy_geography())
+    crime = tmp_path / "crime.csv"
+    crime.write_text(f"force_code,year,count\n{P1},2024,60\n{P2},2024,5\n", encoding="utf-8")
+    priorities, note = prioritise(load_recorded_crime(crime, force_names={P1: "Force One", P2: "Force Two"}), result)
+    demand = AreaExtra("Demand", ("signposted_by_bot",), {("pfa", P1): {"signposted_by_bot": 12}}, note="bot counts")
+    return ReportContext(
+        result=result,
+        generated_on=date(2026, 11, 28),
+        vintages=(("Boundaries", "toy squares"),),
+        priorities=priorities,
+        crime_note=note,
+        siting=propose_sites(result, 1, radius_m=2_000),
+        extras=(demand,),
+    )
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The toy report, written once for the tests that read it."""
+    tmp = tmp_path_factory.mktemp("report")
+    out = tmp / "out"
+    out.mkdir()
+    write_report(toy_context(tmp), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def written_proxy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("report-proxy")
+    out = tmp / "out"
+    out.mkdir()
+    write_report(toy_context(tmp, proxy=True), out)
+    return out
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_output_is_written(written: Path) -> None:
+    assert {p.name for p in written.iterdir()} == OUTPUTS
+    assert all(p.stat().st_size > 0 for p in written.iterdir())
+    assert (written / "coverage_pfa.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_csv_has_a_row_per_area_and_strand_with_the_figures(written: Path) -> None:
+    out = written
+    rows = read_csv(out / "coverage_lad.csv")
+    assert len(rows) == 3 * 6
+    assert list(rows[0])[: len(CSV_COLUMNS)] == list(CSV_COLUMNS)
+    (l1_race,) = [r for r in rows if r["code"] == L1 and r["strand"] == "race"]
+    assert (l1_race["population"], l1_race["population_covered"]) == ("407", "400")
+    assert float(l1_race["pct_population_covered"]) == pytest.approx(100 * 400 / 407, abs=0.01)
+    assert l1_race["pfa_code"] == P1 and l1_race["population_unit"] == "residents"
+    assert l1_race["geography_basis"] == "boundaries"
+    (l3_race,) = [r for r in rows if r["code"] == L3 and r["strand"] == "race"]
+    assert l3_race["no_coverage"] == "yes"
+    pfa_rows = read_csv(out / "coverage_pfa.csv")
+    (p1_any,) = [r for r in pfa_rows if r["code"] == P1 and r["strand"] == ANY]
+    assert p1_any["recorded_hate_crime"] == "60" and p1_any["signposted_by_bot"] == "12"
+    # Force Two's people are all covered (by code, for disability): Force One, with 7 uncovered, ranks first.
+    assert p1_any["priority_rank"] == "1"
+    assert float(p1_any["rate_per_100k"]) == pytest.approx(60 / 607 * 100_000, abs=0.01)
+
+
+def test_gaps_geojson_carries_population_and_caveats(written_proxy: Path) -> None:
+    out = written_proxy
+    data = json.loads((out / "gaps.geojson").read_text(encoding="utf-8"))
+    (gap,) = [f for f in data["features"] if f["properties"]["code"] == L1 and f["properties"]["strand"] == "religion"]
+    assert gap["properties"]["population_in_gap"] == 107
+    assert gap["properties"]["gap_area_km2"] == pytest.approx(50, abs=0.01)
+    assert gap["properties"]["population_unit"] == "postcodes (PROXY)"
+    assert gap["geometry"]["type"] == "Polygon"
+    assert any("WARNING" in n and "postcode" in n for n in data["metadata"]["notes"])
+
+
+def test_html_is_self_contained_and_says_what_it_is_based_on(written_proxy: Path) -> None:
+    out = written_proxy
+    page = (out / "report.html").read_text(encoding="utf-8")
+    # Nothing to fetch: no external scripts, styles, images or fonts.
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page and "url(http" not in page
+    assert "<svg" in page and 'class="gaps"' in page and 'table class="sortable"' in page
+    assert "Proxy population" in page
+    assert "Office for National Statistics" in page and "Crown copyright" in page
+    assert "Method" in page and "Data vintages" in page and "toy squares" in page
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S).group(1))
+    assert data["pct"]["lad"][L3]["disability"] == 100.0
+    assert set(data["pct"]) == {"pfa", "lad"}
+    assert "Force One" in page and "Siting" in page and "Priority" in page
+
+
+def test_summary_states_the_headline_in_words(written: Path) -> None:
+    out = written
+    text = (out / "summary.md").read_text(encoding="utf-8")
+    assert "650 of 657 residents (98.9%)" in text
+    assert "no race coverage in 1 local authorities: Three" in text
+    assert "Priority" in text and "Siting" in text
+
+
+def test_names_from_the_directory_are_escaped_in_html(tmp_path: Path) -> None:
+    evil = make_service(
+        "x",
+        name="<script>alert(1)</script>",
+        kind=ServiceKind.THIRD_PARTY_REPORTING,
+        coverage=RadiusCoverage(52.6, -1.9, 1000),
+    )
+    result = compute_coverage([evil], toy_population(), replace(toy_geography()))
+    context = ReportContext(result=result, generated_on=date(2026, 1, 1), include_national=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    write_report(context, out)
+    assert "<script>alert(1)" not in (out / "report.html").read_text(encoding="utf-8")
+
+
+# --- the command ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    wiring.settings.cache_clear()
+    yield tmp_path
+    wiring.settings.cache_clear()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["coverage", "report", *args])
+    return result.exit_code, result.output
+
+
+def test_a_services_file_with_invalid_geometry_is_refused_and_nothing_written(cli_env: Path) -> None:
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[-1.6, 53.7], [-1.5, 53.8], [-1.5, 53.7], [-1.6, 53.8], [-1.6, 53.7]]],
+    }
+    path = cli_env / "services.geojson"
+    path.write_text(write_services([polygon_service(bowtie, name="Bowtie")], "geojson"), encoding="utf-8")
+    code, output = run("--out", str(cli_env / "out"), "--services", str(path))
+    assert code == 2
+    assert "services.geojson" in output and "geometry" in output and "Traceback" not in output
+    assert not (cli_env / "out").exists()
+
+
+def test_a_population_file_with_missing_codes_is_refused_and_nothing_written(cli_env: Path) -> None:
+    centroids = cli_env / "pwc.csv"
+    centroids.write_text("LSOA21CD,x,y\nE01000001,532181.8,181792.3\nE01000002,532000,181000\n", encoding="utf-8")
+    counts = cli_env / "census.csv"
+    counts.write_text("geography code,obs_value\nE01000001,1474\n", encoding="utf-8")
+    out = cli_env / "out"
+    code, output = run("--out", str(out), "--population", str(centroids), "--census", str(counts))
+    assert code == 2
+    assert "E01000002" in output and "no count" in output and "Nothing was written" in output
+    assert not out.exists()
+
+
+def test_a_crime_file_with_unknown_forces_is_refused_and_nothing_written(cli_env: Path) -> None:
+    crime = cli_env / "crime.csv"
+    crime.write_text("Force Name,Financial Year,Number of Offences\nGotham Constabulary,2023/24,12\n", encoding="utf-8")
+    out = cli_env / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("an earlier file", encoding="utf-8")
+    code, output = run("--out", str(out), "--recorded-crime", str(crime))
+    assert code == 2
+    assert "row 2" in output and "Gotham Constabulary" in output
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    assert not [p for p in cli_env.iterdir() if p.name.startswith(".out.")]  # no staging left behind
+
+
+def test_bad_options_are_user_errors(cli_env: Path) -> None:
+    code, output = run("--out", str(cli_env / "o"), "--level", "county")
+    assert code == 2 and "--level" in output
+    code, output = run("--out", str(cli_env / "o"), "--pfa", str(cli_env / "x.geojson"))
+    assert code == 2 and "--lad" in output
+
+
+@pytest.mark.slow
+def test_fresh_machine_report_uses_the_labelled_proxy_and_grid(cli_env: Path) -> None:
+    """No population, no boundaries: postcode proxy and 5 km grid, on the seeded directory, and every output says so."""
+    out = cli_env / "fresh"
+    code, output = run("--out", str(out), "--level", "pfa")
+    assert code == 0, output
+    assert {p.name for p in out.iterdir()} == {
+        "coverage_pfa.csv",
+        "gaps.geojson",
+        "report.html",
+        "coverage_pfa.png",
+        "coverage_pfa_strands.png",
+        "summary.md",
+    }
+    rows = read_csv(out / "coverage_pfa.csv")
+    assert len({r["code"] for r in rows}) == 43
+    assert {r["population_unit"] for r in rows} == {"postcodes (PROXY)"}
+    assert {r["geography_basis"] for r in rows} == {"grid_5km"}
+    assert "PROXY" in output and "5 km" in output
+    assert "No boundary files" in (out / "report.html").read_text(encoding="utf-8")
+    assert "WARNING" in (out / "summary.md").read_text(encoding="utf-8")
+
+
+def test_real_report_from_ons_files(cli_env: Path, geography_dir: Path) -> None:
+    services = [
+        radius_service(53.7997, -1.5492, 10_000, name="Leeds centre"),
+        radius_service(51.4816, -3.1791, 8_000, name="Cardiff centre"),
+    ]
+    path = cli_env / "services.csv"
+    path.write_text(write_services(services, "csv"), encoding="utf-8")
+    crime = cli_env / "crime.csv"
+    crime.write_text(
+        "force_name,year,strand,count\nWest Yorkshire,2023/24,total,9000\nSouth Wales,2023/24,total,2000\n",
+        encoding="utf-8",
+    )
+    out = cli_env / "real"
+    code, output = run(
+        "--out", str(out),
+        "--services", str(path),
+        "--pfa", str(geography_dir / "pfa_dec2023_buc.geojson"),
+        "--lad", str(geography_dir / "lad_may2025_buc.geojson"),
+        "--population", str(geography_dir / "lsoa21_population_weighted_centroids.csv"),
+        "--recorded-crime", str(crime),
+        "--siting", "3",
+    )  # fmt: skip
+    assert code == 0, output
+    assert {p.name for p in out.iterdir()} == OUTPUTS
+    rows = read_csv(out / "coverage_pfa.csv")
+    any_rows = [r for r in rows if r["strand"] == ANY]
+    assert sum(int(r["population"]) for r in any_rows) == 59_597_576
+    (leeds,) = [r for r in read_csv(out / "coverage_lad.csv") if r["code"] == "E08000035" and r["strand"] == ANY]
+    assert 0 < float(leeds["pct_population_covered"]) < 100
+    (wy,) = [r for r in any_rows if r["code"] == "E23000010"]
+    assert wy["recorded_hate_crime"] == "9000" and wy["priority_rank"] in ("1", "2")
+    assert np.isclose(float(wy["rate_per_100k"]), 9000 / int(wy["population"]) * 100_000, atol=0.01)
+    assert "Siting" in (out / "summary.md").read_text(encoding="utf-8")
