@@ -217,6 +217,7 @@ class DirectorySignposter:
 
     def route(self, route: Route) -> list[ServiceRecord]:
         spec = ROUTES[route]
+        self._current_index()
         found = [s for s in self.national(spec.kinds) if s.id not in spec.exclude] if spec.kinds else []
         by_id = {s.id: s for s in self._services if s.status is ServiceStatus.ACTIVE}
         named = [by_id[i] for i in spec.ids if i in by_id and i not in {s.id for s in found}]

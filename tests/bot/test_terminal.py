@@ -1,0 +1,92 @@
+"""`signpost chat`: the same engine in a terminal, numbered choices, typed places, piped input ending cleanly."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from bot.adapters.terminal import TerminalChat
+from bot.engine import Language
+from signpost import wiring
+from signpost.cli import app
+from tests.bot.support import make_engine
+
+
+def _chat(lines: str, *, language: Language = Language.EN, start: str = "") -> tuple[str, TerminalChat]:
+    out = io.StringIO()
+    console = Console(file=out, width=100, color_system=None, emoji=False, highlight=False)
+    chat = TerminalChat(make_engine(), console=console, input_stream=io.StringIO(lines), echo=True)
+    chat.run(start=start, language=language)
+    return out.getvalue(), chat
+
+
+def test_numbers_choose_and_piped_input_ends_cleanly() -> None:
+    text, chat = _chat("1\n")
+    assert "1) 🆘 I'm in danger now" in text
+    assert "Police emergency: 999" in text
+    assert text.rstrip().endswith("Goodbye. Nothing from this chat was kept.")
+    assert chat.stats.turns == 2
+
+
+def test_typed_postcode_finds_local_help_and_counts_the_outcome() -> None:
+    text, chat = _chat("4\nLS6 1AA\n")
+    assert "Help near LS6 1AA" in text
+    assert "Example: Leeds third-party reporting centre" in text
+    assert chat.stats.outcomes == ["matched_local"]
+
+
+def test_lat_lon_is_a_shared_location_when_one_is_asked_for() -> None:
+    text, chat = _chat("4\n53.4794,-2.2453\n")
+    assert "type it as latitude,longitude" in text
+    assert "Help near Manchester" in text
+    assert "53.4794" not in text.split("> 53.4794,-2.2453", 1)[1]  # named by district, not echoed back
+    assert chat.stats.outcomes == ["matched_local"]
+
+
+def test_a_number_that_is_not_offered_says_which_are() -> None:
+    text, _ = _chat("42\n")
+    assert "There is no choice 42. Choose 1 to 8" in text
+
+
+def test_quit_and_commands_work() -> None:
+    text, chat = _chat("/emergency\n/quit\n3\n")
+    assert "Police emergency: 999" in text
+    assert "Ways to report" not in text.rsplit("> /quit", 1)[1]
+    assert chat.stats.turns == 2
+
+
+def test_the_guided_note_comes_back_whole() -> None:
+    text, _ = _chat("5\nlast night\nthe station\nshouting\nno one\nphotos\n")
+    assert "When: last night" in text and "Evidence: photos" in text
+
+
+def test_welsh_and_deep_links() -> None:
+    text, _ = _chat("", language=Language.CY, start="strand-race")
+    assert "Croeso i Signpost." in text and "Hwyl fawr." in text
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    wiring.settings.cache_clear()
+    yield tmp_path
+    wiring.settings.cache_clear()
+
+
+def test_signpost_chat_runs_on_a_fresh_embedded_directory(data_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["chat"], input="4\nLS6 1AA\n")
+    assert result.exit_code == 0, result.output
+    assert "Example: Leeds third-party reporting centre" in result.output
+    assert "Goodbye." in result.output
+    assert (data_dir / "signpost.sqlite3").exists()
+
+
+def test_signpost_chat_rejects_an_unknown_language(data_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["chat", "--language", "fr"])
+    assert result.exit_code == 2
+    assert "Use en, cy or easy" in result.output
