@@ -13,7 +13,7 @@ import shapely
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from mapping.crs import geometry_to_wgs84, wgs84_to_bng
+from mapping.crs import geometry_to_bng, geometry_to_wgs84, wgs84_to_bng
 from mapping.types import (
     AreaCoverage,
     Coverage,
@@ -72,6 +72,7 @@ class CoverageCache:
     def __init__(self, areas: AreaGeometryLookup | None = None) -> None:
         self._areas = areas
         self._resolved: dict[Coverage, BaseGeometry | None] = {}
+        self._resolved_bng: dict[Coverage, BaseGeometry | None] = {}
 
     @property
     def areas(self) -> AreaGeometryLookup | None:
@@ -85,6 +86,16 @@ class CoverageCache:
             geometry = resolve_coverage(coverage, self._areas)
             self._resolved[coverage] = geometry
             return geometry
+
+    def resolve_bng(self, coverage: Coverage) -> BaseGeometry | None:
+        """The same geometry in British National Grid metres (for distances), computed at most once per spec."""
+        try:
+            return self._resolved_bng[coverage]
+        except KeyError:
+            geometry = self.resolve(coverage)
+            projected = geometry_to_bng(geometry) if geometry is not None and not geometry.is_empty else None
+            self._resolved_bng[coverage] = projected
+            return projected
 
     def __len__(self) -> int:
         return len(self._resolved)

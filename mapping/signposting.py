@@ -31,7 +31,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from mapping.coverage import AreaGeometryLookup, CoverageCache
-from mapping.crs import bng_to_wgs84, geometry_to_bng, wgs84_to_bng
+from mapping.crs import bng_to_wgs84, wgs84_to_bng
 from mapping.types import (
     AreaCoverage,
     Channel,
@@ -175,7 +175,6 @@ class SignpostIndex:
         by_code: dict[str, list[int]] = {}
         by_nation: dict[Nation, list[int]] = {}
         outside: list[_Candidate] = []
-        bng_cache: dict[int, BaseGeometry] = {}
 
         for position, service in enumerate(active):
             coverage = service.coverage
@@ -194,7 +193,7 @@ class SignpostIndex:
                     tree_services.append([])
                 tree_services[slot].append(position)
             if service.kind is ServiceKind.THIRD_PARTY_REPORTING:
-                candidate = _outside_candidate(position, geometry, service.in_person, bng_cache)
+                candidate = _outside_candidate(position, cache.resolve_bng(coverage), service.in_person)
                 if candidate is not None:
                     outside.append(candidate)
 
@@ -406,17 +405,9 @@ class SignpostIndex:
 
 
 def _outside_candidate(
-    position: int,
-    geometry: BaseGeometry | None,
-    points: Sequence[Channel],
-    bng_cache: dict[int, BaseGeometry],
+    position: int, geometry_bng: BaseGeometry | None, points: Sequence[Channel]
 ) -> _Candidate | None:
-    parts: list[BaseGeometry] = []
-    if geometry is not None and not geometry.is_empty:
-        geometry_bng = bng_cache.get(id(geometry))
-        if geometry_bng is None:
-            geometry_bng = bng_cache[id(geometry)] = geometry_to_bng(geometry)
-        parts.append(geometry_bng)
+    parts: list[BaseGeometry] = [geometry_bng] if geometry_bng is not None else []
     if points:
         eastings, northings = wgs84_to_bng(np.array([c.lon for c in points]), np.array([c.lat for c in points]))
         parts.extend(shapely.points(np.column_stack([eastings, northings])))

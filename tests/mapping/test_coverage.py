@@ -97,3 +97,12 @@ def test_real_lad_union_covers_its_parts(geography_dir: Path) -> None:
     for code in codes:
         assert union.covers(polygons[code].representative_point())
     assert union.area == pytest.approx(sum(polygons[c].area for c in codes), rel=1e-3)
+
+
+def test_cache_gives_the_geometry_in_metres_once() -> None:
+    cache = CoverageCache()
+    circle = RadiusCoverage(LEEDS[0], LEEDS[1], 10_000)
+    projected = cache.resolve_bng(circle)
+    assert projected is not None and projected is cache.resolve_bng(circle)
+    assert projected.area == pytest.approx(3.14159265 * 10_000**2, rel=1e-3)
+    assert cache.resolve_bng(AreaCoverage(("E08000035",))) is None  # no boundaries: nothing to measure
