@@ -31,7 +31,6 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
-    LinkPreviewOptions,
     Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
@@ -396,7 +395,6 @@ class VictimBot:
                 item.text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=item.markup,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
 
     async def _edited_in_place(
