@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -127,9 +128,15 @@ class PostcodeDirectory:
         self._lad_codes: list[str | None] = []
         self._lad_index: dict[str | None, int] = {}
         self._lock = threading.Lock()
-        self._to_wgs84 = Transformer.from_crs(27700, 4326, always_xy=True)
-        self._to_bng = Transformer.from_crs(4326, 27700, always_xy=True)
         self._tree: _ReverseIndex | None = None
+
+    @cached_property
+    def _to_wgs84(self) -> Transformer:
+        return Transformer.from_crs(27700, 4326, always_xy=True)
+
+    @cached_property
+    def _to_bng(self) -> Transformer:  # only reverse lookups need it: created on first use
+        return Transformer.from_crs(4326, 27700, always_xy=True)
 
     # --- loading -------------------------------------------------------------------------------------
 
@@ -149,12 +156,12 @@ class PostcodeDirectory:
         keys = np.array(table["pcd"], dtype="S7")
         easting = np.array(table["oseast1m"], dtype=np.float64)
         northing = np.array(table["osnrth1m"], dtype=np.float64)
-        # LAD codes repeat heavily: keep a small shared code list and one int16 per postcode.
-        lad = np.fromiter(
-            (self._lad_id(code if isinstance(code, str) else None) for code in table["laua"]),
-            dtype=np.int16,
-            count=len(keys),
-        )
+        # LAD codes repeat heavily: keep a small shared code list and one int16 per postcode. Missing codes are
+        # NaN floats in the file; dict.get maps them to the "no code" entry without a Python-level branch.
+        laua = table["laua"]
+        ids = {code: self._lad_id(code) for code in {c for c in laua if c.__class__ is str}}
+        missing = self._lad_id(None)
+        lad = np.array([ids.get(code, missing) for code in laua], dtype=np.int16)
         if len(keys) > 1 and not bool(np.all(keys[:-1] <= keys[1:])):
             order = np.argsort(keys, kind="stable")
             keys, easting, northing, lad = keys[order], easting[order], northing[order], lad[order]
