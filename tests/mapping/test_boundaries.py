@@ -11,6 +11,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import shapely
 
@@ -220,3 +221,28 @@ def test_every_lsoa_centroid_gets_a_force(real_index: BoundaryIndex, geography_d
     assert len(rows) > 35_000
     missing = [r["LSOA21CD"] for r in rows if real_index.area_at(float(r["LAT"]), float(r["LONG"]), "pfa") is None]
     assert not missing, missing[:20]
+
+
+def test_shapefile_in_british_national_grid(tmp_path: Path) -> None:
+    """ONS also publishes shapefiles (in BNG); they load when the optional pyogrio package is installed."""
+    pytest.importorskip("pyogrio", reason="shapefiles need pyogrio (installed with the bench extra)")
+    from pyogrio.raw import write
+
+    polygons = shapely.to_wkb(
+        [shapely.box(400000, 300000, 410000, 310000), shapely.box(410000, 300000, 420000, 310000)]
+    )
+    codes, names = ["E23000016", "E23000015"], ["West Mercia", "Staffordshire"]
+    path = tmp_path / "pfa.shp"
+    write(
+        str(path),
+        polygons,
+        [np.array(codes, dtype=object), np.array(names, dtype=object)],
+        fields=["PFA23CD", "PFA23NM"],
+        crs="EPSG:27700",
+        driver="ESRI Shapefile",
+        geometry_type="Polygon",
+    )
+    loaded = load_boundaries(path)
+    assert (loaded.level, loaded.vintage, loaded.codes()) == ("pfa", "2023", ("E23000015", "E23000016"))
+    lon, lat = bng_to_wgs84(405000, 305000)
+    assert BoundaryIndex([loaded]).area_at(float(lat), float(lon), "pfa") == "E23000016"
