@@ -109,6 +109,8 @@ class DirectorySignposter:
         self._key = ""
         self._services: tuple[ServiceRecord, ...] = ()
         self._index: SignpostIndex
+        self._national: list[ServiceRecord] = []
+        self._active: dict[str, ServiceRecord] = {}
         self._checked_at: datetime | None = None
         self._rebuild()
 
@@ -206,21 +208,13 @@ class DirectorySignposter:
     def national(self, kinds: Collection[ServiceKind]) -> list[ServiceRecord]:
         wanted = frozenset(kinds)
         self._current_index()
-        services = [
-            s
-            for s in self._services
-            if isinstance(s.coverage, NationalCoverage)
-            and s.status is ServiceStatus.ACTIVE
-            and (not wanted or s.kind in wanted)
-        ]
-        return sorted(services, key=lambda s: (_KIND_ORDER[s.kind], s.name, s.id))
+        return [s for s in self._national if not wanted or s.kind in wanted]
 
     def route(self, route: Route) -> list[ServiceRecord]:
         spec = ROUTES[route]
         self._current_index()
         found = [s for s in self.national(spec.kinds) if s.id not in spec.exclude] if spec.kinds else []
-        by_id = {s.id: s for s in self._services if s.status is ServiceStatus.ACTIVE}
-        named = [by_id[i] for i in spec.ids if i in by_id and i not in {s.id for s in found}]
+        named = [self._active[i] for i in spec.ids if i in self._active and i not in {s.id for s in found}]
         return [*named, *found]
 
     def local_strands(self, pfa_code: str | None) -> tuple[LocalStrand, ...]:
@@ -247,6 +241,9 @@ class DirectorySignposter:
     def _rebuild(self) -> None:
         key, services = self._load()
         self._services = tuple(services)
+        self._active = {s.id: s for s in self._services if s.status is ServiceStatus.ACTIVE}
+        national = [s for s in self._active.values() if isinstance(s.coverage, NationalCoverage)]
+        self._national = sorted(national, key=lambda s: (_KIND_ORDER[s.kind], s.name, s.id))
         self._index = SignpostIndex.build(self._services, areas=self._areas)
         self._key = key
         self._checked_at = self._clock()
