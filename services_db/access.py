@@ -391,14 +391,14 @@ def decide(
         return Decision(True, action, actor)
     if action is Action.READ:
         return Decision(True, action, actor)
+    if action is Action.MANAGE_ACCOUNTS:
+        return Decision(False, action, actor, ("only admins manage accounts: ask an admin",))
     if principal.role is Role.ANALYST:
         if action is Action.REPORT:
             return Decision(True, action, actor)
         return Decision(False, action, actor, (f"analysts read and run reports; they cannot {action.value}",))
     if action is Action.REPORT:
         return Decision(False, action, actor, ("PCC editors cannot run reports: ask an analyst",))
-    if action is Action.MANAGE_ACCOUNTS:
-        return Decision(False, action, actor, ("only admins manage accounts: ask an admin",))
 
     mine = principal.commissioner_code
     label = f"service {service_id!r}" if service_id else "this service"
