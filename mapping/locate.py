@@ -44,6 +44,7 @@ _UK_BOX = (-11.0, 49.0, 2.5, 61.5)  # min lon, min lat, max lon, max lat
 _EW_BOX = (-6.5, 49.8, 2.0, 55.9)
 _COORDINATES = re.compile(r"^\s*\(?\s*([-+]?\d+(?:\.\d+)?)\s*[,;\s]\s*([-+]?\d+(?:\.\d+)?)\s*\)?\s*$")
 _OUTCODE_OR_SECTOR = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?( ?[0-9])?$")
+_EMBEDDED_POSTCODE = re.compile(r"\b[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}\b")
 _NATION_NAMES = {"S": "Scotland", "N": "Northern Ireland", "L": "the Channel Islands", "M": "the Isle of Man"}
 
 
@@ -142,6 +143,9 @@ class Locator:
             return self._postcode(query, postcode)
         if _OUTCODE_OR_SECTOR.match(upper):
             return self._postcode_area(query, upper)
+        embedded = _EMBEDDED_POSTCODE.search(upper)
+        if embedded and (postcode := self.postcodes.normalise(embedded.group(0))) is not None:
+            return self._postcode(query, postcode)  # "I'm at LS6 1AA, near the park"
         if _looks_like_postcode(upper):
             return NotFound(
                 query,
@@ -333,7 +337,10 @@ class Locator:
     def _lad_at(self, lat: float, lon: float) -> tuple[str, float] | None:
         """(LAD code, distance m) for an England or Wales point; ``None`` when it is not in one."""
         if self.boundaries is not None and LAD in self.boundaries.levels:
-            return self.boundaries.area_with_distance(lat, lon, LAD)
+            found = self.boundaries.area_with_distance(lat, lon, LAD)
+            if found is not None and found[1] > 0 and self._nearest_is_elsewhere(lat, lon, found[1]):
+                return None  # snapped across a border (Berwick, Gretna): the nearer postcode is Scottish
+            return found
         if (
             self.boundaries is not None
             and PFA in self.boundaries.levels
@@ -347,6 +354,13 @@ class Locator:
         if distance > self.max_postcode_distance_m or hit.lad_code is None or hit.lad_code[:1] not in ("E", "W"):
             return None
         return hit.lad_code, distance
+
+    def _nearest_is_elsewhere(self, lat: float, lon: float, snapped_m: float) -> bool:
+        nearest = self.postcodes.nearest(lat, lon)
+        if nearest is None:
+            return False
+        hit, distance = nearest
+        return distance < snapped_m and (hit.lad_code or "E")[:1] not in ("E", "W")
 
     def _not_in_england_wales(self, query: str, lat: float, lon: float) -> NotFound:
         nearest = self.postcodes.nearest(lat, lon)

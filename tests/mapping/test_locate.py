@@ -71,6 +71,12 @@ def test_locates_text(locator: Locator, text: str, source: LocationSource, lad: 
     assert location.in_england_or_wales
 
 
+@pytest.mark.parametrize("text", ["I am at ls6 1aa near the park", "Flat 2, 10 High Street, Leeds LS6 1AA"])
+def test_a_postcode_inside_other_words_is_found(locator: Locator, text: str) -> None:
+    location = located(locator.locate(text)).location
+    assert (location.label, location.lad_code) == ("LS6 1AA", "E08000035")
+
+
 def test_precision_widens_from_postcode_to_outcode_to_town(locator: Locator) -> None:
     unit = located(locator.locate("LS6 1AA")).location.precision_m
     sector = located(locator.locate("LS6 1")).location.precision_m
@@ -168,6 +174,14 @@ def test_with_boundaries_points_come_from_polygons(bounded: Locator) -> None:
     assert (location.lad_code, location.pfa_code) == ("E08000035", "E23000010")
     not_found(bounded.locate_point(53.8, -4.5), Problem.AT_SEA)
     not_found(bounded.locate_point(55.9533, -3.1883), Problem.OUTSIDE_ENGLAND_WALES)
+
+
+def test_a_point_just_over_the_border_is_not_snapped_into_england(bounded: Locator) -> None:
+    # Gretna: about 1 km outside the generalised Cumberland polygon, 12 m from a Scottish postcode
+    not_found(bounded.locate_point(54.9945, -3.0650), Problem.OUTSIDE_ENGLAND_WALES)
+    # Berwick-upon-Tweed, inside Northumberland
+    location = located(bounded.locate_point(55.771, -2.005)).location
+    assert (location.lad_code, location.pfa_code) == ("E06000057", "E23000007")
 
 
 def test_boundaries_and_nearest_postcode_agree_for_postcode_points(
