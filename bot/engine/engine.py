@@ -108,6 +108,10 @@ _URGENT = re.compile(
     r"scared|terrified|ofn|threatening|bygwth|999|112|police now|heddlu nawr)\b",
     re.IGNORECASE,
 )
+_GREETING = re.compile(
+    r"^\s*(hi+|hello|hey|hiya|start|menu|helo|shwmae|s'mae|sut mae|bore da|prynhawn da|noswaith dda)\b[\s!.,]*$",
+    re.IGNORECASE,
+)
 _POSTCODE_LIKE = re.compile(r"^\s*[A-Za-z]{1,2}[0-9][0-9A-Za-z]?(\s*[0-9][A-Za-z]{0,2})?\s*$")
 _LATLON = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 _AT = re.compile(r"^at:(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
@@ -401,6 +405,8 @@ class Engine:
             return self._aside(conv, "too_long")
         if not text.strip():
             return self._aside(conv, "not_understood")
+        if _GREETING.match(text):
+            return self._go(conv, State.WELCOME)
         wants_place = conv.state in (State.ASK_LOCATION, State.CHOOSE_PLACE, State.RESULTS)
         if wants_place or _POSTCODE_LIKE.match(text) or _LATLON.match(text):
             return self._located(conv, self._signposter.locate(text))
@@ -409,6 +415,9 @@ class Engine:
         return self._aside(conv, "not_understood")
 
     def _shared_location(self, conv: Conversation, event: SharedLocation) -> Turn:
+        if conv.state in NOTE_STATES:
+            # A point is not kept in the note (nor anywhere): ask for words, and stay in the note.
+            return self._aside(conv, "note_text_only")
         result = self._signposter.locate_point(event.lat, event.lon, event.accuracy_m)
         return self._located(conv, result)
 

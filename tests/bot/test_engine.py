@@ -467,3 +467,18 @@ def test_random_walks_never_crash_or_strand_anyone(steps) -> None:  # type: igno
             assert "danger" in offered
         conv = turn.conversation
         assert Conversation.from_dict(json.loads(json.dumps(conv.to_dict()))) == conv
+
+
+@pytest.mark.parametrize("text", ["hi", "Hello!", "menu", "Shwmae"])
+def test_a_greeting_brings_the_menu(text: str) -> None:
+    turn = make_engine().handle(Conversation(State.REPORT_POLICE), Text(text))
+    assert turn.conversation.state is State.WELCOME
+    assert turn.messages[-1].key == "menu"
+
+
+def test_a_location_shared_during_the_note_is_not_taken_into_it() -> None:
+    engine = make_engine()
+    conv = _go(engine, Choice("note"), Text("last night")).conversation
+    turn = engine.handle(conv, SharedLocation(53.8, -1.55, 10.0))
+    assert turn.conversation == conv and turn.messages[0].key == "note_text_only"
+    assert turn.outcome is None
