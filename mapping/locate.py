@@ -122,8 +122,13 @@ class Locator:
 
     @classmethod
     def offline_default(cls) -> Locator:
-        """Packaged postcodes, the authored area tables and GeoNames places; no boundaries, no network."""
-        return cls(postcodes=PostcodeDirectory(), registry=AreaRegistry.default(), gazetteer=Gazetteer())
+        """Packaged postcodes, the authored area tables and GeoNames places; no boundaries, no network.
+
+        The sources are shared per process, so building several locators costs nothing extra.
+        """
+        return cls(
+            postcodes=PostcodeDirectory.default(), registry=AreaRegistry.default(), gazetteer=Gazetteer.default()
+        )
 
     # --- text ----------------------------------------------------------------------------------------
 

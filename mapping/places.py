@@ -12,6 +12,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass, replace
+from functools import cache
 from importlib import resources
 
 __all__ = ["Gazetteer", "Place", "place_key", "place_precision_m"]
@@ -103,6 +104,12 @@ class Gazetteer:
         self._elsewhere: dict[str, str] = {}
         if places is not None:
             self._index([(p, []) for p in places])
+
+    @classmethod
+    @cache
+    def default(cls) -> Gazetteer:
+        """One gazetteer per process (the GeoNames extract is read once, whoever asks first)."""
+        return cls()
 
     def _load(self) -> None:
         if self._by_name is not None:

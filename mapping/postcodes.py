@@ -19,7 +19,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,6 +129,12 @@ class PostcodeDirectory:
         self._lad_index: dict[str | None, int] = {}
         self._lock = threading.Lock()
         self._tree: _ReverseIndex | None = None
+
+    @classmethod
+    @cache
+    def default(cls) -> PostcodeDirectory:
+        """One directory per process over the installed package (letters load once, whoever asks first)."""
+        return cls()
 
     @cached_property
     def _to_wgs84(self) -> Transformer:

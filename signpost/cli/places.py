@@ -51,7 +51,10 @@ def locate_command(
         with Session(wiring.database(), expire_on_commit=False) as session:
             index = load_boundary_index(session=session)
     locator = Locator(
-        postcodes=PostcodeDirectory(), registry=AreaRegistry.default(), gazetteer=Gazetteer(), boundaries=index
+        postcodes=PostcodeDirectory.default(),
+        registry=AreaRegistry.default(),
+        gazetteer=Gazetteer.default(),
+        boundaries=index,
     )
     try:
         target: TextIO = out.open("w", encoding="utf-8", newline="") if out is not None else sys.stdout
