@@ -144,6 +144,8 @@ def canonical(record: ServiceRecord) -> ServiceRecord:
 
 def _field_changes(before: ServiceRecord, after: ServiceRecord) -> tuple[FieldChange, ...]:
     old, new = canonical(before), canonical(after)
+    if old == new:
+        return ()
     old_row, new_row = record_to_row(old), record_to_row(new)
     changes: list[FieldChange] = []
     for name in COMPARED_FIELDS:

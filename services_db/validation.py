@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -189,6 +190,7 @@ EMAIL_PATTERN = re.compile(
 )
 HOST_PATTERN = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 MARKUP_PATTERN = re.compile(r"<\s*/?\s*[A-Za-z!][^>]*>|javascript\s*:|&lt;\s*script|\bon[a-z]+\s*=\s*[\"']", re.I)
+CONTROL_PATTERN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 AREA_CODE_PATTERN = re.compile(r"^(E0[6-9]|W06|E23|W15)\d{6}$")
 LOCAL_STRAND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 ANY_ONS_CODE = re.compile(r"^[A-Z]\d{8}$")
@@ -330,7 +332,7 @@ class _Row:
             self.problem(name, "contains HTML or script; write plain text only (no <tags>, no javascript:)")
         elif text.startswith(("=", "@")):
             self.problem(name, f"starts with {text[0]!r}, which a spreadsheet runs as a formula; remove it")
-        if any(ord(c) < 32 and c not in "\n\t" for c in text):
+        if CONTROL_PATTERN.search(text):
             self.problem(name, "contains control characters; retype the text")
 
     def items(self, name: str) -> list[str]:
@@ -471,9 +473,14 @@ def _service_id(row: _Row) -> str | None:
     return value
 
 
+@cache
+def _choices(enum: type[Any]) -> list[str]:
+    return [e.value for e in enum]
+
+
 def _enum(row: _Row, name: str, enum: type[Any], *, required: bool) -> Any:
     value = row.text(name).lower().replace(" ", "_").replace("-", "_")
-    choices = [e.value for e in enum]
+    choices = _choices(enum)
     if not value:
         if required:
             row.problem(name, f"is required: write one of {', '.join(choices)}")
@@ -762,11 +769,7 @@ def _phone(row: _Row, column: str, value: str, kind: ServiceKind | None, channel
         number = phonenumbers.parse(digits, "GB")
     except phonenumbers.NumberParseException:
         number = None
-    if (
-        number is None
-        or not phonenumbers.is_valid_number(number)
-        or phonenumbers.region_code_for_number(number) != "GB"
-    ):
+    if number is None or not phonenumbers.is_valid_number_for_region(number, "GB"):
         row.problem(
             column,
             f"{value!r} is not a valid UK phone number: write it with its area code, like 0113 496 0000 or"
