@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import json
 import logging
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from typing import Any
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeChat,
     InlineKeyboardButton,
@@ -51,6 +54,8 @@ from telegram.ext import (
 )
 
 from bot.adapters.telegram import MENU_COMMANDS, STAFF_GROUP
+from bot.content import catalogue
+from bot.engine import Language
 from mapping.coverage import AreaGeometryLookup
 from mapping.types import ServiceRecord, ServiceStatus
 from services_db import access, importer, repository
@@ -174,7 +179,7 @@ class _Progress:
         try:
             await self.message.edit_text(text)
             self.edits += 1
-        except BadRequest as exc:  # "message is not modified" and the like: progress is best effort
+        except TelegramError as exc:  # not modified, flood control, ...: progress is best effort
             log.debug("progress edit skipped: %s", type(exc).__name__)
 
 
@@ -216,6 +221,7 @@ class StaffBot:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     stale_after_days: int = DEFAULT_STALE_AFTER_DAYS
     pending_ttl: timedelta = timedelta(minutes=30)
+    _menus: set[int] = field(default_factory=set, init=False, repr=False)
 
     # --- wiring --------------------------------------------------------------------------------------------
 
@@ -251,13 +257,18 @@ class StaffBot:
                     col(Account.revoked_at).is_(None), col(Account.telegram_user_id).is_not(None)
                 )
             ).all()
-        commands = [BotCommand(name, name) for name in MENU_COMMANDS]
-        commands += [BotCommand(name, text[:256]) for name, text in STAFF_COMMANDS]
         for user_id in ids:
-            try:
-                await application.bot.set_my_commands(commands, scope=BotCommandScopeChat(int(user_id)))
-            except TelegramError as exc:  # a member who never opened the chat: their menu waits
-                log.info("staff menu not set for one account: %s", type(exc).__name__)
+            await self._set_menu(application.bot, int(user_id))
+
+    async def _set_menu(self, bot: Bot, user_id: int) -> None:
+        cat = catalogue(Language.EN)
+        commands = [BotCommand(name, _plain(cat[f"cmd_{name}"])[:256]) for name in MENU_COMMANDS]
+        commands += [BotCommand(name, text[:256]) for name, text in STAFF_COMMANDS]
+        try:
+            await bot.set_my_commands(commands, scope=BotCommandScopeChat(user_id))
+            self._menus.add(user_id)
+        except TelegramError as exc:  # a member who never opened the chat: their menu waits
+            log.info("staff menu not set for one account: %s", type(exc).__name__)
 
     # --- handlers ------------------------------------------------------------------------------------------
 
@@ -272,6 +283,8 @@ class StaffBot:
         principal = await asyncio.to_thread(self._principal, user.id)
         if principal is None:
             return  # not staff: the victim flow answers, as for anyone
+        if user.id not in self._menus:  # registered since the bot started
+            await self._set_menu(context.bot, user.id)
         if message.document is not None:
             await self._upload(message, principal, context)
         else:
@@ -635,6 +648,11 @@ _COMMANDS = {
     "restore": "cmd_restore",
     "staffhelp": "cmd_help",
 }
+
+
+def _plain(text: str) -> str:
+    """A catalogue string without its HTML (command menus are plain text)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 def _command(message: Message) -> tuple[str | None, list[str]]:

@@ -236,6 +236,10 @@ async def test_a_stranger_gets_only_the_victim_flow(harness: Harness) -> None:
 
 
 async def test_staff_menus_are_per_chat(harness: Harness) -> None:
+    calls = await harness.person(STRANGER_ID).send("/myservices")
+    assert "setMyCommands" not in {c["method"] for c in calls}
+    calls = await harness.person(EDITOR_ID).send("/myservices")  # registered after start: menu set on first use
+    assert [c["method"] for c in calls].count("setMyCommands") == 1
     harness.request.clear()
     await harness.staff.set_staff_menus(harness.app)
     scoped = harness.request.of("setMyCommands")
