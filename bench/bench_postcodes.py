@@ -7,6 +7,7 @@ Prints absolute figures and ratios against naive baselines measured in the same 
   (first letter ``B``, the largest file, and ``L``); target under 1 s;
 - warm lookups: ``lookup`` and ``normalise`` + ``lookup`` on real postcodes typed in random spacing and case;
   target under 50 microseconds; baseline: a linear scan of the same letter's postcodes;
+- place names: the gazetteer's first search (reading GeoNames) and warm searches;
 - reverse lookup: KD-tree build time (including reading every letter) and per-query time; baseline: a numpy
   brute-force distance over every postcode.
 
@@ -31,6 +32,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +41,7 @@ console = Console()
 COLD_START = """
 import time
 t0 = time.perf_counter()
+from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
 directory = PostcodeDirectory()
 hit = directory.lookup({postcode!r})
@@ -174,6 +177,13 @@ def main() -> None:
         f"brute force {brute_us.mean():,.0f} us",
         f"{brute_us.mean() / nearest_us.mean():,.0f}x",
     )
+    t0 = time.perf_counter()
+    gazetteer = Gazetteer()
+    assert gazetteer.search("Newport")
+    first_place_s = time.perf_counter() - t0
+    place_us = per_call_us(gazetteer.search, ["Leeds", "Newport", "Caerdydd", "Newcastle", "Xyzzy"] * 200)
+    table.add_row("place names: first search (reads GeoNames)", f"{first_place_s * 1000:.0f} ms", "", "")
+    table.add_row("place names: warm search (mean)", f"{place_us.mean():.0f} us", "", "")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table.add_row("peak memory (RSS, whole process)", f"{rss_mb:,.0f} MB", "", "")
     console.print(table)

@@ -6,6 +6,7 @@ Ambiguous names return every candidate (largest first) so that the caller asks, 
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -97,8 +98,8 @@ class Gazetteer:
     Parameters
     ----------
     min_population
-        Which GeoNames extract to use (500, 1000, 5000 or 15000): smaller takes longer to load (about 3 s
-        for 1000, once per process) but knows more villages.
+        Which GeoNames extract to use (500, 1000, 5000 or 15000): smaller takes longer to load (well under
+        a second for 1000, once per process) but knows more villages.
     places
         Give places directly instead (tests, or another source); ``min_population`` is then ignored.
     """
@@ -109,6 +110,7 @@ class Gazetteer:
         self._by_name: dict[str, list[Place]] | None = None
         self._by_alias: dict[str, list[Place]] = {}
         self._elsewhere: dict[str, str] = {}
+        self._sorted_names: list[str] = []
         if places is not None:
             self._index([(p, []) for p in places])
 
@@ -153,6 +155,7 @@ class Gazetteer:
                 if key != place_key(place.name):
                     by_alias.setdefault(key, []).append(place)
         self._by_alias = by_alias
+        self._sorted_names = sorted(by_name)
         self._by_name = by_name
 
     def warm(self) -> None:
@@ -175,7 +178,12 @@ class Gazetteer:
         found = self._by_name.get(key)
         if not found:
             found = list(self._by_alias.get(key, []))
-            found += [p for k, ps in self._by_name.items() if k.startswith(key + " ") for p in ps if p not in found]
+            prefix = key + " "
+            keys = self._sorted_names
+            i = bisect.bisect_left(keys, prefix)
+            while i < len(keys) and keys[i].startswith(prefix):
+                found += [p for p in self._by_name[keys[i]] if p not in found]
+                i += 1
         if qualifier:
             nation = place_key(qualifier)
             narrowed = [p for p in found if place_key(p.region) == nation]
