@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from mapping.coverage import AreaGeometryLookup
@@ -155,7 +156,12 @@ def seed_if_new(*, session: Session, areas: AreaGeometryLookup | None = None) ->
     has_history = session.exec(select(func.count()).select_from(AuditEntry)).one() > 0
     if has_services or has_history:
         return None
-    return seed(session=session, areas=areas)
+    try:
+        return seed(session=session, areas=areas)
+    except IntegrityError:
+        # Another process (a second bot worker starting at the same moment) seeded it first: that is fine.
+        session.rollback()
+        return None
 
 
 def _untouched_seed(row: Service) -> bool:

@@ -6,10 +6,11 @@ import re
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from sqlalchemy import func
+from sqlalchemy import Engine, event, func
 from sqlmodel import Session, select
 
 from mapping.types import ChannelKind, Nation, NationalCoverage, ServiceKind, ServiceStatus, Strand
@@ -218,3 +219,25 @@ def test_a_new_data_directory_is_seeded_on_first_use(tmp_path: Path, monkeypatch
     with Session(empty) as session:
         assert session.exec(select(func.count()).select_from(AuditEntry)).one() == len(BY_ID)
     empty.dispose()
+
+
+def test_two_processes_seeding_a_new_directory_at_once_do_not_fail(engine: Engine) -> None:
+    """A second worker that finds the directory new but loses the race to seed it gets ``None``, not an error."""
+    fired: list[bool] = []
+
+    def other_worker_seeds_first(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if not fired and statement.lstrip().upper().startswith("INSERT INTO SERVICE "):
+            fired.append(True)
+            with Session(engine) as other:
+                assert seed_if_new(session=other) is not None
+
+    event.listen(engine, "before_cursor_execute", other_worker_seeds_first)
+    try:
+        with Session(engine) as mine:
+            assert seed_if_new(session=mine) is None
+    finally:
+        event.remove(engine, "before_cursor_execute", other_worker_seeds_first)
+    assert fired
+    with Session(engine) as session:
+        assert len(repo.list_services(session=session)) == len(BY_ID)
+        assert session.exec(select(func.count()).select_from(AuditEntry)).one() == len(BY_ID)
