@@ -148,7 +148,8 @@ class Geography:
                     overlap = shapely.area(shapely.intersection(pfa_tree.geometries[candidates], geometry))
                     parent = pfa_units[int(candidates[int(np.argmax(overlap))])].code
             lad_units.append(AreaUnit(b.code, b.name, "lad", geometry, parent))
-        return cls(pfa_units, tuple(lad_units), GeographyBasis.BOUNDARIES, vintage, "official boundaries")
+        note = f"official ONS boundaries ({vintage})" if vintage else "official ONS boundaries"
+        return cls(pfa_units, tuple(lad_units), GeographyBasis.BOUNDARIES, vintage, note)
 
     @classmethod
     def grid(

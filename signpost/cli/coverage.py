@@ -20,6 +20,7 @@ from mapping.report.run import BoundaryInput, ReportOptions, run_report
 from mapping.report.summary import summary_lines
 from mapping.siting import DEFAULT_RADIUS_M
 from mapping.types import ServiceKind, ServiceRecord, Strand
+from services_db.boundaries import load_boundary_index
 from signpost import wiring
 
 app = typer.Typer(no_args_is_help=True, help="Coverage-gap mapping of third-party reporting services.")
@@ -76,10 +77,6 @@ def _boundaries(pfa: Path | None, lad: Path | None, session: Session) -> Boundar
             _fail(str(exc))
         vintage = f"PFA {pfas.vintage}, LAD {lads.vintage}"
         return BoundaryInput(pfas.boundaries, lads.boundaries, vintage, f"{pfa}, {lad}")
-    try:
-        from services_db.boundaries import load_boundary_index
-    except ImportError:  # boundaries storage not available in this build: the grid is used, and says so
-        return None
     index = load_boundary_index(session=session)
     if index is None:
         return None

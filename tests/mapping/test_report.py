@@ -278,3 +278,23 @@ def test_real_report_from_ons_files(cli_env: Path, geography_dir: Path) -> None:
     assert wy["recorded_hate_crime"] == "9000" and wy["priority_rank"] in ("1", "2")
     assert np.isclose(float(wy["rate_per_100k"]), 9000 / int(wy["population"]) * 100_000, atol=0.01)
     assert "Siting" in (out / "summary.md").read_text(encoding="utf-8")
+
+
+def test_boundaries_stored_by_geography_load_are_used(cli_env: Path, geography_dir: Path) -> None:
+    loaded = CliRunner().invoke(
+        app,
+        [
+            "geography", "load",
+            "--pfa", str(geography_dir / "pfa_dec2023_buc.geojson"),
+            "--lad", str(geography_dir / "lad_may2025_buc.geojson"),
+        ],
+    )  # fmt: skip
+    assert loaded.exit_code == 0, loaded.output
+    out = cli_env / "stored"
+    population = str(geography_dir / "lsoa21_population_weighted_centroids.csv")
+    code, output = run("--out", str(out), "--level", "pfa", "--population", population, "--local-only")
+    assert code == 0, output
+    rows = read_csv(out / "coverage_pfa.csv")
+    assert {r["geography_basis"] for r in rows} == {"boundaries"}
+    assert {r["population_unit"] for r in rows} == {"residents"}
+    assert "official ONS boundaries" in (out / "summary.md").read_text(encoding="utf-8")
