@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from bot.engine.ports import Route
 from mapping.areas import AreaRegistry, LocalStrand
+from mapping.locate import Located, LocateResult, Locator
 from mapping.signposting import SignpostIndex
 from mapping.types import (
     Location,
@@ -32,7 +33,6 @@ from services_db.repository import list_services, snapshot_key
 
 if TYPE_CHECKING:
     from mapping.coverage import AreaGeometryLookup
-    from mapping.locate import LocateResult, Locator
 
 __all__ = ["ROUTES", "DirectorySignposter", "RouteSpec"]
 
@@ -144,7 +144,6 @@ class DirectorySignposter:
         ``signpost geography load`` has loaded some (then area coverage is matched by polygons too).
         """
         if locator is None:
-            from mapping.locate import Locator
             from services_db.boundaries import load_boundary_index
 
             locator = Locator.offline_default()
@@ -187,13 +186,13 @@ class DirectorySignposter:
 
     def _named(self, result: LocateResult) -> LocateResult:
         """Label a point by its district, so that no coordinates are echoed back in a message."""
-        location = getattr(result, "location", None)
-        if not isinstance(location, Location) or location.source not in _POINT_SOURCES or not location.lad_code:
+        if not isinstance(result, Located):
+            return result
+        location = result.location
+        if location.source not in _POINT_SOURCES or not location.lad_code:
             return result
         area = self._registry.area(location.lad_code)
-        if area is None:
-            return result
-        return type(result)(replace(location, label=area.name))  # type: ignore[call-arg]
+        return Located(replace(location, label=area.name)) if area is not None else result
 
     def find(
         self,

@@ -259,8 +259,11 @@ def _b(label_key: str, action: str, **label_vars: str) -> Button:
     return Button(label_key=label_key, action=action, label_vars=label_vars)
 
 
-DANGER_ROW: tuple[Button, ...] = (_b("btn_danger", "danger"),)
-MENU_ROW: tuple[Button, ...] = (_b("btn_menu", "menu"),)
+Row = tuple[Button, ...]
+Rows = tuple[Row, ...]
+
+DANGER_ROW: Row = (_b("btn_danger", "danger"),)
+MENU_ROW: Row = (_b("btn_menu", "menu"),)
 
 
 class Engine:
@@ -469,7 +472,7 @@ class Engine:
                 Outgoing("danger_after", buttons=((_b("btn_report", "report"), _b("btn_menu", "menu")),)),
             )
         if state is State.WHAT_HAPPENED:
-            rows = (
+            rows: Rows = (
                 (_b("btn_yes", "happened:yes"),),
                 (_b("btn_not_sure", "happened:unsure"),),
                 (_b("btn_no", "happened:no"),),
@@ -538,7 +541,9 @@ class Engine:
         )
 
     def _strand_buttons(self, conv: Conversation) -> tuple[tuple[Button, ...], ...]:
-        rows = [(_b(f"strand_{s.value}", f"strand:{s.value}", mark=_mark(s in conv.strands)),) for s in STRAND_ORDER]
+        rows: list[Row] = [
+            (_b(f"strand_{s.value}", f"strand:{s.value}", mark=_mark(s in conv.strands)),) for s in STRAND_ORDER
+        ]
         rows.append((_b("btn_something_else", "strand:other", mark=_mark(bool(conv.local_strands))),))
         rows.append((_b("btn_not_sure", "strand:unsure"), _b("btn_done", "strand:done")))
         rows.append(DANGER_ROW)
@@ -566,7 +571,7 @@ class Engine:
             messages.append(Outgoing("explain_chosen", {"strands": self._strand_names(conv)}))
         else:
             messages.append(Outgoing("explain_not_sure"))
-        rows = (
+        rows: Rows = (
             (_b("btn_report", "report"),),
             (_b("btn_find", "find"),),
             (_b("btn_online", "online"), _b("btn_menu", "menu")),
@@ -592,7 +597,7 @@ class Engine:
         state = conv.state
         sp = self._signposter
         back = (_b("btn_back_reporting", "report"), _b("btn_find", "find"))
-        rows = (back, MENU_ROW, DANGER_ROW)
+        rows: Rows = (back, MENU_ROW, DANGER_ROW)
         if state is State.REPORT_POLICE:
             services = sp.route(Route.POLICE)
             return (Outgoing("route_police", {"services": self._cards(services, conv)}, buttons=rows),)
@@ -624,7 +629,7 @@ class Engine:
             return self._results(conv, location)
         choices = getattr(result, "choices", None)
         if choices:
-            rows = [
+            rows: list[Row] = [
                 (
                     _b(
                         "place_choice",
@@ -654,7 +659,7 @@ class Engine:
             services = self._signposter.national([ServiceKind.EMERGENCY])
         cards = self._cards(services, conv.but(pfa_code=None))
         conv = conv.but(state=State.RESULTS, lad_code=None, pfa_code=None, page=0)
-        rows = ((_b("btn_new_place", "find"),), MENU_ROW, DANGER_ROW)
+        rows: Rows = ((_b("btn_new_place", "find"),), MENU_ROW, DANGER_ROW)
         outcome = SignpostingOutcome(None, None, conv.strands, "national_only" if cards else "none")
         return Turn(conv, (Outgoing(f"locate_{problem}", {"services": cards}, buttons=rows),), outcome=outcome)
 
@@ -713,7 +718,7 @@ class Engine:
         return Turn(conv, (Outgoing("note_intro"), self._note_prompt(State.NOTE_WHEN)))
 
     def _note_prompt(self, state: State) -> Outgoing:
-        rows = ((_b("btn_skip", "note:skip"), _b("btn_note_cancel", "note:cancel")), DANGER_ROW)
+        rows: Rows = ((_b("btn_skip", "note:skip"), _b("btn_note_cancel", "note:cancel")), DANGER_ROW)
         return Outgoing(f"{state.value}_ask", buttons=rows)
 
     def _note_answer(self, conv: Conversation, text: str) -> Turn:
