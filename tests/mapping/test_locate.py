@@ -11,6 +11,8 @@ from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mapping.areas import AreaRegistry
 from mapping.boundaries import BoundaryIndex, load_boundaries
@@ -265,3 +267,27 @@ def test_online_geocoder_is_rate_limited_and_cached(
     not_found(locator.locate("Nowhere At All"), Problem.UNKNOWN_PLACE)
     assert waits and waits[0] == pytest.approx(1.0)  # the second request waited out Nominatim's one a second
     assert geocoder.requests == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=40),
+        st.from_regex(r"[A-Za-z0-9 ]{1,10}", fullmatch=True),
+        st.from_regex(r"-?[0-9]{1,3}(\.[0-9]{1,6})?, ?-?[0-9]{1,3}(\.[0-9]{1,6})?", fullmatch=True),
+    )
+)
+def test_any_text_gets_an_answer_never_an_exception(locator: Locator, text: str) -> None:
+    result = locator.locate(text)
+    assert isinstance(result, Located | Ambiguous | NotFound)
+    if isinstance(result, NotFound):
+        assert result.message and result.problem in vars(Problem).values()
+    if isinstance(result, Located):
+        assert result.location.in_england_or_wales and result.location.pfa_code is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(lat=st.floats(allow_nan=True, allow_infinity=True), lon=st.floats(allow_nan=True, allow_infinity=True))
+def test_any_point_gets_an_answer(locator: Locator, lat: float, lon: float) -> None:
+    result = locator.locate_point(lat, lon)
+    assert isinstance(result, Located | NotFound)
