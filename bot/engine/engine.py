@@ -232,6 +232,12 @@ class _NotePad:
             self._expire(now)
             return self._notes.get(token)
 
+    def sweep(self, now: datetime) -> None:
+        """Drop notes older than the time limit (a note abandoned mid-way does not linger)."""
+        if self._notes:
+            with self._lock:
+                self._expire(now)
+
     def discard(self, token: str | None) -> None:
         if token is not None:
             with self._lock:
@@ -298,6 +304,7 @@ class Engine:
 
     def handle(self, conversation: Conversation, event: Event) -> Turn:
         """Answer one event. Never raises for anything a person can send."""
+        self._notes.sweep(self._now())
         if isinstance(event, Text):
             command = parse_command(event.text)
             if command is not None:

@@ -482,3 +482,14 @@ def test_a_location_shared_during_the_note_is_not_taken_into_it() -> None:
     turn = engine.handle(conv, SharedLocation(53.8, -1.55, 10.0))
     assert turn.conversation == conv and turn.messages[0].key == "note_text_only"
     assert turn.outcome is None
+
+
+def test_an_abandoned_note_leaves_memory_after_the_time_limit_whoever_writes_next() -> None:
+    clock = Clock()
+    engine = make_engine(clock)
+    conv = _go(engine, Choice("note")).conversation
+    engine.handle(conv, Text("last night"))
+    assert engine.notes_in_memory == 1
+    clock.advance(hours=3)
+    engine.handle(Conversation.new(), Choice("menu"))  # someone else, not writing a note
+    assert engine.notes_in_memory == 0
