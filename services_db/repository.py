@@ -171,7 +171,23 @@ def list_services(
     kinds: Collection[ServiceKind] | None = None,
     commissioner_code: str | None = None,
 ) -> list[ServiceRecord]:
-    """Services in the directory, ordered by id, optionally filtered by status, kinds and commissioner."""
+    """Services in the directory, ordered by id.
+
+    Parameters
+    ----------
+    session
+        An open session (read only).
+    status
+        Only services with this status (``None``: any status, closed ones included).
+    kinds
+        Only services of these kinds (``None`` or empty: every kind).
+    commissioner_code
+        Only the services this commissioner commissions.
+
+    Returns
+    -------
+    list[ServiceRecord]
+    """
     query = select(Service)
     if status is not None:
         query = query.where(Service.status == ServiceStatus(status).value)
@@ -222,7 +238,30 @@ def create_service(
     areas: AreaGeometryLookup | None = None,
     now: datetime | None = None,
 ) -> ServiceRecord:
-    """Add a new service (version 1); raises :class:`ServiceAlreadyExists` or :class:`UnknownCommissioner`."""
+    """Add a new service as version 1, audited as ``create``.
+
+    Parameters
+    ----------
+    session
+        An open session; the call commits (or rolls back on error).
+    record
+        The service; its ``version`` and ``updated_at`` are ignored (the directory sets them).
+    actor
+        Who is making the change, for the audit trail.
+    areas
+        Boundary lookup when boundaries are loaded, else ``None``.
+    now
+        The time to record (UTC, timezone-aware); the current time by default.
+
+    Returns
+    -------
+    ServiceRecord
+        The stored record, with its version and ``updated_at``.
+
+    Raises
+    ------
+    ServiceAlreadyExists, UnknownCommissioner
+    """
     with _transaction(session):
         _check_commissioners(session, [record])
         if _load(session, record.id) is not None:
@@ -242,8 +281,34 @@ def update_service(
     areas: AreaGeometryLookup | None = None,
     now: datetime | None = None,
 ) -> ServiceRecord:
-    """Replace a service's content with ``record``; raises :class:`VersionConflict` unless it is still at
-    ``expected_version`` (the version the editor read)."""
+    """Replace a service's content with ``record`` as the next version, audited as ``update``.
+
+    Parameters
+    ----------
+    session
+        An open session; the call commits (or rolls back on error).
+    record
+        The edited service (matched by ``record.id``).
+    actor
+        Who is making the change.
+    expected_version
+        The version the editor read: if the stored service has moved on, nothing is written.
+    areas
+        Boundary lookup when boundaries are loaded, else ``None`` (an unchanged coverage keeps its geometry).
+    now
+        The time to record (UTC); the current time by default.
+
+    Returns
+    -------
+    ServiceRecord
+        The new version; the stored record unchanged when ``record`` has the same content.
+
+    Raises
+    ------
+    VersionConflict
+        Someone else changed (or deleted) the service since ``expected_version`` was read.
+    ServiceNotFound, UnknownCommissioner
+    """
     with _transaction(session):
         _check_commissioners(session, [record])
         row = _require(session, record.id)
@@ -367,6 +432,33 @@ def apply_changes(
     ``expected_versions`` (service id -> the version the change was planned against) makes the call fail
     with :class:`VersionConflict` if any of those services changed meanwhile. Removal closes a service
     (status ``closed``); it never deletes it or its history.
+
+    Parameters
+    ----------
+    session
+        An open session; pending changes in it (e.g. new commissioners) commit or roll back with the batch.
+    upserts
+        Services to create or update (matched by id; ``version``/``updated_at`` are ignored).
+    removals
+        Ids of services to close.
+    actor
+        Who is making the change (e.g. ``"import:leeds.csv"``); one audit entry per changed service.
+    expected_versions
+        Service id -> version the change was planned against.
+    areas
+        Boundary lookup when boundaries are loaded, else ``None``.
+    now
+        The time to record (UTC); the current time by default.
+
+    Returns
+    -------
+    ApplyResult
+        Ids created, updated, closed and left unchanged.
+
+    Raises
+    ------
+    VersionConflict, ServiceNotFound, UnknownCommissioner, DirectoryError
+        Nothing is written when any is raised.
     """
     expected_versions = expected_versions or {}
     ids = [r.id for r in upserts]

@@ -79,7 +79,26 @@ def seed(
     now: datetime | None = None,
     directory: NationalDirectory | None = None,
 ) -> SeedReport:
-    """Apply the shipped national directory in one transaction, leaving services users added or changed alone."""
+    """Apply the shipped national directory in one transaction, leaving services users added or changed alone.
+
+    Parameters
+    ----------
+    session
+        An open session; commissioners are upserted first, then the services in one transaction.
+    actor
+        Recorded in the audit trail for every seeded change.
+    areas
+        Boundary lookup when boundaries are loaded, else ``None``.
+    now
+        The time to record (UTC); the current time by default.
+    directory
+        The data to apply; the shipped ``national_directory.json`` by default.
+
+    Returns
+    -------
+    SeedReport
+        Ids added, updated, unchanged, left as users changed them, and retired (closed).
+    """
     directory = directory or load_national_directory()
     at = _at(now)
     commissioners_changed = upsert_commissioners(session=session, commissioners=directory.commissioners)

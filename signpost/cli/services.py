@@ -148,7 +148,7 @@ def history_command(
     for column in ("version", "when (UTC)", "who", "action", "what changed"):
         table.add_column(column)
     for e in entries:
-        changed = ", ".join(e.changed_fields) or e.detail
+        changed = ", ".join(e.changed_fields) or e.detail or ("new entry" if e.before is None else "")
         table.add_row(str(e.version or ""), f"{e.at:%Y-%m-%d %H:%M}", e.actor, e.action, changed)
     console.print(table)
     console.print(f"Restore an earlier version with `signpost services restore {service_id} --version N`.")
