@@ -61,6 +61,8 @@ from mapping.coverage import AreaGeometryLookup, resolve_coverage
 from mapping.crs import bng_to_wgs84, geometry_to_bng
 from mapping.postcodes import PostcodeDirectory
 from mapping.types import AreaCoverage, Coverage, NationalCoverage, ServiceRecord
+from services_db.diff import ChangeSet
+from services_db.importer import ImportPlan
 from services_db.models import Account, ApiToken, AuditEntry, Commissioner, Service
 
 __all__ = [
@@ -557,7 +559,7 @@ def authorise_import(
     *,
     session: Session,
     token: str,
-    plan: Any,
+    plan: ImportPlan,
     force_area: ForceAreaCheck | None = None,
     progress: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
@@ -583,13 +585,13 @@ def authorise_plan(
     *,
     session: Session,
     principal: Principal,
-    plan: Any,
+    plan: ImportPlan,
     force_area: ForceAreaCheck | None = None,
     progress: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
 ) -> Decision:
     """May ``principal`` apply this import plan? (The chat upload's check; a refusal is audited once.)"""
-    added, changed, removed = change_set_parts(plan)
+    added, changed, removed = change_set_parts(plan.changes)
     return authorise_changes(
         session=session,
         principal=principal,
@@ -597,43 +599,17 @@ def authorise_plan(
         changed=changed,
         removed=removed,
         force_area=force_area,
-        rows=getattr(plan, "rows", None),
+        rows=plan.rows,
         progress=progress,
         now=now,
     )
 
 
-def change_set_parts(plan: Any) -> tuple[list[ServiceRecord], list[ServiceRecord], list[str]]:
-    """(added records, changed records as they would be, removed ids) of an import plan or a change set."""
-    changes = getattr(plan, "changes", plan)
-    added = [_record_of(item) for item in getattr(changes, "added", ())]
-    changed = [_record_of(item, after=True) for item in getattr(changes, "changed", ())]
-    removed = [_id_of(item) for item in getattr(changes, "removed", ())]
-    return added, changed, removed
-
-
-def _record_of(item: Any, *, after: bool = False) -> ServiceRecord:
-    if isinstance(item, ServiceRecord):
-        return item
-    for name in ("after", "incoming", "record", "new"):
-        value = getattr(item, name, None)
-        if isinstance(value, ServiceRecord):
-            return value
-    raise TypeError(f"cannot read a service record from {type(item).__name__}")
-
-
-def _id_of(item: Any) -> str:
-    if isinstance(item, str):
-        return item
-    if isinstance(item, ServiceRecord):
-        return item.id
-    for name in ("service_id", "id", "before", "record", "current"):
-        value = getattr(item, name, None)
-        if isinstance(value, str):
-            return value
-        if isinstance(value, ServiceRecord):
-            return value.id
-    raise TypeError(f"cannot read a service id from {type(item).__name__}")
+def change_set_parts(changes: ChangeSet | None) -> tuple[list[ServiceRecord], list[ServiceRecord], list[str]]:
+    """(added records, changed records as they would be, ids that would close) of a change set."""
+    if changes is None:
+        return [], [], []
+    return list(changes.added), [c.after for c in changes.changed], [r.id for r in changes.removed]
 
 
 # --- the audit of refusals --------------------------------------------------------------------------------
