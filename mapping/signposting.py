@@ -27,8 +27,8 @@ import shapely
 from geopy.distance import geodesic
 from pyproj import Geod
 from shapely import STRtree
-from shapely.geometry import Point
-from shapely.geometry.base import BaseGeometry
+from shapely.geometry import GeometryCollection, Point
+from shapely.geometry.base import BaseGeometry, BaseMultipartGeometry
 
 from mapping.coverage import AreaGeometryLookup, CoverageCache
 from mapping.crs import bng_to_wgs84, wgs84_to_bng
@@ -55,6 +55,8 @@ __all__ = ["OUTSIDE_ENGLAND_WALES_KINDS", "SignpostIndex", "directory_snapshot_k
 OUTSIDE_ENGLAND_WALES_KINDS: frozenset[ServiceKind] = frozenset({ServiceKind.EMERGENCY})
 
 NEAREST_OUTSIDE_COUNT = 3  # enough to offer a choice without burying the person's own options
+_PIECE_VERTICES = 16  # outline pieces for nearest-outside distances: short enough to measure cheaply
+_FIRST_RADIUS_M = 2_000.0  # the first search circle for the nearest outside; widened as needed
 
 _WGS84 = Geod(ellps="WGS84")
 
@@ -137,8 +139,12 @@ class SignpostIndex:
         self._has_person = np.zeros(len(services), dtype=bool)
         self._has_person[self._person_owner] = True
         self._outside_positions = _positions(c.position for c in outside_candidates)
-        self._outside_targets = np.array([c.target for c in outside_candidates], dtype=object)
-        self._outside_bounds = shapely.bounds(self._outside_targets).reshape(-1, 4)
+        # Distances to large polygons cost their whole outline, so each outline is cut into short pieces: a query
+        # measures only the pieces whose boxes are near, as a segment index would.
+        pieces = [(row, piece) for row, c in enumerate(outside_candidates) for piece in _pieces(c.target)]
+        self._piece_owner = _positions(row for row, _ in pieces)
+        self._pieces = np.array([piece for _, piece in pieces], dtype=object)
+        self._piece_tree = STRtree(self._pieces)
         self._version = version
         self._boundaries_loaded = boundaries_loaded
 
@@ -367,38 +373,43 @@ class SignpostIndex:
     ) -> list[tuple[int, float]]:
         """The ``count`` nearest third-party reporting services not covering the point, with geodesic metres.
 
-        Candidates are ordered by the distance from the point to their bounding box (a lower bound); exact
-        distances (in BNG metres, vectorised) are computed only for those whose box can be nearer than the
-        ``count``-th best, and the geodesic distance only for the ones returned.
+        Each candidate's outline (and in-person points) is cut into short pieces in one STRtree; pieces within
+        a search radius (``dwithin``, in BNG metres) are measured, widening the radius until it holds ``count``
+        services. The geodesic distance is computed only for the ones returned.
         """
         positions = self._outside_positions
         keep = ~np.isin(positions, matched)
         if strand_mask:
             masks = self._strand_masks[positions]
             keep &= (masks == 0) | ((masks & strand_mask) != 0)
-        rows = np.flatnonzero(keep)
-        if not len(rows):
+        wanted = min(count, int(keep.sum()))
+        if not wanted:
             return []
         e, n = (float(v) for v in wgs84_to_bng(location.lon, location.lat))
-        bounds = self._outside_bounds[rows]
-        dx = np.maximum(np.maximum(bounds[:, 0] - e, e - bounds[:, 2]), 0.0)
-        dy = np.maximum(np.maximum(bounds[:, 1] - n, n - bounds[:, 3]), 0.0)
-        lower = np.hypot(dx, dy)
-        by_lower = np.argsort(lower, kind="stable")
-        rows, lower = rows[by_lower], lower[by_lower]
         point = Point(e, n)
-        first = max(4 * count, 16)
-        exact = shapely.distance(self._outside_targets[rows[:first]], point)
-        if len(rows) > first and len(exact) >= count:
-            kth = np.partition(exact, count - 1)[count - 1]
-            more = int(np.searchsorted(lower, kth, side="right"))
-            if more > first:
-                exact = np.concatenate([exact, shapely.distance(self._outside_targets[rows[first:more]], point)])
-        rows = rows[: len(exact)]
-        chosen = np.lexsort((self._name_rank[positions[rows]], exact))[:count]
+        # Widen a search circle from the nearest piece of any outline until it holds ``count`` services: every
+        # service nearer than the circle's radius then has a piece inside it, so none can be missed.
+        _, closest = self._piece_tree.query_nearest(point, return_distance=True, all_matches=False)
+        radius = max(float(closest[0]) * 2, _FIRST_RADIUS_M)
+        kept_pieces = int(np.count_nonzero(keep[self._piece_owner]))
+        best = np.full(len(positions), np.inf)  # per candidate: metres to its nearest piece
+        best_piece = np.full(len(positions), -1, dtype=np.int64)
+        while True:
+            hits = self._piece_tree.query(point, predicate="dwithin", distance=radius)
+            hits = hits[keep[self._piece_owner[hits]]]
+            metres = shapely.distance(self._pieces[hits], point)
+            owners = self._piece_owner[hits]
+            np.minimum.at(best, owners, metres)
+            nearest_piece = metres == best[owners]
+            best_piece[owners[nearest_piece]] = hits[nearest_piece]
+            if np.count_nonzero(best <= radius) >= wanted or len(hits) == kept_pieces:
+                break
+            radius *= 4
+        found = np.flatnonzero(np.isfinite(best))
+        chosen = found[np.lexsort((self._name_rank[positions[found]], best[found]))][:count]
         out: list[tuple[int, float]] = []
-        for row in rows[chosen]:
-            nearest = shapely.shortest_line(point, self._outside_targets[row]).coords[1]
+        for row in chosen:
+            nearest = shapely.shortest_line(point, self._pieces[best_piece[row]]).coords[1]
             lon, lat = (float(v) for v in bng_to_wgs84(nearest[0], nearest[1]))
             out.append((int(positions[row]), float(geodesic((location.lat, location.lon), (lat, lon)).meters)))
         return out
@@ -414,3 +425,32 @@ def _outside_candidate(
     if not parts:
         return None  # nowhere to measure a distance to (area codes without boundaries, no address)
     return _Candidate(position, parts[0] if len(parts) == 1 else shapely.GeometryCollection(parts))
+
+
+def _pieces(target: BaseGeometry) -> list[BaseGeometry]:
+    """The outline of ``target`` (rings, lines and points) cut into pieces of at most ``_PIECE_VERTICES``."""
+    out: list[BaseGeometry] = []
+    for part in shapely.get_parts(target):
+        if isinstance(part, BaseMultipartGeometry | GeometryCollection):
+            out.extend(_pieces(part))
+            continue
+        if part.is_empty:
+            continue
+        if isinstance(part, Point):
+            out.append(part)
+            continue
+        lines = shapely.get_rings(part) if part.geom_type == "Polygon" else [part]
+        for line in lines:
+            out.extend(_cut(shapely.get_coordinates(line)))
+    return out
+
+
+def _cut(coords: np.ndarray) -> list[BaseGeometry]:
+    """A line's vertices as consecutive pieces of ``_PIECE_VERTICES`` sharing their end points (one C call)."""
+    if len(coords) < 2:
+        return list(shapely.points(coords))
+    starts = np.arange(0, len(coords) - 1, _PIECE_VERTICES - 1)
+    lengths = np.minimum(starts + _PIECE_VERTICES, len(coords)) - starts
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    vertices = np.repeat(starts, lengths) + offsets
+    return list(shapely.linestrings(coords[vertices], indices=np.repeat(np.arange(len(starts)), lengths)))
