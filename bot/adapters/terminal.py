@@ -74,14 +74,17 @@ class TerminalChat:
         conversation = Conversation.new(language)
         conversation = self._step(conversation, parse_command(f"/start {start}".strip()) or Text("/start"))
         self._hint(conversation.language, "term_quit")
-        for line in self._lines():
-            stripped = line.strip()
-            if stripped.lower() in _QUIT:
-                break
-            event = self._event(stripped, conversation.language)
-            if event is None:
-                continue
-            conversation = self._step(conversation, event)
+        try:
+            for line in self._lines():
+                stripped = line.strip()
+                if stripped.lower() in _QUIT:
+                    break
+                event = self._event(stripped, conversation.language)
+                if event is None:
+                    continue
+                conversation = self._step(conversation, event)
+        except KeyboardInterrupt:
+            pass  # Ctrl+C is a way to leave, not an error
         self._console.print()
         self._hint(conversation.language, "term_bye")
         return self.stats

@@ -60,6 +60,9 @@ def chat(
     """Chat with Signpost in this terminal: the same conversation as the Telegram bot (works with piped input)."""
     import sys
 
+    from rich.markup import escape
+    from sqlalchemy.exc import OperationalError
+
     from bot.adapters.terminal import TerminalChat
     from bot.engine import Engine, Language
     from bot.signposter import DirectorySignposter
@@ -72,8 +75,13 @@ def chat(
         raise typer.Exit(2) from None
     config = wiring.settings()
     console = Console(highlight=False)
-    with console.status("Opening the services directory..."):
-        signposter = DirectorySignposter.from_database(wiring.database(config))
+    try:
+        with console.status("Opening the services directory..."):
+            signposter = DirectorySignposter.from_database(wiring.database(config))
+    except OperationalError as exc:
+        reason = escape(str(exc.orig).splitlines()[0])
+        errors.print(f"[red]Cannot open the database:[/red] {reason}. Check DATABASE_URL, or unset it for SQLite.")
+        raise typer.Exit(2) from None
     engine = Engine(signposter, stale_after_days=config.stale_after_days)
     TerminalChat(engine, console=console, input_stream=sys.stdin, echo=not sys.stdin.isatty()).run(
         start=start, language=chosen

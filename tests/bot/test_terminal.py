@@ -90,3 +90,23 @@ def test_signpost_chat_rejects_an_unknown_language(data_dir: Path) -> None:
     result = CliRunner().invoke(app, ["chat", "--language", "fr"])
     assert result.exit_code == 2
     assert "Use en, cy or easy" in result.output
+
+
+class _Interrupted(io.StringIO):
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_leaves_kindly_without_a_traceback() -> None:
+    out = io.StringIO()
+    chat = TerminalChat(make_engine(), console=Console(file=out, width=100), input_stream=_Interrupted())
+    chat.run()
+    assert out.getvalue().rstrip().endswith("Goodbye. Nothing from this chat was kept.")
+
+
+def test_signpost_chat_says_when_the_database_cannot_be_opened(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/signpost")
+    wiring.settings.cache_clear()
+    result = CliRunner().invoke(app, ["chat"], input="")
+    assert result.exit_code == 2
+    assert "Cannot open the database" in result.output and "Traceback" not in result.output
