@@ -22,6 +22,8 @@ __all__ = ["Markup", "Rendered", "render", "render_label"]
 Markup = Literal["html", "plain"]
 KeyboardRow = tuple[tuple[str, str | None, str | None], ...]
 
+MAX_MESSAGE = 4096  # Telegram's limit for one message, in characters
+
 _TAGS = re.compile(r"</?(?:b|i)>")
 _DAYS = re.compile(r"\b(mon|tue|wed|thu|fri|sat|sun)\b")
 
@@ -55,13 +57,21 @@ def render(message: Outgoing, language: Language, *, markup: Markup) -> Rendered
         tuple((render_label(button, language), button.action, button.url) for button in row) for row in message.buttons
     )
     location_label = cat["btn_share_location"] if message.request_location else None
-    return Rendered(text.strip(), keyboard, location_label, message.remove_keyboard)
+    return Rendered(_fit(text.strip()), keyboard, location_label, message.remove_keyboard)
 
 
 def render_label(button: Button, language: Language) -> str:
     """A button's label (button labels are never parsed as markup, so nothing is escaped)."""
     text = _TAGS.sub("", catalogue(language)[button.label_key])
     return text.format_map(_Strict(dict(button.label_vars), button.label_key)).strip()
+
+
+def _fit(text: str) -> str:
+    """Keep a message inside Telegram's limit, cutting at a line end so no tag or entity is split."""
+    if len(text) <= MAX_MESSAGE:
+        return text
+    cut = text.rfind("\n", 0, MAX_MESSAGE - 2)
+    return text[: cut if cut > 0 else MAX_MESSAGE - 2].rstrip() + "\n…"
 
 
 class _Strict(dict[str, str]):

@@ -142,3 +142,10 @@ def test_real_screens_render_in_html_without_stray_markup() -> None:
             text = render(message, Language.EN, markup="html").text
             stripped = text.replace("<b>", "").replace("</b>", "").replace("<i>", "").replace("</i>", "")
             assert "<" not in stripped and ">" not in stripped, (state, message.key)
+
+
+def test_a_long_message_is_cut_at_a_line_end_to_fit_telegram() -> None:
+    cards = tuple(_card(id=f"c{n}", description="word " * 150) for n in range(12))
+    text = render(Outgoing("danger", {"services": cards}), Language.EN, markup="html").text
+    assert len(text) <= 4096 and text.endswith("\n…")
+    assert text.count("<b>") == text.count("</b>")
