@@ -154,3 +154,10 @@ def test_postcodes_lie_in_their_tables_pfa(
     ]
     assert not too_far, too_far[:20]
     assert len(disagree) < 0.01 * len(points)
+
+
+def test_table_names_match_the_official_files(registry: AreaRegistry, geography_dir: Path) -> None:
+    for name in ("pfa_dec2023_buc.geojson", "lad_may2025_buc.geojson"):
+        for boundary in load_boundaries(geography_dir / name).boundaries:
+            info = registry.area(boundary.code)
+            assert info is not None and info.name == boundary.name, (boundary.code, boundary.name)
