@@ -30,7 +30,7 @@ from bot.engine import Engine as ConversationEngine
 from bot.persistence import ChatKeyer, ConversationStore
 from mapping.areas import AreaRegistry
 from mapping.types import ServiceRecord
-from services_db import access, repository
+from services_db import access, importer, repository
 from services_db.access import ForceAreaCheck
 from services_db.diff import ChangeSet, ServiceChange
 from services_db.formats import write_services
@@ -441,3 +441,21 @@ def test_change_digest_changes_with_the_versions_changed_against() -> None:
     )
     assert change_digest(one) != change_digest(two)
     assert change_digest(one) == change_digest(replace(one))
+
+
+async def test_a_change_between_the_last_check_and_the_write_is_refused_and_explained(harness: Harness) -> None:
+    """The last window: the plan was re-checked on confirm, then someone wrote before the apply (VersionConflict)."""
+    stored = harness.services()
+    edited = replace(stored["leeds-hub"], channels=(phone(DRAMA_PHONES[8]),))
+    file = _drop_column(_csv([edited, stored["leeds-youth"]]), "version")
+    with Session(harness.db) as session:
+        plan = importer.plan_import(session=session, data=file, name="late.csv")
+    assert plan.ok
+    meanwhile = replace(stored["leeds-hub"], description="edited by the other editor")
+    with Session(harness.db, expire_on_commit=False) as session:
+        repository.update_service(session=session, record=meanwhile, actor="other", expected_version=1, now=NOW)
+    editor = access.Principal(1, "Leeds team", access.Role.PCC_EDITOR, OWN, "telegram")
+    report = harness.staff._apply(editor, plan)
+    assert not report.applied
+    assert "'leeds-hub' was changed by someone else" in report.problems[0].message
+    assert harness.services()["leeds-hub"].description == "edited by the other editor"
