@@ -7,6 +7,7 @@ import json
 import random
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import shapely
@@ -167,3 +168,31 @@ def test_database_and_index_agree_on_real_geography(
             matched += len(want)
     assert checked == 300
     assert matched > 1000  # the directory is dense enough that the comparison means something
+
+
+@pytest.mark.postgres
+def test_postgis_query_can_use_the_gist_index(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostGIS only")
+    from sqlalchemy import event
+
+    services = [record(f"circle-{i}", RadiusCoverage(LEEDS[0] + i * 0.05, LEEDS[1], 2_000)) for i in range(20)]
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if "ST_Covers" in statement:
+            statements.append((statement, parameters))
+
+    with Session(engine, expire_on_commit=False) as session:
+        apply_changes(session=session, upserts=services, removals=[], actor="test")
+        event.listen(engine, "before_cursor_execute", capture)
+        try:
+            assert services_covering(session=session, lat=LEEDS[0], lon=LEEDS[1], lad_code="E08000035") == ["circle-0"]
+        finally:
+            event.remove(engine, "before_cursor_execute", capture)
+        assert len(statements) == 1
+        statement, parameters = statements[0]
+        connection = session.connection()
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # tiny table: make the planner show its options
+        plan = "\n".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + statement, parameters))
+    assert "ix_service_geom" in plan, plan
