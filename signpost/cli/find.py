@@ -16,12 +16,12 @@ from rich.table import Table
 from sqlmodel import Session
 
 from mapping.areas import AreaRegistry
-from mapping.boundaries import BoundaryIndex
 from mapping.locate import Ambiguous, Locator, NotFound, Problem
 from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
 from mapping.signposting import OUTSIDE_ENGLAND_WALES_KINDS, SignpostIndex
 from mapping.types import ChannelKind, Location, LocationSource, Match, MatchReason, ServiceKind, ServiceStatus, Strand
+from services_db.boundaries import load_boundary_index
 from services_db.repository import list_services
 from signpost import wiring
 
@@ -54,7 +54,7 @@ def find_command(
     engine = wiring.database()
     with Session(engine, expire_on_commit=False) as session:
         services = list_services(session=session, status=ServiceStatus.ACTIVE)
-        boundaries = _stored_boundaries(session)
+        boundaries = load_boundary_index(session=session)
     registry = AreaRegistry.default()
     locator = Locator(postcodes=PostcodeDirectory(), registry=registry, gazetteer=Gazetteer(), boundaries=boundaries)
     result = locator.locate(query)
@@ -83,14 +83,6 @@ def find_command(
     else:
         console.print(_describe(location, registry, index))
     _print_table(matches)
-
-
-def _stored_boundaries(session: Session) -> BoundaryIndex | None:
-    try:
-        from services_db.boundaries import load_boundary_index
-    except ImportError:  # boundary storage not in this build: area coverage is matched by codes
-        return None
-    return load_boundary_index(session=session)
 
 
 def _describe(location: Location, registry: AreaRegistry, index: SignpostIndex) -> str:

@@ -127,3 +127,29 @@ def test_bad_input_gets_a_clear_message_and_exit_2(data_dir: Path, query: str, s
     assert code == 2
     assert says in out
     assert "Traceback" not in out
+
+
+@pytest.mark.slow
+def test_with_boundaries_loaded(data_dir: Path, geography_dir: Path) -> None:
+    loaded = runner.invoke(
+        app,
+        [
+            "geography",
+            "load",
+            "--pfa",
+            str(geography_dir / "pfa_dec2023_buc.geojson"),
+            "--lad",
+            str(geography_dir / "lad_may2025_buc.geojson"),
+        ],
+    )
+    assert loaded.exit_code == 0, loaded.output
+    answer = find_json("LS6 1AA")
+    assert answer["boundaries_loaded"] is True
+    reasons = {m["id"]: m["reason"] for m in answer["matches"]}
+    assert reasons["example-leeds-reporting-centre"] == "covers"
+    # A typed point in Leeds, placed by the polygons rather than by the nearest postcode.
+    point = find_json("53.7997, -1.5492", "--kind", "third_party_reporting")
+    assert point["location"]["lad_code"] == "E08000035"
+    assert [m["id"] for m in point["matches"]] == ["example-leeds-reporting-centre"]
+    code, out = run("LS6 1AA")
+    assert code == 0 and "matched by boundaries" in out
