@@ -34,7 +34,7 @@ import shapely
 from shapely.geometry import Point, box, shape
 from shapely.geometry.base import BaseGeometry
 
-from mapping.crs import geometry_to_bng, wgs84_to_bng
+from mapping.crs import geometry_to_bng, geometry_to_wgs84, wgs84_to_bng
 from mapping.population import PopulationPoints, PostcodePoints
 from mapping.types import (
     AreaCoverage,
@@ -251,6 +251,11 @@ class Gap:
     geometry: BaseGeometry
     area_km2: float
     population: float
+    geometry_bng: BaseGeometry | None = field(default=None, repr=False, compare=False)
+
+    def bng(self) -> BaseGeometry:
+        """The gap in British National Grid metres (kept from the computation, so maps need no reprojection)."""
+        return self.geometry_bng if self.geometry_bng is not None else geometry_to_bng(self.geometry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -619,8 +624,6 @@ def compute_coverage(
                     gap_geom = geom if covered_geom.is_empty else shapely.difference(geom, covered_geom, grid_size=1.0)
                     gap_geom = _drop_slivers(gap_geom)
                     if not gap_geom.is_empty and gap_geom.area > 1.0:
-                        from mapping.crs import geometry_to_wgs84
-
                         gap_list.append(
                             Gap(
                                 level=level,
@@ -630,6 +633,7 @@ def compute_coverage(
                                 geometry=geometry_to_wgs84(gap_geom),
                                 area_km2=float(gap_geom.area) / 1e6,
                                 population=float(total[i] - covered_pop[key][i]),
+                                geometry_bng=gap_geom,
                             )
                         )
     return CoverageResult(

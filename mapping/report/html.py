@@ -14,7 +14,6 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from mapping.crs import geometry_to_bng
 from mapping.gaps import ANY
 from mapping.report.context import ReportContext
 from mapping.report.summary import fmt_pct
@@ -65,10 +64,14 @@ main{padding:12px 22px;max-width:1400px}
 .big{font-size:28px;font-weight:600}
 #controls button{margin:2px;padding:4px 10px;border:1px solid #12355b;background:#fff;border-radius:4px;cursor:pointer}
 #controls button.on{background:#12355b;color:#fff}
-svg.map{width:640px;max-width:100%;height:auto;background:#eef4f8;border:1px solid #ccd}
+svg.map{width:760px;max-width:100%;height:auto;background:#eef4f8;border:1px solid #ccd}
 svg.map path.area{stroke:#555;stroke-width:3;vector-effect:non-scaling-stroke}
 svg.map path.area:hover{stroke:#000;stroke-width:2}
 svg.map .gap{fill:url(#hatch);stroke:#b2182b;stroke-width:1;vector-effect:non-scaling-stroke;pointer-events:none}
+svg.map .sites circle{fill:rgba(255,255,255,0.35);stroke:#000;stroke-width:2;stroke-dasharray:6 4;
+vector-effect:non-scaling-stroke}
+svg.map .sites text{font-size:70px;font-weight:700;text-anchor:middle;fill:#000;paint-order:stroke;stroke:#fff;
+stroke-width:12px}
 .legend span{display:inline-block;width:34px;height:12px;margin-right:2px}
 table{border-collapse:collapse;font-size:13px;background:#fff}
 th,td{border:1px solid #ddd;padding:3px 6px;text-align:right}
@@ -84,6 +87,10 @@ const D = JSON.parse(document.getElementById('data').textContent);
 const BINS = [20, 40, 60, 80, 101];
 const COLOURS = ['#ffffcc', '#a1dab4', '#41b6c4', '#2c7fb8', '#253494'];
 let level = D.levels[0], strand = 'any';
+// A link such as report.html#lad/race opens on that level and strand.
+const [hashLevel, hashStrand] = decodeURIComponent(location.hash.slice(1)).split('/');
+if (D.levels.includes(hashLevel)) level = hashLevel;
+if (hashStrand in D.strandLabels) strand = hashStrand;
 function colour(p) { if (p === null || p === undefined) return '#d9d9d9';
   for (let i = 0; i < BINS.length; i++) if (p < BINS[i]) return COLOURS[i]; return COLOURS[4]; }
 function fmt(p) { return p === null || p === undefined ? 'n/a' : p.toFixed(1) + '%'; }
@@ -98,6 +105,7 @@ function paint() {
   document.querySelectorAll('#controls button').forEach(b => {
     b.classList.toggle('on', b.dataset.strand === strand || b.dataset.level === level); });
   document.getElementById('current').textContent = D.strandLabels[strand] + ', ' + D.levelLabels[level];
+  history.replaceState(null, '', '#' + level + '/' + strand);
 }
 document.querySelectorAll('#controls button').forEach(b => b.addEventListener('click', () => {
   if (b.dataset.strand) strand = b.dataset.strand; if (b.dataset.level) level = b.dataset.level; paint(); }));
@@ -179,13 +187,25 @@ def _maps(context: ReportContext) -> str:
             gap_paths = []
             for gap in result.gaps:
                 if gap.level == level and gap.strand == strand:
-                    bng = geometry_to_bng(gap.geometry).simplify(SIMPLIFY_M)
+                    bng = gap.bng().simplify(SIMPLIFY_M)
                     d = _svg_path(bng, x0, y1, MIN_GAP_PART_M2)
                     if d:
                         gap_paths.append(f'<path class="gap" d="{d}"/>')
             gap_groups.append(
                 f'<g class="gaps" data-level="{level}" data-strand="{escape(strand)}" style="display:none">'
                 + "".join(gap_paths)
+                + "</g>"
+            )
+        sites = ""
+        if context.siting is not None:
+            sites = (
+                '<g class="sites">'
+                + "".join(
+                    f'<circle cx="{(s.easting - x0) / UNIT_M:.0f}" cy="{(y1 - s.northing) / UNIT_M:.0f}" '
+                    f'r="{context.siting.radius_m / UNIT_M:.0f}"/><text x="{(s.easting - x0) / UNIT_M:.0f}" '
+                    f'y="{(y1 - s.northing) / UNIT_M + 25:.0f}">{s.rank}</text>'
+                    for s in context.siting.sites
+                )
                 + "</g>"
             )
         out.append(
@@ -196,6 +216,7 @@ def _maps(context: ReportContext) -> str:
             '<line x1="0" y1="0" x2="0" y2="40" stroke="#b2182b" stroke-width="8"/></pattern></defs>'
             + "".join(paths)
             + "".join(gap_groups)
+            + sites
             + "</svg>"
         )
     return "".join(out)
@@ -353,6 +374,9 @@ def write_html(context: ReportContext, path: Path) -> Path:
         for s in result.strands
         if s != ANY
     )
+    sites_legend = (
+        " &nbsp; dashed circles: proposed new centres (numbered by rank)" if context.siting is not None else ""
+    )
     vintages = "".join(f"<li>{escape(what)}: {escape(which)}</li>" for what, which in context.vintages)
     extras = "".join(
         f"<h2>{escape(e.title)}</h2><p class='note'>{escape(e.note)}</p>" for e in context.extras if e.note
@@ -378,7 +402,7 @@ def write_html(context: ReportContext, path: Path) -> Path:
 <h2>Map: % of {escape(unit)} covered &mdash; <span id="current"></span></h2>
 <div id="controls">{level_buttons} &nbsp; {strand_buttons} &nbsp;
 <label><input type="checkbox" id="showgaps" checked> show gaps (hatched)</label></div>
-<div class="legend note">{legend}</div>
+<div class="legend note">{legend}{sites_legend}</div>
 <div>{_maps(context)}</div>
 <div id="tip"></div>
 <h2>Tables (click a heading to sort)</h2>

@@ -18,7 +18,6 @@ from matplotlib.patches import PathPatch
 from matplotlib.path import Path as MplPath
 from shapely.geometry.base import BaseGeometry
 
-from mapping.crs import geometry_to_bng
 from mapping.gaps import ANY
 from mapping.report.context import ReportContext
 
@@ -63,7 +62,7 @@ def _draw(ax: Axes, context: ReportContext, level: str, strand: str, *, gaps: bo
         gap_patches = []
         for gap in context.result.gaps:
             if gap.level == level and gap.strand == strand:
-                path = _path(geometry_to_bng(gap.geometry).simplify(250))
+                path = _path(gap.bng().simplify(250))
                 if path is not None:
                     gap_patches.append(PathPatch(path))
         ax.add_collection(
