@@ -103,7 +103,7 @@ def _value(value: object, cat: Catalogue, markup: Markup) -> str:
         return "\n\n".join(_card(card, cat, markup) for card in value)
     if isinstance(value, ServiceCard):
         return _card(value, cat, markup)
-    if value is None or value == "":
+    if value is None:
         return _template(cat, "not_given", markup)
     if isinstance(value, float):
         return f"{value:g}"

@@ -221,6 +221,10 @@ class DirectorySignposter:
             return self._registry.local_strands(pfa_code)
         return tuple(ls for pfa in self._registry.pfas() for ls in self._registry.local_strands(pfa.code))
 
+    def area_name(self, code: str) -> str | None:
+        area = self._registry.area(code)
+        return area.name if area is not None else None
+
     # --- keeping up with the directory ----------------------------------------------------------------------
 
     @property

@@ -677,21 +677,31 @@ class Engine:
         matches = self._matches(conv, location)
         conv = conv.but(state=State.RESULTS, lad_code=location.lad_code, pfa_code=location.pfa_code, page=0)
         local = [m for m in matches if m.reason is MatchReason.COVERS]
+        where = {"place": location.label, "area": self._area_names(location)}
         if local:
             outcome = "matched_local"
-            intro = Outgoing("results_local", {"place": location.label, "count": len(local)})
+            intro = Outgoing("results_local", where)
         elif matches:
             outcome = "national_only"
-            intro = Outgoing("results_none_local", {"place": location.label})
+            intro = Outgoing("results_none_local", where)
         else:
             outcome = "none"
-            intro = Outgoing("results_nothing", {"place": location.label})
+            intro = Outgoing("results_nothing", where)
         messages = [intro, *self._page(conv, matches, 0, location)]
         return Turn(
             conv,
             tuple(messages),
             outcome=SignpostingOutcome(location.lad_code, location.pfa_code, conv.strands, outcome),
         )
+
+    def _area_names(self, location: Location) -> str:
+        """The district and police force area ("Leeds, West Yorkshire"), so a person sees they were understood."""
+        names: list[str] = []
+        for code in (location.lad_code, location.pfa_code):
+            name = self._signposter.area_name(code) if code else None
+            if name and name not in names and name != location.label:
+                names.append(name)
+        return ", ".join(names)
 
     def _more(self, conv: Conversation, page: int, lat: float, lon: float) -> Turn:
         result = self._signposter.locate_point(lat, lon, 100.0)

@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Protocol
 from mapping.types import Location, Match, ServiceKind, ServiceRecord, Strand
 
 if TYPE_CHECKING:
-    from mapping.locate import LocateResult
-
     from mapping.areas import LocalStrand
+    from mapping.locate import LocateResult
 
 __all__ = ["Route", "Signposter"]
 
@@ -61,4 +60,8 @@ class Signposter(Protocol):
 
     def route(self, route: Route) -> list[ServiceRecord]:
         """The directory entries for one national reporting route, best first."""
+        ...
+
+    def area_name(self, code: str) -> str | None:
+        """The name of a LAD or police force area (``"Leeds"``, ``"West Yorkshire"``), or None if unknown."""
         ...
