@@ -6,13 +6,15 @@ import csv
 import json
 import re
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlmodel import Session
 from typer.testing import CliRunner
 
+from bot.stats import record_signposting
 from mapping.crime import load_recorded_crime, prioritise
 from mapping.gaps import ANY, compute_coverage
 from mapping.population import PopulationBasis
@@ -20,7 +22,7 @@ from mapping.report import ReportContext, write_report
 from mapping.report.context import AreaExtra
 from mapping.report.csv_tables import CSV_COLUMNS
 from mapping.siting import propose_sites
-from mapping.types import RadiusCoverage, ServiceKind
+from mapping.types import RadiusCoverage, ServiceKind, Strand
 from services_db.formats import write_services
 from signpost import wiring
 from signpost.cli import app
@@ -290,6 +292,15 @@ def test_boundaries_stored_by_geography_load_are_used(cli_env: Path, geography_d
         ],
     )  # fmt: skip
     assert loaded.exit_code == 0, loaded.output
+    # The bot's anonymous counts: 6 signpostings in Leeds (West Yorkshire), 2 in Kent (suppressed in exports).
+    with Session(wiring.database(), expire_on_commit=False) as session:
+        for lad, pfa, times in (("E08000035", "E23000010", 6), ("E07000110", "E23000032", 2)):
+            for _ in range(times):
+                record_signposting(
+                    session=session, at=datetime(2026, 11, 2, tzinfo=UTC), lad_code=lad, pfa_code=pfa,
+                    strands=[Strand.RACE], outcome="matched_local",
+                )  # fmt: skip
+        session.commit()
     out = cli_env / "stored"
     population = str(geography_dir / "lsoa21_population_weighted_centroids.csv")
     code, output = run("--out", str(out), "--level", "pfa", "--population", population, "--local-only")
@@ -298,3 +309,6 @@ def test_boundaries_stored_by_geography_load_are_used(cli_env: Path, geography_d
     assert {r["geography_basis"] for r in rows} == {"boundaries"}
     assert {r["population_unit"] for r in rows} == {"residents"}
     assert "official ONS boundaries" in (out / "summary.md").read_text(encoding="utf-8")
+    demand = {r["code"]: r["signposted_by_bot"] for r in rows if r["strand"] == ANY}
+    assert demand["E23000010"] == "6" and demand["E23000032"] == "<5" and demand["E23000001"] == ""
+    assert "Demand" in (out / "report.html").read_text(encoding="utf-8")
