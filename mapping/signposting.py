@@ -36,6 +36,7 @@ from mapping.types import (
     AreaCoverage,
     Channel,
     Location,
+    LocationSource,
     Match,
     MatchReason,
     Nation,
@@ -245,6 +246,23 @@ class SignpostIndex:
         """
         local, national = self._covering(location, _strand_mask(strands), frozenset(kinds))
         return [self._services[p] for p in np.union1d(local, national)]
+
+    def outside_england_wales(
+        self,
+        *,
+        strands: Collection[Strand] = (),
+        kinds: Collection[ServiceKind] = (),
+        limit: int | None = None,
+    ) -> list[Match]:
+        """What applies to someone outside England and Wales (Scotland, Northern Ireland, the islands, at sea).
+
+        Only the national services of the kinds in :data:`OUTSIDE_ENGLAND_WALES_KINDS` (999/112 reach the
+        police anywhere in the UK); the caller tells the person to contact their own police service for the
+        rest. The same answer as :meth:`find` gives for a location whose LAD code is not an E/W code; no
+        coordinates are needed.
+        """
+        nowhere = Location(math.nan, math.nan, LocationSource.GPS, math.inf)
+        return self.find(nowhere, strands=strands, kinds=kinds, limit=limit)
 
     def find(
         self,

@@ -20,7 +20,7 @@ from mapping.locate import Ambiguous, Locator, NotFound, Problem
 from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
 from mapping.signposting import OUTSIDE_ENGLAND_WALES_KINDS, SignpostIndex
-from mapping.types import ChannelKind, Location, LocationSource, Match, MatchReason, ServiceKind, ServiceStatus, Strand
+from mapping.types import ChannelKind, Location, Match, MatchReason, ServiceKind, ServiceStatus, Strand
 from services_db.boundaries import load_boundary_index
 from services_db.repository import list_services
 from signpost import wiring
@@ -66,19 +66,20 @@ def find_command(
         _fail(result.message)
 
     index = SignpostIndex.build(services, areas=boundaries.geometry if boundaries is not None else None)
+    location: Location | None = None
+    notice = ""
     if isinstance(result, NotFound):
         # Outside England and Wales only the routes that work anywhere in the UK apply; no point is needed.
-        location = Location(math.nan, math.nan, LocationSource.PLACE, math.inf, None, None, query)
         notice = f"{result.message} Routes that still apply: {', '.join(sorted(OUTSIDE_ENGLAND_WALES_KINDS))}."
+        matches = index.outside_england_wales(strands=strand or (), kinds=kind or (), limit=limit)
     else:
         location = result.location
-        notice = ""
-    matches = index.find(location, strands=strand or (), kinds=kind or (), limit=limit)
+        matches = index.find(location, strands=strand or (), kinds=kind or (), limit=limit)
 
     if as_json:
         console.print_json(json.dumps(_as_json(query, location, matches, index, notice), ensure_ascii=False))
         return
-    if notice:
+    if location is None:
         errors.print(f"[yellow]{notice}")
     else:
         console.print(_describe(location, registry, index))
@@ -140,20 +141,24 @@ def _distance(metres: float) -> str:
     return f"{metres / 1000:.1f} km" if metres >= 1000 else f"{metres:.0f} m"
 
 
-def _as_json(query: str, location: Location, matches: list[Match], index: SignpostIndex, notice: str) -> dict[str, Any]:
-    placed = math.isfinite(location.lat)
-    return {
-        "query": query,
-        "location": {
-            "lat": location.lat if placed else None,
-            "lon": location.lon if placed else None,
-            "precision_m": location.precision_m if placed else None,
-            "source": location.source.value if placed else None,
+def _as_json(
+    query: str, location: Location | None, matches: list[Match], index: SignpostIndex, notice: str
+) -> dict[str, Any]:
+    placed = None
+    if location is not None:
+        placed = {
+            "lat": location.lat,
+            "lon": location.lon,
+            "precision_m": location.precision_m,
+            "source": location.source.value,
             "lad_code": location.lad_code,
             "pfa_code": location.pfa_code,
             "label": location.label,
-        },
-        "outside_england_wales": not location.in_england_or_wales,
+        }
+    return {
+        "query": query,
+        "location": placed,
+        "outside_england_wales": location is None,
         "notice": notice,
         "boundaries_loaded": index.boundaries_loaded,
         "matches": [

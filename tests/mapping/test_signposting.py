@@ -414,3 +414,14 @@ def test_with_loaded_boundaries_and_the_locator(geography_dir: Path) -> None:
     cardiff = locator.locate("CF10 1EP")
     assert isinstance(cardiff, Located)
     assert ids(index.find(cardiff.location, kinds=[ServiceKind.VICTIM_SUPPORT])) == ["wales"]
+
+
+def test_outside_england_and_wales_needs_no_point() -> None:
+    index = SignpostIndex.build(
+        [
+            service("999", NationalCoverage(), kind=ServiceKind.EMERGENCY),
+            service("101", NationalCoverage(), kind=ServiceKind.POLICE),
+        ]
+    )
+    assert [(m.service.id, m.reason) for m in index.outside_england_wales()] == [("999", MatchReason.NATIONAL)]
+    assert index.outside_england_wales(kinds=[ServiceKind.POLICE]) == []
