@@ -513,6 +513,9 @@ def compute_coverage(
     if (point_lad < 0).any():
         i = int(np.flatnonzero(point_lad < 0)[0])
         raise ValueError(f"population point {population.codes[i]} has no local authority in the geography")
+    orphans = sorted({lads[i].code for i in np.unique(point_lad) if lad_parent[i] < 0})
+    if orphans:
+        raise ValueError(f"no force area known for local authority {', '.join(orphans)}: update the LAD -> PFA table")
     point_pfa = lad_parent[point_lad]
     tell("points", 1, 1)
 
