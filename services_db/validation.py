@@ -557,10 +557,18 @@ def _hours(row: _Row) -> OpeningHours:
     value = row.raw.fields.get("hours")
     if isinstance(value, dict):
         try:
-            return OpeningHours.from_dict(value)
-        except (ValueError, TypeError) as exc:
+            hours = OpeningHours.from_dict(value)
+        except (ValueError, TypeError, AttributeError) as exc:
             row.problem("hours", f"cannot read hours: {exc}")
             return OpeningHours()
+        for text, limit in (
+            (hours.bank_holidays, TEXT_LIMITS["bank_holidays"]),
+            (hours.note, TEXT_LIMITS["hours_note"]),
+        ):
+            if len(text) > limit:
+                row.problem("hours", f"a note is {len(text):,} characters long; shorten it to at most {limit}")
+            row.check_plain("hours", text)
+        return hours
     text = row.text("hours", limit=500)
     bank_holidays = row.text("bank_holidays")
     note = row.text("hours_note")
@@ -751,6 +759,17 @@ def _channel(
     )
 
 
+def _spreadsheet_mangled(digits: str) -> bool:
+    if "E+" in digits.upper():
+        return True
+    if digits.isdigit() and len(digits) == 10 and digits[0] != "0":
+        try:
+            return phonenumbers.is_valid_number_for_region(phonenumbers.parse("0" + digits, "GB"), "GB")
+        except phonenumbers.NumberParseException:
+            return False
+    return False
+
+
 def _phone(row: _Row, column: str, value: str, kind: ServiceKind | None, channel_kind: ChannelKind) -> bool:
     digits = re.sub(r"[\s()-]", "", value)
     if digits in SHORT_CODES:
@@ -765,11 +784,20 @@ def _phone(row: _Row, column: str, value: str, kind: ServiceKind | None, channel
         return True
     if channel_kind is ChannelKind.RELAY and digits.startswith(("18001", "18002")) and len(digits) > 8:
         digits = digits[5:]  # Relay UK prefix before an ordinary number
-    try:
-        number = phonenumbers.parse(digits, "GB")
-    except phonenumbers.NumberParseException:
-        number = None
+    number = None
+    if digits.startswith(("0", "+")):  # phonenumbers also takes 1134960000, which nobody can dial as written
+        try:
+            number = phonenumbers.parse(digits, "GB")
+        except phonenumbers.NumberParseException:
+            number = None
     if number is None or not phonenumbers.is_valid_number_for_region(number, "GB"):
+        if _spreadsheet_mangled(digits):
+            row.problem(
+                column,
+                f"{value!r} looks like a number a spreadsheet changed (it drops the leading 0 and may write E+):"
+                " format the column as Text and type the number again, e.g. 0113 496 0000",
+            )
+            return False
         row.problem(
             column,
             f"{value!r} is not a valid UK phone number: write it with its area code, like 0113 496 0000 or"

@@ -205,6 +205,17 @@ def _cases() -> list[BadFile]:
             "not on land",
         ),
         BadFile("bad phone number", "services.csv", row(phone="0113 496"), 2, "phone", "not a valid UK phone number"),
+        BadFile(
+            "phone number mangled by a spreadsheet", "services.csv", row(phone="1134960000"), 2, "phone", "as Text"
+        ),
+        BadFile(
+            "script in GeoJSON hours note",
+            "services.geojson",
+            geojson_bytes([good_feature(hours={"intervals": ["mon 09:00-17:00"], "note": "<b>call</b>"})]),
+            0,
+            "hours",
+            "plain text only",
+        ),
         BadFile("999 on a local centre", "services.csv", row(phone="999"), 2, "phone", "belongs only to emergency"),
         BadFile("bad web address", "services.csv", row(web="not a web address"), 2, "web", "not a web address"),
         BadFile(
