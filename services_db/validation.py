@@ -474,7 +474,7 @@ def _service_id(row: _Row) -> str | None:
 
 
 @cache
-def _choices(enum: type[Any]) -> list[str]:
+def _choices(enum: Any) -> list[str]:  # an enum class
     return [e.value for e in enum]
 
 
