@@ -478,7 +478,7 @@ def _choices(enum: Any) -> list[str]:  # an enum class
     return [e.value for e in enum]
 
 
-def _enum(row: _Row, name: str, enum: type[Any], *, required: bool) -> Any:
+def _enum(row: _Row, name: str, enum: Any, *, required: bool) -> Any:
     value = row.text(name).lower().replace(" ", "_").replace("-", "_")
     choices = _choices(enum)
     if not value:
