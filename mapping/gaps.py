@@ -242,7 +242,7 @@ class CoverageRow:
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """The uncovered part of an area for a strand: WGS84 geometry, its area and the population inside it."""
+    """One uncovered part of an area for a strand: WGS84 polygon, its area and the population inside it."""
 
     level: str
     code: str
@@ -251,6 +251,8 @@ class Gap:
     geometry: BaseGeometry
     area_km2: float
     population: float
+    part: int = 1  # parts of one area's gap are numbered by the people inside them, most first
+    parts: int = 1
     geometry_bng: BaseGeometry | None = field(default=None, repr=False, compare=False)
 
     def bng(self) -> BaseGeometry:
@@ -576,6 +578,8 @@ def compute_coverage(
             for key, bits in bits_for.items()
         }
         full = lad_full_mask if level == "lad" else pfa_full_mask
+        order = np.argsort(index, kind="stable")  # the points of area i are order[starts[i]:starts[i + 1]]
+        starts = np.searchsorted(index[order], np.arange(len(units) + 1))
         area_geoms = [u.geometry for u in units]
         hits: dict[int, list[int]] = {}
         if tree is not None:
@@ -625,20 +629,9 @@ def compute_coverage(
                 if gaps and area_m2 - covered_area > 1.0:
                     # A 1 m precision grid drops the hairline slivers left where edges differ by millimetres.
                     gap_geom = geom if covered_geom.is_empty else shapely.difference(geom, covered_geom, grid_size=1.0)
-                    gap_geom = _drop_slivers(gap_geom)
-                    if not gap_geom.is_empty and gap_geom.area > 1.0:
-                        gap_list.append(
-                            Gap(
-                                level=level,
-                                code=unit.code,
-                                name=unit.name,
-                                strand=key,
-                                geometry=geometry_to_wgs84(gap_geom),
-                                area_km2=float(gap_geom.area) / 1e6,
-                                population=float(total[i] - covered_pop[key][i]),
-                                geometry_bng=gap_geom,
-                            )
-                        )
+                    members = order[starts[i] : starts[i + 1]]
+                    uncovered = members[(point_mask[members] & bits) == 0]
+                    gap_list.extend(_gap_parts(unit, key, gap_geom, uncovered, population))
     return CoverageResult(
         rows=tuple(rows),
         gaps=tuple(gap_list),
@@ -656,11 +649,50 @@ def compute_coverage(
     )
 
 
-def _drop_slivers(geometry: BaseGeometry, min_m2: float = 100.0) -> BaseGeometry:
-    parts = [p for p in shapely.get_parts(geometry) if p.geom_type == "Polygon" and p.area >= min_m2]
+MIN_GAP_PART_M2 = 10_000.0  # a hectare: smaller leftovers are edge effects, not places
+
+
+def _gap_parts(
+    unit: AreaUnit, strand: str, gap: BaseGeometry, uncovered: np.ndarray, population: PopulationPoints
+) -> list[Gap]:
+    """One :class:`Gap` per separate uncovered part of ``unit``, each with the uncovered people inside it.
+
+    Uncovered points outside every part (a coastal centroid, a point in a dropped sliver) join the nearest part,
+    so the parts' populations add up to the area's uncovered population.
+    """
+    parts = [p for p in shapely.get_parts(gap) if p.geom_type == "Polygon" and p.area >= MIN_GAP_PART_M2]
     if not parts:
-        return shapely.Polygon()
-    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+        return []
+    people = np.zeros(len(parts))
+    if len(uncovered):
+        points = shapely.points(population.easting[uncovered], population.northing[uncovered])
+        owner = np.full(len(uncovered), -1, dtype=np.int64)
+        if len(parts) == 1:
+            owner[:] = 0
+        else:
+            tree = shapely.STRtree(parts)
+            pt, part = tree.query(points, predicate="covered_by")
+            owner[pt[::-1]] = part[::-1]  # a point on a shared edge goes to the lowest part
+            missing = np.flatnonzero(owner < 0)
+            if len(missing):
+                owner[missing] = tree.query_nearest(points[missing], all_matches=False)[1]
+        people = np.bincount(owner, weights=population.population[uncovered], minlength=len(parts))
+    order = sorted(range(len(parts)), key=lambda k: (-people[k], -parts[k].area))
+    return [
+        Gap(
+            level=unit.level,
+            code=unit.code,
+            name=unit.name,
+            strand=strand,
+            geometry=geometry_to_wgs84(parts[k]),
+            area_km2=float(parts[k].area) / 1e6,
+            population=float(people[k]),
+            part=n + 1,
+            parts=len(parts),
+            geometry_bng=parts[k],
+        )
+        for n, k in enumerate(order)
+    ]
 
 
 def _code_services(

@@ -32,6 +32,8 @@ def write_gaps_geojson(context: ReportContext, path: Path) -> Path:
                     "code": gap.code,
                     "name": gap.name,
                     "strand": gap.strand,
+                    "part": gap.part,
+                    "parts": gap.parts,
                     "gap_area_km2": round(gap.area_km2, 3),
                     "population_in_gap": round(gap.population),
                     "population_unit": f"{context.unit} (PROXY)" if context.is_proxy else context.unit,

@@ -69,8 +69,13 @@ def summary_lines(context: ReportContext) -> list[str]:
         ]
     gaps = sorted((g for g in result.gaps if g.strand == ANY and g.level == "lad"), key=lambda g: -g.population)
     if gaps:
-        lines += ["", "## Largest gaps (local authorities, any strand)", ""]
-        lines += [f"- {g.name}: {g.population:,.0f} {unit} in {g.area_km2:,.0f} km2 not covered." for g in gaps[:5]]
+        lines += ["", "## Largest uncovered places (parts of local authorities, any strand)", ""]
+        lines += [
+            f"- {g.name}"
+            + (f" (part {g.part} of {g.parts})" if g.parts > 1 else "")
+            + f": {g.population:,.0f} {unit} in {g.area_km2:,.0f} km2 not covered."
+            for g in gaps[:5]
+        ]
     if context.priorities:
         lines += ["", "## Priority: high recorded hate crime, low coverage", "", context.crime_note, ""]
         for p in context.priorities[:10]:

@@ -170,6 +170,16 @@ def test_gaps_are_area_minus_coverage_with_population_inside() -> None:
     assert not [g for g in result.gaps if g.code == L3 and g.strand == "disability"]
 
 
+def test_a_gap_in_two_pieces_gives_each_its_own_people() -> None:
+    strip = make_service("strip", kind=TPR, coverage=polygon_cov(_box(3, 0, 7, 10)))
+    result = compute_coverage([strip], toy_population(), toy_geography())
+    pieces = [g for g in result.gaps if g.level == "lad" and g.code == L1 and g.strand == ANY]
+    # East (x 7-10) holds the 300; west (x 0-3) the 100 and the coastal 7, which joins its nearest piece.
+    assert [(g.part, g.parts, g.population) for g in pieces] == [(1, 2, 300), (2, 2, 107)]
+    assert [g.area_km2 for g in pieces] == pytest.approx([30, 30], rel=1e-6)
+    assert sum(g.population for g in pieces) == row(result, "lad", L1, ANY).population
+
+
 def test_kind_filter_and_national_services() -> None:
     services = [*toy_services(), make_service("n", kind=TPR, strands={Strand.SEXUAL_ORIENTATION})]
     with_national = compute_coverage(services, toy_population(), toy_geography())
