@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mapping.report.context import AreaExtra, ReportContext
-from mapping.report.csv_tables import write_csv
+from mapping.report.csv_tables import write_csv, write_sites_csv
 from mapping.report.geojson import write_gaps_geojson
 from mapping.report.html import write_html
 from mapping.report.png import write_pngs
@@ -24,6 +24,7 @@ __all__ = [
     "write_html",
     "write_pngs",
     "write_report",
+    "write_sites_csv",
     "write_summary",
 ]
 
@@ -33,6 +34,8 @@ def write_report(context: ReportContext, out_dir: Path) -> list[Path]:
     written: list[Path] = []
     for level in context.result.levels:
         written.append(write_csv(context, level, out_dir / f"coverage_{level}.csv"))
+    if context.siting is not None:
+        written.append(write_sites_csv(context, out_dir / "proposed_sites.csv"))
     written.append(write_gaps_geojson(context, out_dir / "gaps.geojson"))
     written.append(write_html(context, out_dir / "report.html"))
     written.extend(write_pngs(context, out_dir))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mapping.report.context import ReportContext
 
-__all__ = ["CSV_COLUMNS", "write_csv"]
+__all__ = ["CSV_COLUMNS", "write_csv", "write_sites_csv"]
 
 CSV_COLUMNS = (
     "level",
@@ -65,4 +65,22 @@ def write_csv(context: ReportContext, level: str, path: Path) -> Path:
                     *["" if extra.get(c) is None else extra.get(c) for c in extra_columns],
                 ]
             )
+    return path
+
+
+def write_sites_csv(context: ReportContext, path: Path) -> Path:
+    """``proposed_sites.csv``: the siting answer, one row per proposed centre in the order chosen."""
+    siting = context.siting
+    assert siting is not None
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["rank", "lat", "lon", "easting", "northing", "lad_code", "lad_name", "pfa_code", "pfa_name",
+             "radius_m", "strand", f"newly_covered_{context.unit}"]
+        )  # fmt: skip
+        for s in siting.sites:
+            writer.writerow(
+                [s.rank, f"{s.lat:.5f}", f"{s.lon:.5f}", f"{s.easting:.0f}", f"{s.northing:.0f}", s.lad_code,
+                 s.lad_name, s.pfa_code, s.pfa_name, f"{siting.radius_m:.0f}", siting.strand, f"{s.newly_covered:.0f}"]
+            )  # fmt: skip
     return path

@@ -374,6 +374,11 @@ def write_html(context: ReportContext, path: Path) -> Path:
         for s in result.strands
         if s != ANY
     )
+    uncovered = "".join(
+        f"<p><b>{LEVEL_LABEL[lv]} with no coverage at all</b> ({len(names)}): {escape(', '.join(names))}</p>"
+        for lv in result.levels
+        if (names := result.uncovered_areas(lv, ANY))
+    )
     sites_legend = (
         " &nbsp; dashed circles: proposed new centres (numbered by rank)" if context.siting is not None else ""
     )
@@ -399,6 +404,7 @@ def write_html(context: ReportContext, path: Path) -> Path:
 <div class="note">{covered:,.0f} of {population:,.0f}</div></div>
 {strand_cards}
 </div>
+{uncovered}
 <h2>Map: % of {escape(unit)} covered &mdash; <span id="current"></span></h2>
 <div id="controls">{level_buttons} &nbsp; {strand_buttons} &nbsp;
 <label><input type="checkbox" id="showgaps" checked> show gaps (hatched)</label></div>

@@ -39,6 +39,7 @@ OUTPUTS = {
     "coverage_lad.png",
     "coverage_lad_strands.png",
     "summary.md",
+    "proposed_sites.csv",
 }
 
 
@@ -137,6 +138,13 @@ def test_html_is_self_contained_and_says_what_it_is_based_on(written_proxy: Path
     assert data["pct"]["lad"][L3]["disability"] == 100.0
     assert set(data["pct"]) == {"pfa", "lad"}
     assert "Force One" in page and "Siting" in page and "Priority" in page
+    assert "Local authorities with no coverage at all</b> (0)" not in page
+
+
+def test_proposed_sites_csv(written: Path) -> None:
+    (site,) = read_csv(written / "proposed_sites.csv")
+    assert site["rank"] == "1" and site["radius_m"] == "2000" and site["strand"] == ANY
+    assert float(site["newly_covered_residents"]) > 0
 
 
 def test_summary_states_the_headline_in_words(written: Path) -> None:
