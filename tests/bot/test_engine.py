@@ -63,6 +63,17 @@ def test_every_state_is_in_the_mermaid_diagram() -> None:
     assert not missing, f"flow.mmd lacks states {missing}"
 
 
+def test_every_transition_the_engine_makes_is_drawn(walk) -> None:  # type: ignore[no-untyped-def]
+    diagram = FLOW.read_text(encoding="utf-8")
+    drawn = set(re.findall(r"^\s*([a-z_]+)\s*-->\s*([a-z_]+)", diagram, re.MULTILINE))
+    targets = re.search(r"^%% global-targets: (.+)$", diagram, re.MULTILINE)
+    assert targets, "flow.mmd lacks its '%% global-targets:' line"
+    everywhere = set(targets[1].split())
+    made = {(conv.state.value, turn.conversation.state.value) for conv, _, turn in walk}
+    undrawn = sorted((a, b) for a, b in made if a != b and b not in everywhere and (a, b) not in drawn)
+    assert not undrawn, f"flow.mmd lacks transitions {undrawn}"
+
+
 def test_every_state_is_reachable(walk) -> None:  # type: ignore[no-untyped-def]
     reached = {turn.conversation.state for _, _, turn in walk}
     assert reached == set(State), f"unreachable: {set(State) - reached}"
