@@ -65,7 +65,7 @@ def _services_from_file(path: Path, session: Session) -> list[ServiceRecord]:
     return records
 
 
-def _boundaries(pfa: Path | None, lad: Path | None, session: Session) -> BoundaryInput | None:
+def _boundaries(pfa: str | None, lad: str | None, session: Session) -> BoundaryInput | None:
     from mapping.boundaries import BoundaryError, load_boundaries
 
     if (pfa is None) != (lad is None):
@@ -136,8 +136,8 @@ def report(
     census: Annotated[
         str | None, typer.Option("--census", help="Census usual residents per LSOA, if not in --population.")
     ] = None,
-    pfa: Annotated[Path | None, typer.Option("--pfa", help="Police Force Area boundaries (GeoJSON).")] = None,
-    lad: Annotated[Path | None, typer.Option("--lad", help="Local Authority District boundaries (GeoJSON).")] = None,
+    pfa: Annotated[str | None, typer.Option("--pfa", help="Police Force Area boundaries (GeoJSON path or URL).")] = None,
+    lad: Annotated[str | None, typer.Option("--lad", help="Local Authority District boundaries (path or URL).")] = None,
     recorded_crime: Annotated[
         str | None, typer.Option("--recorded-crime", help="Police-recorded hate crime per force (CSV).")
     ] = None,
