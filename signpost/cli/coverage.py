@@ -136,7 +136,7 @@ def report(
     census: Annotated[
         str | None, typer.Option("--census", help="Census usual residents per LSOA, if not in --population.")
     ] = None,
-    pfa: Annotated[str | None, typer.Option("--pfa", help="Police Force Area boundaries (GeoJSON path or URL).")] = None,
+    pfa: Annotated[str | None, typer.Option("--pfa", help="Police Force Area boundaries (path or URL).")] = None,
     lad: Annotated[str | None, typer.Option("--lad", help="Local Authority District boundaries (path or URL).")] = None,
     recorded_crime: Annotated[
         str | None, typer.Option("--recorded-crime", help="Police-recorded hate crime per force (CSV).")
