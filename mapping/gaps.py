@@ -663,7 +663,7 @@ def _gap_parts(
     parts = [p for p in shapely.get_parts(gap) if p.geom_type == "Polygon" and p.area >= MIN_GAP_PART_M2]
     if not parts:
         return []
-    people = np.zeros(len(parts))
+    people: np.ndarray = np.zeros(len(parts))
     if len(uncovered):
         points = shapely.points(population.easting[uncovered], population.northing[uncovered])
         owner = np.full(len(uncovered), -1, dtype=np.int64)
@@ -672,7 +672,8 @@ def _gap_parts(
         else:
             tree = shapely.STRtree(parts)
             pt, part = tree.query(points, predicate="covered_by")
-            owner[pt[::-1]] = part[::-1]  # a point on a shared edge goes to the lowest part
+            ranked = np.lexsort((part, pt))[::-1]  # written last wins: a point on a shared edge gets the lowest part
+            owner[pt[ranked]] = part[ranked]
             missing = np.flatnonzero(owner < 0)
             if len(missing):
                 owner[missing] = tree.query_nearest(points[missing], all_matches=False)[1]
