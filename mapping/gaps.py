@@ -672,8 +672,11 @@ def _gap_parts(
         else:
             tree = shapely.STRtree(parts)
             pt, part = tree.query(points, predicate="covered_by")
-            ranked = np.lexsort((part, pt))[::-1]  # written last wins: a point on a shared edge gets the lowest part
-            owner[pt[ranked]] = part[ranked]
+            ranked = np.lexsort((part, pt))
+            pt, part = pt[ranked], part[ranked]
+            first = np.ones(len(pt), dtype=bool)
+            first[1:] = pt[1:] != pt[:-1]
+            owner[pt[first]] = part[first]  # a point on a shared edge goes to the lowest part
             missing = np.flatnonzero(owner < 0)
             if len(missing):
                 owner[missing] = tree.query_nearest(points[missing], all_matches=False)[1]
