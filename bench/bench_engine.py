@@ -53,7 +53,7 @@ class RebuildingSignposter(DirectorySignposter):
         kinds: Collection[ServiceKind] = (),
         limit: int | None = None,
     ) -> list[Match]:
-        index = SignpostIndex.build(self._services)
+        index = SignpostIndex.build(self.snapshot().services)
         return index.find(location, strands=strands, kinds=kinds, limit=limit)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,7 @@ from services_db.repository import list_services, snapshot_key
 if TYPE_CHECKING:
     from mapping.coverage import AreaGeometryLookup
 
-__all__ = ["ROUTES", "DirectorySignposter", "RouteSpec"]
+__all__ = ["ROUTES", "DirectorySignposter", "DirectorySnapshot", "RouteSpec"]
 
 
 class RouteSpec:
@@ -64,6 +64,17 @@ _KIND_ORDER = {kind: position for position, kind in enumerate(ServiceKind)}
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DirectorySnapshot:
+    """One consistent view of the directory: swapped whole when the directory changes, so readers never mix two."""
+
+    key: str
+    services: tuple[ServiceRecord, ...]
+    active: Mapping[str, ServiceRecord]
+    national: tuple[ServiceRecord, ...]  # active, national coverage, in kind then name order
+    index: SignpostIndex
 
 
 class DirectorySignposter:
@@ -106,13 +117,8 @@ class DirectorySignposter:
         self._recheck = recheck
         self._clock = clock
         self._lock = threading.Lock()
-        self._key = ""
-        self._services: tuple[ServiceRecord, ...] = ()
-        self._index: SignpostIndex
-        self._national: list[ServiceRecord] = []
-        self._active: dict[str, ServiceRecord] = {}
-        self._checked_at: datetime | None = None
-        self._rebuild()
+        self._checked_at: datetime | None = self._clock()
+        self._snapshot = self._build()
 
     @classmethod
     def from_services(
@@ -202,18 +208,16 @@ class DirectorySignposter:
         kinds: Collection[ServiceKind] = (),
         limit: int | None = None,
     ) -> list[Match]:
-        return self._current_index().find(location, strands=strands, kinds=kinds, limit=limit)
+        return self.snapshot().index.find(location, strands=strands, kinds=kinds, limit=limit)
 
     def national(self, kinds: Collection[ServiceKind]) -> list[ServiceRecord]:
         wanted = frozenset(kinds)
-        self._current_index()
-        return [s for s in self._national if not wanted or s.kind in wanted]
+        return [s for s in self.snapshot().national if not wanted or s.kind in wanted]
 
     def route(self, route: Route) -> list[ServiceRecord]:
-        spec = ROUTES[route]
-        self._current_index()
-        found = [s for s in self.national(spec.kinds) if s.id not in spec.exclude] if spec.kinds else []
-        named = [self._active[i] for i in spec.ids if i in self._active and i not in {s.id for s in found}]
+        spec, snapshot = ROUTES[route], self.snapshot()
+        found = [s for s in snapshot.national if s.kind in spec.kinds and s.id not in spec.exclude]
+        named = [snapshot.active[i] for i in spec.ids if i in snapshot.active and i not in {s.id for s in found}]
         return [*named, *found]
 
     def local_strands(self, pfa_code: str | None) -> tuple[LocalStrand, ...]:
@@ -230,23 +234,27 @@ class DirectorySignposter:
     @property
     def version(self) -> str:
         """The snapshot key of the directory the current index was built from."""
-        return self._key
+        return self._snapshot.key
 
-    def _current_index(self) -> SignpostIndex:
+    def snapshot(self) -> DirectorySnapshot:
+        """The directory as last loaded, reloaded first when it has changed (checked at most every ``recheck``)."""
         now = self._clock()
         if self._current_key is not None and (self._checked_at is None or now - self._checked_at >= self._recheck):
             with self._lock:
                 self._checked_at = now
-                if self._current_key() != self._key:
-                    self._rebuild()
-        return self._index
+                if self._current_key() != self._snapshot.key:
+                    self._snapshot = self._build()
+        return self._snapshot
 
-    def _rebuild(self) -> None:
-        key, services = self._load()
-        self._services = tuple(services)
-        self._active = {s.id: s for s in self._services if s.status is ServiceStatus.ACTIVE}
-        national = [s for s in self._active.values() if isinstance(s.coverage, NationalCoverage)]
-        self._national = sorted(national, key=lambda s: (_KIND_ORDER[s.kind], s.name, s.id))
-        self._index = SignpostIndex.build(self._services, areas=self._areas)
-        self._key = key
-        self._checked_at = self._clock()
+    def _build(self) -> DirectorySnapshot:
+        key, loaded = self._load()
+        services = tuple(loaded)
+        active = {s.id: s for s in services if s.status is ServiceStatus.ACTIVE}
+        national = [s for s in active.values() if isinstance(s.coverage, NationalCoverage)]
+        return DirectorySnapshot(
+            key=key,
+            services=services,
+            active=active,
+            national=tuple(sorted(national, key=lambda s: (_KIND_ORDER[s.kind], s.name, s.id))),
+            index=SignpostIndex.build(services, areas=self._areas),
+        )
