@@ -605,8 +605,12 @@ def authorise_plan(
     )
 
 
-def change_set_parts(changes: ChangeSet | None) -> tuple[list[ServiceRecord], list[ServiceRecord], list[str]]:
-    """(added records, changed records as they would be, ids that would close) of a change set."""
+def change_set_parts(
+    changes: ChangeSet | ImportPlan | None,
+) -> tuple[list[ServiceRecord], list[ServiceRecord], list[str]]:
+    """(added records, changed records as they would be, ids that would close) of a change set or an import plan."""
+    if isinstance(changes, ImportPlan):
+        changes = changes.changes
     if changes is None:
         return [], [], []
     return list(changes.added), [c.after for c in changes.changed], [r.id for r in changes.removed]
