@@ -6,6 +6,7 @@ which population basis (Census or the postcode proxy) and which geography (bound
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from mapping.report.context import AreaExtra, ReportContext
@@ -29,15 +30,24 @@ __all__ = [
 ]
 
 
-def write_report(context: ReportContext, out_dir: Path) -> list[Path]:
-    """Write every output of the report into ``out_dir`` (which must exist); returns the files written."""
+def write_report(
+    context: ReportContext, out_dir: Path, *, progress: Callable[[str, int, int], None] | None = None
+) -> list[Path]:
+    """Write every output of the report into ``out_dir`` (which must exist); returns the files written.
+
+    ``progress`` is called with ("outputs", done, total) after each writer.
+    """
+    steps: list[Callable[[], list[Path]]] = [
+        *[lambda lv=lv: [write_csv(context, lv, out_dir / f"coverage_{lv}.csv")] for lv in context.result.levels],
+        lambda: [write_sites_csv(context, out_dir / "proposed_sites.csv")] if context.siting is not None else [],
+        lambda: [write_gaps_geojson(context, out_dir / "gaps.geojson")],
+        lambda: [write_html(context, out_dir / "report.html")],
+        lambda: write_pngs(context, out_dir),
+        lambda: [write_summary(context, out_dir / "summary.md")],
+    ]
     written: list[Path] = []
-    for level in context.result.levels:
-        written.append(write_csv(context, level, out_dir / f"coverage_{level}.csv"))
-    if context.siting is not None:
-        written.append(write_sites_csv(context, out_dir / "proposed_sites.csv"))
-    written.append(write_gaps_geojson(context, out_dir / "gaps.geojson"))
-    written.append(write_html(context, out_dir / "report.html"))
-    written.extend(write_pngs(context, out_dir))
-    written.append(write_summary(context, out_dir / "summary.md"))
+    for done, step in enumerate(steps, start=1):
+        written.extend(step())
+        if progress is not None:
+            progress("outputs", done, len(steps))
     return written

@@ -159,19 +159,18 @@ def run_report(
         siting=siting,
         extras=tuple(extras),
     )
-    files = _write_atomically(context, out_dir)
-    tell("outputs", 1, 1)
+    files = _write_atomically(context, out_dir, tell)
     return ReportOutcome(context, files)
 
 
-def _write_atomically(context: ReportContext, out_dir: Path) -> tuple[Path, ...]:
+def _write_atomically(context: ReportContext, out_dir: Path, progress: Progress) -> tuple[Path, ...]:
     out_dir = out_dir.resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir} is a file: give a directory for --out")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        written = write_report(context, staging)
+        written = write_report(context, staging, progress=progress)
         if not out_dir.exists():
             os.replace(staging, out_dir)
         else:
