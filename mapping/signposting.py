@@ -84,6 +84,18 @@ class _Candidate:
 
 
 _KINDS: tuple[ServiceKind, ...] = tuple(ServiceKind)
+# Among otherwise equal matches, what a person who has just been targeted most likely needs first: somewhere to
+# report without the police, then support, then the police's own routes, then general lines.
+_KIND_PRIORITY: tuple[ServiceKind, ...] = (
+    ServiceKind.THIRD_PARTY_REPORTING,
+    ServiceKind.VICTIM_SUPPORT,
+    ServiceKind.ONLINE_REPORTING,
+    ServiceKind.POLICE,
+    ServiceKind.SPECIALIST_SUPPORT,
+    ServiceKind.HELPLINE,
+    ServiceKind.EMOTIONAL_SUPPORT,
+    ServiceKind.EMERGENCY,
+)
 _STRAND_BITS: dict[Strand, int] = {strand: 1 << i for i, strand in enumerate(Strand)}
 _EMPTY = np.empty(0, dtype=np.int64)
 
@@ -129,6 +141,8 @@ class SignpostIndex:
         self._all_national = np.unique(np.concatenate([_EMPTY, *self._by_nation.values()]))
         self._kind_codes = _positions(_KINDS.index(s.kind) for s in services)
         self._strand_masks = _positions(_strand_mask(s.strands) for s in services)
+        self._kind_rank = _positions(_KIND_PRIORITY.index(s.kind) for s in services)
+        self._caveated = _positions(int(bool(s.caveat)) for s in services)
         # Rank by (name, id), so that ties are broken stably whatever order the directory came in.
         order = sorted(range(len(services)), key=lambda p: (services[p].name, services[p].id))
         self._name_rank = np.empty(len(services), dtype=np.int64)
@@ -298,7 +312,10 @@ class SignpostIndex:
         -------
         list[Match]
             Those covering the point, then those outside it. Within each: specialist matches first, then
-            local before national, then nearest in-person point first (``distance_m``), then name and id.
+            local before national, then nearest in-person point first (``distance_m``), then (with no strand
+            chosen) services for everyone before single-community ones, confirmed details before caveated
+            ones, then by kind (third-party reporting, victim support, online reporting, police, ...), then
+            name and id.
         """
         wanted_mask, wanted_kinds = _strand_mask(strands), frozenset(kinds)
         local, national = self._covering(location, wanted_mask, wanted_kinds)
@@ -306,7 +323,19 @@ class SignpostIndex:
         locality = np.concatenate([np.zeros(len(local), dtype=np.int64), np.ones(len(national), dtype=np.int64)])
         distances = self._in_person_distances(positions, location)
         specialist = (self._strand_masks[positions] & wanted_mask) != 0
-        order = np.lexsort((self._name_rank[positions], distances, locality, ~specialist))
+        # With no strand chosen, services for everyone come before services for one community.
+        narrow = (self._strand_masks[positions] != 0) & (wanted_mask == 0)
+        order = np.lexsort(
+            (
+                self._name_rank[positions],
+                self._kind_rank[positions],
+                self._caveated[positions],  # details a person has confirmed before those still to check
+                narrow,
+                distances,
+                locality,
+                ~specialist,
+            )
+        )
         reasons = (MatchReason.COVERS, MatchReason.NATIONAL)
         matches = [
             Match(

@@ -303,6 +303,24 @@ def test_ranking_specialist_then_local_then_in_person_distance_then_name() -> No
     assert ids(rebuilt.find(at(*LEEDS), strands=[Strand.RACE])) == ids(matches)
 
 
+def test_with_no_strand_chosen_general_confirmed_reporting_routes_come_first() -> None:
+    race = frozenset({Strand.RACE})
+    index = SignpostIndex.build(
+        [
+            service("a-specialist", NationalCoverage(), kind=ServiceKind.SPECIALIST_SUPPORT, strands=race),
+            dataclasses.replace(
+                service("b-caveated", NationalCoverage(), kind=ServiceKind.VICTIM_SUPPORT), caveat="check the number"
+            ),
+            service("c-helpline", NationalCoverage(), kind=ServiceKind.HELPLINE),
+            service("d-support", NationalCoverage(), kind=ServiceKind.VICTIM_SUPPORT),
+            service("e-reporting", NationalCoverage(), kind=ServiceKind.THIRD_PARTY_REPORTING),
+        ]
+    )
+    assert ids(index.find(at(*LEEDS))) == ["e-reporting", "d-support", "c-helpline", "b-caveated", "a-specialist"]
+    # a chosen strand still puts its specialist first
+    assert ids(index.find(at(*LEEDS), strands=[Strand.RACE]))[0] == "a-specialist"
+
+
 def test_version_changes_with_the_directory() -> None:
     services = [service("a", RadiusCoverage(*LEEDS, 5_000)), service("b", NationalCoverage())]
     first = SignpostIndex.build(services)
