@@ -695,13 +695,13 @@ class Engine:
         )
 
     def _area_names(self, location: Location) -> str:
-        """The district and police force area ("Leeds, West Yorkshire"), so a person sees they were understood."""
+        """The district and police force area ("(Leeds, West Yorkshire)"), so a person sees they were understood."""
         names: list[str] = []
         for code in (location.lad_code, location.pfa_code):
             name = self._signposter.area_name(code) if code else None
             if name and name not in names and name != location.label:
                 names.append(name)
-        return ", ".join(names)
+        return f"({', '.join(names)})" if names else ""
 
     def _more(self, conv: Conversation, page: int, lat: float, lon: float) -> Turn:
         result = self._signposter.locate_point(lat, lon, 100.0)

@@ -248,7 +248,7 @@ def test_find_local_help_by_postcode_counts_a_local_match() -> None:
     assert turn.outcome is not None and turn.outcome.outcome == "matched_local"
     assert turn.outcome.lad_code == "E08000035"
     assert turn.messages[0].key == "results_local"
-    assert turn.messages[0].vars["area"] == "Leeds, West Yorkshire"  # the person sees they were understood
+    assert turn.messages[0].vars["area"] == "(Leeds, West Yorkshire)"  # the person sees they were understood
     assert "example-leeds-reporting-centre" in _ids(turn)
     assert len(_cards(turn)) <= PAGE_SIZE
 
@@ -302,7 +302,7 @@ def test_a_place_that_cannot_be_found_asks_again_with_the_reason() -> None:
 def test_shared_location_is_named_by_district_not_coordinates() -> None:
     turn = _go(make_engine(), SharedLocation(53.8008, -1.5491, 15.0))
     place = turn.messages[0].vars["place"]
-    assert place == "Leeds" and turn.messages[0].vars["area"] == "West Yorkshire"
+    assert place == "Leeds" and turn.messages[0].vars["area"] == "(West Yorkshire)"
     assert not any("53.80" in str(v) for m in turn.messages for v in m.vars.values())
 
 
