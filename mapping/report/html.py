@@ -375,7 +375,8 @@ def write_html(context: ReportContext, path: Path) -> Path:
         if s != ANY
     )
     uncovered = "".join(
-        f"<p><b>{LEVEL_LABEL[lv]} with no coverage at all</b> ({len(names)}): {escape(', '.join(names))}</p>"
+        f"<details><summary><b>{LEVEL_LABEL[lv]} with no coverage at all</b> ({len(names)})</summary>"
+        f"<p>{escape(', '.join(names))}</p></details>"
         for lv in result.levels
         if (names := result.uncovered_areas(lv, ANY))
     )
@@ -404,13 +405,13 @@ def write_html(context: ReportContext, path: Path) -> Path:
 <div class="note">{covered:,.0f} of {population:,.0f}</div></div>
 {strand_cards}
 </div>
-{uncovered}
 <h2>Map: % of {escape(unit)} covered &mdash; <span id="current"></span></h2>
 <div id="controls">{level_buttons} &nbsp; {strand_buttons} &nbsp;
 <label><input type="checkbox" id="showgaps" checked> show gaps (hatched)</label></div>
 <div class="legend note">{legend}{sites_legend}</div>
 <div>{_maps(context)}</div>
 <div id="tip"></div>
+{uncovered}
 <h2>Tables (click a heading to sort)</h2>
 {"".join(_area_table(context, lv) for lv in result.levels)}
 {_priorities(context)}
