@@ -288,6 +288,8 @@ def test_real_report_from_ons_files(cli_env: Path, geography_dir: Path) -> None:
     assert wy["recorded_hate_crime"] == "9000" and wy["priority_rank"] in ("1", "2")
     assert np.isclose(float(wy["rate_per_100k"]), 9000 / int(wy["population"]) * 100_000, atol=0.01)
     assert "Siting" in (out / "summary.md").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Local authorities with no coverage at all</b> (" in page and "Cornwall" in page
 
 
 def test_boundaries_stored_by_geography_load_are_used(cli_env: Path, geography_dir: Path) -> None:
