@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -9,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from sqlmodel import Session
 
 from mapping.areas import AreaRegistry
@@ -16,11 +18,13 @@ from mapping.crime import CrimeError
 from mapping.gaps import ANY, CoverageInputError
 from mapping.population import PopulationError
 from mapping.report.context import AreaExtra
+from mapping.report.history import draw_history
 from mapping.report.run import BoundaryInput, ReportOptions, run_report
 from mapping.report.summary import summary_lines
 from mapping.siting import DEFAULT_RADIUS_M
 from mapping.types import ServiceKind, ServiceRecord, Strand
 from services_db.boundaries import load_boundary_index
+from services_db.snapshots import snapshot_series
 from signpost import wiring
 
 app = typer.Typer(no_args_is_help=True, help="Coverage-gap mapping of third-party reporting services.")
@@ -219,3 +223,54 @@ def report(
     console.print(f"Wrote {len(outcome.files)} files to {out}:")
     for path in outcome.files:
         console.print(f"  {path.name}", highlight=False)
+
+
+@app.command("history")
+def history(
+    area: Annotated[
+        str | None, typer.Option("--area", help="A force area code (E23.../W15...); default: England and Wales.")
+    ] = None,
+    strand: Annotated[str, typer.Option("--strand", help="A strand, or 'any'.")] = ANY,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the series as CSV.")] = None,
+    png_out: Annotated[Path | None, typer.Option("--png", help="Also draw the series as a PNG chart.")] = None,
+) -> None:
+    """Coverage over time, from the nightly snapshots (`signpost jobs run-now coverage-snapshot` takes one now)."""
+    if strand != ANY and strand not in {s.value for s in Strand}:
+        _fail(f"unknown strand {strand!r}: use any, {', '.join(s.value for s in Strand)}")
+    registry = AreaRegistry.default()
+    if area is not None:
+        area = area.strip().upper()
+        info = registry.area(area)
+        if info is None or info.level != "pfa":
+            _fail(f"{area} is not a police force area code (E23000001-E23000039, W15000001-W15000004)")
+    engine = wiring.database()
+    with Session(engine) as session:
+        series = snapshot_series(session=session, area_code=area, strand=strand)
+    where = registry.area(area).name if area and registry.area(area) else "England and Wales"
+    if not series:
+        console.print(f"No coverage snapshots for {where} yet: run `signpost jobs run-now coverage-snapshot`.")
+        return
+    table = Table(
+        "date", "population", "covered", "% covered", "method", title=f"Coverage over time: {where}, {strand}"
+    )
+    for point in series:
+        table.add_row(
+            point.taken_on.isoformat(),
+            f"{point.population:,.0f}",
+            f"{point.population_covered:,.0f}",
+            f"{point.pct:.1f}%" if point.pct is not None else "-",
+            point.method,
+        )
+    console.print(table)
+    if csv_out:
+        with csv_out.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["taken_on", "area", "strand", "population", "population_covered", "pct", "method"])
+            for p in series:
+                pct = f"{p.pct:.2f}" if p.pct is not None else ""
+                row = [p.taken_on, area or "E+W", strand, f"{p.population:.0f}", f"{p.population_covered:.0f}", pct]
+                writer.writerow([*row, p.method])
+        console.print(f"Wrote {csv_out}")
+    if png_out:
+        draw_history(series, title=f"Third-party reporting coverage: {where} ({strand})", path=png_out)
+        console.print(f"Wrote {png_out}")
