@@ -34,7 +34,6 @@ from sqlmodel import Session
 from bot.engine.engine import Turn
 from bot.engine.model import Conversation
 from bot.stats import record_signposting
-from services_db.db import session_scope
 from services_db.models import ConversationRecord
 
 __all__ = [
@@ -163,13 +162,14 @@ class ConversationStore:
 
     def forget(self, chat_id: int) -> bool:
         """Delete the chat's state at once; ``True`` if there was any."""
-        with session_scope(self.engine) as session:
-            result = session.execute(delete(_TABLE).where(_TABLE.c.chat_key == self.keyer(chat_id)))
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(_TABLE).where(_TABLE.c.chat_key == self.keyer(chat_id)))
             return bool(result.rowcount)
 
+    # Core connections rather than ORM sessions: a turn is one read and one small write, on every message.
     def _load(self, key: str) -> _Loaded:
-        with session_scope(self.engine) as session:
-            row = session.execute(
+        with self.engine.connect() as conn:
+            row = conn.execute(
                 select(_TABLE.c.state, _TABLE.c.version, _TABLE.c.expires_at).where(_TABLE.c.chat_key == key)
             ).first()
         if row is None:
@@ -187,9 +187,9 @@ class ConversationStore:
     def _write(self, key: str, version: int | None, turn: Turn) -> bool:
         now = self.clock()
         try:
-            with session_scope(self.engine) as session:
+            with self.engine.begin() as conn:
                 if turn.forget:
-                    session.execute(delete(_TABLE).where(_TABLE.c.chat_key == key))
+                    conn.execute(delete(_TABLE).where(_TABLE.c.chat_key == key))
                 else:
                     values = {
                         "state": turn.conversation.to_dict(),
@@ -197,9 +197,9 @@ class ConversationStore:
                         "expires_at": now + self.ttl,
                     }
                     if version is None:
-                        session.execute(insert(_TABLE).values(chat_key=key, version=1, **values))
+                        conn.execute(insert(_TABLE).values(chat_key=key, version=1, **values))
                     else:
-                        result = session.execute(
+                        result = conn.execute(
                             update(_TABLE)
                             .where(_TABLE.c.chat_key == key, _TABLE.c.version == version)
                             .values(version=version + 1, **values)
@@ -207,7 +207,8 @@ class ConversationStore:
                         if result.rowcount != 1:
                             raise _Clash
                 if turn.outcome is not None:
-                    _record(session, turn, now)
+                    with Session(bind=conn) as session:  # joins this connection's transaction
+                        _record(session, turn, now)
         except (_Clash, IntegrityError):
             return False
         return True

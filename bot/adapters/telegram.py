@@ -4,8 +4,9 @@ Each update becomes one engine event; the turn runs through :class:`~bot.persist
 the database, keyed by an HMAC of the chat id, so any number of stateless workers can serve the same people);
 what the engine says is rendered with HTML escaping (``bot.render``) and sent with ``parse_mode=HTML``.
 
-There is no in-process conversation state (no ``ConversationHandler``): updates are processed one at a time
-per process, and concurrent workers are reconciled by the store's version check.
+There is no in-process conversation state (no ``ConversationHandler``). Updates from different people are
+handled concurrently (bounded), one person's strictly in order; separate workers (webhook mode) are reconciled
+by the store's version check.
 
 Staff (PCC editor) handlers plug in through ``build_application(..., extensions=[...])``: an extension gets the
 :class:`~telegram.ext.Application` and adds its handlers in :data:`STAFF_GROUP` (which runs before the victim
@@ -16,12 +17,14 @@ the victim flow.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,6 +297,7 @@ class VictimBot:
     engine: Engine
     store: ConversationStore
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(RateLimit()))
+    _chat_locks: dict[int, tuple[asyncio.Lock, int]] = field(default_factory=dict, init=False, repr=False)
 
     def handlers(self) -> list[Any]:
         private = filters.ChatType.PRIVATE
@@ -309,9 +313,9 @@ class VictimBot:
         if message is None or chat is None:
             return
         event = event_from_message(message)
-        if not await self._allowed(update, context, event):
-            return
-        await self._turn(update, context, event, query=None)
+        async with self._one_at_a_time(chat.id):
+            if await self._allowed(update, context, event):
+                await self._turn(update, context, event, query=None)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An inline button pressed: always answered, so the person's app stops its spinner."""
@@ -322,9 +326,9 @@ class VictimBot:
                 await query.answer()
             return
         event = Choice(query.data or "")
-        if not await self._allowed(update, context, event):
-            return
-        await self._turn(update, context, event, query=query)
+        async with self._one_at_a_time(chat.id):
+            if await self._allowed(update, context, event):
+                await self._turn(update, context, event, query=query)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log what failed and where, never what anyone sent; say sorry when a person was waiting."""
@@ -350,6 +354,22 @@ class VictimBot:
             log.error("could not apologise for update %s: %s", update_id, type(exc).__name__)
 
     # --- internals --------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _one_at_a_time(self, chat_id: int) -> AsyncIterator[None]:
+        """Updates of different people run concurrently; one person's run in the order they arrived (asyncio
+        locks are first come, first served), so their replies never cross."""
+        lock, waiting = self._chat_locks.get(chat_id, (asyncio.Lock(), 0))
+        self._chat_locks[chat_id] = (lock, waiting + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, waiting = self._chat_locks[chat_id]
+            if waiting == 1:
+                del self._chat_locks[chat_id]
+            else:
+                self._chat_locks[chat_id] = (lock, waiting - 1)
 
     async def _allowed(self, update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event) -> bool:
         chat = update.effective_chat
@@ -465,6 +485,7 @@ def build_application(
     extensions: Sequence[Extension] = (),
     on_start: Sequence[Callable[[Application], Awaitable[None]]] = (),  # type: ignore[type-arg]
     on_stop: Sequence[Callable[[Application], Awaitable[None]]] = (),  # type: ignore[type-arg]
+    concurrent_updates: int = 32,
 ) -> Application:  # type: ignore[type-arg]
     """The bot's Application: victim handlers, staff extensions, the command menu on start.
 
@@ -482,8 +503,11 @@ def build_application(
         Called with the application to add more handlers (staff commands: see the module docstring).
     on_start, on_stop
         Awaited after the bot is initialised / before it shuts down (e.g. the job scheduler).
+    concurrent_updates
+        How many updates are handled at once (different people overlap their Bot API calls; one person's
+        updates still run in order). There is no ConversationHandler, so this is safe.
     """
-    builder = ApplicationBuilder().token(token)
+    builder = ApplicationBuilder().token(token).concurrent_updates(concurrent_updates)
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:

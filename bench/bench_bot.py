@@ -1,0 +1,386 @@
+"""Benchmark: the Telegram bot's throughput offline, and its round-trip latency under 200 simulated users.
+
+1. Updates per second through ``Application.process_update`` (the real adapter, engine, renderer and SQLite
+   conversation store; the Bot API answered offline by ``RecordingRequest``), against a baseline measured in
+   the same run: the same events through the engine and renderer alone (no Telegram objects, no database).
+2. Round trips over HTTP through the Telegram Bot API emulator on loopback: ``signpost bot`` runs as its own
+   process (long polling); first one user alone (the baseline), then 200 users at once, each scripted through
+   a short conversation. Prints p50/p95/p99 and the p95 ratio. Skipped, with the reason, when node or the
+   emulator's npm packages are missing (``SIGNPOST_TG_EMULATOR_NODE_PATH``, as for the tests).
+
+Run::
+
+    python bench/bench_bot.py [--chats 300] [--users 200] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import selectors
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import platformdirs
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy import event as sql_event
+from sqlmodel import Session
+from telegram import Update
+
+from bot.adapters.offline import RecordingRequest
+from bot.adapters.telegram import VictimBot, build_application
+from bot.engine import Choice, Conversation, Engine, Event, Text
+from bot.persistence import ChatKeyer, ConversationStore
+from bot.render import render
+from bot.signposter import DirectorySignposter
+from services_db.db import make_engine, migrate
+from services_db.seed import seed_if_new
+
+ROOT = Path(__file__).resolve().parent.parent
+EMULATOR_DIR = Path(os.environ.get("SIGNPOST_TG_EMULATOR_DIR", ROOT.parent / "shared" / "tools" / "telegram-emulator"))
+console = Console(stderr=True)
+POSTCODES = ("LS6 1AA", "M1 1AE", "CF10 1EP", "B1 1BB", "EX1 1AA", "SW1A 1AA", "NR1 1AA", "BS1 4DJ")
+
+
+def script(n: int) -> list[Event]:
+    """One person's conversation: a mix of commands, buttons and a typed postcode."""
+    return [
+        Text("/start"),
+        Choice("happened"),
+        Choice("happened:yes"),
+        Choice("strand:race"),
+        Choice("strand:done"),
+        Choice("find"),
+        Text(POSTCODES[n % len(POSTCODES)]),
+        Choice("menu"),
+        Text("/help"),
+        Choice("danger"),
+    ]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# --- 1. offline throughput ------------------------------------------------------------------------------------
+
+
+def _update(event: Event, chat_id: int, update_id: int) -> dict[str, Any]:
+    user = {"id": chat_id, "is_bot": False, "first_name": "Bench"}
+    chat = {"id": chat_id, "type": "private"}
+    if isinstance(event, Choice):
+        message = {
+            "message_id": 1,
+            "date": 0,
+            "chat": chat,
+            "text": "earlier",
+            "from": {**user, "id": 1, "is_bot": True},
+        }
+        query = {"id": str(update_id), "from": user, "chat_instance": "1", "data": event.action, "message": message}
+        return {"update_id": update_id, "callback_query": query}
+    assert isinstance(event, Text)
+    entities = [{"type": "bot_command", "offset": 0, "length": len(event.text)}] if event.text.startswith("/") else []
+    message = {"message_id": update_id, "date": 0, "chat": chat, "from": user, "text": event.text, "entities": entities}
+    return {"update_id": update_id, "message": message}
+
+
+def engine_alone(signposter: DirectorySignposter, chats: int) -> list[float]:
+    engine = Engine(signposter)
+    conversations: dict[int, Conversation] = {}
+    timings: list[float] = []
+    for n in range(chats):
+        for event in script(n):
+            started = time.perf_counter()
+            turn = engine.handle(conversations.get(n, Conversation.new()), event)
+            conversations[n] = turn.conversation
+            for message in turn.messages:
+                render(message, turn.conversation.language, markup="html")
+            timings.append(time.perf_counter() - started)
+    return timings
+
+
+def wal(engine: SqlEngine) -> SqlEngine:
+    """SQLite in write-ahead-log mode with NORMAL sync: a commit no longer waits for the disk (durable across a
+    crash of the process, not of the machine)."""
+
+    @sql_event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+async def through_process_update(
+    signposter: DirectorySignposter, db_url: str, chats: int, *, write_ahead_log: bool = False
+) -> list[float]:
+    database = make_engine(db_url)
+    store = ConversationStore(
+        wal(database) if write_ahead_log else database,
+        keyer=ChatKeyer(b"bench-secret-bench-secret"),
+        ttl=timedelta(hours=1),
+    )
+    request = RecordingRequest()
+    app = build_application(
+        token="1:BENCH", victim_bot=VictimBot(engine=Engine(signposter), store=store), request=request
+    )
+    timings: list[float] = []
+    ids = itertools.count(1)
+    async with app:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("process_update", total=chats)
+            for n in range(chats):
+                for event in script(n):
+                    update = Update.de_json(_update(event, 10_000 + n, next(ids)), app.bot)
+                    started = time.perf_counter()
+                    await app.process_update(update)
+                    timings.append(time.perf_counter() - started)
+                request.clear()
+                progress.advance(task)
+    return timings
+
+
+def offline(chats: int, workdir: Path) -> None:
+    db_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    engine = make_engine(db_url)
+    migrate(engine)
+    with Session(engine) as session:
+        seed_if_new(session=session)
+        session.commit()
+    signposter = DirectorySignposter.from_database(engine)
+    engine_alone(signposter, 5)  # warm caches (postcodes, catalogues) for both sides alike
+    base = engine_alone(signposter, chats)
+    adapter = asyncio.run(through_process_update(signposter, db_url, chats))
+    wal_url = f"sqlite:///{workdir / 'bench-wal.sqlite3'}"
+    migrate(make_engine(wal_url))
+    adapter_wal = asyncio.run(through_process_update(signposter, wal_url, chats, write_ahead_log=True))
+    table = Table("path", "updates", "updates/s", "p50 ms", "p95 ms")
+    rows = (
+        ("engine + render (baseline)", base),
+        ("process_update, SQLite store (default journal)", adapter),
+        ("process_update, SQLite store in WAL mode", adapter_wal),
+    )
+    for name, timings in rows:
+        table.add_row(
+            name,
+            str(len(timings)),
+            f"{len(timings) / sum(timings):,.0f}",
+            f"{percentile(timings, 0.5) * 1000:.2f}",
+            f"{percentile(timings, 0.95) * 1000:.2f}",
+        )
+    Console().print(table)
+    for name, timings in rows[1:]:
+        ratio = (len(timings) / sum(timings)) / (len(base) / sum(base))
+        Console().print(f"{name}: {ratio:.2f}x the engine-alone rate (the rest is Telegram objects and the store)")
+
+
+# --- 2. emulator round trips ----------------------------------------------------------------------------------
+
+
+def _node_modules() -> Path | None:
+    configured = os.environ.get("SIGNPOST_TG_EMULATOR_NODE_PATH")
+    candidates = [Path(configured)] if configured else []
+    candidates.append(
+        Path(platformdirs.user_cache_dir("signpost", appauthor=False)) / "telegram-emulator" / "node_modules"
+    )
+    return next((c for c in candidates if (c / "telegram-test-api").is_dir()), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(cmd: list[str], env: dict[str, str], ready: str, timeout: float, log: list[str]) -> subprocess.Popen[str]:
+    """Start a process and wait for ``ready`` in its output; the rest of its output is kept in ``log``."""
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if selector.select(timeout=deadline - time.monotonic()):
+                line = process.stdout.readline()
+                log.append(line)
+                if ready in line:
+                    # Keep draining, or a full pipe would stall the process.
+                    threading.Thread(target=lambda: log.extend(process.stdout or ()), daemon=True).start()
+                    return process
+                if not line and process.poll() is not None:
+                    break
+    process.kill()
+    raise RuntimeError(f"{cmd[0]} did not become ready ({ready!r}) within {timeout}s: {''.join(log)[-2000:]}")
+
+
+def _actions(record: dict[str, Any]) -> set[str]:
+    markup = record["message"].get("reply_markup") or {}
+    return {b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row}
+
+
+def _asks_location(record: dict[str, Any]) -> bool:
+    markup = record["message"].get("reply_markup") or {}
+    return any(b.get("request_location") for row in markup.get("keyboard", []) for b in row)
+
+
+class BenchUser:
+    def __init__(self, tguser: Any) -> None:
+        self.tg = tguser
+
+    async def until(self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 240.0) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while not done(got):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"user {self.tg.user_id}: no answer within {timeout}s")
+            got += await self.tg.next_messages(min(left, 10.0))
+        return got
+
+    async def conversation(self, n: int, timings: list[float]) -> None:
+        """/start, Find help, a postcode, Menu: four round trips, each timed from sending to the turn's last message."""
+        started = time.perf_counter()
+        await self.tg.send_command("/start")
+        menu = await self.until(lambda got: any("find" in _actions(m) for m in got))
+        timings.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        await self.tg.press(next(m for m in menu if "find" in _actions(m)), _label(menu, "find"))
+        await self.until(lambda got: any(_asks_location(m) for m in got))
+        timings.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        await self.tg.send_text(POSTCODES[n % len(POSTCODES)])
+        results = await self.until(lambda got: any({"note", "menu"} <= _actions(m) for m in got))
+        timings.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        await self.tg.press(next(m for m in results if "menu" in _actions(m)), _label(results, "menu"))
+        await self.until(lambda got: any("happened" in _actions(m) for m in got))
+        timings.append(time.perf_counter() - started)
+
+
+def _label(records: list[dict[str, Any]], action: str) -> str:
+    for record in records:
+        for row in (record["message"].get("reply_markup") or {}).get("inline_keyboard", []):
+            for button in row:
+                if button.get("callback_data") == action:
+                    return str(button["text"])
+    raise KeyError(action)
+
+
+async def _run_users(url: str, token: str, users: int, first_id: int, tguser_class: Any) -> tuple[list[float], float]:
+    timings: list[float] = []
+    clients = [httpx.AsyncClient(timeout=90.0) for _ in range(users)]  # one client per user, as a phone would be
+    try:
+        people = [BenchUser(tguser_class(client, url, token, first_id + i)) for i, client in enumerate(clients)]
+        started = time.perf_counter()
+        await asyncio.wait_for(
+            asyncio.gather(*(p.conversation(i, timings) for i, p in enumerate(people))), timeout=600.0
+        )
+        return timings, time.perf_counter() - started
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+
+
+def emulator_round_trips(users: int, rounds: int, workdir: Path, database_url: str = "") -> None:
+    node, modules = shutil.which("node"), _node_modules()
+    if node is None or modules is None or not (EMULATOR_DIR / "shim_server.js").is_file():
+        console.print(
+            "[yellow]emulator round trips skipped: node, the emulator folder or its npm packages missing "
+            "(set SIGNPOST_TG_EMULATOR_NODE_PATH)[/yellow]"
+        )
+        return
+    sys.path.insert(0, str(EMULATOR_DIR))
+    from tguser import TgUser
+
+    port = _free_port()
+    url, token = f"http://127.0.0.1:{port}", "4242:BENCH"
+    emulator_log: list[str] = []
+    bot_log: list[str] = []
+    emulator = _start(
+        [node, str(EMULATOR_DIR / "shim_server.js")],
+        {**os.environ, "NODE_PATH": str(modules), "PORT": str(port), "HOST": "127.0.0.1"},
+        "listening",
+        30,
+        emulator_log,
+    )
+    bot_env = {
+        **os.environ,
+        "SIGNPOST_DATA_DIR": str(workdir / "bot-data"),
+        "TELEGRAM_BOT_TOKEN": token,
+        "TELEGRAM_BASE_URL": f"{url}/bot",
+        "TELEGRAM_BASE_FILE_URL": f"{url}/file/bot",
+        "DATABASE_URL": database_url,  # empty: SQLite in the bench's own data directory
+    }
+    bot = None
+    try:
+        bot = _start(
+            [sys.executable, "-c", "from signpost.cli import main; main()", "bot"], bot_env, "running", 120, bot_log
+        )
+        console.print(f"emulator on {url}, `signpost bot` running (pid {bot.pid}); warming up with one user")
+        single: list[float] = []
+        asyncio.run(_run_users(url, token, 1, 900_000, TgUser))  # first postcode lookups load the tables
+        for round_ in range(rounds * 5):
+            timings, _ = asyncio.run(_run_users(url, token, 1, 910_000 + round_, TgUser))
+            single += timings
+        console.print(f"{users} users at once")
+        crowd, wall = asyncio.run(_run_users(url, token, users, 1_000_000, TgUser))
+    except BaseException:
+        console.print("bot output (last lines):", "".join(bot_log[-40:]), "emulator:", "".join(emulator_log[-20:]))
+        raise
+    finally:
+        for process in (bot, emulator):
+            if process is not None:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    table = Table("users", "round trips", "p50 ms", "p95 ms", "p99 ms", "max ms")
+    for name, timings in (("1 (baseline)", single), (str(users), crowd)):
+        table.add_row(
+            name,
+            str(len(timings)),
+            *(f"{percentile(timings, q) * 1000:.0f}" for q in (0.5, 0.95, 0.99)),
+            f"{max(timings) * 1000:.0f}",
+        )
+    Console().print(table)
+    p95_ratio = percentile(crowd, 0.95) / percentile(single, 0.95)
+    Console().print(
+        f"{users} users: {len(crowd)} round trips in {wall:.1f}s ({len(crowd) / wall:.0f}/s); "
+        f"p95 is {p95_ratio:.1f}x the single-user p95"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--chats", type=int, default=300, help="offline: chats, 10 updates each")
+    parser.add_argument("--users", type=int, default=200, help="emulator: simultaneous users")
+    parser.add_argument("--rounds", type=int, default=3, help="emulator: single-user baseline rounds (x5)")
+    parser.add_argument("--skip-emulator", action="store_true")
+    parser.add_argument("--database-url", default="", help="emulator: the bot's DATABASE_URL (default: SQLite)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="signpost-bench-bot-") as tmp:
+        offline(args.chats, Path(tmp))
+        if not args.skip_emulator:
+            emulator_round_trips(args.users, args.rounds, Path(tmp), args.database_url)
+
+
+if __name__ == "__main__":
+    main()
