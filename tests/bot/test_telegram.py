@@ -7,8 +7,10 @@ signposter (shipped national directory + offline postcodes) and the SQLite conve
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -378,3 +380,93 @@ def test_long_text_is_split_between_lines_never_inside_one() -> None:
     assert all(len(c) <= 1000 for c in chunks)
     assert "\n\n".join(chunks) == text
     assert all(c.count("<b>") == c.count("</b>") for c in chunks)
+
+
+async def test_one_persons_updates_run_in_order_even_when_they_arrive_together(harness: Harness) -> None:
+    chat = harness.chat()
+    updates = [
+        chat._message(text="/start", entities=[{"type": "bot_command", "offset": 0, "length": 6}]),
+        chat._message(text="/help", entities=[{"type": "bot_command", "offset": 0, "length": 5}]),
+        chat._message(text="/emergency", entities=[{"type": "bot_command", "offset": 0, "length": 10}]),
+    ]
+    harness.request.clear()
+    await asyncio.gather(
+        *(
+            harness.app.process_update(Update.de_json({"update_id": 900 + i, "message": m}, harness.app.bot))
+            for i, m in enumerate(updates)
+        )
+    )
+    sent = texts([{"method": c.method, **c.params} for c in harness.request.calls])
+    welcome, help_text = EN["welcome"].split("\n")[0], EN["help"].split("\n")[0]
+    first_help = next(i for i, t in enumerate(sent) if t.startswith(help_text))
+    first_danger = next(i for i, t in enumerate(sent) if "999" in t)
+    assert sent[0].startswith(welcome) and sent[1] == EN["menu"]  # /start's two messages, not interleaved
+    assert 1 < first_help < first_danger
+    assert harness.store.load(chat.chat_id).state is State.DANGER  # type: ignore[union-attr]
+
+
+async def test_webhook_mode_accepts_only_updates_carrying_the_secret(harness: Harness) -> None:
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    secret = "s3cret-token-for-webhook-tests"
+    updater = harness.app.updater
+    assert updater is not None
+    await harness.app.start()
+    await updater.start_webhook(
+        listen="127.0.0.1", port=port, url_path="hook", webhook_url="https://bot.example.org/hook", secret_token=secret
+    )
+    try:
+        (set_webhook,) = harness.request.of("setWebhook")
+        assert set_webhook["url"] == "https://bot.example.org/hook" and set_webhook["secret_token"] == secret
+        chat = harness.chat()
+        update = {"update_id": 1, "message": chat._message(text="/emergency")}
+        async with httpx.AsyncClient() as client:
+            url = f"http://127.0.0.1:{port}/hook"
+            forged = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
+            missing = await client.post(url, json=update)
+            harness.request.clear()
+            genuine = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+        assert (forged.status_code, missing.status_code, genuine.status_code) == (403, 403, 200)
+        await harness.app.update_queue.join()
+        assert "999" in texts([{"method": c.method, **c.params} for c in harness.request.calls])[0]
+    finally:
+        await updater.stop()
+        await harness.app.stop()
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"TELEGRAM_BOT_TOKEN": ""}, "TELEGRAM_BOT_TOKEN is not set"),
+        (
+            {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_URL": "https://bot.example.org/hook"},
+            "TELEGRAM_WEBHOOK_SECRET",
+        ),
+    ],
+    ids=["no-token", "webhook-without-secret"],
+)
+def test_signpost_bot_refuses_an_incomplete_configuration(
+    env: dict[str, str], says: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from signpost import wiring
+    from signpost.cli import app
+
+    monkeypatch.chdir(tmp_path)  # no .env from the working directory
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    wiring.settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["bot"])
+    finally:
+        wiring.settings.cache_clear()
+    assert result.exit_code == 2
+    assert says in " ".join(result.output.split())
+    assert "Traceback" not in result.output
