@@ -172,7 +172,8 @@ async def start_bot(emulator: Emulator, tmp_path: Path) -> AsyncIterator[StartBo
     """Start the bot as ``signpost bot`` wires it (long polling); every bot started is stopped at the end.
 
     ``await start_bot()`` uses a fresh token and data dir; ``await start_bot(config=running.config)`` starts a
-    second process's worth of bot on the same database (a restart); ``extensions=`` adds staff handlers.
+    second process's worth of bot on the same database (a restart); ``extensions=`` adds staff handlers;
+    ``with_jobs=True`` runs the scheduled jobs in the bot, as ``signpost bot --with-jobs`` does.
     """
     started: list[Application] = []  # type: ignore[type-arg]
 
@@ -180,9 +181,10 @@ async def start_bot(emulator: Emulator, tmp_path: Path) -> AsyncIterator[StartBo
         *,
         config: Settings | None = None,
         extensions: Sequence[Callable[[Application], None]] = (),  # type: ignore[type-arg]
+        with_jobs: bool = False,
     ) -> RunningBot:
         config = config or bot_settings(emulator, tmp_path / "data")
-        application = wiring.telegram_application(config, extensions=extensions)
+        application = wiring.telegram_application(config, extensions=extensions, with_jobs=with_jobs)
         await application.initialize()
         if application.post_init is not None:
             await application.post_init(application)

@@ -253,3 +253,19 @@ def _scan_files(data_dir: Path, forbidden: list[str]) -> list[str]:
         content = path.read_bytes().lower()
         found += [f"{path.name}: {needle!r}" for needle in forbidden if needle.lower().encode() in content]
     return found
+
+
+async def test_with_jobs_the_scheduler_runs_inside_the_bot(start_bot: StartBot, make_user: Callable[..., User]) -> None:
+    from jobs.schedule import JOBS
+
+    bot = await start_bot(with_jobs=True)
+    engine = make_engine(bot.config.effective_database_url)
+    try:
+        with engine.connect() as conn:
+            scheduled = {row[0] for row in conn.execute(text("SELECT id FROM apscheduler_jobs"))}
+    finally:
+        engine.dispose()
+    assert scheduled == {spec.id for spec in JOBS}
+    user = make_user(bot)
+    await user.tg.send_command("/start")
+    assert await user.until_buttons("danger")  # the bot still answers with the scheduler beside it
