@@ -192,6 +192,7 @@ class SignpostIndex:
         if cache is None:
             cache = CoverageCache(areas)
         active = tuple(sorted((s for s in services if s.status is ServiceStatus.ACTIVE), key=lambda s: s.id))
+        cache.resolve_many([s.coverage for s in active if not isinstance(s.coverage, NationalCoverage)])
 
         geometry_slot: dict[int, int] = {}  # id() of a resolved geometry -> its slot in the tree
         tree_geometries: list[BaseGeometry] = []

@@ -11,7 +11,7 @@ from geopy.distance import geodesic
 from shapely.geometry import Point, box, shape
 from shapely.geometry.base import BaseGeometry
 
-from mapping.coverage import CoverageCache, circle_wgs84, resolve_coverage
+from mapping.coverage import CoverageCache, circle_wgs84, circles_wgs84, resolve_coverage, resolve_coverages
 from mapping.types import AreaCoverage, Nation, NationalCoverage, PolygonCoverage, RadiusCoverage
 
 LEEDS = (53.8008, -1.5491)
@@ -106,3 +106,41 @@ def test_cache_gives_the_geometry_in_metres_once() -> None:
     assert projected is not None and projected is cache.resolve_bng(circle)
     assert projected.area == pytest.approx(3.14159265 * 10_000**2, rel=1e-3)
     assert cache.resolve_bng(AreaCoverage(("E08000035",))) is None  # no boundaries: nothing to measure
+
+
+def test_circles_in_one_batch_are_the_circles_built_one_by_one() -> None:
+    centres = [(LEEDS[0], LEEDS[1], 10_000.0), (50.1, -5.5, 500.0), (51.48, -3.18, 25_000.0), (55.6, -2.0, 1.5)]
+    batch = circles_wgs84(*zip(*centres, strict=True))
+    assert len(batch) == len(centres)
+    for (lat, lon, radius), circle in zip(centres, batch, strict=True):
+        # Bit for bit: the same template vertices and the same transform, so stored geometry cannot drift.
+        assert shapely.equals_exact(circle, circle_wgs84(lat, lon, radius), tolerance=0)
+    assert circles_wgs84([], [], []) == []
+
+
+def test_resolving_many_gives_what_resolving_each_gives() -> None:
+    areas = CountingAreas({"A1": box(0, 0, 1, 1), "A2": box(1, 0, 2, 1)})
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[-1.6, 53.7], [-1.4, 53.9], [-1.4, 53.7], [-1.6, 53.9], [-1.6, 53.7]]],
+    }
+    specs = [
+        RadiusCoverage(LEEDS[0], LEEDS[1], 10_000),
+        AreaCoverage(("A1", "A2")),
+        NationalCoverage(),
+        PolygonCoverage(bowtie),
+        RadiusCoverage(51.48, -3.18, 2_000),
+        RadiusCoverage(LEEDS[0], LEEDS[1], 10_000),
+    ]
+    many = resolve_coverages(specs, areas)
+    for spec, geometry in zip(specs, many, strict=True):
+        one = resolve_coverage(spec, areas)
+        assert (geometry is None) == (one is None)
+        assert geometry is None or shapely.equals_exact(geometry, one, tolerance=0)
+    assert many[0] is many[5]  # one spec, one geometry
+
+    cache = CoverageCache(areas)
+    cached = cache.resolve_many(specs)
+    assert all(cache.resolve(spec) is geometry for spec, geometry in zip(specs, cached, strict=True))
+    assert cached[0] is cache.resolve(specs[5])
+    assert len(cache) == 5
