@@ -343,15 +343,17 @@ class VictimBot:
             return
         if update.effective_chat.type != ChatType.PRIVATE:
             return
+        chat_id = update.effective_chat.id
         try:
-            language = self._language(update.effective_chat.id)
-            if update.callback_query is not None:
-                await update.callback_query.answer()
-            await context.bot.send_message(
-                update.effective_chat.id, catalogue(language)["error_sorry"], parse_mode=ParseMode.HTML
-            )
+            text = catalogue(self._language(chat_id))["error_sorry"]
+            await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
         except Exception as exc:  # the apology is best effort: its failure is logged, not raised
             log.error("could not apologise for update %s: %s", update_id, type(exc).__name__)
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer()
+            except TelegramError as exc:  # already answered, or too old to answer
+                log.info("callback of update %s not answered: %s", update_id, type(exc).__name__)
 
     # --- internals --------------------------------------------------------------------------------------
 
@@ -437,8 +439,8 @@ class VictimBot:
         try:
             await message.edit_reply_markup(reply_markup=outbound[0].markup)
         except BadRequest as exc:
-            if "not modified" not in str(exc).lower():
-                raise
+            # "not modified" means it already shows this; any other refusal (too old to edit...): send it anew.
+            return "not modified" in str(exc).lower()
         return True
 
 
