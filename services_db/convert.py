@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from mapping.coverage import AreaGeometryLookup, resolve_coverage
+from mapping.coverage import AreaGeometryLookup, resolve_coverage, resolve_coverages
 from mapping.types import (
     AreaCoverage,
     Channel,
@@ -42,6 +42,7 @@ __all__ = [
     "content_hash",
     "coverage_area_codes",
     "geometry_columns",
+    "geometry_columns_many",
     "record_from_dict",
     "record_to_dict",
     "row_to_record",
@@ -166,7 +167,15 @@ class GeometryColumns:
 
 def geometry_columns(coverage: Coverage, areas: AreaGeometryLookup | None) -> GeometryColumns:
     """Resolve ``coverage`` (with boundaries when ``areas`` is given) into the columns stored with a service."""
-    geometry: BaseGeometry | None = resolve_coverage(coverage, areas)
+    return _columns(resolve_coverage(coverage, areas))
+
+
+def geometry_columns_many(coverages: Sequence[Coverage], areas: AreaGeometryLookup | None) -> list[GeometryColumns]:
+    """:func:`geometry_columns` for each of ``coverages``, resolved together (radius circles in one batch)."""
+    return [_columns(geometry) for geometry in resolve_coverages(coverages, areas)]
+
+
+def _columns(geometry: BaseGeometry | None) -> GeometryColumns:
     if geometry is None or geometry.is_empty:
         return GeometryColumns(None, None, None, None, None)
     min_lon, min_lat, max_lon, max_lat = (float(v) for v in geometry.bounds)

@@ -24,12 +24,21 @@ from sqlalchemy import Table, delete, func, insert, update
 from sqlmodel import Session, SQLModel, col, select
 
 from mapping.coverage import AreaGeometryLookup
-from mapping.types import Commissioner, CommissionerKind, ServiceKind, ServiceRecord, ServiceStatus
+from mapping.types import (
+    Commissioner,
+    CommissionerKind,
+    Coverage,
+    ServiceKind,
+    ServiceRecord,
+    ServiceStatus,
+    coverage_to_dict,
+)
 from services_db.convert import (
     REVISION_FIELDS,
     GeometryColumns,
     coverage_area_codes,
     geometry_columns,
+    geometry_columns_many,
     record_from_dict,
     record_to_dict,
     row_to_record,
@@ -476,7 +485,7 @@ def apply_changes(
             raise DirectoryError(f"services both changed and removed in one batch: {', '.join(both)}")
         _check_commissioners(session, upserts)
         rows = _load_many(session, [*ids, *removals])
-        writes = _Writes()
+        writes = _Writes(geometries=_resolve_upserts(upserts, rows, areas))
         for record in upserts:
             row = rows.get(record.id)
             expected = expected_versions.get(record.id)
@@ -564,14 +573,41 @@ def refresh_geometries(
 # --- internals --------------------------------------------------------------------------------------------
 
 
+def _resolve_upserts(
+    upserts: Sequence[ServiceRecord], rows: Mapping[str, Service], areas: AreaGeometryLookup | None
+) -> dict[Coverage, GeometryColumns]:
+    """Geometry columns of the coverage specs a batch will write, resolved together (circles in one transform).
+
+    Only specs that :meth:`_Writes.insert` or :meth:`_Writes.update` will resolve: new services, and changed
+    coverage (or any coverage when boundaries are given); an update that keeps its coverage keeps its columns.
+    """
+    wanted = [
+        record.coverage
+        for record in upserts
+        if (row := rows.get(record.id)) is None
+        or areas is not None
+        or row.coverage != coverage_to_dict(record.coverage)
+    ]
+    unique = list(dict.fromkeys(wanted))
+    return dict(zip(unique, geometry_columns_many(unique, areas), strict=True))
+
+
 @dataclass
 class _Writes:
-    """Inserts collected during one transaction and sent as a few multi-row statements at the end."""
+    """Inserts collected during one transaction and sent as a few multi-row statements at the end.
+
+    ``geometries`` holds columns resolved ahead for the batch (see :func:`_resolve_upserts`), keyed by spec.
+    """
 
     services: list[dict[str, Any]] = field(default_factory=list)
     area_deletes: list[str] = field(default_factory=list)
     areas: list[dict[str, str]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
+    geometries: Mapping[Coverage, GeometryColumns] = field(default_factory=dict)
+
+    def geometry(self, coverage: Coverage, areas: AreaGeometryLookup | None) -> GeometryColumns:
+        found = self.geometries.get(coverage)
+        return found if found is not None else geometry_columns(coverage, areas)
 
     def insert(
         self,
@@ -588,7 +624,7 @@ class _Writes:
     ) -> ServiceRecord:
         stored = replace(record, version=version, updated_at=at)
         data = record_to_dict(stored)
-        values = row_values(stored, geometry=geometry_columns(record.coverage, areas), data=data)
+        values = row_values(stored, geometry=self.geometry(record.coverage, areas), data=data)
         self.services.append(
             {
                 "id": record.id,
@@ -640,7 +676,7 @@ class _Writes:
         if areas is None and stored.coverage == before.coverage:
             geometry = _stored_geometry(row)  # unchanged coverage keeps what boundaries resolved earlier
         else:
-            geometry = geometry_columns(stored.coverage, areas)
+            geometry = self.geometry(stored.coverage, areas)
         values: dict[str, Any] = {
             **row_values(stored, geometry=geometry),
             "updated_at": at,

@@ -386,3 +386,33 @@ def test_many_services_in_one_batch(directory: Session) -> None:
     areas = directory.exec(select(func.count()).select_from(ServiceArea)).one()
     assert areas >= sum(1 for r in records if r.coverage.type.value == "areas")
     assert directory.exec(select(func.count()).where(col(AuditEntry.action) == "create")).one() == 1_200
+
+
+def test_a_batch_stores_the_geometry_each_service_would_get_alone(directory: Session) -> None:
+    from services_db.convert import geometry_columns
+    from tests.services_db.factories import mixed_directory
+
+    leeds = box(-1.8, 53.7, -1.3, 53.95)
+    areas = {"E08000035": leeds}.get
+    records = mixed_directory(300, seed=5, commissioner_codes=("wy-pcc", None))
+    repo.apply_changes(session=directory, upserts=records, removals=[], actor="bulk", areas=areas)
+    # Then some move (new circles, new areas) and some only change their name (their columns must stay).
+    lat, lon = PLACES["leeds"][:2]
+    moved = [
+        with_changes(r, coverage=radius_service(lat + i / 100, lon, 1_000 + i).coverage) if i % 3 else r
+        for i, r in enumerate(records[:60])
+    ]
+    renamed = [with_changes(r, name=f"{r.name} (renamed)") for r in records[60:90]]
+    repo.apply_changes(session=directory, upserts=[*moved, *renamed], removals=[], actor="bulk")
+    rows = {row.id: row for row in directory.exec(select(Service).execution_options(populate_existing=True))}
+    for record in [*moved, *renamed, *records[90:]]:
+        resolved_with = None if record in moved and record not in records else areas
+        expected = geometry_columns(record.coverage, resolved_with)
+        row = rows[record.id]
+        assert (row.geometry_wkb, row.min_lon, row.min_lat, row.max_lon, row.max_lat) == (
+            expected.geometry_wkb,
+            expected.min_lon,
+            expected.min_lat,
+            expected.max_lon,
+            expected.max_lat,
+        ), record.id
