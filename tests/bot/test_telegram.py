@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -470,3 +471,30 @@ def test_signpost_bot_refuses_an_incomplete_configuration(
     assert result.exit_code == 2
     assert says in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+async def test_offline_privacy_scan_after_a_full_conversation(harness: Harness) -> None:
+    """The same scan as the end-to-end test, for machines without the emulator: nothing typed, no place, no name."""
+    chat = harness.chat(chat_id=31337, first_name="Zebedee", username="zeb_offline")
+    lat, lon = 53.4668, -2.2339  # no directory entry sits exactly here
+    note = ("Friday night", "Quarry Street bus stop", "he shouted at me", "Priyanka saw it", "photos on my phone")
+    await chat.send("/start")
+    await chat.press("find")
+    await chat.share_location(lat, lon)
+    await chat.press("find")
+    await chat.send("LS6 1AA")
+    await chat.press("note")
+    for answer in note:
+        await chat.send(answer)
+    await chat.send("my name is Zebedee")
+    assert harness.store.load(chat.chat_id) is not None
+    forbidden = [*note, "LS6 1AA", "LS61AA", "Zebedee", "zeb_offline", "31337", f"{lat:.3f}", f"{lon:.3f}"]
+    database_file = harness.db.url.database
+    assert database_file is not None
+    with harness.db.connect() as conn:
+        tables = [r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")]
+        dumped = " ".join(str(row) for t in tables for row in conn.exec_driver_sql(f'SELECT * FROM "{t}"')).lower()
+    raw = b"".join(p.read_bytes() for p in Path(database_file).parent.glob("signpost.sqlite3*")).lower()
+    assert "e08000035" in dumped  # the scan sees the stored state (Leeds' LAD code, an enumerated value)
+    assert [n for n in forbidden if n.lower() in dumped] == []
+    assert [n for n in forbidden if n.lower().encode() in raw] == []
