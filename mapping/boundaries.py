@@ -124,7 +124,7 @@ def _download(url: str) -> Any:
 
 def _from_shapefile(path: Path, *, level: str | None, vintage: str | None) -> BoundarySet:
     try:
-        from pyogrio.raw import read  # optional: installed with the bench extra (geopandas)
+        from pyogrio.raw import read  # optional: the "shapefile" extra (also in test and bench)
     except ImportError:
         raise BoundaryError(
             f"{path}: reading shapefiles needs the pyogrio package (pip install pyogrio); "

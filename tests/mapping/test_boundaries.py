@@ -225,7 +225,7 @@ def test_every_lsoa_centroid_gets_a_force(real_index: BoundaryIndex, geography_d
 
 def test_shapefile_in_british_national_grid(tmp_path: Path) -> None:
     """ONS also publishes shapefiles (in BNG); they load when the optional pyogrio package is installed."""
-    pytest.importorskip("pyogrio", reason="shapefiles need pyogrio (installed with the bench extra)")
+    pytest.importorskip("pyogrio", reason="shapefiles need pyogrio (pip install -e '.[shapefile]')")
     from pyogrio.raw import write
 
     polygons = shapely.to_wkb(
