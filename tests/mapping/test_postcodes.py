@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mapping.geocoder import geodesic_m
-from mapping.postcodes import PostcodeDirectory, split_postcode
+from mapping.postcodes import PostcodeDirectory, default_data_dir, split_postcode
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +144,48 @@ def test_lookups_use_compact_arrays(postcodes: PostcodeDirectory) -> None:
     data = postcodes._letter("B")
     assert data is not None
     assert data.keys.dtype == np.dtype("S7") and bool(np.all(data.keys[:-1] <= data.keys[1:]))
+
+
+def _small_directory(tmp_path: Path, letters: str = "FZ") -> Path:
+    """A data folder with a few of the package's own letter files (linked, not copied into the project)."""
+    source = default_data_dir()
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for letter in letters:
+        (folder / f"postcodes_{letter}.msgpack.br").symlink_to(source / f"postcodes_{letter}.msgpack.br")
+    return folder
+
+
+def _answers(directory: PostcodeDirectory) -> list[object]:
+    points = [(54.5 + i / 10, -3.5 + i / 5) for i in range(-10, 30)]
+    return [directory.nearest(lat, lon) for lat, lon in points]
+
+
+def test_reverse_index_cache_gives_the_same_answers_and_is_read_back(tmp_path: Path) -> None:
+    data, cache = _small_directory(tmp_path), tmp_path / "cache"
+    expected = _answers(PostcodeDirectory(data))  # no cache: built in memory
+    first = PostcodeDirectory(data, cache_dir=cache)
+    assert _answers(first) == expected
+    (saved,) = cache.glob("postcodes-reverse-*.pickle")
+    later = PostcodeDirectory(data)
+    later.set_cache_dir(cache)
+    later.build_reverse_index()
+    assert later._tree is not None and later._letters == {}  # read back: no letter had to be read to build it
+    assert _answers(later) == expected
+    assert list(cache.glob("postcodes-reverse-*.pickle")) == [saved]
+
+
+def test_reverse_index_cache_follows_the_data_and_survives_a_bad_file(tmp_path: Path) -> None:
+    data, cache = _small_directory(tmp_path), tmp_path / "cache"
+    PostcodeDirectory(data, cache_dir=cache).build_reverse_index()
+    (saved,) = cache.glob("postcodes-reverse-*.pickle")
+    saved.write_bytes(b"not a pickle")  # damaged: rebuilt from the data, answers unchanged
+    assert _answers(PostcodeDirectory(data, cache_dir=cache)) == _answers(PostcodeDirectory(data))
+    # New data (a letter more): a new cache file replaces the old one, and answers come from the new data.
+    (data / "postcodes_U.msgpack.br").symlink_to(default_data_dir() / "postcodes_U.msgpack.br")
+    grown = PostcodeDirectory(data, cache_dir=cache)
+    assert _answers(grown) == _answers(PostcodeDirectory(data))
+    (fresh,) = cache.glob("postcodes-reverse-*.pickle")
+    assert fresh != saved
+    southall = grown.nearest(51.51, -0.38)
+    assert southall is not None and southall[0].postcode.startswith("UB")
