@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from jobs.runner import JobContext, Notifier
+from mapping.postcodes import PostcodeDirectory
 from services_db.db import make_engine, migrate
 from services_db.seed import seed_if_new
 from signpost.config import Settings
@@ -21,7 +22,10 @@ if TYPE_CHECKING:
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
-    return Settings()
+    config = Settings()
+    # The postcode reverse index (GPS points, import place checks) is kept between runs in the data folder.
+    PostcodeDirectory.default().set_cache_dir(config.data_dir / "cache")
+    return config
 
 
 def database(config: Settings | None = None, *, seed_new: bool = True) -> Engine:
