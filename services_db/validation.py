@@ -16,7 +16,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -395,6 +395,7 @@ def validate_services(
     versions: dict[str, int] = {}
     first_row: dict[str, int] = {}
     total = len(raw_services)
+    context = replace(context, place_check=_remembered(context.place_check))
     for done, raw in enumerate(raw_services, start=1):
         row = _Row(file, raw, problems, warnings)
         service_id, record, version = _validate_one(row, context)
@@ -411,6 +412,19 @@ def validate_services(
         if progress is not None and (done % 500 == 0 or done == total):
             progress(done, total)
     return ValidationResult(tuple(records), tuple(problems), tuple(warnings), versions, first_row)
+
+
+def _remembered(place_check: PlaceCheck) -> PlaceCheck:
+    """``place_check`` asked once per distinct point of a file (a radius centre is often its office too)."""
+    answers: dict[tuple[float, float], str | None] = {}
+
+    def check(lat: float, lon: float) -> str | None:
+        key = (lat, lon)
+        if key not in answers:
+            answers[key] = place_check(lat, lon)
+        return answers[key]
+
+    return check
 
 
 def _validate_one(row: _Row, context: ValidationContext) -> tuple[str | None, ServiceRecord | None, int | None]:

@@ -184,3 +184,25 @@ def test_json_native_values_from_geojson(context: ValidationContext) -> None:
     fields["channels"] = fields["channels"][:1]  # type: ignore[index]
     record = _validate(context, fields).records[0]
     assert record.hours.always_open and record.kind is ServiceKind.THIRD_PARTY_REPORTING
+
+
+def test_each_distinct_point_of_a_file_is_checked_once(context: ValidationContext) -> None:
+    asked: list[tuple[float, float]] = []
+    inner = context.place_check
+
+    def counting(lat: float, lon: float) -> str | None:
+        asked.append((lat, lon))
+        return inner(lat, lon)
+
+    counted = ValidationContext(
+        is_known_area=context.is_known_area,
+        commissioner_codes=context.commissioner_codes,
+        local_strand_keys=context.local_strand_keys,
+        place_check=counting,
+        today=context.today,
+    )
+    at_sea = {"in_person_lat": "53.9", "in_person_lon": "-4.0"}  # the Irish Sea: refused on every row that has it
+    result = _validate(counted, {"id": "a"}, {"id": "b"}, {"id": "c", **at_sea}, {"id": "d", **at_sea})
+    assert sorted(asked) == sorted({(53.7997, -1.5492), (53.9, -4.0)})
+    assert [r.id for r in result.records] == ["a", "b"]
+    assert sorted(p.row for p in result.problems) == [4, 5]
