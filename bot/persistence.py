@@ -249,5 +249,5 @@ def purge_expired(*, session: Session, now: datetime) -> int:
     now
         Aware UTC time.
     """
-    result = session.execute(delete(_TABLE).where(_TABLE.c.expires_at <= now))
+    result = session.connection().execute(delete(_TABLE).where(_TABLE.c.expires_at <= now))
     return int(result.rowcount or 0)
