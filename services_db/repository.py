@@ -31,6 +31,7 @@ from mapping.types import (
     ServiceKind,
     ServiceRecord,
     ServiceStatus,
+    coverage_from_dict,
     coverage_to_dict,
 )
 from services_db.convert import (
@@ -543,13 +544,14 @@ def refresh_geometries(
     records that it happened (and moves :func:`snapshot_key`).
     """
     changed = 0
-    cache: dict[str, GeometryColumns] = {}
     with _transaction(session):
-        for row in session.exec(select(Service).execution_options(populate_existing=True)):
-            key = repr(sorted(row.coverage.items()))
-            if key not in cache:
-                cache[key] = geometry_columns(row_to_record(row).coverage, areas)
-            columns = cache[key]
+        rows = list(session.exec(select(Service).execution_options(populate_existing=True)))
+        # Each distinct spec resolved once, all of them together (radius circles in one transform).
+        specs = {repr(sorted(row.coverage.items())): row for row in rows}
+        resolved = geometry_columns_many([coverage_from_dict(row.coverage) for row in specs.values()], areas)
+        cache = dict(zip(specs, resolved, strict=True))
+        for row in rows:
+            columns = cache[repr(sorted(row.coverage.items()))]
             if _stored_geometry(row) == columns:
                 continue
             session.execute(update(Service).where(col(Service.id) == row.id).values(**columns.as_dict()))
