@@ -139,10 +139,11 @@ def _card(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:
         lines.append(_template(cat, "card_always_open", markup))
     elif card.hours:
         hours = _line(cat, "card_hours", markup, hours=_DAYS.sub(lambda m: cat[f"day_{m[1]}"], card.hours))
+        # Open or closed now first: it is what a person needs before they call.
         if card.open_now is True:
-            hours += " " + _template(cat, "card_open_now", markup)
+            hours = _template(cat, "card_open_now", markup) + " " + hours
         elif card.open_now is False:
-            hours += " " + _template(cat, "card_closed_now", markup)
+            hours = _template(cat, "card_closed_now", markup) + " " + hours
         lines.append(hours)
     else:
         lines.append(_template(cat, "card_hours_unknown", markup))

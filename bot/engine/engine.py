@@ -21,12 +21,14 @@ from bot.engine.events import Choice, Command, Event, SharedLocation, Text, Unsu
 from bot.engine.model import NOTE_STATES, Conversation, Language, State
 from bot.engine.ports import Route, Signposter
 from mapping.types import (
+    DAY_NAMES,
     Channel,
     Location,
     Match,
     MatchReason,
     Nation,
     NationalCoverage,
+    OpeningHours,
     ServiceKind,
     ServiceRecord,
     Strand,
@@ -49,6 +51,7 @@ PAGE_SIZE = 3
 MAX_TEXT = 600  # longer typed text outside the note is not something the bot can act on
 MAX_NOTE_ANSWER = 700  # keeps the returned note inside one Telegram message (4096 characters)
 NOTE_TTL = timedelta(hours=2)
+NEAREST_OUTSIDE_MAX_KM = 80  # beyond this a service outside the person's area is not "near" in any useful sense
 MAX_NOTES = 10_000
 LOCAL_HELP_KINDS: tuple[ServiceKind, ...] = (
     ServiceKind.THIRD_PARTY_REPORTING,
@@ -103,9 +106,12 @@ LOCATE_PROBLEMS = frozenset(
 # Words that suggest someone is in danger right now, in English and Welsh. A false alarm costs one tap back;
 # a miss could cost far more, so the list leans towards catching.
 _URGENT = re.compile(
-    r"\b(help+|helpwch|helpu|emergency|argyfwng|danger|dangerous|perygl|outside|tu allan|following me|"
-    r"followed|chasing|attacking|attacked|hitting|hurting|hurt me|bleeding|gwaedu|knife|cyllell|gun|"
-    r"scared|terrified|ofn|threatening|bygwth|999|112|police now|heddlu nawr)\b",
+    r"\b(help+|helpwch|helpu|helpa|emergency|argyfwng|danger|dangerous|perygl|peryg|outside|tu allan|tu fas|"
+    r"at my door|at the door|breaking in|break in|trying to get in|wrth y drws|"
+    r"following me|followed|chasing|attacking|attacked|hitting|hurting|hurt me|beating me|beat me|punching|"
+    r"kicking|stabbed|stabbing|kill me|killing|going to kill|bleeding|gwaedu|knife|cyllell|gun|"
+    r"scared|terrified|ofn|ofnus|threatening|bygwth|ymosod|ymosododd|ymosodiad|fy nilyn|dilyn fi|brifo|lladd|"
+    r"999|112|police now|heddlu nawr)\b",
     re.IGNORECASE,
 )
 _GREETING = re.compile(
@@ -671,7 +677,15 @@ class Engine:
         return Turn(conv, (Outgoing(f"locate_{problem}", {"services": cards}, buttons=rows),), outcome=outcome)
 
     def _matches(self, conv: Conversation, location: Location) -> list[Match]:
-        return self._signposter.find(location, strands=conv.strands, kinds=LOCAL_HELP_KINDS)
+        matches = self._signposter.find(location, strands=conv.strands, kinds=LOCAL_HELP_KINDS)
+        # A service that does not cover the person and is hundreds of km away (Isles of Scilly -> Manchester)
+        # is no help: offer "nearest outside your area" only within reach.
+        return [
+            m
+            for m in matches
+            if m.reason is not MatchReason.NEAREST_OUTSIDE
+            or (m.distance_m is not None and m.distance_m <= NEAREST_OUTSIDE_MAX_KM * 1000)
+        ]
 
     def _results(self, conv: Conversation, location: Location) -> Turn:
         matches = self._matches(conv, location)
@@ -681,9 +695,13 @@ class Engine:
         if local:
             outcome = "matched_local"
             intro = Outgoing("results_local", where)
-        elif matches:
+        elif any(m.reason is MatchReason.NEAREST_OUTSIDE for m in matches):
             outcome = "national_only"
             intro = Outgoing("results_none_local", where)
+        elif matches:
+            # Say only what is shown: no "nearest outside your area" when there is none to list.
+            outcome = "national_only"
+            intro = Outgoing("results_national_only", where)
         else:
             outcome = "none"
             intro = Outgoing("results_nothing", where)
@@ -699,7 +717,8 @@ class Engine:
         names: list[str] = []
         for code in (location.lad_code, location.pfa_code):
             name = self._signposter.area_name(code) if code else None
-            if name and name not in names and name != location.label:
+            # "Swansea (Wales)" already names Swansea: repeat only what the place label does not say.
+            if name and name not in names and name.casefold() not in location.label.casefold():
                 names.append(name)
         return f"({', '.join(names)})" if names else ""
 
@@ -796,7 +815,7 @@ class Engine:
         local = now.astimezone(UK).replace(tzinfo=None)
         stale = now.date() - service.verified_on > self._stale_after
         nation = _nation_of(service)
-        hours = service.hours.to_text() if not service.hours.unknown else ""
+        hours = _hours_text(service.hours) if not service.hours.unknown else ""
         if service.hours.note:
             hours = f"{hours} ({service.hours.note})" if hours else service.hours.note
         return ServiceCard(
@@ -827,6 +846,25 @@ def _strand(text: str) -> Strand | None:
         return Strand(text)
     except ValueError:
         return STRAND_ALIASES.get(text.replace("_", "-"))
+
+
+def _hours_text(hours: OpeningHours) -> str:
+    """Weekly hours with runs of days that share the same times joined: "mon-fri 09:00-17:00; sat 10:00-13:00"."""
+    by_day: dict[int, list[str]] = {}
+    for interval in sorted(hours.intervals, key=lambda i: (i.day, i.opens)):
+        by_day.setdefault(interval.day, []).append(f"{interval.opens:%H:%M}-{interval.closes:%H:%M}")
+    runs: list[tuple[int, int, str]] = []  # (first day, last day, times)
+    for day, times in sorted(by_day.items()):
+        text = ", ".join(times)
+        if runs and runs[-1][1] == day - 1 and runs[-1][2] == text:
+            runs[-1] = (runs[-1][0], day, text)
+        else:
+            runs.append((day, day, text))
+    parts = []
+    for first, last, text in runs:
+        days = DAY_NAMES[first] if first == last else f"{DAY_NAMES[first]}-{DAY_NAMES[last]}"
+        parts.append(f"{days} {text}")
+    return "; ".join(parts)
 
 
 def _mark(on: bool) -> str:

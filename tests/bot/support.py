@@ -31,7 +31,7 @@ THURSDAY_AFTERNOON = datetime(2026, 11, 26, 14, 30, tzinfo=UTC)
 # What a person might type or share, beyond the buttons offered.
 TYPED: tuple[Event, ...] = (
     Text("LS6 1AA"),  # Leeds: a local (example) reporting centre covers it
-    Text("EX1 1AA"),  # Exeter: nothing local, national and nearest outside
+    Text("EX1 1AA"),  # Exeter: nothing local; national routes only (the nearest centre is too far away)
     Text("Newport"),  # ambiguous place
     Text("EH1 1YZ"),  # Edinburgh: outside England and Wales
     Text("ZZ99 9ZZ"),  # not a postcode

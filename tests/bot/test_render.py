@@ -63,7 +63,7 @@ def test_a_card_says_how_to_contact_when_open_why_and_how_fresh() -> None:
     for expected in (
         "Call: 020 7946 0000 (a <note>)",
         "Web: example.org",
-        "Hours: Mon 09:00-17:00 Open now.",
+        "Open now. Hours: Mon 09:00-17:00",
         "Languages: English, Polski",
         "Nearest service, outside your area (12.5 km away).",
         "Specialist in race, ethnicity or nationality.",
@@ -78,7 +78,7 @@ def test_a_card_says_how_to_contact_when_open_why_and_how_fresh() -> None:
 
 def test_welsh_cards_use_welsh_labels_and_day_names() -> None:
     text = render(Outgoing("danger", {"services": (_card(),)}), Language.CY, markup="plain").text
-    assert "Ffoniwch: 020 7946 0000" in text and "Oriau: Llun 09:00-17:00 Ar agor nawr." in text
+    assert "Ffoniwch: 020 7946 0000" in text and "Ar agor nawr. Oriau: Llun 09:00-17:00" in text
     assert "Yng Nghymru yn unig." in text
 
 
@@ -86,7 +86,7 @@ def test_welsh_cards_use_welsh_labels_and_day_names() -> None:
     ("card", "expected"),
     [
         (_card(always_open=True, hours=""), "Open 24 hours, every day."),
-        (_card(hours="", open_now=None), "Hours not known: check before you go."),
+        (_card(hours="", open_now=None), "Opening hours not known."),
         (_card(open_now=False), "Closed now."),
     ],
 )

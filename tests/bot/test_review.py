@@ -1,0 +1,212 @@
+"""Findings from using the conversation as a victim would (review R1): each test pins one fix."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+import pytest
+
+from bot.content import catalogue
+from bot.engine import Choice, Conversation, Language, State, Text, looks_urgent
+from bot.engine.engine import NEAREST_OUTSIDE_MAX_KM, Outgoing, ServiceCard
+from bot.render import render
+from mapping.types import MatchReason, OpeningHours, OpeningInterval, ServiceKind
+from tests.bot.support import Clock, actions, make_engine, shipped_signposter
+
+
+def _cards(turn) -> list[ServiceCard]:  # type: ignore[no-untyped-def]
+    return [card for m in turn.messages for card in m.vars.get("services", ()) if isinstance(card, ServiceCard)]
+
+
+def _all_pages(engine, turn) -> list[ServiceCard]:  # type: ignore[no-untyped-def]
+    cards, conv = _cards(turn), turn.conversation
+    more = [a for a in actions(turn) if a.startswith("more:")]
+    while more:
+        turn = engine.handle(conv, Choice(more[0]))
+        cards += _cards(turn)
+        conv = turn.conversation
+        more = [a for a in actions(turn) if a.startswith("more:")]
+    return cards
+
+
+def _find(engine, place: str):  # type: ignore[no-untyped-def]
+    return engine.handle(Conversation(State.ASK_LOCATION), Text(place))
+
+
+# --- danger words a person really types ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "he is at my door",
+        "they're trying to get in",
+        "someone is breaking in",
+        "he said he is going to kill me",
+        "I've been stabbed",
+        "mae e tu fas",  # southern Welsh for "he is outside"
+        "helpa fi",  # colloquial Welsh "help me"
+        "dw i mewn peryg",
+        "mae o wrth y drws",
+        "ymosododd arna i",
+        "mae o'n fy nilyn i",
+    ],
+)
+def test_urgent_words_in_english_and_welsh_go_straight_to_999(text: str) -> None:
+    assert looks_urgent(text)
+    for state in (State.WELCOME, State.WHAT_HAPPENED, State.ASK_LOCATION, State.RESULTS):
+        turn = make_engine().handle(Conversation(state, language=Language.CY), Text(text))
+        assert turn.conversation.state is State.DANGER
+
+
+@pytest.mark.parametrize("text", ["Killingworth", "Helpston", "Gunnislake", "Outwood", "Llanelli", "Dangerfield"])
+def test_place_names_are_not_mistaken_for_danger(text: str) -> None:
+    assert not looks_urgent(text)
+
+
+def test_no_gazetteer_place_name_looks_urgent() -> None:
+    gazetteer = shipped_signposter()._locator.gazetteer  # every place a person may type
+    gazetteer.warm()
+    names = [place.name for places in (gazetteer._by_name or {}).values() for place in places]
+    assert len(names) > 1000
+    assert [name for name in names if looks_urgent(str(name))] == []
+
+
+# --- results say only what they show ---------------------------------------------------------------------------
+
+
+def test_no_far_away_service_is_offered_as_nearest() -> None:
+    engine = make_engine()
+    for place in ("TR21 0HE", "EX1 1AA", "SA62 6PY", "LL57 2DG"):  # Scilly, Exeter, Pembrokeshire, Gwynedd
+        turn = _find(engine, place)
+        cards = _all_pages(engine, turn)
+        nearest = [c for c in cards if c.reason is MatchReason.NEAREST_OUTSIDE]
+        assert all(c.distance_km is not None and c.distance_km <= NEAREST_OUTSIDE_MAX_KM for c in nearest), place
+        # ... and the heading does not promise "the nearest services outside your area" that are not there.
+        assert turn.messages[0].key == ("results_none_local" if nearest else "results_national_only"), place
+        assert cards, place  # national routes always
+
+
+def test_a_service_just_outside_the_area_is_still_offered_with_its_distance() -> None:
+    engine = make_engine()
+    turn = _find(engine, "BL1 1AA")  # Bolton: the (example) Manchester centre is about 17 km away
+    assert turn.messages[0].key == "results_none_local"
+    nearest = [c for c in _all_pages(engine, turn) if c.reason is MatchReason.NEAREST_OUTSIDE]
+    assert nearest and all(0 < (c.distance_km or 0) <= NEAREST_OUTSIDE_MAX_KM for c in nearest)
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_national_only_heading_in_every_language(language: Language) -> None:
+    text = render(
+        Outgoing("results_national_only", {"place": "EX1 1AA", "area": "(Exeter)"}), language, markup="plain"
+    ).text
+    assert "EX1 1AA" in text and "(Exeter)" in text
+    assert "outside your area" not in text and "tu allan i'ch ardal" not in text
+
+
+def test_the_area_is_not_repeated_when_the_place_already_names_it() -> None:
+    turn = _find(make_engine(), "Abertawe")
+    place, area = turn.messages[0].vars["place"], turn.messages[0].vars["area"]
+    assert "Swansea" in str(place)
+    assert "Swansea" not in str(area) and "South Wales" in str(area)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (Language.EN, "That place is outside England and Wales. I only know services in England and Wales"),
+        (Language.CY, "Dim ond gwasanaethau yng Nghymru a Lloegr rydw i'n eu hadnabod"),
+        (Language.EASY, "I only know services in England and Wales."),
+    ],
+)
+def test_outside_england_and_wales_says_which_services_it_knows(language: Language, expected: str) -> None:
+    turn = _find(make_engine(), "BT1 1AA")
+    text = render(turn.messages[0], language, markup="plain").text
+    assert expected in text and "999" in text
+
+
+# --- hours -------------------------------------------------------------------------------------------------
+
+
+def _card_for(engine, service_id: str, place: str = "LS6 1AA") -> ServiceCard:  # type: ignore[no-untyped-def]
+    for card in _all_pages(engine, _find(engine, place)):
+        if card.id == service_id:
+            return card
+    raise AssertionError(f"{service_id} not offered near {place}")
+
+
+def test_hours_join_days_that_share_times_in_every_language() -> None:
+    card = _card_for(make_engine(), "citizens-advice-england-adviceline")
+    assert card.hours == "mon-fri 09:00-17:00"
+    english = render(Outgoing("danger", {"services": (card,)}), Language.EN, markup="plain").text
+    welsh = render(Outgoing("danger", {"services": (card,)}), Language.CY, markup="plain").text
+    assert "Hours: Mon-Fri 09:00-17:00" in english
+    assert "Oriau: Llun-Gwe 09:00-17:00" in welsh
+
+
+def test_hours_keep_different_days_and_split_days_apart() -> None:
+    from bot.engine.engine import _hours_text  # the one formatting rule, tested directly
+
+    hours = OpeningHours(
+        intervals=(
+            *(OpeningInterval(day, time(10), time(20, 30)) for day in range(4)),
+            OpeningInterval(4, time(10), time(16, 30)),
+            OpeningInterval(5, time(9), time(12)),
+            OpeningInterval(5, time(13), time(15)),
+        )
+    )
+    assert _hours_text(hours) == "mon-thu 10:00-20:30; fri 10:00-16:30; sat 09:00-12:00, 13:00-15:00"
+    assert _hours_text(OpeningHours(intervals=(OpeningInterval(0, time(9), time(17)),))) == "mon 09:00-17:00"
+
+
+@pytest.mark.parametrize(
+    ("utc", "open_now"),
+    [
+        (datetime(2026, 7, 3, 8, 30, tzinfo=UTC), True),  # Friday 09:30 BST: open, though 08:30 UTC is not
+        (datetime(2026, 7, 3, 16, 30, tzinfo=UTC), False),  # Friday 17:30 BST: closed, though 16:30 UTC is open
+        (datetime(2026, 12, 4, 16, 30, tzinfo=UTC), True),  # Friday 16:30 GMT: open
+        (datetime(2026, 3, 29, 12, 0, tzinfo=UTC), False),  # Sunday the clocks go forward: closed all day
+    ],
+)
+def test_open_now_follows_uk_time_through_summer_time(utc: datetime, open_now: bool) -> None:
+    card = _card_for(make_engine(Clock(utc)), "citizens-advice-england-adviceline")
+    assert card.open_now is open_now
+
+
+def test_open_or_closed_comes_first_and_unknown_hours_make_no_odd_demand() -> None:
+    sunday = make_engine(Clock(datetime(2026, 11, 29, 10, 0, tzinfo=UTC)))
+    card = _card_for(sunday, "citizens-advice-england-adviceline")
+    text = render(Outgoing("danger", {"services": (card,)}), Language.EN, markup="plain").text
+    assert "Closed now. Hours: Mon-Fri 09:00-17:00" in text
+    online = _card_for(make_engine(), "true-vision")
+    assert online.kind is ServiceKind.ONLINE_REPORTING and not online.hours
+    text = render(Outgoing("danger", {"services": (online,)}), Language.EN, markup="plain").text
+    assert "Opening hours not known." in text and "before you go" not in text  # an online form is not visited
+
+
+# --- Welsh -------------------------------------------------------------------------------------------------
+
+
+def test_welsh_fixes() -> None:
+    cy = catalogue(Language.CY)
+    assert "siarad na chlywed" in cy["danger"]  # negative "na" with aspirate mutation, not "neu glywed"
+    assert "rhif di-frys" in cy["route_police"]  # the police's own word for 101
+    assert "Ysgrifennu nodyn" in cy["btn_note"]
+    assert "Ysgrifennu nodyn" in cy["too_long"] and "Ysgrifennu nodyn" in cy["note_intro"]  # what the button says
+    assert "gwasanaethau yno" not in cy["locate_outside_england_wales"]  # "yno" pointed at the place outside
+
+
+def test_the_note_button_label_matches_the_text_that_names_it() -> None:
+    for language in Language:
+        cat = catalogue(language)
+        label = cat["btn_note"].split(" ", 1)[1]
+        assert f"<b>{label}</b>" in cat["too_long"], language
+
+
+def test_easy_read_says_online_hate_can_be_a_crime() -> None:
+    assert "Hate online can be a crime too." in catalogue(Language.EASY)["explain"]
+
+
+def test_dates_in_the_review_are_real() -> None:
+    # The summer-time cases above rely on these being what they say (UK clocks change on the last Sunday of March).
+    assert date(2026, 7, 3).weekday() == 4 and date(2026, 3, 29).weekday() == 6
