@@ -96,7 +96,8 @@ def _value(value: object, cat: Catalogue, markup: Markup) -> str:
     if isinstance(value, StrandNames):
         names = [cat[f"name_{strand.value}"] for strand in value.strands]
         names += [_escape(label, markup) for label in value.local]
-        return ", ".join(names) if names else cat["name_none"]
+        # "; " because one name ("race, ethnicity or nationality") has commas of its own.
+        return "; ".join(names) if names else cat["name_none"]
     if isinstance(value, tuple) and all(isinstance(v, ServiceCard) for v in value):
         if not value:
             return _template(cat, "card_none", markup)

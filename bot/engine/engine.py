@@ -527,7 +527,8 @@ class Engine:
             return (Outgoing("note_done", buttons=rows),)
         if state is State.AFTERCARE:
             services = self._signposter.national([ServiceKind.EMOTIONAL_SUPPORT, ServiceKind.VICTIM_SUPPORT])
-            rows = ((_b("btn_forget", "forget"), _b("btn_menu", "menu")), DANGER_ROW)
+            # Someone who answered "No" may still want to report a crime: the routes are one tap away.
+            rows = ((_b("btn_report", "report"),), (_b("btn_forget", "forget"), _b("btn_menu", "menu")), DANGER_ROW)
             return (
                 Outgoing("aftercare", {"services": self._cards(services, conv)}),
                 Outgoing("come_back", buttons=rows),

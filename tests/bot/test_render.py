@@ -105,7 +105,7 @@ def test_strand_names_and_the_persons_note_are_escaped() -> None:
         Language.EN,
         markup="html",
     ).text
-    assert "race, ethnicity or nationality, Goths &amp; &lt;punks&gt;" in names
+    assert "race, ethnicity or nationality; Goths &amp; &lt;punks&gt;" in names
     note = render(
         Outgoing("note_result", {"when": "<now>", "where": None, "what": "x & y", "witnesses": None, "evidence": "z"}),
         Language.EN,

@@ -210,3 +210,21 @@ def test_easy_read_says_online_hate_can_be_a_crime() -> None:
 def test_dates_in_the_review_are_real() -> None:
     # The summer-time cases above rely on these being what they say (UK clocks change on the last Sunday of March).
     assert date(2026, 7, 3).weekday() == 4 and date(2026, 3, 29).weekday() == 6
+
+
+def test_after_no_the_reporting_routes_are_one_tap_away() -> None:
+    engine = make_engine()
+    turn = engine.handle(Conversation(State.WHAT_HAPPENED), Choice("happened:no"))
+    assert turn.conversation.state is State.AFTERCARE
+    assert turn.messages[0].key == "not_hostility"
+    assert "report" in actions(turn)
+    assert engine.handle(turn.conversation, Choice("report")).conversation.state is State.REPORTING
+
+
+def test_chosen_strands_are_told_apart_when_a_name_has_commas() -> None:
+    from bot.engine.engine import StrandNames
+    from mapping.types import Strand
+
+    names = StrandNames((Strand.RACE, Strand.SEXUAL_ORIENTATION))
+    text = render(Outgoing("explain_chosen", {"strands": names}), Language.EN, markup="plain").text
+    assert "race, ethnicity or nationality; sexual orientation" in text
