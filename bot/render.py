@@ -149,7 +149,8 @@ def _card(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:
     else:
         lines.append(_template(cat, "card_hours_unknown", markup))
     if card.languages:
-        lines.append(_line(cat, "card_languages", markup, languages=", ".join(card.languages)))
+        names = (_language_name(code, cat) for code in card.languages)
+        lines.append(_line(cat, "card_languages", markup, languages=", ".join(names)))
     if card.eligibility:
         lines.append(_line(cat, "card_eligibility", markup, eligibility=card.eligibility))
     if card.caveat:
@@ -157,6 +158,12 @@ def _card(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:
     if card.checked_on is not None:
         lines.append(_line(cat, "card_checked", markup, date=card.checked_on.strftime("%d/%m/%Y")))
     return "\n".join(line for line in lines if line)
+
+
+def _language_name(code: str, cat: Catalogue) -> str:
+    """A language code ("cy", "bsl") named in the reader's language; other values as the directory has them."""
+    key = f"language_name_{code.strip().lower()}"
+    return cat.entries.get(key, code)
 
 
 def _why(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:

@@ -228,3 +228,23 @@ def test_chosen_strands_are_told_apart_when_a_name_has_commas() -> None:
     names = StrandNames((Strand.RACE, Strand.SEXUAL_ORIENTATION))
     text = render(Outgoing("explain_chosen", {"strands": names}), Language.EN, markup="plain").text
     assert "race, ethnicity or nationality; sexual orientation" in text
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (Language.EN, "Languages: Welsh, English, British Sign Language"),
+        (Language.CY, "Ieithoedd: Cymraeg, Saesneg, Iaith Arwyddion Prydain"),
+        (Language.EASY, "Languages: Welsh, English, British Sign Language"),
+    ],
+)
+def test_languages_are_named_not_coded(language: Language, expected: str) -> None:
+    card = _card_for(make_engine(), "wales-hate-support-centre", place="CF10 1AA")
+    assert card.languages == ("cy", "en", "bsl")
+    assert expected in render(Outgoing("danger", {"services": (card,)}), language, markup="plain").text
+
+
+def test_easy_read_national_line_does_not_contradict_wales_only() -> None:
+    card = _card_for(make_engine(), "wales-hate-support-centre", place="CF10 1AA")
+    text = render(Outgoing("danger", {"services": (card,)}), Language.EASY, markup="plain").text
+    assert "It is not just for your area." in text and "Wales only." in text and "whole country" not in text
