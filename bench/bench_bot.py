@@ -4,9 +4,11 @@
    conversation store; the Bot API answered offline by ``RecordingRequest``), against a baseline measured in
    the same run: the same events through the engine and renderer alone (no Telegram objects, no database).
 2. Round trips over HTTP through the Telegram Bot API emulator on loopback: ``signpost bot`` runs as its own
-   process (long polling); first one user alone (the baseline), then 200 users at once, each scripted through
-   a short conversation. Prints p50/p95/p99 and the p95 ratio. Skipped, with the reason, when node or the
-   emulator's npm packages are missing (``SIGNPOST_TG_EMULATOR_NODE_PATH``, as for the tests).
+   process (long polling); first one user alone, then 200 users at once, each scripted through a short
+   conversation (/start, Find help, a postcode, Menu). The baseline, in the same run, is a scripted bot that
+   answers each step with one canned message (no engine, no database): the emulator's own ceiling. Prints
+   p50/p95/p99, lost round trips and the ratios. Skipped, with the reason, when node or the emulator's npm
+   packages are missing (``SIGNPOST_TG_EMULATOR_NODE_PATH``, as for the tests).
 
 With ``--database-url postgresql://...`` (a scratch database: conversation rows are written to it) the store is
 also measured on PostgreSQL and the emulator's bot runs on it. Run::
@@ -320,15 +322,42 @@ async def _run_users(
         await asyncio.gather(*(c.aclose() for c in clients))
 
 
-def emulator_round_trips(users: int, rounds: int, workdir: Path, database_url: str = "") -> None:
-    node, modules = shutil.which("node"), _node_modules()
-    if node is None or modules is None or not (EMULATOR_DIR / "shim_server.js").is_file():
-        console.print(
-            "[yellow]emulator round trips skipped: node, the emulator folder or its npm packages missing "
-            "(set SIGNPOST_TG_EMULATOR_NODE_PATH)[/yellow]"
-        )
-        return
-    sys.path.insert(0, str(EMULATOR_DIR))
+# The emulator's own ceiling: a bot that answers each step of the script with one canned message, no engine and
+# no database, run exactly like ``signpost bot`` (its own process, long polling, 32 updates at once).
+SCRIPTED_BOT = """
+import os
+from telegram import InlineKeyboardButton as B, InlineKeyboardMarkup as K, KeyboardButton, ReplyKeyboardMarkup
+from telegram.ext import ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
+
+async def on_message(update, context):
+    if (update.effective_message.text or "").startswith("/start"):
+        await update.effective_chat.send_message("menu", reply_markup=K([[B("Find", callback_data="find")]]))
+    else:
+        buttons = [[B("Note", callback_data="note"), B("Menu", callback_data="menu")]]
+        await update.effective_chat.send_message("results", reply_markup=K(buttons))
+
+async def on_button(update, context):
+    await update.callback_query.answer()
+    if update.callback_query.data == "find":
+        keyboard = ReplyKeyboardMarkup([[KeyboardButton("Share", request_location=True)]])
+        await update.effective_chat.send_message("where?", reply_markup=keyboard)
+    else:
+        buttons = [[B("What happened?", callback_data="happened")]]
+        await update.effective_chat.send_message("menu", reply_markup=K(buttons))
+
+builder = ApplicationBuilder().token(os.environ["TELEGRAM_BOT_TOKEN"]).base_url(os.environ["TELEGRAM_BASE_URL"])
+app = builder.concurrent_updates(32).build()
+app.add_handler(MessageHandler(filters.ALL, on_message))
+app.add_handler(CallbackQueryHandler(on_button))
+print("scripted bot running", flush=True)
+app.run_polling()
+"""
+
+
+def _round_trips(
+    bot_command: list[str], users: int, rounds: int, bot_env: dict[str, str], node: str, modules: Path
+) -> tuple[list[float], list[float], int, float]:
+    """A fresh emulator and bot; single-user round trips, then ``users`` at once."""
     from tguser import TgUser
 
     port = _free_port()
@@ -342,27 +371,17 @@ def emulator_round_trips(users: int, rounds: int, workdir: Path, database_url: s
         30,
         emulator_log,
     )
-    bot_env = {
-        **os.environ,
-        "SIGNPOST_DATA_DIR": str(workdir / "bot-data"),
-        "TELEGRAM_BOT_TOKEN": token,
-        "TELEGRAM_BASE_URL": f"{url}/bot",
-        "TELEGRAM_BASE_FILE_URL": f"{url}/file/bot",
-        "DATABASE_URL": database_url,  # empty: SQLite in the bench's own data directory
-    }
+    env = {**bot_env, "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_BASE_URL": f"{url}/bot"}
+    env["TELEGRAM_BASE_FILE_URL"] = f"{url}/file/bot"
     bot = None
     try:
-        bot = _start(
-            [sys.executable, "-c", "from signpost.cli import main; main()", "bot"], bot_env, "running", 120, bot_log
-        )
-        console.print(f"emulator on {url}, `signpost bot` running (pid {bot.pid}); warming up with one user")
+        bot = _start(bot_command, env, "running", 120, bot_log)
+        asyncio.run(_run_users(url, token, 1, 900_000, TgUser))  # warm up (the first lookups load tables)
         single: list[float] = []
-        asyncio.run(_run_users(url, token, 1, 900_000, TgUser))  # first postcode lookups load the tables
         for round_ in range(rounds * 5):
-            timings, _, _ = asyncio.run(_run_users(url, token, 1, 910_000 + round_, TgUser))
-            single += timings
-        console.print(f"{users} users at once")
+            single += asyncio.run(_run_users(url, token, 1, 910_000 + round_, TgUser))[0]
         crowd, lost, wall = asyncio.run(_run_users(url, token, users, 1_000_000, TgUser))
+        return single, crowd, lost, wall
     except BaseException:
         console.print("bot output (last lines):", "".join(bot_log[-40:]), "emulator:", "".join(emulator_log[-20:]))
         raise
@@ -374,19 +393,48 @@ def emulator_round_trips(users: int, rounds: int, workdir: Path, database_url: s
                     process.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     process.kill()
-    table = Table("users", "round trips", "p50 ms", "p95 ms", "p99 ms", "max ms")
-    for name, timings in (("1 (baseline)", single), (str(users), crowd)):
-        table.add_row(
-            name,
-            str(len(timings)),
-            *(f"{percentile(timings, q) * 1000:.0f}" for q in (0.5, 0.95, 0.99)),
-            f"{max(timings) * 1000:.0f}",
+
+
+def emulator_round_trips(users: int, rounds: int, workdir: Path, database_url: str = "") -> None:
+    node, modules = shutil.which("node"), _node_modules()
+    if node is None or modules is None or not (EMULATOR_DIR / "shim_server.js").is_file():
+        console.print(
+            "[yellow]emulator round trips skipped: node, the emulator folder or its npm packages missing "
+            "(set SIGNPOST_TG_EMULATOR_NODE_PATH)[/yellow]"
         )
+        return
+    sys.path.insert(0, str(EMULATOR_DIR))
+    bot_env = {
+        **os.environ,
+        "SIGNPOST_DATA_DIR": str(workdir / "bot-data"),
+        "DATABASE_URL": database_url,  # empty: SQLite in the bench's own data directory
+    }
+    console.print(f"emulator + scripted bot (the emulator's ceiling): 1 user, then {users} at once")
+    scripted = _round_trips([sys.executable, "-c", SCRIPTED_BOT], users, rounds, bot_env, node, modules)
+    console.print(f"emulator + `signpost bot`: 1 user, then {users} at once")
+    signpost = _round_trips(
+        [sys.executable, "-c", "from signpost.cli import main; main()", "bot"], users, rounds, bot_env, node, modules
+    )
+    table = Table("bot", "users", "round trips", "lost", "p50 ms", "p95 ms", "p99 ms", "max ms", "per s")
+    for name, (single, crowd, lost, wall) in (("scripted", scripted), ("signpost", signpost)):
+        for who, timings, missing, seconds in (("1", single, 0, None), (str(users), crowd, lost, wall)):
+            table.add_row(
+                name,
+                who,
+                str(len(timings)),
+                str(missing),
+                *(f"{percentile(timings, q) * 1000:.0f}" for q in (0.5, 0.95, 0.99)),
+                f"{max(timings) * 1000:.0f}",
+                f"{len(timings) / seconds:.0f}" if seconds else "",
+            )
     Console().print(table)
-    p95_ratio = percentile(crowd, 0.95) / percentile(single, 0.95)
+    for name, (single, crowd, _, _) in (("scripted bot", scripted), ("signpost bot", signpost)):
+        ratio = percentile(crowd, 0.95) / percentile(single, 0.95)
+        Console().print(f"{name}: p95 with {users} users is {ratio:.1f}x its single-user p95")
     Console().print(
-        f"{users} users: {len(crowd)} round trips in {wall:.1f}s ({len(crowd) / wall:.0f}/s), {lost} lost "
-        f"(no answer within a minute); p95 is {p95_ratio:.1f}x the single-user p95"
+        "signpost bot p95 with "
+        f"{users} users is {percentile(signpost[1], 0.95) / percentile(scripted[1], 0.95):.2f}x the scripted bot's "
+        "(the emulator's ceiling on this machine)"
     )
 
 

@@ -514,8 +514,9 @@ def build_application(
         builder = builder.base_url(base_url)
     if base_file_url:
         builder = builder.base_file_url(base_file_url)
-    if request is not None:
-        builder = builder.request(request)
+    # A reply that takes Telegram (or a self-hosted server) over PTB's default 5 s is still worth waiting for:
+    # giving up mid-turn would drop the rest of what the person needs to read.
+    builder = builder.request(request) if request is not None else builder.read_timeout(20)
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
 
