@@ -182,6 +182,23 @@ class DirectorySignposter:
             clock=clock,
         )
 
+    def warm(self, *, background: bool = True) -> threading.Thread | None:
+        """Load the place-name gazetteer now, so the first town a person types answers at once.
+
+        Parameters
+        ----------
+        background
+            Load in a daemon thread and return it (a search that arrives meanwhile waits for the load);
+            ``False``: load before returning.
+        """
+        gazetteer = self._locator.gazetteer
+        if not background:
+            gazetteer.warm()
+            return None
+        thread = threading.Thread(target=gazetteer.warm, name="signpost-gazetteer-warm", daemon=True)
+        thread.start()
+        return thread
+
     # --- the port -------------------------------------------------------------------------------------------
 
     def locate(self, text: str) -> LocateResult:

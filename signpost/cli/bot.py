@@ -82,6 +82,7 @@ def chat(
         reason = escape(str(exc.orig).splitlines()[0])
         errors.print(f"[red]Cannot open the database:[/red] {reason}. Check DATABASE_URL, or unset it for SQLite.")
         raise typer.Exit(2) from None
+    signposter.warm()  # place names load while the person reads the welcome
     engine = Engine(signposter, stale_after_days=config.stale_after_days)
     TerminalChat(engine, console=console, input_stream=sys.stdin, echo=not sys.stdin.isatty()).run(
         start=start, language=chosen

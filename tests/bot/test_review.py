@@ -248,3 +248,22 @@ def test_easy_read_national_line_does_not_contradict_wales_only() -> None:
     card = _card_for(make_engine(), "wales-hate-support-centre", place="CF10 1AA")
     text = render(Outgoing("danger", {"services": (card,)}), Language.EASY, markup="plain").text
     assert "It is not just for your area." in text and "Wales only." in text and "whole country" not in text
+
+
+def test_warming_loads_place_names_before_anyone_asks() -> None:
+    from mapping.locate import Locator
+    from mapping.places import Gazetteer
+    from services_db.seed import load_national_directory
+
+    fresh = Gazetteer()  # not the shared default, so this test sees the load happen
+    base = Locator.offline_default()
+    locator = Locator(postcodes=base.postcodes, registry=base.registry, gazetteer=fresh)
+    from bot.signposter import DirectorySignposter
+
+    signposter = DirectorySignposter.from_services(load_national_directory().services, locator=locator)
+    thread = signposter.warm()
+    assert thread is not None
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert fresh._by_name  # loaded in the background
+    assert signposter.locate("Aberystwyth").location is not None  # type: ignore[union-attr]
