@@ -17,6 +17,7 @@ from rich.text import Text as RichText
 
 from bot.content import catalogue
 from bot.engine import (
+    NOTE_STATES,
     Button,
     Choice,
     Conversation,
@@ -67,6 +68,7 @@ class TerminalChat:
         self._echo = echo
         self._choices: list[Button] = []
         self._location_requested = False
+        self._in_note = False
         self.stats = TranscriptStats()
 
     def run(self, *, start: str = "", language: Language = Language.EN) -> TranscriptStats:
@@ -104,6 +106,8 @@ class TerminalChat:
     def _event(self, text: str, language: Language) -> Event | None:
         if not text:
             return None
+        if text.isdigit() and self._in_note and not 1 <= int(text) <= len(self._choices):
+            return Text(text)  # in the note, a number that picks nothing is an answer ("how many saw it?")
         if text.isdigit():
             number = int(text)
             if 1 <= number <= len(self._choices):
@@ -134,6 +138,7 @@ class TerminalChat:
         language = turn.conversation.language
         self._choices = []
         self._location_requested = False
+        self._in_note = turn.conversation.state in NOTE_STATES
         seen: set[tuple[str | None, str | None]] = set()
         for message in turn.messages:
             rendered = render(message, language, markup="plain")
@@ -153,6 +158,8 @@ class TerminalChat:
             self._hint(language, "term_location")
         if self._choices:
             self._hint(language, "term_choose")
+        if self._in_note:
+            self._hint(language, "term_note_numbers")
 
     def _hint(self, language: Language, key: str) -> None:
         self._console.print(RichText(catalogue(language)[key], style="dim"))

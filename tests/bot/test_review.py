@@ -267,3 +267,21 @@ def test_warming_loads_place_names_before_anyone_asks() -> None:
     assert not thread.is_alive()
     assert fresh._by_name  # loaded in the background
     assert signposter.locate("Aberystwyth").location is not None  # type: ignore[union-attr]
+
+
+def test_in_the_terminal_note_a_number_that_picks_nothing_is_an_answer() -> None:
+    import io
+
+    from rich.console import Console
+
+    from bot.adapters.terminal import TerminalChat
+
+    out = io.StringIO()
+    console = Console(file=out, width=100, color_system=None, emoji=False, highlight=False)
+    lines = "5\nyesterday\n1\nthe bus\n7\n"  # menu -> note; when; skip where; what; "7" answers "who saw it?"
+    TerminalChat(make_engine(), console=console, input_stream=io.StringIO(lines), echo=True).run()
+    text = out.getvalue()
+    assert "To answer with a number, add a word" in text  # the rule is said where it applies
+    assert "There is no choice 7" not in text
+    assert "5 of 5: What evidence have you kept?" in text.split("> 7", 1)[1]
+    assert "When: yesterday" not in text  # the note is not finished yet: two questions left
