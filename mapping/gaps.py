@@ -14,8 +14,9 @@ Method (repeated in every report):
   LAD, or the PFA that LAD belongs to, is listed); national coverage by nation. Using codes for area-coded
   services keeps population counts exact where generalised boundary layers disagree at the coast or between the
   PFA and LAD files.
-- Each point belongs to exactly one LAD: the LAD polygon that covers it, else the LAD its source names, else the
-  nearest LAD polygon (coastal centroids just outside the generalised boundaries). Its PFA is its LAD's PFA,
+- Each point belongs to exactly one LAD: the LAD its source names (an LSOA centroid's nearest postcode: exact
+  where generalised boundaries are not), else the LAD polygon that covers it, else the nearest LAD polygon
+  (coastal centroids just outside the generalised boundaries). Its PFA is its LAD's PFA,
   so force-area totals are the sums of their districts.
 - Area covered is the area (km2, in BNG) of the area minus the union of the coverage of the services serving the
   strand; the remainder is the gap, with the population inside it.
@@ -417,11 +418,13 @@ def _assign_lads(population: PopulationPoints, geography: Geography) -> np.ndarr
     lad_codes = [u.code for u in geography.lads]
     by_code = {c: i for i, c in enumerate(lad_codes)}
     out = np.full(n, -1, dtype=np.int64)
-    if geography.basis is GeographyBasis.GRID and population.lad_codes is not None:
-        # Grid shapes are approximate: the source's LAD code is the truth.
+    if population.lad_codes is not None:
+        # The source's LAD (an LSOA's nearest postcode) is the truth: grid squares are approximate, and generalised
+        # (BUC) boundaries put hundreds of thousands of people in the neighbouring district (City of London: half).
         out = np.array([by_code.get(str(c), -1) for c in population.lad_codes], dtype=np.int64)
-    else:
-        points = shapely.points(population.easting, population.northing)
+    missing = np.flatnonzero(out < 0)
+    if len(missing) and geography.basis is not GeographyBasis.GRID:
+        points = shapely.points(population.easting[missing], population.northing[missing])
         geoms = [u.geometry for u in geography.lads]
         tree = shapely.STRtree(geoms)
         pt, lad = tree.query(points, predicate="covered_by")
@@ -430,13 +433,11 @@ def _assign_lads(population: PopulationPoints, geography: Geography) -> np.ndarr
         pt, lad = pt[order], lad[order]
         first = np.ones(len(pt), dtype=bool)
         first[1:] = pt[1:] != pt[:-1]
-        out[pt[first]] = lad[first]
+        out[missing[pt[first]]] = lad[first]
         missing = np.flatnonzero(out < 0)
-        if len(missing) and population.lad_codes is not None:
-            out[missing] = [by_code.get(str(population.lad_codes[i]), -1) for i in missing]
-            missing = np.flatnonzero(out < 0)
         if len(missing):
-            _, nearest = tree.query_nearest(points[missing], return_distance=False, all_matches=False)
+            points = shapely.points(population.easting[missing], population.northing[missing])
+            _, nearest = tree.query_nearest(points, return_distance=False, all_matches=False)
             out[missing] = nearest
     return out
 

@@ -38,11 +38,11 @@ for at least one selected strand. National services of a counted kind cover ever
 hide local gaps: the report names them, and <code>--local-only</code> leaves them out to show where local
 services are missing. National routes of other kinds (999, 101, True Vision online reporting, helplines) are
 available to everyone and are not what this exercise measures.</li>
-<li><b>Areas.</b> Each point belongs to exactly one local authority: the polygon covering it, otherwise the
-nearest (coastal centroids just outside the generalised boundaries). Its force area is that local authority's
-force area, so force-area figures are sums of their local authorities. Areas (km2) are measured in British
-National Grid; area covered is the area inside the union of the counted services' coverage; the rest is the gap,
-with the population whose points fall in it.</li>
+<li><b>Areas.</b> Each point belongs to exactly one local authority: the one its nearest postcode is in (exact
+where generalised boundaries are not), otherwise the polygon covering it, otherwise the nearest. Its force area
+is that local authority's force area, so force-area figures are sums of their local authorities. Areas (km2) are
+measured in British National Grid; area covered is the area inside the union of the counted services' coverage;
+the rest is the gap, with the population whose points fall in it.</li>
 <li><b>Services covering any part</b> of an area: coverage that overlaps the area (touching its edge is not
 enough), or lists it, its force area or one of its local authorities, or its nation.</li>
 <li><b>Recorded crime and priority.</b> Police-recorded hate crime per force area (CSV: force code or name,

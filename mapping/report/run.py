@@ -109,8 +109,9 @@ def run_report(
     population: PopulationPoints
     if options.population:
         population = load_lsoa_population(options.population, options.census)
-        if boundaries is None:
-            population = attach_lad_codes(population, need_postcodes())
+        # Each LSOA's district from its nearest postcode, even with boundaries: generalised polygons misplace
+        # centroids near district edges (see mapping.gaps).
+        population = attach_lad_codes(population, need_postcodes())
     else:
         population = postcode_proxy(need_postcodes())
     vintages.append(("Population", f"{population.basis.label} ({population.basis.vintage}; {population.basis.source})"))
