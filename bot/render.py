@@ -146,6 +146,10 @@ def _card(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:
         elif card.open_now is False:
             hours = _template(cat, "card_closed_now", markup) + " " + hours
         lines.append(hours)
+        if card.bank_holidays:
+            lines.append(_line(cat, "card_bank_holidays", markup, note=card.bank_holidays))
+        if card.bank_holiday_today:
+            lines.append(_template(cat, "card_bank_holiday_today", markup))
     else:
         lines.append(_template(cat, "card_hours_unknown", markup))
     if card.languages:

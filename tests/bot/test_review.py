@@ -285,3 +285,33 @@ def test_in_the_terminal_note_a_number_that_picks_nothing_is_an_answer() -> None
     assert "There is no choice 7" not in text
     assert "5 of 5: What evidence have you kept?" in text.split("> 7", 1)[1]
     assert "When: yesterday" not in text  # the note is not finished yet: two questions left
+
+
+@pytest.mark.parametrize(
+    ("year", "expected"),
+    [
+        # gov.uk's lists, less the announced one-offs (2020's moved VE Day; 2022's Jubilee and state funeral)
+        (2021, ["01-01", "04-02", "04-05", "05-03", "05-31", "08-30", "12-27", "12-28"]),
+        (2026, ["01-01", "04-03", "04-06", "05-04", "05-25", "08-31", "12-25", "12-28"]),
+        (2027, ["01-01", "03-26", "03-29", "05-03", "05-31", "08-30", "12-27", "12-28"]),
+        (2028, ["01-03", "04-14", "04-17", "05-01", "05-29", "08-28", "12-25", "12-26"]),
+    ],
+)
+def test_bank_holidays_of_england_and_wales(year: int, expected: list[str]) -> None:
+    from bot.engine.engine import bank_holidays
+
+    assert sorted(day.strftime("%m-%d") for day in bank_holidays(year)) == expected
+
+
+def test_on_christmas_day_weekday_hours_claim_neither_open_nor_closed() -> None:
+    christmas = make_engine(Clock(datetime(2026, 12, 25, 11, 0, tzinfo=UTC)))  # a Friday
+    card = _card_for(christmas, "citizens-advice-england-adviceline")
+    assert card.open_now is None and card.bank_holiday_today
+    text = render(Outgoing("danger", {"services": (card,)}), Language.EN, markup="plain").text
+    assert "Open now" not in text and "Today is a bank holiday, so these hours may not apply." in text
+    always = _card_for(christmas, "samaritans")
+    assert always.open_now is True and not always.bank_holiday_today  # 24/7 is 24/7
+    friday = _card_for(
+        make_engine(Clock(datetime(2026, 12, 18, 11, 0, tzinfo=UTC))), "citizens-advice-england-adviceline"
+    )
+    assert friday.open_now is True and not friday.bank_holiday_today
