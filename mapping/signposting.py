@@ -432,7 +432,9 @@ class SignpostIndex:
         services. The geodesic distance is computed only for the ones returned.
         """
         positions = self._outside_positions
-        keep = ~np.isin(positions, matched)
+        matched_mask = np.zeros(len(self._services), dtype=bool)
+        matched_mask[matched] = True
+        keep = ~matched_mask[positions]  # a mask lookup: np.isin loops in Python when few services matched
         if strand_mask:
             masks = self._strand_masks[positions]
             keep &= (masks == 0) | ((masks & strand_mask) != 0)
