@@ -315,3 +315,15 @@ def test_on_christmas_day_weekday_hours_claim_neither_open_nor_closed() -> None:
         make_engine(Clock(datetime(2026, 12, 18, 11, 0, tzinfo=UTC))), "citizens-advice-england-adviceline"
     )
     assert friday.open_now is True and not friday.bank_holiday_today
+
+
+@pytest.mark.parametrize("postcode", ["IM1 1AA", "JE2 3AA", "GY1 1AA", "EH1 1YZ", "BT1 1AA"])
+def test_crown_dependencies_are_not_told_they_are_in_scotland_or_northern_ireland(postcode: str) -> None:
+    turn = _find(make_engine(), postcode)
+    assert turn.messages[0].key == "locate_outside_england_wales"
+    for language in Language:
+        text = render(turn.messages[0], language, markup="plain").text
+        assert not text.rstrip().endswith(("Northern Ireland, contact the police there.",))
+        assert "999" in text
+    english = render(turn.messages[0], Language.EN, markup="plain").text
+    assert "the Isle of Man or the Channel Islands" in english
