@@ -27,7 +27,10 @@ from services_db.convert import record_to_dict
 from services_db.seed import seed as seed_directory
 from signpost import wiring
 
-app = typer.Typer(no_args_is_help=True, help="The services directory: list, show, seed, history, restore, verify.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="The services directory: list, show, history, restore, verify, seed, import, export, template.",
+)
 console = Console()
 errors = Console(stderr=True)
 
@@ -50,7 +53,9 @@ def list_command(
         _print_json([record_to_dict(r) for r in records])
         return
     table = Table(title=f"{len(records)} services")
-    for column in ("id", "name", "kind", "coverage", "status", "verified", "v"):
+    # Ids are what `show`, `history` and `verify` take: never cut them short, whatever the terminal width.
+    table.add_column("id", no_wrap=True, min_width=max((len(r.id) for r in records), default=2))
+    for column in ("name", "kind", "coverage", "status", "verified", "v"):
         table.add_column(column)
     for r in records:
         flag = " [yellow](caveat)[/]" if r.caveat else ""

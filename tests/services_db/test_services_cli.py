@@ -84,3 +84,11 @@ def test_seed_again_reports_user_changes_it_left_alone(data_dir: Path) -> None:
     assert run("verify", "galop", "--on", "2025-02-03")[0] == 0
     code, out = run("seed")
     assert code == 0 and "0 added" in out and "Left as users changed them: galop" in out
+
+
+def test_list_never_cuts_ids_short_on_a_narrow_terminal(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out = run("list")
+    assert code == 0
+    for service in load_national_directory().services:
+        assert service.id in out
