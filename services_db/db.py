@@ -25,6 +25,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
+            if url != "sqlite:///:memory:":
+                # Readers never wait for the writer, and a commit is one append, not a journal rewrite + sync.
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         return engine

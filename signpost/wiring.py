@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from functools import lru_cache
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from jobs.runner import JobContext, Notifier
+from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
 from services_db.db import make_engine, migrate
 from services_db.seed import seed_if_new
@@ -52,6 +54,11 @@ def job_context(config: Settings | None = None, *, notify: Notifier | None = Non
     )
 
 
+def _warm_lookups() -> None:
+    PostcodeDirectory.default().build_reverse_index()
+    Gazetteer.default().warm()
+
+
 def telegram_application(
     config: Settings | None = None,
     *,
@@ -80,6 +87,12 @@ def telegram_application(
     staff = StaffBot.from_database(engine, stale_after_days=config.stale_after_days)  # PCC team commands
     on_start: list[Callable[[Application], Awaitable[None]]] = [staff.set_staff_menus]  # type: ignore[type-arg]
     on_stop: list[Callable[[Application], Awaitable[None]]] = []  # type: ignore[type-arg]
+
+    async def warm_lookups(application: Application) -> None:  # type: ignore[type-arg]
+        # Build the GPS and place-name lookups in the background, so the first shared location is quick too.
+        application.create_task(asyncio.to_thread(_warm_lookups), name="warm-lookups")
+
+    on_start.append(warm_lookups)
     if with_jobs:
         schedulers: list[Any] = []
 
