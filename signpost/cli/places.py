@@ -56,10 +56,13 @@ def locate_command(
         gazetteer=Gazetteer.default(),
         boundaries=index,
     )
+    # Written to a temporary file beside --out and moved into place at the end: never a half-written CSV.
+    partial = out.with_name(f".{out.name}.partial") if out is not None else None
     try:
-        target: TextIO = out.open("w", encoding="utf-8", newline="") if out is not None else sys.stdout
+        target: TextIO = partial.open("w", encoding="utf-8", newline="") if partial is not None else sys.stdout
     except OSError as exc:
         _fail(f"{out}: cannot write ({exc.strerror}); choose another --out path")
+    located = 0
     try:
         writer = csv.writer(target, lineterminator="\n")
         writer.writerow(COLUMNS)
@@ -74,13 +77,27 @@ def locate_command(
         ) as progress:
             task = progress.add_task("locate", total=len(queries))
             for query in queries:
-                writer.writerow(_row(query, locator.locate(query)))
+                result = locator.locate(query)
+                located += isinstance(result, Located)
+                writer.writerow(_row(query, result))
                 progress.advance(task)
-    finally:
-        if out is not None:
+    except BaseException:
+        if partial is not None:
             target.close()
-    if out is not None:
-        errors.print(f"{len(queries)} lines located into {out}", highlight=False)
+            partial.unlink(missing_ok=True)
+        raise
+    if partial is not None and out is not None:
+        target.close()
+        try:
+            partial.replace(out)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            _fail(f"{out}: cannot write ({exc.strerror}); choose another --out path")
+    where = f" into {out}" if out is not None else ""
+    failed = len(queries) - located
+    note = f", {failed} not (see the error column)" if failed else ""
+    lines = "line" if len(queries) == 1 else "lines"
+    errors.print(f"{len(queries)} {lines}: {located} located{where}{note}", highlight=False)
 
 
 def _read_lines(file: Path) -> list[str]:

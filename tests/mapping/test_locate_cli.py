@@ -1,0 +1,77 @@
+"""`signpost locate FILE` on a fresh embedded data directory: the CSV, the summary, and no half-written output."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mapping.locate import Locator
+from signpost import wiring
+from signpost.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    wiring.settings.cache_clear()
+    yield tmp_path / "data"
+    wiring.settings.cache_clear()
+
+
+def test_mixed_lines_are_counted_honestly(data_dir: Path, tmp_path: Path) -> None:
+    places = tmp_path / "places.txt"
+    places.write_text("LS6 1AA\nZZ99 9ZZ\n\nNewport\n53.8,-1.55\n", encoding="utf-8")
+    out = tmp_path / "located.csv"
+    result = runner.invoke(app, ["locate", str(places), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "4 lines: 2 located" in result.output and "2 not (see the error column)" in result.output
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["lad_code"] for r in rows] == ["E08000035", "", "", "E08000035"]
+    assert rows[1]["error"].startswith("unknown_postcode") and rows[2]["error"].startswith("ambiguous")
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_stdin_to_stdout(data_dir: Path) -> None:
+    result = runner.invoke(app, ["locate", "-"], input="sw1a1aa\n")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows[0]["pfa_code"] == "E23000001"
+    assert "1 line: 1 located" in result.stderr
+
+
+def test_a_failure_part_way_leaves_no_output(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "located.csv"
+    out.write_text("an earlier run\n", encoding="utf-8")
+    places = tmp_path / "places.txt"
+    places.write_text("LS6 1AA\nLS6 2AA\n", encoding="utf-8")
+    real = Locator.locate
+    seen: list[str] = []
+
+    def fail_on_second(self: Locator, text: str) -> object:
+        seen.append(text)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return real(self, text)
+
+    monkeypatch.setattr(Locator, "locate", fail_on_second)
+    result = runner.invoke(app, ["locate", str(places), "--out", str(out)])
+    assert result.exit_code != 0
+    assert out.read_text(encoding="utf-8") == "an earlier run\n"  # untouched, not half-overwritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "located.csv", "places.txt"]
+
+
+def test_unwritable_out_exits_2(data_dir: Path, tmp_path: Path) -> None:
+    places = tmp_path / "places.txt"
+    places.write_text("LS6 1AA\n", encoding="utf-8")
+    result = runner.invoke(app, ["locate", str(places), "--out", str(tmp_path / "missing" / "x.csv")])
+    assert result.exit_code == 2
+    assert "choose another --out path" in result.output
