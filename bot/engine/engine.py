@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.engine.events import Choice, Command, Event, SharedLocation, Text, Unsupported, parse_command
@@ -908,7 +908,9 @@ def _hours_text(hours: OpeningHours) -> str:
     """Weekly hours with runs of days that share the same times joined: "mon-fri 09:00-17:00; sat 10:00-13:00"."""
     by_day: dict[int, list[str]] = {}
     for interval in sorted(hours.intervals, key=lambda i: (i.day, i.opens)):
-        by_day.setdefault(interval.day, []).append(f"{interval.opens:%H:%M}-{interval.closes:%H:%M}")
+        # Hours "until midnight" are stored as closing at 23:59:59; say it as it was written.
+        closes = "00:00" if interval.closes >= time(23, 59, 59) else f"{interval.closes:%H:%M}"
+        by_day.setdefault(interval.day, []).append(f"{interval.opens:%H:%M}-{closes}")
     runs: list[tuple[int, int, str]] = []  # (first day, last day, times)
     for day, times in sorted(by_day.items()):
         text = ", ".join(times)

@@ -327,3 +327,11 @@ def test_crown_dependencies_are_not_told_they_are_in_scotland_or_northern_irelan
         assert "999" in text
     english = render(turn.messages[0], Language.EN, markup="plain").text
     assert "the Isle of Man or the Channel Islands" in english
+
+
+def test_hours_until_midnight_read_as_written() -> None:
+    from bot.engine.engine import _hours_text
+    from mapping.types import parse_intervals
+
+    hours = OpeningHours(intervals=tuple(parse_intervals("mon-fri 18:00-00:00")))
+    assert _hours_text(hours) == "mon-fri 18:00-00:00"
