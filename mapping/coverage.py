@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cache
+from typing import Any
 
 import numpy as np
 import shapely
@@ -111,19 +112,20 @@ def resolve_coverages(
 
     A spec given more than once is resolved once (the same object is returned for each).
     """
-    unique = list(dict.fromkeys(coverages))
-    circles = [c for c in unique if isinstance(c, RadiusCoverage)]
-    resolved: dict[Coverage, BaseGeometry | None] = dict(
-        zip(
-            circles,
-            circles_wgs84([c.lat for c in circles], [c.lon for c in circles], [c.radius_m for c in circles]),
-            strict=True,
-        )
-    )
-    for coverage in unique:
-        if coverage not in resolved:
-            resolved[coverage] = resolve_coverage(coverage, areas)
-    return [resolved[c] for c in coverages]
+    # Each spec is hashed once: a polygon spec hashes its whole GeoJSON.
+    slots: dict[Coverage, int] = {}
+    slot_of = [slots.setdefault(coverage, len(slots)) for coverage in coverages]
+    unique = list(slots)
+    resolved: list[BaseGeometry | None] = [None] * len(unique)
+    circles = [i for i, coverage in enumerate(unique) if isinstance(coverage, RadiusCoverage)]
+    centres = [c for c in unique if isinstance(c, RadiusCoverage)]
+    built = circles_wgs84([c.lat for c in centres], [c.lon for c in centres], [c.radius_m for c in centres])
+    for i, circle in zip(circles, built, strict=True):
+        resolved[i] = circle
+    for i, coverage in enumerate(unique):
+        if not isinstance(coverage, RadiusCoverage):
+            resolved[i] = resolve_coverage(coverage, areas)
+    return [resolved[slot] for slot in slot_of]
 
 
 class CoverageCache:
@@ -160,10 +162,14 @@ class CoverageCache:
     def resolve_many(self, coverages: Sequence[Coverage]) -> list[BaseGeometry | None]:
         """:meth:`resolve` for each of ``coverages``; the ones not cached yet are resolved together
         (see :func:`resolve_coverages`), which is much faster for many radius circles."""
-        missing = [c for c in dict.fromkeys(coverages) if c not in self._resolved]
+        unset = object()
+        found: list[Any] = [self._resolved.get(c, unset) for c in coverages]
+        missing = [i for i, geometry in enumerate(found) if geometry is unset]
         if missing:
-            self._resolved.update(zip(missing, resolve_coverages(missing, self._areas), strict=True))
-        return [self._resolved[c] for c in coverages]
+            fresh = resolve_coverages([coverages[i] for i in missing], self._areas)
+            for i, geometry in zip(missing, fresh, strict=True):
+                found[i] = self._resolved.setdefault(coverages[i], geometry)
+        return found
 
     def resolve_bng(self, coverage: Coverage) -> BaseGeometry | None:
         """The same geometry in British National Grid metres (for distances), computed at most once per spec."""

@@ -192,7 +192,8 @@ class SignpostIndex:
         if cache is None:
             cache = CoverageCache(areas)
         active = tuple(sorted((s for s in services if s.status is ServiceStatus.ACTIVE), key=lambda s: s.id))
-        cache.resolve_many([s.coverage for s in active if not isinstance(s.coverage, NationalCoverage)])
+        local = [s for s in active if not isinstance(s.coverage, NationalCoverage)]
+        resolved = dict(zip((id(s) for s in local), cache.resolve_many([s.coverage for s in local]), strict=True))
 
         geometry_slot: dict[int, int] = {}  # id() of a resolved geometry -> its slot in the tree
         tree_geometries: list[BaseGeometry] = []
@@ -209,7 +210,7 @@ class SignpostIndex:
             if isinstance(coverage, AreaCoverage):
                 for code in coverage.area_codes:
                     by_code.setdefault(code.strip().upper(), []).append(position)
-            geometry = cache.resolve(coverage)
+            geometry = resolved[id(service)]
             if geometry is not None and not geometry.is_empty:
                 # Services sharing a coverage spec share one resolved object: one slot in the tree for them all.
                 slot = geometry_slot.setdefault(id(geometry), len(tree_geometries))
