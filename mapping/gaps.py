@@ -412,6 +412,12 @@ def _service_mask(record: ServiceRecord, selected: int) -> int:
 # --- the computation --------------------------------------------------------------------------------------
 
 
+def _some(codes: Sequence[str], shown: int = 8) -> str:
+    """A few codes, then how many more: a message stays readable when hundreds are affected."""
+    more = f" and {len(codes) - shown} more" if len(codes) > shown else ""
+    return ", ".join(codes[:shown]) + more
+
+
 def _assign_lads(population: PopulationPoints, geography: Geography) -> np.ndarray:
     """Index of each point's LAD (see the module docstring for the rule)."""
     n = len(population)
@@ -459,7 +465,8 @@ def compute_coverage(
     Parameters
     ----------
     services
-        The directory; only active services of ``kinds`` serving a selected strand count.
+        The directory; only active services of ``kinds`` serving a selected strand count (never the shipped
+        ``example-`` entries).
     population
         People (or the proxy) at points, in BNG.
     geography
@@ -493,6 +500,7 @@ def compute_coverage(
         s
         for s in services
         if s.status is ServiceStatus.ACTIVE
+        and not s.is_example  # shipped demonstration entries are not real coverage
         and (not kind_set or s.kind in kind_set)
         and _service_mask(s, selected)
         and (include_national or not isinstance(s.coverage, NationalCoverage))
@@ -516,9 +524,16 @@ def compute_coverage(
     if (point_lad < 0).any():
         i = int(np.flatnonzero(point_lad < 0)[0])
         raise ValueError(f"population point {population.codes[i]} has no local authority in the geography")
-    orphans = sorted({lads[i].code for i in np.unique(point_lad) if lad_parent[i] < 0})
-    if orphans:
-        raise ValueError(f"no force area known for local authority {', '.join(orphans)}: update the LAD -> PFA table")
+    orphan_lads = [lads[i] for i in np.unique(point_lad) if lad_parent[i] < 0]
+    if orphan_lads:
+        absent = sorted({u.parent_code for u in orphan_lads if u.parent_code})
+        unmapped = sorted(u.code for u in orphan_lads if not u.parent_code)
+        if absent:
+            raise ValueError(
+                f"the force area boundaries lack {len(absent)} force area(s) that local authorities belong to "
+                f"({_some(absent)}): give the complete ONS Police Force Areas file (all 43)"
+            )
+        raise ValueError(f"no force area known for local authority {_some(unmapped)}: update the LAD -> PFA table")
     point_pfa = lad_parent[point_lad]
     tell("points", 1, 1)
 

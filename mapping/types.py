@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "EXAMPLE_ID_PREFIX",
     "AreaCoverage",
     "Channel",
     "ChannelKind",
@@ -322,6 +323,8 @@ def _parse_days(text: str, part: str) -> list[int]:
 
 # --- services -------------------------------------------------------------------------------------------
 
+EXAMPLE_ID_PREFIX = "example-"
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceRecord:
@@ -356,6 +359,12 @@ class ServiceRecord:
         """True when the service takes reports for at least one of ``strands`` (or is not strand-specific)."""
         wanted = set(strands)
         return not self.strands or not wanted or bool(self.strands & wanted)
+
+    @property
+    def is_example(self) -> bool:
+        """A demonstration entry shipped for the embedded default (id ``example-...``): shown to people with its
+        caveat, but never counted as coverage for analysts or as a local match in the statistics."""
+        return self.id.startswith(EXAMPLE_ID_PREFIX)
 
     @property
     def in_person(self) -> tuple[Channel, ...]:

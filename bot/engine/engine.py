@@ -696,7 +696,8 @@ class Engine:
         local = [m for m in matches if m.reason is MatchReason.COVERS]
         where = {"place": location.label, "area": self._area_names(location)}
         if local:
-            outcome = "matched_local"
+            # A shipped example is shown (with its caveat) but is not real local help for the statistics.
+            outcome = "matched_local" if any(not m.service.is_example for m in local) else "national_only"
             intro = Outgoing("results_local", where)
         elif any(m.reason is MatchReason.NEAREST_OUTSIDE for m in matches):
             outcome = "national_only"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from bot.engine import (
     Choice,
     Command,
     Conversation,
+    Engine,
     Language,
     SharedLocation,
     State,
@@ -24,7 +26,10 @@ from bot.engine import (
     looks_urgent,
 )
 from bot.engine.engine import PAGE_SIZE, ServiceCard
+from bot.signposter import DirectorySignposter
+from mapping.locate import Locator
 from mapping.types import Strand
+from services_db.seed import load_national_directory
 from tests.bot.support import Clock, actions, explore, make_engine
 
 FLOW = Path(__file__).resolve().parents[2] / "bot" / "engine" / "flow.mmd"
@@ -240,12 +245,21 @@ def test_wales_and_england_only_services_follow_the_persons_nation() -> None:
     assert "wales-hate-support-centre" in third_party["unknown"]
 
 
-def test_find_local_help_by_postcode_counts_a_local_match() -> None:
+def test_a_real_local_service_counts_as_a_local_match() -> None:
+    services = load_national_directory().services
+    example = next(s for s in services if s.id == "example-leeds-reporting-centre")
+    real = replace(example, id="leeds-centre", name="Leeds centre", caveat="")
+    signposter = DirectorySignposter.from_services([*services, real], locator=Locator.offline_default())
+    turn = _go(Engine(signposter), Choice("find"), Text("LS6 1AA"))
+    assert turn.outcome is not None and turn.outcome.outcome == "matched_local"
+
+
+def test_find_local_help_by_postcode_shows_the_example_but_does_not_count_it_as_local() -> None:
     engine = make_engine()
     turn = _go(engine, Choice("find"), Text("LS6 1AA"))
     assert turn.conversation.state is State.RESULTS
     assert turn.conversation.lad_code == "E08000035" and turn.conversation.pfa_code == "E23000010"
-    assert turn.outcome is not None and turn.outcome.outcome == "matched_local"
+    assert turn.outcome is not None and turn.outcome.outcome == "national_only"  # the only local one is an example
     assert turn.outcome.lad_code == "E08000035"
     assert turn.messages[0].key == "results_local"
     assert turn.messages[0].vars["area"] == "(Leeds, West Yorkshire)"  # the person sees they were understood

@@ -194,6 +194,14 @@ def test_kind_filter_and_national_services() -> None:
     assert row(every_kind, "pfa", P2, "religion").population_covered == 0
 
 
+def test_shipped_example_entries_are_not_coverage() -> None:
+    example = make_service("example-everywhere", kind=TPR, coverage=radius_cov(15, 5, 50))
+    with_example = compute_coverage([*toy_services(), example], toy_population(), toy_geography())
+    without = compute_coverage(toy_services(), toy_population(), toy_geography())
+    assert with_example.rows == without.rows
+    assert "example-everywhere" not in {s.id for s in with_example.services}
+
+
 def test_strand_selection_limits_any() -> None:
     result = compute_coverage(toy_services(), toy_population(), toy_geography(), strands=[Strand.DISABILITY])
     assert result.strands == ("disability", ANY)
