@@ -128,3 +128,20 @@ def test_districts_from_nearest_postcodes_match_lsoa_names(geography_dir: Path, 
     city_lsoas = [c for c in population.codes if named[c] == "City of London"]
     assert city.population == population.population[np.isin(population.codes, city_lsoas)].sum() == 8_588
     assert sum(r.population for r in result.rows_for("pfa", ANY)) == CENSUS_TOTAL
+
+
+def test_an_incomplete_force_area_file_is_named_as_the_problem(
+    geography_dir: Path, population: PopulationPoints
+) -> None:
+    registry = AreaRegistry.default()
+    partial = Geography.from_boundaries(
+        pfas=load_boundaries(geography_dir / "pfa_dec2023_buc.geojson").boundaries[:3],
+        lads=load_boundaries(geography_dir / "lad_may2025_buc.geojson").boundaries,
+        pfa_for_lad=registry.pfa_for_lad,
+        vintage="PFA Dec 2023 (3 of 43), LAD May 2025",
+    )
+    with pytest.raises(ValueError) as raised:
+        compute_coverage([], population, partial)
+    message = str(raised.value)
+    assert "lack 40 force area(s)" in message and "complete ONS Police Force Areas file" in message
+    assert "and 32 more" in message and len(message) < 400
