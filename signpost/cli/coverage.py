@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,15 +17,17 @@ from mapping.areas import AreaRegistry
 from mapping.crime import CrimeError
 from mapping.gaps import ANY, CoverageInputError
 from mapping.population import PopulationError
-from mapping.report.context import AreaExtra
-from mapping.report.history import draw_history
-from mapping.report.run import BoundaryInput, ReportOptions, run_report
-from mapping.report.summary import summary_lines
+
+# mapping.report (and through it matplotlib) is imported inside the commands that use it: every `signpost`
+# command, even --help, would otherwise pay seconds of start-up for it.
 from mapping.siting import DEFAULT_RADIUS_M
 from mapping.types import ServiceKind, ServiceRecord, Strand
 from services_db.boundaries import load_boundary_index
-from services_db.snapshots import snapshot_series
 from signpost import wiring
+
+if TYPE_CHECKING:
+    from mapping.report.context import AreaExtra
+    from mapping.report.run import BoundaryInput
 
 app = typer.Typer(no_args_is_help=True, help="Coverage-gap mapping of third-party reporting services.")
 console = Console()
@@ -71,6 +73,7 @@ def _services_from_file(path: Path, session: Session) -> list[ServiceRecord]:
 
 def _boundaries(pfa: str | None, lad: str | None, session: Session) -> BoundaryInput | None:
     from mapping.boundaries import BoundaryError, load_boundaries
+    from mapping.report.run import BoundaryInput
 
     if (pfa is None) != (lad is None):
         _fail("give both --pfa and --lad (or neither, to use the boundaries loaded with `signpost geography load`)")
@@ -96,6 +99,8 @@ def _boundaries(pfa: str | None, lad: str | None, session: Session) -> BoundaryI
 
 
 def _demand(session: Session) -> list[AreaExtra]:
+    from mapping.report.context import AreaExtra
+
     """The bot's anonymised signposting counts per area (any strand), counts under 5 suppressed."""
     from bot.stats import signposting_counts
 
@@ -159,6 +164,9 @@ def report(
     ] = None,
 ) -> None:
     """Coverage of third-party reporting by force area and local authority: CSV, GeoJSON, HTML, PNG, summary."""
+    from mapping.report.run import ReportOptions, run_report
+    from mapping.report.summary import summary_lines
+
     levels = _levels(level)
     if siting_radius_km <= 0:
         _fail("--siting-radius-km must be positive")
@@ -235,6 +243,9 @@ def history(
     png_out: Annotated[Path | None, typer.Option("--png", help="Also draw the series as a PNG chart.")] = None,
 ) -> None:
     """Coverage over time, from the nightly snapshots (`signpost jobs run-now coverage-snapshot` takes one now)."""
+    from mapping.report.history import draw_history
+    from services_db.snapshots import snapshot_series
+
     if strand != ANY and strand not in {s.value for s in Strand}:
         _fail(f"unknown strand {strand!r}: use any, {', '.join(s.value for s in Strand)}")
     registry = AreaRegistry.default()
