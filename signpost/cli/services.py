@@ -122,6 +122,37 @@ def seed_command(actor: ActorOption = None) -> None:
         console.print(f"Left as users changed them: {', '.join(report.kept_user_changes)}")
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    text = "-" if value in (None, "", [], {}) else value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _item(value: Any) -> str:
+    if isinstance(value, dict) and "kind" in value and "value" in value:
+        return _short(f"{value['kind']} {value['value']}")
+    return _short(value)
+
+
+def _changes(entry: Any) -> str:
+    """One line per changed field, before -> after (the README promises both; --json has the full records)."""
+    if entry.before is None or entry.after is None:
+        return ", ".join(entry.changed_fields)
+    before, after = record_to_dict(entry.before), record_to_dict(entry.after)
+    lines = []
+    for name in entry.changed_fields:
+        old, new = before.get(name), after.get(name)
+        if isinstance(old, list) and isinstance(new, list):
+            # Lists (channels, strands): only what went and what came, not two long lists that look alike.
+            gone = [_item(x) for x in old if x not in new]
+            came = [_item(x) for x in new if x not in old]
+            lines.append(f"{name}: " + "; ".join([*(f"- {g}" for g in gone), *(f"+ {c}" for c in came)]))
+        elif name in before or name in after:
+            lines.append(f"{name}: {_short(before.get(name))} -> {_short(after.get(name))}")
+        else:
+            lines.append(name)
+    return "\n".join(lines)
+
+
 @app.command("history")
 def history_command(
     service_id: Annotated[str, typer.Argument(help="The service's id.")],
@@ -153,7 +184,7 @@ def history_command(
     for column in ("version", "when (UTC)", "who", "action", "what changed"):
         table.add_column(column)
     for e in entries:
-        changed = ", ".join(e.changed_fields) or e.detail or ("new entry" if e.before is None else "")
+        changed = _changes(e) or e.detail or ("new entry" if e.before is None else "")
         table.add_row(str(e.version or ""), f"{e.at:%Y-%m-%d %H:%M}", e.actor, e.action, changed)
     console.print(table)
     console.print(f"Restore an earlier version with `signpost services restore {service_id} --version N`.")

@@ -92,3 +92,19 @@ def test_list_never_cuts_ids_short_on_a_narrow_terminal(data_dir: Path, monkeypa
     assert code == 0
     for service in load_national_directory().services:
         assert service.id in out
+
+
+def test_history_table_shows_before_and_after(data_dir: Path, tmp_path: Path) -> None:
+    from signpost.cli import app as main_app
+
+    assert run("verify", "galop", "--on", "2025-02-03")[0] == 0
+    exported = tmp_path / "all.csv"
+    assert runner.invoke(main_app, ["services", "export", "--format", "csv", "--out", str(exported)]).exit_code == 0
+    text = exported.read_text(encoding="utf-8").replace(",help@galop.org.uk,", ",helpline@example.org,", 1)
+    exported.write_text(text, encoding="utf-8")
+    result = runner.invoke(main_app, ["services", "import", str(exported), "--actor", "admin"])
+    assert result.exit_code == 0, result.output
+    code, out = run("history", "galop")
+    assert code == 0
+    assert "verified_on: " in out and "-> 2025-02-03" in out
+    assert "- email help@galop.org.uk" in out and "+ email helpline@example.org" in out
