@@ -573,9 +573,9 @@ def authorise_import(
     plan
         An ``importer.ImportPlan``: its ``changes`` (a ``diff.ChangeSet``) are checked service by service.
     """
-    principal = authenticate_token(session=session, token=token, now=now)
+    principal = authenticate_token(session=session, token=token, action=Action.IMPORT, now=now)
     if isinstance(principal, Decision):
-        return Decision(False, Action.IMPORT, principal.actor, principal.reasons)
+        return principal
     return authorise_plan(
         session=session, principal=principal, plan=plan, force_area=force_area, progress=progress, now=now
     )
@@ -674,8 +674,13 @@ def principal_for_telegram(*, session: Session, telegram_user_id: int) -> Princi
     return _principal(account, "telegram")
 
 
-def authenticate_token(*, session: Session, token: str, now: datetime | None = None) -> Principal | Decision:
-    """The principal a command-line token stands for, or a refused, audited :class:`Decision` saying why."""
+def authenticate_token(
+    *, session: Session, token: str, action: Action = Action.READ, now: datetime | None = None
+) -> Principal | Decision:
+    """The principal a command-line token stands for, or a refused, audited :class:`Decision` saying why.
+
+    ``action`` is what the token was presented for, so the audit trail says what was attempted.
+    """
     now = _now(now)
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
     account = session.get(Account, row.account_id) if row is not None else None
@@ -691,7 +696,7 @@ def authenticate_token(*, session: Session, token: str, now: datetime | None = N
         elif account.revoked_at is not None:
             reason = f"account {account.id} was revoked"
     if reason is not None:
-        refused = Decision(False, Action.READ, actor, (reason,))
+        refused = Decision(False, action, actor, (reason,))
         record_refusal(session=session, decision=refused, service_id=None, now=now)
         return refused
     assert row is not None and account is not None

@@ -48,7 +48,7 @@ def _actor(session: Session, token: str | None) -> str:
     """The operator, or the admin whose token was given (anyone else is refused, and that is audited)."""
     if token is None:
         return f"operator:{getpass.getuser()}"
-    who = access.authenticate_token(session=session, token=token)
+    who = access.authenticate_token(session=session, token=token, action=Action.MANAGE_ACCOUNTS)
     if isinstance(who, Decision):
         _fail(who.message)
     decision = access.authorise(session=session, principal=who, action=Action.MANAGE_ACCOUNTS)

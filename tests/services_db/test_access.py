@@ -409,3 +409,11 @@ def test_authorise_import_with_a_token_uses_the_real_plan(directory: Session, fo
     unknown = authorise_import(session=directory, token="spt_nope", plan=good, force_area=force_area, now=NOW)
     assert not unknown.allowed and "not known" in unknown.message
     assert len(_refusals(directory)) == 3
+
+
+def test_a_bad_token_is_audited_with_what_was_attempted(directory: Session) -> None:
+    result = authenticate_token(session=directory, token="spt_" + "y" * 43, action=Action.IMPORT, now=NOW)
+    assert isinstance(result, Decision) and result.action is Action.IMPORT
+    assert _refusals(directory)[-1].detail.startswith("import: this token is not known")
+    result = authenticate_token(session=directory, token="spt_" + "z" * 43, now=NOW)
+    assert isinstance(result, Decision) and _refusals(directory)[-1].detail.startswith("read: ")
