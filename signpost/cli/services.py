@@ -198,6 +198,8 @@ def restore_command(
 ) -> None:
     """Bring back an earlier version of a service, saved as a new version."""
     with _session() as session:
+        if not repository.history(session=session, service_id=service_id):
+            _fail(f"no service with id {service_id!r}: check the id with `signpost services list`")
         try:
             record = repository.restore(
                 session=session, service_id=service_id, version=version, actor=_actor(actor), areas=_areas(session)

@@ -108,3 +108,8 @@ def test_history_table_shows_before_and_after(data_dir: Path, tmp_path: Path) ->
     assert code == 0
     assert "verified_on: " in out and "-> 2025-02-03" in out
     assert "- email help@galop.org.uk" in out and "+ email helpline@example.org" in out
+
+
+def test_restore_of_an_unknown_id_says_so(data_dir: Path) -> None:
+    code, out = run("restore", "no-such-service", "--version", "1")
+    assert code == 2 and "no service with id 'no-such-service'" in out and "signpost services list" in out
