@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from functools import lru_cache
@@ -90,7 +90,7 @@ def telegram_application(
 
     async def warm_lookups(application: Application) -> None:  # type: ignore[type-arg]
         # Build the GPS and place-name lookups in the background, so the first shared location is quick too.
-        application.create_task(asyncio.to_thread(_warm_lookups), name="warm-lookups")
+        threading.Thread(target=_warm_lookups, name="warm-lookups", daemon=True).start()
 
     on_start.append(warm_lookups)
     if with_jobs:
