@@ -314,8 +314,8 @@ def _coverage_snapshot(context: JobContext) -> dict[str, Any]:
     source = context.options.get("population")
     if source:
         population = load_lsoa_population(source, context.options.get("census"))
-        if postcodes is not None:
-            population = attach_lad_codes(population, postcodes)
+        # Districts from nearest postcodes, as the coverage report does (generalised polygons misplace centroids).
+        population = attach_lad_codes(population, postcodes or load_postcode_points())
     else:
         population = postcode_proxy(postcodes or load_postcode_points())
     result = compute_coverage(services, population, geography, levels=("pfa",), gaps=False)

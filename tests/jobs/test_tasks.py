@@ -25,7 +25,7 @@ from services_db import access, repository
 from services_db.boundaries import store_boundaries
 from services_db.formats.csv_format import write_csv
 from services_db.models import CoverageSnapshot, OutboxMessage, PendingUpload, ScheduledImport
-from tests.services_db.factories import radius_service
+from tests.services_db.factories import area_service, radius_service
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 LANCASHIRE = "pcc-E23000003"
@@ -298,3 +298,35 @@ async def test_the_snapshot_stores_population_covered_per_force_area_and_strand(
     assert rows["race"].population_covered == 3000 and rows["disability"].population_covered == 0
     assert all(r.taken_on == NOW.date() and r.area_code == "E23000003" for r in rows.values())
     assert "boundaries" in rows["any"].method
+
+
+async def test_the_snapshot_places_people_by_their_nearest_postcode_not_by_generalised_polygons(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """An LSOA in Preston (by its postcodes) that a coarse polygon puts in Ribble Valley counts for Preston."""
+    vintage = "TEST"
+    preston, ribble = _square(340_000, 425_000), _square(350_000, 425_000)  # PR1 2HE (353463, 429675) is east
+    lads = BoundarySet(
+        "lad",
+        vintage,
+        "test",
+        (
+            Boundary("E07000123", "Preston", "lad", vintage, preston),
+            Boundary("E07000124", "Ribble Valley", "lad", vintage, ribble),
+        ),
+    )
+    pfas = BoundarySet(
+        "pfa", vintage, "test", (Boundary("E23000003", "Lancashire", "pfa", vintage, preston.union(ribble)),)
+    )
+    population = tmp_path / "lsoa.csv"
+    population.write_text("LSOA21CD,BNG_E,BNG_N,population\nE01025000,353463,429675,1200\n", encoding="utf-8")
+    with Session(engine) as session:
+        store_boundaries(session=session, boundaries=[pfas, lads])
+        service = area_service("E07000123", service_id="preston-by-code", strands=[Strand.RACE])
+        repository.create_service(session=session, record=service, actor="test")
+        session.commit()
+    context = JobContext(engine=engine, data_dir=tmp_path, clock=lambda: NOW, options={"population": str(population)})
+    await tasks.coverage_snapshot(context)
+    with Session(engine) as session:
+        rows = {r.strand: r for r in session.exec(select(CoverageSnapshot))}
+    assert (rows["race"].population, rows["race"].population_covered) == (1200, 1200)
