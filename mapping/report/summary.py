@@ -49,12 +49,13 @@ def summary_lines(context: ReportContext) -> list[str]:
         label = "force areas" if level == "pfa" else "local authorities"
         rows = result.rows_for(level, ANY)
         none = result.uncovered_areas(level, ANY)
-        listed = f": {', '.join(none)}." if none else "."
+        # "; " between names: ONS names carry commas ("London, City of", "Bristol, City of").
+        listed = f": {'; '.join(none)}." if none else "."
         lines.append(f"- {len(none)} of {len(rows)} {label} have no coverage at all{listed}")
         for strand in result.strands:
             if strand != ANY and result.uncovered_areas(level, strand):
                 names = result.uncovered_areas(level, strand)
-                shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+                shown = "; ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
                 lines.append(f"  - no {_strand_label(strand)} coverage in {len(names)} {label}: {shown}.")
     if "pfa" in result.levels:
         ranked = sorted(

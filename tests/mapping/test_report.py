@@ -322,3 +322,21 @@ def test_boundaries_stored_by_geography_load_are_used(cli_env: Path, geography_d
     demand = {r["code"]: r["signposted_by_bot"] for r in rows if r["strand"] == ANY}
     assert demand["E23000010"] == "6" and demand["E23000032"] == "<5" and demand["E23000001"] == ""
     assert "Demand" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_summary_lists_names_that_contain_commas_unambiguously() -> None:
+    from mapping.gaps import Geography
+    from mapping.report.summary import summary_lines
+
+    toy = toy_geography()
+    named = replace(
+        toy,
+        lads=tuple(replace(u, name="Bristol, City of") if u.code == L3 else u for u in toy.lads),
+        pfas=tuple(replace(u, name="London, City of") if u.code == P2 else u for u in toy.pfas),
+    )
+    assert isinstance(named, Geography)
+    result = compute_coverage([], toy_population(), named)  # nothing covered: every area is listed
+    text = "\n".join(summary_lines(ReportContext(result=result, generated_on=date(2026, 11, 28))))
+    pfa_line = next(line for line in text.splitlines() if "force areas have no coverage at all" in line)
+    lad_line = next(line for line in text.splitlines() if "local authorities have no coverage at all" in line)
+    assert pfa_line.endswith("; London, City of.") and lad_line.endswith("; Bristol, City of.")
