@@ -109,14 +109,20 @@ def _read_lines(file: Path) -> list[str]:
         _fail(f"{file}: not UTF-8 text; save it as UTF-8 (plain text or CSV) and run again")
     except OSError as exc:
         _fail(f"{file}: cannot read ({exc.strerror})")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    # Lines starting with "#" are comments, so a list can carry notes.
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _cell(query: str) -> str:
+    """The query as a CSV cell a spreadsheet shows as text, never runs as a formula."""
+    return "'" + query if query[:1] in ("=", "+", "@", "\t", "\r") else query
 
 
 def _row(query: str, result: LocateResult) -> list[str]:
     if isinstance(result, Located):
         loc = result.location
         return [
-            query,
+            _cell(query),
             f"{loc.lat:.6f}",
             f"{loc.lon:.6f}",
             f"{loc.precision_m:.0f}",
@@ -127,5 +133,5 @@ def _row(query: str, result: LocateResult) -> list[str]:
         ]
     if isinstance(result, Ambiguous):
         choices = "; ".join(p.label for p in result.choices)
-        return [query, "", "", "", "", "", "", f"ambiguous: several places have this name ({choices})"]
-    return [query, "", "", "", "", "", "", f"{result.problem}: {result.message}"]
+        return [_cell(query), "", "", "", "", "", "", f"ambiguous: several places have this name ({choices})"]
+    return [_cell(query), "", "", "", "", "", "", f"{result.problem}: {result.message}"]

@@ -75,3 +75,13 @@ def test_unwritable_out_exits_2(data_dir: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["locate", str(places), "--out", str(tmp_path / "missing" / "x.csv")])
     assert result.exit_code == 2
     assert "choose another --out path" in result.output
+
+
+def test_comments_are_skipped_and_formulas_are_never_run(data_dir: Path, tmp_path: Path) -> None:
+    places = tmp_path / "places.txt"
+    places.write_text('# offices to check\n=HYPERLINK("x")\nLS6 1AA\n', encoding="utf-8")
+    out = tmp_path / "located.csv"
+    result = runner.invoke(app, ["locate", str(places), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["query"] for r in rows] == ['\'=HYPERLINK("x")', "LS6 1AA"]
