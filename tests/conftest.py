@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, SQLModel
 
 from services_db.db import make_engine, migrate
+from signpost import wiring
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("SIGNPOST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -101,3 +102,25 @@ def sqlite_engine(tmp_path: Path, _sqlite_template: Path) -> Iterator[Engine]:
 def session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as s:
         yield s
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh embedded data directory for `signpost ...` commands (SQLite; settings read anew; wide output)."""
+    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SIGNPOST_TOKEN", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    wiring.settings.cache_clear()
+    yield tmp_path / "data"
+    wiring.settings.cache_clear()
+
+
+@pytest.fixture
+def cli_database(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Engine]:
+    """The test database (SQLite or PostgreSQL) as the one `signpost ...` commands open."""
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
+    wiring.settings.cache_clear()
+    yield engine
+    wiring.settings.cache_clear()

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 from typer.testing import CliRunner
 
 from services_db.models import CoverageSnapshot
 from services_db.snapshots import snapshot_series
-from signpost import wiring
 from signpost.cli import app
 
 runner = CliRunner()
@@ -62,15 +59,6 @@ def test_series_for_one_area_and_for_england_and_wales(engine: Engine) -> None:
     assert [(p.taken_on.day, p.pct) for p in lancashire] == [(1, 25.0), (2, 50.0)]
     assert [(p.population, p.population_covered) for p in everywhere] == [(4000, 250), (4000, 2000)]
     assert [p.pct for p in race] == [0.0, 0.0]
-
-
-@pytest.fixture
-def cli_database(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Engine]:
-    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
-    wiring.settings.cache_clear()
-    yield engine
-    wiring.settings.cache_clear()
 
 
 def test_history_command_prints_and_draws(cli_database: Engine, tmp_path: Path) -> None:

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from services_db import access
 from services_db.models import JobRun, OutboxMessage, ScheduledImport
-from signpost import wiring
 from signpost.cli import app
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_database(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Engine]:
-    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
-    wiring.settings.cache_clear()
-    yield engine
-    wiring.settings.cache_clear()
 
 
 def test_run_now_records_the_run_and_list_shows_it(cli_database: Engine) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,6 @@ from signpost.cli import app
 
 runner = CliRunner()
 LS6 = (53.8179, -1.5745)
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    wiring.settings.cache_clear()
-    yield tmp_path / "data"
-    wiring.settings.cache_clear()
 
 
 def run(*args: str) -> tuple[int, str]:

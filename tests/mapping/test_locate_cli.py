@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from mapping.locate import Locator
-from signpost import wiring
 from signpost.cli import app
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    wiring.settings.cache_clear()
-    yield tmp_path / "data"
-    wiring.settings.cache_clear()
 
 
 def test_mixed_lines_are_counted_honestly(data_dir: Path, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,6 @@ from signpost.cli.accounts import app
 
 runner = CliRunner()
 TOKEN = re.compile(r"^spt_[A-Za-z0-9_-]{43}$", re.MULTILINE)
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.delenv("SIGNPOST_TOKEN", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    wiring.settings.cache_clear()
-    yield tmp_path / "data"
-    wiring.settings.cache_clear()
 
 
 def run(*args: str) -> tuple[int, str]:

@@ -6,7 +6,6 @@ cleanly, so each failure here is caused by its defect alone. Runs on SQLite and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from services_db import repository
 from services_db.importer import plan_import
 from services_db.models import AuditEntry, Commissioner, Service
 from services_db.seed import seed
-from signpost import wiring
 from signpost.cli import app
 from tests.services_db.bad_files import BAD_FILES, GOOD_ROW, BadFile, csv_bytes
 
@@ -30,14 +28,11 @@ def test_the_corpus_has_at_least_thirty_distinct_defects() -> None:
 
 
 @pytest.fixture
-def cli_database(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+def cli_database(cli_database: Engine) -> Engine:
     """The test database, seeded, as the one the `signpost` command opens."""
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(cli_database, expire_on_commit=False) as session:
         seed(session=session)
-    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    wiring.settings.cache_clear()
-    yield engine
-    wiring.settings.cache_clear()
+    return cli_database
 
 
 def _state(engine: Engine) -> tuple[str, int, int, int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from typer.testing import CliRunner
 from mapping.boundaries import Boundary, BoundarySet, load_boundaries, parse_boundaries
 from services_db.boundaries import boundary_status, load_boundary_index, store_boundaries
 from services_db.models import AreaBoundary
-from signpost import wiring
 from signpost.cli import app as cli_app
 
 
@@ -99,16 +97,6 @@ def test_real_geography_round_trip(session: Session, geography_dir: Path) -> Non
 
 
 # --- the command line: `signpost geography load|status` and `signpost locate` --------------------------------
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    wiring.settings.cache_clear()
-    yield tmp_path / "data"
-    wiring.settings.cache_clear()
 
 
 def run(*args: str, stdin: str | None = None) -> tuple[int, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from services_db.formats.csv_format import TEMPLATE, TEMPLATE_NOTES, template_no
 from services_db.importer import apply_import, export_directory, plan_import
 from services_db.models import AuditEntry
 from services_db.seed import seed
-from signpost import wiring
 from signpost.cli import app
 from tests.services_db.factories import (
     DRAMA_PHONES,
@@ -227,14 +225,6 @@ def test_readers_accept_what_writers_write_for_every_format() -> None:
 
 
 # --- the command line ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli_database(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    wiring.settings.cache_clear()
-    yield engine
-    wiring.settings.cache_clear()
 
 
 def test_cli_dry_run_shows_the_diff_and_writes_nothing(cli_database: Engine, tmp_path: Path) -> None:

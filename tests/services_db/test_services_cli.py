@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -11,20 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from services_db.seed import load_national_directory
-from signpost import wiring
 from signpost.cli.services import app
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    wiring.settings.cache_clear()
-    yield tmp_path / "data"
-    wiring.settings.cache_clear()
 
 
 def run(*args: str) -> tuple[int, str]:
