@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,6 +27,7 @@ console = Console()
 errors = Console(stderr=True)
 
 MAX_LISTED_PROBLEMS = 200
+T = TypeVar("T")
 FORMATS = ["auto", *(f.value for f in FileFormat)]
 
 
@@ -43,28 +45,38 @@ def _print_problems(problems: tuple[Problem, ...], *, title: str, style: str = "
         errors.print(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")
 
 
-def _print_changes(changes: ChangeSet) -> None:
+def _print_changes(changes: ChangeSet, *, show: int = 50) -> None:
+    """The diff, at most ``show`` services per table (0: all), so a 5,000-row file stays readable."""
     console.print(f"[bold]{changes.summary()}[/]  (removal scope: {changes.scope.describe()})")
+
+    def shown(items: Sequence[T]) -> tuple[Sequence[T], str | None]:
+        if show <= 0 or len(items) <= show:
+            return items, None
+        return items[:show], f"... and {len(items) - show} more (--show 0 lists them all)"
+
     if changes.added:
-        table = Table(title="added", title_style="green")
+        added, more = shown(changes.added)
+        table = Table(title="added", title_style="green", caption=more)
         for column in ("id", "name", "kind", "coverage", "status"):
             table.add_column(column)
-        for r in changes.added:
+        for r in added:
             table.add_row(r.id, r.name, r.kind.value, r.coverage.type.value, r.status.value)
         console.print(table)
     if changes.changed:
-        table = Table(title="changed", title_style="yellow")
+        changed, more = shown(changes.changed)
+        table = Table(title="changed", title_style="yellow", caption=more)
         for column in ("id", "field", "before", "after"):
             table.add_column(column, overflow="fold")
-        for change in changes.changed:
+        for change in changed:
             for n, f in enumerate(change.fields):
                 table.add_row(change.service_id if n == 0 else "", f.column, f.before, f.after)
         console.print(table)
     if changes.removed:
-        table = Table(title="removed (will be closed, never deleted)", title_style="red")
+        removed, more = shown(changes.removed)
+        table = Table(title="removed (will be closed, never deleted)", title_style="red", caption=more)
         for column in ("id", "name", "commissioner"):
             table.add_column(column)
-        for r in changes.removed:
+        for r in removed:
             table.add_row(r.id, r.name, r.commissioner_code or "")
         console.print(table)
 
@@ -108,6 +120,9 @@ def import_command(
             " the file names).",
         ),
     ] = False,
+    show: Annotated[
+        int, typer.Option("--show", min=0, help="List at most this many services per change table (0: all).")
+    ] = 50,
 ) -> None:
     """Import services from a file: every problem is listed at once; a real import is all or nothing."""
     if fmt not in FORMATS:
@@ -126,7 +141,7 @@ def import_command(
             if not decision.allowed:
                 _fail(f"not allowed: {decision.message}")
             who = decision.actor
-        _print_changes(plan.changes)
+        _print_changes(plan.changes, show=show)
         if dry_run:
             console.print("[cyan]dry run: nothing was written[/]")
             return

@@ -237,6 +237,18 @@ def test_cli_dry_run_shows_the_diff_and_writes_nothing(cli_database: Engine, tmp
         assert not any(r.id.startswith("test-7-") for r in repository.list_services(session=session))
 
 
+def test_cli_dry_run_lists_a_readable_number_of_services(cli_database: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "services.csv"
+    records = _directory()[:5]
+    path.write_text(write_services(records, "csv"), encoding="utf-8")
+    short = runner.invoke(app, ["services", "import", str(path), "--dry-run", "--show", "2"], env={"COLUMNS": "200"})
+    assert short.exit_code == 0, short.output
+    assert "5 added" in short.output and "... and 3 more (--show 0 lists them all)" in short.output
+    assert sum(r.id in short.output for r in records) == 2
+    full = runner.invoke(app, ["services", "import", str(path), "--dry-run", "--show", "0"], env={"COLUMNS": "200"})
+    assert all(r.id in full.output for r in records) and "more (--show 0" not in full.output
+
+
 def test_cli_import_export_and_template(cli_database: Engine, tmp_path: Path) -> None:
     path = tmp_path / "services.geojson"
     records = _directory()[:5]
