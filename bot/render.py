@@ -38,6 +38,9 @@ class Rendered:
     remove_keyboard: bool = False
 
 
+_ANY_TIME = frozenset({ChannelKind.WEB, ChannelKind.WEB_FORM, ChannelKind.EMAIL, ChannelKind.APP})
+
+
 def render(message: Outgoing, language: Language, *, markup: Markup) -> Rendered:
     """Render ``message`` in ``language``.
 
@@ -150,7 +153,8 @@ def _card(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:
             lines.append(_line(cat, "card_bank_holidays", markup, note=card.bank_holidays))
         if card.bank_holiday_today:
             lines.append(_template(cat, "card_bank_holiday_today", markup))
-    else:
+    elif not (card.channels and all(c.kind in _ANY_TIME for c in card.channels)):
+        # (an online form, a website or an address to write to has no opening hours to know)
         lines.append(_template(cat, "card_hours_unknown", markup))
     if card.languages:
         names = (_language_name(code, cat) for code in card.languages)

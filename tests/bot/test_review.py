@@ -181,7 +181,7 @@ def test_open_or_closed_comes_first_and_unknown_hours_make_no_odd_demand() -> No
     online = _card_for(make_engine(), "true-vision")
     assert online.kind is ServiceKind.ONLINE_REPORTING and not online.hours
     text = render(Outgoing("danger", {"services": (online,)}), Language.EN, markup="plain").text
-    assert "Opening hours not known." in text and "before you go" not in text  # an online form is not visited
+    assert "hours not known" not in text.lower() and "before you go" not in text  # an online form has no hours
 
 
 # --- Welsh -------------------------------------------------------------------------------------------------
@@ -335,3 +335,16 @@ def test_hours_until_midnight_read_as_written() -> None:
 
     hours = OpeningHours(intervals=tuple(parse_intervals("mon-fri 18:00-00:00")))
     assert _hours_text(hours) == "mon-fri 18:00-00:00"
+
+
+def test_online_only_routes_do_not_claim_unknown_hours() -> None:
+    online = render(
+        Outgoing("danger", {"services": (_card_for(make_engine(), "true-vision"),)}), Language.EN, markup="plain"
+    ).text
+    phone = render(
+        Outgoing("danger", {"services": (_card_for(make_engine(), "crimestoppers"),)}),
+        Language.EN,
+        markup="plain",
+    ).text
+    assert "report-it.org.uk" in online and "hours not known" not in online.lower()
+    assert "hours not known" in phone.lower()  # a phone line's hours are worth knowing
