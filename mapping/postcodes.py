@@ -47,6 +47,7 @@ MIN_AREA_PRECISION_M = 250.0
 
 _OUTWARD = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
 _INWARD = re.compile(r"^[0-9][A-Z]{2}$")
+_DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9]$")
 _SECTOR = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9])$")
 _SLIPS = {"O": "0", "0": "O", "I": "1", "1": "I"}
 
@@ -290,17 +291,31 @@ class PostcodeDirectory:
         if sector:
             outward, digit = sector.groups()
             readings.append((outward, f"{outward} {digit}", _key(outward, digit)))
+        data = self._letter(compact[0]) if compact else None
+        if data is not None and _DISTRICT.match(compact):
+            # "SW1", "EC1", "W1": people name the district, whose postcodes are mostly in lettered sub-districts
+            # (SW1A, SW1E, ...); use those when they outnumber any postcodes under the bare district itself.
+            start, end = compact.encode("ascii") + b"A", _after_prefix(compact.encode("ascii") + b"Z")
+            lettered = int(data.keys.searchsorted(end)) - int(data.keys.searchsorted(start))
+            bare = data.prefix_slice(_key(compact))
+            if lettered > bare.stop - bare.start:
+                return self._area(compact, compact, start, end=end)
         for outward, label, prefix in readings:  # "LS61" is outcode LS61 if it exists, else sector "LS6 1"
             found = self._area(outward, label, prefix)
             if found is not None:
                 return found
         return None
 
-    def _area(self, outward: str, label: str, prefix: bytes) -> tuple[PostcodeHit, float] | None:
+    def _area(
+        self, outward: str, label: str, prefix: bytes, *, end: bytes | None = None
+    ) -> tuple[PostcodeHit, float] | None:
         data = self._letter(outward[0])
         if data is None:
             return None
-        rows = data.prefix_slice(prefix)
+        if end is None:
+            rows = data.prefix_slice(prefix)
+        else:
+            rows = slice(int(data.keys.searchsorted(prefix)), int(data.keys.searchsorted(end)))
         e, n, lad = data.easting[rows], data.northing[rows], data.lad[rows]
         placed = ~(np.isnan(e) | np.isnan(n))
         if not placed.any():

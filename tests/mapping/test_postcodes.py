@@ -100,6 +100,18 @@ def test_outcode_that_is_also_a_sector_reading(postcodes: PostcodeDirectory) -> 
     assert l1 is not None and l1[0].postcode == "L1" and l1[0].lad_code == "E08000012"
 
 
+@pytest.mark.parametrize(("district", "lad"), [("SW1", "E09000033"), ("W1", "E09000033"), ("EC1", "E09000019")])
+def test_a_district_named_without_its_letter_takes_its_lettered_sub_districts(
+    postcodes: PostcodeDirectory, district: str, lad: str
+) -> None:
+    found = postcodes.area(district)
+    assert found is not None
+    hit, radius = found
+    assert (hit.postcode, hit.lad_code) == (district, lad)
+    assert 500 < radius < 5_000  # the whole district, not a stray postcode under the bare code
+    assert postcodes.area("LS6") is not None and postcodes.area("LS6")[0].postcode == "LS6"  # others unchanged
+
+
 def test_unknown_outcode(postcodes: PostcodeDirectory) -> None:
     assert postcodes.area("ZZ9") is None
     assert postcodes.area("not a code") is None
