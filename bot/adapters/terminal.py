@@ -1,7 +1,8 @@
 """The conversation in a terminal: the same engine as the Telegram bot, with numbered choices and typed input.
 
 Works interactively and with piped input (each line is one thing the person types; end of input ends the chat).
-Nothing is stored: the conversation lives in this process only, and ``/forget`` starts it afresh.
+Nothing is stored: the conversation lives in this process only. "Leave quickly" (and ``/forget``) clears the
+screen and its scrollback when this is a terminal, and starts afresh.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ __all__ = ["TerminalChat", "TranscriptStats"]
 
 _LATLON = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 _QUIT = frozenset({"/quit", "/exit", "/q"})
+# Cursor home, clear the screen, clear the scrollback (xterm's "E3", honoured by most terminals).
+_CLEAR = "\x1b[H\x1b[2J\x1b[3J"
 
 
 @dataclass
@@ -139,6 +142,9 @@ class TerminalChat:
         self._choices = []
         self._location_requested = False
         self._in_note = turn.conversation.state in NOTE_STATES
+        if turn.wipe:
+            self._wipe(turn)
+            return
         seen: set[tuple[str | None, str | None]] = set()
         for message in turn.messages:
             rendered = render(message, language, markup="plain")
@@ -160,6 +166,14 @@ class TerminalChat:
             self._hint(language, "term_choose")
         if self._in_note:
             self._hint(language, "term_note_numbers")
+
+    def _wipe(self, turn: Turn) -> None:
+        """Quick exit: nothing of the chat left on screen, then only the turn's neutral line."""
+        if self._console.is_terminal:
+            self._console.file.write(_CLEAR)
+            self._console.file.flush()
+        for message in turn.messages:
+            self._console.print(render(message, turn.conversation.language, markup="plain").text)
 
     def _hint(self, language: Language, key: str) -> None:
         self._console.print(RichText(catalogue(language)[key], style="dim"))

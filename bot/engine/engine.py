@@ -1,7 +1,8 @@
 """The conversation engine: (conversation, event) -> turn. Pure: no Telegram, no database, no clock of its own.
 
 Every screen carries a "danger now" button and every state accepts the ``danger`` choice and ``/emergency``,
-so help in an emergency is always one tap away; typed text that looks urgent goes straight there too.
+so help in an emergency is always one tap away; typed text that looks urgent goes straight there too. Next to it,
+"Leave quickly" (and ``/forget``) forgets the person and asks the adapter to wipe the chat (:attr:`Turn.wipe`).
 The guided note is the one place typed text is kept: in this process's memory, under a random token, only
 until the note is returned (or abandoned), never in the :class:`~bot.engine.model.Conversation`.
 """
@@ -13,7 +14,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -166,12 +167,17 @@ class SignpostingOutcome:
 
 @dataclass(frozen=True)
 class Turn:
-    """The engine's answer: the next conversation, what to send, and whether to forget the person now."""
+    """The engine's answer: the next conversation, what to send, and whether to forget the person now.
+
+    ``wipe``: the person asked to leave quickly. The adapter should delete this chat's messages from their
+    device (or clear the screen), then send the turn's one neutral line.
+    """
 
     conversation: Conversation
     messages: tuple[Outgoing, ...]
     outcome: SignpostingOutcome | None = None
     forget: bool = False
+    wipe: bool = False
 
 
 @dataclass(frozen=True)
@@ -276,7 +282,8 @@ def _b(label_key: str, action: str, **label_vars: str) -> Button:
 Row = tuple[Button, ...]
 Rows = tuple[Row, ...]
 
-DANGER_ROW: Row = (_b("btn_danger", "danger"),)
+# Every screen: help in danger, and a quick way out that leaves nothing on the screen (see Turn.wipe).
+SAFETY_ROW: Row = (_b("btn_danger", "danger"), _b("btn_leave", "leave"))
 MENU_ROW: Row = (_b("btn_menu", "menu"),)
 
 
@@ -341,11 +348,8 @@ class Engine:
             return self._go(conv, State.HELP)
         if name in ("language", "iaith"):
             return self._go(conv, State.LANGUAGE)
-        if name == "forget":
-            fresh = Conversation.new(conv.language)
-            return Turn(
-                fresh, (Outgoing("forgotten", buttons=self._menu_buttons(), remove_keyboard=True),), forget=True
-            )
+        if name in ("forget", "leave"):
+            return self._leave(conv)
         if name == "cancel":
             return self._go(conv.but(page=0), State.WELCOME, before=(Outgoing("cancelled", remove_keyboard=True),))
         if name == "menu":
@@ -404,8 +408,8 @@ class Engine:
             return self._note_answer(conv, "")
         if action == "note:cancel":
             return self._go(conv, State.WELCOME, before=(Outgoing("note_discarded"),))
-        if action == "forget":
-            return self._command(conv, Command("forget"))
+        if action in ("forget", "leave"):  # "forget": the button's name in chats from before "leave"
+            return self._leave(conv)
         if match := _AT.match(action):
             lat, lon = float(match[1]), float(match[2])
             return self._located(conv, self._signposter.locate_point(lat, lon, 5000.0))
@@ -470,6 +474,11 @@ class Engine:
         conv = conv.but(state=state)
         return Turn(conv, (*before, *self.screen(conv)))
 
+    def _leave(self, conv: Conversation) -> Turn:
+        """Quick exit: forget everything, wipe the chat, and say one neutral line (no buttons to give it away)."""
+        fresh = Conversation.new(conv.language)
+        return Turn(fresh, (Outgoing("left", remove_keyboard=True),), forget=True, wipe=True)
+
     def _aside(self, conv: Conversation, key: str) -> Turn:
         """A short answer that keeps the person where they are, with that step's buttons."""
         last = self.screen(conv)[-1]
@@ -484,7 +493,10 @@ class Engine:
             cards = self._cards(self._signposter.national([ServiceKind.EMERGENCY]), conv)
             return (
                 Outgoing("danger", {"services": cards}),
-                Outgoing("danger_after", buttons=((_b("btn_report", "report"), _b("btn_menu", "menu")),)),
+                Outgoing(
+                    "danger_after",
+                    buttons=((_b("btn_report", "report"), _b("btn_menu", "menu")), (_b("btn_leave", "leave"),)),
+                ),
             )
         if state is State.WHAT_HAPPENED:
             rows: Rows = (
@@ -492,7 +504,7 @@ class Engine:
                 (_b("btn_not_sure", "happened:unsure"),),
                 (_b("btn_no", "happened:no"),),
             )
-            return (Outgoing("what_happened", buttons=(*rows, MENU_ROW, DANGER_ROW)),)
+            return (Outgoing("what_happened", buttons=(*rows, MENU_ROW, SAFETY_ROW)),)
         if state is State.STRANDS:
             return (Outgoing("strands", buttons=self._strand_buttons(conv)),)
         if state is State.SOMETHING_ELSE:
@@ -501,7 +513,7 @@ class Engine:
             return self._explain(conv)
         if state is State.ONLINE_HATE:
             cards = self._cards(self._signposter.national([ServiceKind.ONLINE_REPORTING]), conv)
-            rows = ((_b("btn_report", "report"), _b("btn_find", "find")), MENU_ROW, DANGER_ROW)
+            rows = ((_b("btn_report", "report"), _b("btn_find", "find")), MENU_ROW, SAFETY_ROW)
             return (Outgoing("online_hate", {"services": cards}, buttons=rows),)
         if state is State.REPORTING:
             return (
@@ -520,17 +532,17 @@ class Engine:
         if state is State.CHOOSE_PLACE:
             return (self._ask_location("ask_location_again"),)
         if state is State.RESULTS:
-            rows = ((_b("btn_new_place", "find"), _b("btn_note", "note")), MENU_ROW, DANGER_ROW)
+            rows = ((_b("btn_new_place", "find"), _b("btn_note", "note")), MENU_ROW, SAFETY_ROW)
             return (Outgoing("results_again", buttons=rows),)
         if state in NOTE_STATES:
             return (self._note_prompt(state),)
         if state is State.NOTE_DONE:
-            rows = ((_b("btn_report", "report"), _b("btn_find", "find")), MENU_ROW, DANGER_ROW)
+            rows = ((_b("btn_report", "report"), _b("btn_find", "find")), MENU_ROW, SAFETY_ROW)
             return (Outgoing("note_done", buttons=rows),)
         if state is State.AFTERCARE:
             services = self._signposter.national([ServiceKind.EMOTIONAL_SUPPORT, ServiceKind.VICTIM_SUPPORT])
             # Someone who answered "No" may still want to report a crime: the routes are one tap away.
-            rows = ((_b("btn_report", "report"),), (_b("btn_forget", "forget"), _b("btn_menu", "menu")), DANGER_ROW)
+            rows = ((_b("btn_report", "report"), _b("btn_menu", "menu")), SAFETY_ROW)
             return (
                 Outgoing("aftercare", {"services": self._cards(services, conv)}),
                 Outgoing("come_back", buttons=rows),
@@ -541,14 +553,14 @@ class Engine:
                 (_b("btn_lang_cy", "lang:cy"),),
                 (_b("btn_lang_easy", "lang:easy"),),
                 MENU_ROW,
-                DANGER_ROW,
+                SAFETY_ROW,
             )
             return (Outgoing("language", buttons=rows),)
-        return (Outgoing("help", buttons=(MENU_ROW, DANGER_ROW)),)
+        return (Outgoing("help", buttons=(MENU_ROW, SAFETY_ROW)),)
 
     def _menu_buttons(self) -> tuple[tuple[Button, ...], ...]:
         return (
-            DANGER_ROW,
+            SAFETY_ROW,
             (_b("btn_what_happened", "happened"),),
             (_b("btn_report", "report"),),
             (_b("btn_find", "find"),),
@@ -562,7 +574,7 @@ class Engine:
         ]
         rows.append((_b("btn_something_else", "strand:other", mark=_mark(bool(conv.local_strands))),))
         rows.append((_b("btn_not_sure", "strand:unsure"), _b("btn_done", "strand:done")))
-        rows.append(DANGER_ROW)
+        rows.append(SAFETY_ROW)
         return tuple(rows)
 
     def _something_else(self, conv: Conversation) -> tuple[Outgoing, ...]:
@@ -577,7 +589,7 @@ class Engine:
                 (_b("local_strand", f"local:{ls.key}", label=ls.label, mark=_mark(ls.key in conv.local_strands)),)
             )
         rows.append((_b("btn_back", "strand:back"), _b("btn_done", "local:done")))
-        rows.append(DANGER_ROW)
+        rows.append(SAFETY_ROW)
         key = "something_else" if offered else "something_else_none"
         return (Outgoing(key, buttons=tuple(rows)),)
 
@@ -591,7 +603,7 @@ class Engine:
             (_b("btn_report", "report"),),
             (_b("btn_find", "find"),),
             (_b("btn_online", "online"), _b("btn_menu", "menu")),
-            DANGER_ROW,
+            SAFETY_ROW,
         )
         last = messages.pop()
         messages.append(Outgoing(last.key, last.vars, buttons=rows))
@@ -606,14 +618,14 @@ class Engine:
             (_b("btn_route_railway", "report:railway"),),
             (_b("btn_find", "find"), _b("btn_note", "note")),
             MENU_ROW,
-            DANGER_ROW,
+            SAFETY_ROW,
         )
 
     def _report_route(self, conv: Conversation) -> tuple[Outgoing, ...]:
         state = conv.state
         sp = self._signposter
         back = (_b("btn_back_reporting", "report"), _b("btn_find", "find"))
-        rows: Rows = (back, MENU_ROW, DANGER_ROW)
+        rows: Rows = (back, MENU_ROW, SAFETY_ROW)
         if state is State.REPORT_POLICE:
             services = sp.route(Route.POLICE)
             return (Outgoing("route_police", {"services": self._cards(services, conv)}, buttons=rows),)
@@ -631,11 +643,11 @@ class Engine:
             variables = {"services": self._cards(specialists, conv), "strands": self._strand_names(conv)}
             return (Outgoing(key, variables, buttons=rows),)
         services = sp.route(Route.THIRD_PARTY)
-        rows = ((_b("btn_find_third_party", "find"),), (_b("btn_back_reporting", "report"),), MENU_ROW, DANGER_ROW)
+        rows = ((_b("btn_find_third_party", "find"),), (_b("btn_back_reporting", "report"),), MENU_ROW, SAFETY_ROW)
         return (Outgoing("route_third_party", {"services": self._cards(services, conv)}, buttons=rows),)
 
     def _ask_location(self, key: str = "ask_location") -> Outgoing:
-        return Outgoing(key, buttons=(MENU_ROW, DANGER_ROW), request_location=True)
+        return Outgoing(key, buttons=(MENU_ROW, SAFETY_ROW), request_location=True)
 
     # --- finding local help ---------------------------------------------------------------------------------
 
@@ -655,7 +667,7 @@ class Engine:
                 )
                 for place in list(choices)[:6]
             ]
-            rows += [MENU_ROW, DANGER_ROW]
+            rows += [MENU_ROW, SAFETY_ROW]
             conv = conv.but(state=State.CHOOSE_PLACE)
             return Turn(conv, (Outgoing("choose_place", buttons=tuple(rows)),))
         problem = str(getattr(result, "problem", ""))
@@ -675,7 +687,7 @@ class Engine:
             services = self._signposter.national([ServiceKind.EMERGENCY])
         cards = self._cards(services, conv.but(pfa_code=None))
         conv = conv.but(state=State.RESULTS, lad_code=None, pfa_code=None, page=0)
-        rows: Rows = ((_b("btn_new_place", "find"),), MENU_ROW, DANGER_ROW)
+        rows: Rows = ((_b("btn_new_place", "find"),), MENU_ROW, SAFETY_ROW)
         outcome = SignpostingOutcome(None, None, conv.strands, "national_only" if cards else "none")
         return Turn(conv, (Outgoing(f"locate_{problem}", {"services": cards}, buttons=rows),), outcome=outcome)
 
@@ -742,7 +754,7 @@ class Engine:
             # The place rides in the button (rounded to about 100 m), not in the stored conversation.
             rows.append((_b("btn_more", f"more:{page + 1}:{location.lat:.3f},{location.lon:.3f}"),))
         rows += [(_b("btn_new_place", "find"), _b("btn_note", "note")), (_b("btn_report", "report"),)]
-        rows += [MENU_ROW, DANGER_ROW]
+        rows += [MENU_ROW, SAFETY_ROW]
         cards = tuple(self._card(m.service, conv, m) for m in shown)
         if not cards:
             return [Outgoing("results_end", buttons=tuple(rows))]
@@ -758,7 +770,7 @@ class Engine:
         return Turn(conv, (Outgoing("note_intro"), self._note_prompt(State.NOTE_WHEN)))
 
     def _note_prompt(self, state: State) -> Outgoing:
-        rows: Rows = ((_b("btn_skip", "note:skip"), _b("btn_note_cancel", "note:cancel")), DANGER_ROW)
+        rows: Rows = ((_b("btn_skip", "note:skip"), _b("btn_note_cancel", "note:cancel")), SAFETY_ROW)
         return Outgoing(f"{state.value}_ask", buttons=rows)
 
     def _note_answer(self, conv: Conversation, text: str) -> Turn:
@@ -788,7 +800,7 @@ class Engine:
         after = turn.conversation
         if after.note_token and after.state not in NOTE_STATES:
             self._notes.discard(after.note_token)
-            return Turn(after.but(note_token=None), turn.messages, turn.outcome, turn.forget)
+            return replace(turn, conversation=after.but(note_token=None))
         if before.note_token and before.note_token != after.note_token:
             self._notes.discard(before.note_token)
         return turn

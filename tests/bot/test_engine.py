@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.content import catalogue
 from bot.engine import (
     NOTE_STATES,
     Choice,
@@ -96,14 +97,27 @@ def test_from_every_state_999_is_one_step_away(walk) -> None:  # type: ignore[no
             assert turn.conversation.state is State.DANGER, (state, event)
             assert "police-emergency-999" in _ids(turn)
         screen = engine.screen(conv)
+        offered = [b.action for m in screen for row in m.buttons for b in row]
         if state is not State.DANGER:
-            assert "danger" in [b.action for m in screen for row in m.buttons for b in row], state
+            assert "danger" in offered, state
+        assert "leave" in offered, state
+
+
+def test_every_keyboard_fits_a_phone(walk) -> None:  # type: ignore[no-untyped-def]
+    """At most 8 rows of at most 2 buttons: the danger and leave buttons stay on screen without scrolling."""
+    for conv, event, turn in walk:
+        for message in turn.messages:
+            assert len(message.buttons) <= 8, (conv.state, event, message.key)
+            assert all(len(row) <= 2 for row in message.buttons), (conv.state, event, message.key)
 
 
 def test_every_turn_leaves_a_way_out(walk) -> None:  # type: ignore[no-untyped-def]
     for conv, event, turn in walk:
         assert turn.messages, (conv.state, event)
         last = turn.messages[-1]
+        if turn.wipe:  # the quick exit's one neutral line names /start as the way back, and nothing else
+            assert "/start" in catalogue(Language.EN)[last.key]
+            continue
         assert last.buttons or last.request_location, (conv.state, event, last.key)
         assert "menu" in actions(turn) or "danger" in actions(turn) or turn.conversation.state is State.WELCOME
 
@@ -449,12 +463,30 @@ def test_unexpected_input_gets_a_kind_answer_and_keeps_the_place(event, key: str
     assert "danger" in actions(turn)
 
 
-def test_forget_asks_the_adapter_to_delete_and_starts_afresh() -> None:
+@pytest.mark.parametrize("event", [Command("forget"), Command("leave"), Choice("leave"), Choice("forget")])
+def test_leave_quickly_forgets_wipes_and_says_one_neutral_line(event) -> None:  # type: ignore[no-untyped-def]
     conv = Conversation(State.RESULTS, Language.CY, frozenset({Strand.RACE}), lad_code="E08000035")
-    turn = make_engine().handle(conv, Command("forget"))
-    assert turn.forget
+    turn = make_engine().handle(conv, event)
+    assert turn.forget and turn.wipe
     assert turn.conversation == Conversation.new(Language.CY)
-    assert turn.messages[0].key == "forgotten"
+    assert [m.key for m in turn.messages] == ["left"]
+    assert not turn.messages[0].buttons and turn.messages[0].remove_keyboard  # nothing on screen gives it away
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_the_leave_line_is_short_and_neutral(language: Language) -> None:
+    text = catalogue(language)["left"]
+    assert len(text) <= 60
+    assert not re.search(r"hate|crime|casineb|trosedd|danger|perygl|police|heddlu|999", text, re.IGNORECASE)
+
+
+def test_leaving_in_the_middle_of_a_note_drops_it_from_memory() -> None:
+    engine = make_engine()
+    conv = _go(engine, Choice("note")).conversation
+    conv = engine.handle(conv, Text("last night")).conversation
+    assert engine.notes_in_memory == 1
+    turn = engine.handle(conv, Choice("leave"))
+    assert turn.wipe and turn.conversation.note_token is None and engine.notes_in_memory == 0
 
 
 # --- random walks -----------------------------------------------------------------------------------------
@@ -486,11 +518,11 @@ def test_random_walks_never_crash_or_strand_anyone(steps) -> None:  # type: igno
         turn = engine.handle(conv, event)
         assert turn.messages
         last = turn.messages[-1]
-        assert last.buttons or last.request_location
+        assert last.buttons or last.request_location or turn.wipe
         offered = actions(turn)
         assert all(len(a.encode()) <= 64 and a.isascii() for a in offered)
-        if turn.conversation.state is not State.DANGER:
-            assert "danger" in offered
+        if turn.conversation.state is not State.DANGER and not turn.wipe:
+            assert "danger" in offered and "leave" in offered
         conv = turn.conversation
         assert Conversation.from_dict(json.loads(json.dumps(conv.to_dict()))) == conv
 

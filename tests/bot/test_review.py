@@ -278,7 +278,7 @@ def test_in_the_terminal_note_a_number_that_picks_nothing_is_an_answer() -> None
 
     out = io.StringIO()
     console = Console(file=out, width=100, color_system=None, emoji=False, highlight=False)
-    lines = "5\nyesterday\n1\nthe bus\n7\n"  # menu -> note; when; skip where; what; "7" answers "who saw it?"
+    lines = "6\nyesterday\n1\nthe bus\n7\n"  # menu -> note; when; skip where; what; "7" answers "who saw it?"
     TerminalChat(make_engine(), console=console, input_stream=io.StringIO(lines), echo=True).run()
     text = out.getvalue()
     assert "To answer with a number, add a word" in text  # the rule is said where it applies

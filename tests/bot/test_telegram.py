@@ -233,7 +233,7 @@ async def test_forget_deletes_the_state_at_once(harness: Harness) -> None:
     await chat.send("/start")
     await chat.press("happened")
     calls = await chat.send("/forget")
-    assert EN["forgotten"].split(".")[0] in texts(calls)[0]
+    assert EN["left"].split(".")[0] in texts(calls)[0]
     with Session(harness.db) as session:
         assert session.execute(select(ConversationRecord.__table__)).all() == []  # type: ignore[attr-defined]
 

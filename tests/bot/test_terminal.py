@@ -33,14 +33,14 @@ def test_numbers_choose_and_piped_input_ends_cleanly() -> None:
 
 
 def test_typed_postcode_finds_local_help_and_counts_the_outcome() -> None:
-    text, chat = _chat("4\nLS6 1AA\n")
+    text, chat = _chat("5\nLS6 1AA\n")
     assert "Help near LS6 1AA" in text
     assert "Example: Leeds third-party reporting centre" in text
     assert chat.stats.outcomes == ["national_only"]  # shown, but a shipped example is not real local help
 
 
 def test_lat_lon_is_a_shared_location_when_one_is_asked_for() -> None:
-    text, chat = _chat("4\n53.4794,-2.2453\n")
+    text, chat = _chat("5\n53.4794,-2.2453\n")
     assert "type it as latitude,longitude" in text
     assert "Help near Manchester" in text
     assert "53.4794" not in text.split("> 53.4794,-2.2453", 1)[1]  # named by district, not echoed back
@@ -49,7 +49,7 @@ def test_lat_lon_is_a_shared_location_when_one_is_asked_for() -> None:
 
 def test_a_number_that_is_not_offered_says_which_are() -> None:
     text, _ = _chat("42\n")
-    assert "There is no choice 42. Choose 1 to 8" in text
+    assert "There is no choice 42. Choose 1 to 9" in text
 
 
 def test_quit_and_commands_work() -> None:
@@ -60,8 +60,28 @@ def test_quit_and_commands_work() -> None:
 
 
 def test_the_guided_note_comes_back_whole() -> None:
-    text, _ = _chat("5\nlast night\nthe station\nshouting\nno one\nphotos\n")
+    text, _ = _chat("6\nlast night\nthe station\nshouting\nno one\nphotos\n")
     assert "When: last night" in text and "Evidence: photos" in text
+
+
+def test_leave_quickly_when_piped_prints_only_the_neutral_line_and_starts_afresh() -> None:
+    text, _ = _chat("3\n6\n/start\n")
+    assert "6) 🚪 Leave quickly" in text
+    after = text.split("> 6", 1)[1]
+    assert after.splitlines()[1:3] == ["Cleared. Type /start to begin again.", "> /start"]
+    assert "\x1b[" not in text
+    assert "Welcome to Signpost." in after.split("> /start", 1)[1]
+
+
+def test_leave_quickly_in_a_terminal_clears_the_screen_and_its_scrollback() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=100, force_terminal=True, color_system=None)
+    chat = TerminalChat(make_engine(), console=console, input_stream=io.StringIO("/forget\n"), echo=True)
+    chat.run(language=Language.CY)
+    text = out.getvalue()
+    before, after = text.split("\x1b[H\x1b[2J\x1b[3J", 1)
+    assert "Croeso i Signpost." in before and "Croeso" not in after
+    assert "Wedi clirio." in after
 
 
 def test_welsh_and_deep_links() -> None:
@@ -79,7 +99,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_signpost_chat_runs_on_a_fresh_embedded_directory(data_dir: Path) -> None:
-    result = CliRunner().invoke(app, ["chat"], input="4\nLS6 1AA\n")
+    result = CliRunner().invoke(app, ["chat"], input="5\nLS6 1AA\n")
     assert result.exit_code == 0, result.output
     assert "Example: Leeds third-party reporting centre" in result.output
     assert "Goodbye." in result.output

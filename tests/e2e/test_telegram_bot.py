@@ -176,7 +176,7 @@ async def test_note_unsupported_input_and_forget(signpost_bot: RunningBot, make_
 
     assert stored_state(signpost_bot, user) is not None
     await user.tg.send_command("/forget")
-    await user.until(lambda got: EN["forgotten"] in texts(got))
+    await user.until(lambda got: EN["left"] in texts(got))
     assert stored_state(signpost_bot, user) is None
 
 
