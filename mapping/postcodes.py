@@ -409,6 +409,44 @@ class PostcodeDirectory:
         hit = PostcodeHit(f"{key[:4].strip()} {key[4:]}", plat, plon, pe, pn, self._lad_codes[data.lad[row]])
         return hit, float(distance)
 
+    def _tree_lads(self, index: _ReverseIndex, rows: np.ndarray) -> list[str | None]:
+        """LAD codes of KD-tree rows (vectorised over the letter blocks)."""
+        out: list[str | None] = [None] * len(rows)
+        if len(rows) == 0:
+            return out
+        blocks = np.searchsorted(index.offsets, rows, side="right") - 1
+        for block in np.unique(blocks):
+            letter, letter_rows = index.blocks[int(block)]
+            data = self._letter(letter)
+            assert data is not None
+            where = np.flatnonzero(blocks == block)
+            ids = data.lad[letter_rows[rows[where] - index.offsets[block]]]
+            for k, lad_id in zip(where.tolist(), ids.tolist(), strict=True):
+                out[k] = self._lad_codes[lad_id]
+        return out
+
+    def nearest_lads_bng(self, easting: np.ndarray, northing: np.ndarray) -> list[str | None]:
+        """The LAD code of the postcode nearest each British National Grid point (:meth:`nearest`, in bulk)."""
+        index = self._reverse_tree()
+        points = np.column_stack([np.asarray(easting, dtype=float), np.asarray(northing, dtype=float)])
+        if len(points) == 0:
+            return []
+        _, rows = index.tree.query(points)
+        return self._tree_lads(index, np.asarray(rows, dtype=np.int64))
+
+    def within_bng(
+        self, min_e: float, min_n: float, max_e: float, max_n: float
+    ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+        """Every placed postcode in a BNG box: ``(eastings, northings, LAD codes)``."""
+        index = self._reverse_tree()
+        centre = [(min_e + max_e) / 2, (min_n + max_n) / 2]
+        half = max(max_e - min_e, max_n - min_n) / 2
+        rows = np.asarray(index.tree.query_ball_point(centre, half, p=np.inf), dtype=np.int64)
+        xy = index.tree.data[rows] if len(rows) else np.empty((0, 2))
+        keep = (xy[:, 0] >= min_e) & (xy[:, 0] <= max_e) & (xy[:, 1] >= min_n) & (xy[:, 1] <= max_n)
+        rows = rows[keep]
+        return xy[keep, 0], xy[keep, 1], self._tree_lads(index, rows)
+
 
 def _load_reverse_index(path: Path) -> _ReverseIndex | None:
     """The index saved at ``path`` by :func:`_save_reverse_index`, or ``None`` when absent or unreadable.
