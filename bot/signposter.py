@@ -6,6 +6,7 @@ is read (one small query) and, if it differs, the services are reloaded and inde
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -33,6 +34,8 @@ from services_db.repository import list_services, snapshot_key
 
 if TYPE_CHECKING:
     from mapping.coverage import AreaGeometryLookup
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ROUTES", "DirectorySignposter", "DirectorySnapshot", "RouteSpec"]
 
@@ -108,8 +111,10 @@ class DirectorySignposter:
         areas: AreaGeometryLookup | None = None,
         recheck: timedelta = timedelta(seconds=30),
         clock: Callable[[], datetime] = _utc_now,
+        background: bool = False,
     ) -> None:
         self._load = load
+        self._background = background
         self._current_key = current_key
         self._locator = locator
         self._registry = registry or AreaRegistry.default()
@@ -143,8 +148,10 @@ class DirectorySignposter:
         areas: AreaGeometryLookup | None = None,
         recheck: timedelta = timedelta(seconds=30),
         clock: Callable[[], datetime] = _utc_now,
+        background: bool = False,
     ) -> DirectorySignposter:
-        """A signposter over the directory in ``engine``'s database, following its changes.
+        """A signposter over the directory in ``engine``'s database, following its changes (checked in a
+        background thread with ``background``, as the bot does: see :meth:`snapshot`).
 
         Without a ``locator``, the offline one is used, with the area boundaries stored in the database when
         ``signpost geography load`` has loaded some (then area coverage is matched by polygons too).
@@ -180,6 +187,7 @@ class DirectorySignposter:
             areas=areas,
             recheck=recheck,
             clock=clock,
+            background=background,
         )
 
     def warm(self, *, background: bool = True) -> threading.Thread | None:
@@ -254,14 +262,35 @@ class DirectorySignposter:
         return self._snapshot.key
 
     def snapshot(self) -> DirectorySnapshot:
-        """The directory as last loaded, reloaded first when it has changed (checked at most every ``recheck``)."""
+        """The directory as last loaded, reloaded first when it has changed (checked at most every ``recheck``).
+
+        With ``background`` the check runs in a thread and callers get the last snapshot at once, so that a
+        slow or unreachable database never delays an answer (the danger screen above all); a failed check
+        keeps the last snapshot and is retried at the next interval.
+        """
         now = self._clock()
         if self._current_key is not None and (self._checked_at is None or now - self._checked_at >= self._recheck):
-            with self._lock:
+            if not self._background:
+                with self._lock:
+                    self._checked_at = now
+                    self._refresh()
+            elif self._lock.acquire(blocking=False):  # one check at a time; the others use the last snapshot
                 self._checked_at = now
-                if self._current_key() != self._snapshot.key:
-                    self._snapshot = self._build()
+                threading.Thread(target=self._refresh_and_release, name="signposter-recheck", daemon=True).start()
         return self._snapshot
+
+    def _refresh(self) -> None:
+        assert self._current_key is not None
+        if self._current_key() != self._snapshot.key:
+            self._snapshot = self._build()
+
+    def _refresh_and_release(self) -> None:
+        try:
+            self._refresh()
+        except Exception as exc:  # the database is down or slow: keep serving the last directory
+            log.warning("directory recheck failed (%s); keeping the last snapshot", type(exc).__name__)
+        finally:
+            self._lock.release()
 
     def _build(self) -> DirectorySnapshot:
         key, loaded = self._load()

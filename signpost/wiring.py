@@ -82,7 +82,7 @@ def telegram_application(
     engine = engine or database(config)
     secret = chat_key_secret(configured=config.chat_key_secret, data_dir=config.data_dir)
     store = ConversationStore(engine, keyer=ChatKeyer(secret), ttl=timedelta(hours=config.conversation_ttl_hours))
-    signposter = DirectorySignposter.from_database(engine)
+    signposter = DirectorySignposter.from_database(engine, background=True)  # never waits on the database
     victim_bot = VictimBot(engine=ConversationEngine(signposter, stale_after_days=config.stale_after_days), store=store)
     staff = StaffBot.from_database(engine, stale_after_days=config.stale_after_days)  # PCC team commands
     on_start: list[Callable[[Application], Awaitable[None]]] = [staff.set_staff_menus]  # type: ignore[type-arg]

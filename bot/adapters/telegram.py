@@ -24,11 +24,15 @@ import time
 import traceback
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from functools import partial
+from typing import Any, TypeVar
 
 from telegram import (
+    Bot,
     BotCommand,
     CallbackQuery,
     InlineKeyboardButton,
@@ -40,7 +44,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, MessageLimit, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -87,11 +91,19 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 ALLOWED_UPDATES: tuple[str, ...] = (Update.MESSAGE, Update.CALLBACK_QUERY)
 STAFF_GROUP = -1
 VICTIM_GROUP = 0
 DANGER_COMMANDS = frozenset({"emergency", "danger", "999"})
+# The danger screen waits this long for the database, then answers from the catalogue without it.
+DANGER_DEADLINE_S = 0.3
+# Sending a message: attempts, first backoff (doubled each time) and the longest flood wait honoured.
+SEND_ATTEMPTS = 4
+SEND_BACKOFF_S = 0.5
+MAX_RETRY_AFTER_S = 30.0
+MAX_REMEMBERED_CHATS = 100_000
 MENU_COMMANDS: tuple[str, ...] = ("start", "emergency", "help", "language", "cancel", "forget")
 # The Telegram app languages we have a catalogue for; everyone else gets English (Easy Read is chosen in the bot).
 MENU_LANGUAGES: dict[str | None, Language] = {None: Language.EN, "en": Language.EN, "cy": Language.CY}
@@ -281,8 +293,22 @@ def _location_keyboard(label: str) -> ReplyKeyboardMarkup:
 
 
 @dataclass
+class _DangerRace:
+    """A danger turn racing its deadline: ``computed`` resolves (True/False) when the stored turn is ready or
+    failed; ``answered`` is set once the catalogue's danger screen went out without waiting for it."""
+
+    computed: asyncio.Future[bool]
+    answered: bool = False
+
+
+@dataclass
 class VictimBot:
     """The victim's conversation on Telegram: update -> event -> engine turn (stored) -> messages.
+
+    Every store call runs in a thread pool, never on the event loop, and one person's updates run strictly in
+    order (a lock per chat): a chat whose row is locked, or a database that is slow, holds up only that chat.
+    The danger screen waits for the database at most ``danger_deadline`` seconds: after that it is answered
+    from the catalogue, in the language last seen for the chat, else the Telegram app's, else English.
 
     Parameters
     ----------
@@ -292,12 +318,25 @@ class VictimBot:
         Where conversation state lives.
     limiter
         Per-person rate limiting.
+    danger_deadline
+        Seconds the danger screen waits for the stored turn before answering without it.
+    store_threads
+        Threads for store calls (a chat waiting on a locked row holds one).
     """
 
     engine: Engine
     store: ConversationStore
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(RateLimit()))
+    danger_deadline: float = DANGER_DEADLINE_S
+    store_threads: int = 32
     _chat_locks: dict[int, tuple[asyncio.Lock, int]] = field(default_factory=dict, init=False, repr=False)
+    # The language each recent chat last used (an enum value; memory only), for answers that cannot wait.
+    _languages: OrderedDict[int, Language] = field(default_factory=OrderedDict, init=False, repr=False)
+    _executor: ThreadPoolExecutor = field(init=False, repr=False)
+    _background: set[asyncio.Future[Any]] = field(default_factory=set, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=self.store_threads, thread_name_prefix="signpost-store")
 
     def handlers(self) -> list[Any]:
         private = filters.ChatType.PRIVATE
@@ -306,6 +345,10 @@ class VictimBot:
             CallbackQueryHandler(self.on_button),
         ]
 
+    async def close(self) -> None:
+        """Let go of the store threads (a thread stuck on a dead database is abandoned, not waited for)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
     async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A message from the person: text, a command, a location or something the bot cannot read."""
         message = update.effective_message
@@ -313,9 +356,10 @@ class VictimBot:
         if message is None or chat is None:
             return
         event = event_from_message(message)
-        async with self._one_at_a_time(chat.id):
-            if await self._allowed(update, context, event):
-                await self._turn(update, context, event, query=None)
+        if _is_danger(event):
+            await self._danger(update, context, event, query=None)
+        else:
+            await self._serial_turn(update, context, event, query=None)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An inline button pressed: always answered, so the person's app stops its spinner."""
@@ -326,12 +370,16 @@ class VictimBot:
                 await query.answer()
             return
         event = Choice(query.data or "")
-        async with self._one_at_a_time(chat.id):
-            if await self._allowed(update, context, event):
-                await self._turn(update, context, event, query=query)
+        if _is_danger(event):
+            await self._danger(update, context, event, query=query)
+        else:
+            await self._serial_turn(update, context, event, query=query)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Log what failed and where, never what anyone sent; say sorry when a person was waiting."""
+        """Log what failed and where, never what anyone sent; say sorry when a person was waiting.
+
+        The apology never reads the database (it may be what failed): the language is the one last seen for
+        the chat in this process, else the person's Telegram app language."""
         error = context.error
         where = " <- ".join(
             f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}"
@@ -345,17 +393,95 @@ class VictimBot:
             return
         chat_id = update.effective_chat.id
         try:
-            text = catalogue(self._language(chat_id))["error_sorry"]
-            await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+            text = catalogue(self._language(update))["error_sorry"]
+            await _send(context.bot, chat_id, _Outbound(text))
         except Exception as exc:  # the apology is best effort: its failure is logged, not raised
             log.error("could not apologise for update %s: %s", update_id, type(exc).__name__)
         if update.callback_query is not None:
-            try:
-                await update.callback_query.answer()
-            except TelegramError as exc:  # already answered, or too old to answer
-                log.info("callback of update %s not answered: %s", update_id, type(exc).__name__)
+            await _answer(update.callback_query)
 
     # --- internals --------------------------------------------------------------------------------------
+
+    async def _off_loop(self, function: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+        """Run a (blocking) store call in the store's threads, never on the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(function, *args, **kwargs))
+
+    async def _danger(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event, *, query: CallbackQuery | None
+    ) -> None:
+        """The danger screen, within ``danger_deadline`` whatever the database does.
+
+        The stored turn runs as usual (in order with the chat's other updates); if it is not ready in time, or
+        fails, the engine answers a fresh conversation in the best language known without the database. A
+        stored turn that finishes later is sent only if it says more than the danger screen (e.g. the note's
+        next question), so nothing is lost and the screen is not repeated."""
+        chat = update.effective_chat
+        assert chat is not None
+        race = _DangerRace(asyncio.get_running_loop().create_future())
+        task = asyncio.ensure_future(self._serial_turn(update, context, event, query=query, race=race))
+        stored_language = None
+        if chat.id not in self._languages:
+            stored_language = asyncio.ensure_future(self._off_loop(self.store.load, chat.id))
+            self._keep(stored_language)
+        try:
+            ready = await asyncio.wait_for(asyncio.shield(race.computed), self.danger_deadline)
+        except TimeoutError:
+            ready = False
+        if ready:
+            await task
+            return
+        race.answered = True
+        self._keep(task)
+        language = self._language(update)
+        if stored_language is not None and stored_language.done() and not stored_language.exception():
+            conversation = stored_language.result()
+            language = conversation.language if conversation is not None else language
+        log.warning("danger screen answered without the database (stored turn %s)", "failed" if task.done() else "late")
+        turn = self.engine.handle(Conversation.new(language), event)
+        if query is not None:
+            await _answer(query)
+        await _deliver(context.bot, chat.id, telegram_messages(turn, previous=None))
+
+    def _keep(self, task: asyncio.Future[Any]) -> None:
+        """Hold a reference to a task nobody awaits any more, and log (without content) if it failed."""
+        self._background.add(task)
+
+        def done(finished: asyncio.Future[Any]) -> None:
+            self._background.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.warning("a late store call failed: %s", type(finished.exception()).__name__)
+
+        task.add_done_callback(done)
+
+    async def _serial_turn(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        event: Event,
+        *,
+        query: CallbackQuery | None,
+        race: _DangerRace | None = None,
+    ) -> None:
+        chat = update.effective_chat
+        assert chat is not None
+        async with self._one_at_a_time(chat.id):
+            if race is None and not await self._allowed(update, context, event):
+                return
+            try:
+                turn, previous = await self._stored_turn(update, event)
+            except Exception:
+                if race is None:
+                    raise
+                if not race.computed.done():
+                    race.computed.set_result(False)  # the danger screen goes out from the catalogue
+                raise
+            if race is not None:
+                if not race.computed.done():
+                    race.computed.set_result(True)
+                if race.answered and turn.conversation.state is State.DANGER:
+                    return  # the catalogue's danger screen already said it
+            await self._show(context, chat.id, turn, previous, query=query)
 
     @asynccontextmanager
     async def _one_at_a_time(self, chat_id: int) -> AsyncIterator[None]:
@@ -382,20 +508,28 @@ class VictimBot:
         query = update.callback_query
         if query is None and not tell:
             return False
-        text = catalogue(self._language(chat.id))["rate_limited"]
+        text = catalogue(self._language(update))["rate_limited"]
         if query is not None:
-            await query.answer(text=_strip_tags(text)[:200], show_alert=tell)
+            await _answer(query, text=_strip_tags(text)[:200], show_alert=tell)
         else:
-            await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML)
+            await _send(context.bot, chat.id, _Outbound(text))
         return False
 
-    def _language(self, chat_id: int) -> Language:
-        conversation = self.store.load(chat_id)
-        return conversation.language if conversation is not None else Language.EN
+    def _language(self, update: Update) -> Language:
+        """The chat's language without asking the database: last seen here, else the app's, else English."""
+        chat = update.effective_chat
+        known = self._languages.get(chat.id) if chat is not None else None
+        if known is not None:
+            return known
+        return _app_language(update.effective_user.language_code if update.effective_user else None)
 
-    async def _turn(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event, *, query: CallbackQuery | None
-    ) -> None:
+    def _remember_language(self, chat_id: int, language: Language) -> None:
+        self._languages.pop(chat_id, None)
+        self._languages[chat_id] = language
+        while len(self._languages) > MAX_REMEMBERED_CHATS:
+            self._languages.popitem(last=False)
+
+    async def _stored_turn(self, update: Update, event: Event) -> tuple[Turn, State | None]:
         chat = update.effective_chat
         assert chat is not None
         previous: list[State] = []
@@ -405,29 +539,35 @@ class VictimBot:
             return self.engine.handle(conversation, event)
 
         language_code = update.effective_user.language_code if update.effective_user else None
-        turn = self.store.apply(chat.id, handle, fresh=lambda: Conversation.new(_app_language(language_code)))
+        fresh = partial(Conversation.new, _app_language(language_code))
+        turn = await self._off_loop(self.store.apply, chat.id, handle, fresh=fresh)
+        self._remember_language(chat.id, turn.conversation.language)
+        return turn, previous[0] if previous else None
+
+    async def _show(
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        chat_id: int,
+        turn: Turn,
+        previous: State | None,
+        *,
+        query: CallbackQuery | None,
+    ) -> None:
         if query is not None:
-            await query.answer()
-        outbound = telegram_messages(turn, previous=previous[0] if previous else None)
+            await _answer(query)
+        outbound = telegram_messages(turn, previous=previous)
         if query is not None and await self._edited_in_place(query, turn, outbound, previous):
             return
-        for item in outbound:
-            await context.bot.send_message(
-                chat.id,
-                item.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=item.markup,
-            )
+        await _deliver(context.bot, chat_id, outbound)
 
     async def _edited_in_place(
-        self, query: CallbackQuery, turn: Turn, outbound: list[_Outbound], previous: list[State]
+        self, query: CallbackQuery, turn: Turn, outbound: list[_Outbound], previous: State | None
     ) -> bool:
         """A toggle (a strand ticked) redraws the same screen: update the pressed message's buttons instead."""
         message = query.message
         if (
             len(outbound) != 1
-            or not previous
-            or previous[0] is not turn.conversation.state
+            or previous is not turn.conversation.state
             or not isinstance(message, Message)
             or not isinstance(outbound[0].markup, InlineKeyboardMarkup)
         ):
@@ -442,6 +582,57 @@ class VictimBot:
             # "not modified" means it already shows this; any other refusal (too old to edit...): send it anew.
             return "not modified" in str(exc).lower()
         return True
+
+
+# --- sending: whole turns -----------------------------------------------------------------------------------
+
+
+async def _answer(query: CallbackQuery, **kwargs: Any) -> None:
+    """Stop the app's spinner; a query already answered (or too old) is not an error worth raising."""
+    try:
+        await query.answer(**kwargs)
+    except TelegramError as exc:
+        log.info("callback not answered: %s", type(exc).__name__)
+
+
+async def _send(bot: Bot, chat_id: int, item: _Outbound) -> Message:
+    """Send one message, retrying what may pass on a second try (timeouts, network errors, flood waits) with
+    backoff; a request Telegram refuses (bad request, blocked) is not retried."""
+    for attempt in range(SEND_ATTEMPTS):
+        try:
+            return await bot.send_message(chat_id, item.text, parse_mode=ParseMode.HTML, reply_markup=item.markup)
+        except RetryAfter as exc:
+            if attempt == SEND_ATTEMPTS - 1:
+                raise
+            retry_after = exc.retry_after
+            wait = retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
+            await asyncio.sleep(min(wait, MAX_RETRY_AFTER_S))
+        except BadRequest:
+            raise
+        except NetworkError as exc:  # TimedOut included; may have been delivered: a repeat beats a gap
+            if attempt == SEND_ATTEMPTS - 1:
+                raise
+            log.info("send failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(SEND_BACKOFF_S * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+async def _deliver(bot: Bot, chat_id: int, outbound: Sequence[_Outbound]) -> list[Message]:
+    """Send a turn's messages in order, each retried (see :func:`_send`). If one still fails, the turn's last
+    message (the one with the buttons) is still tried, so the person is never left on half a screen without a
+    way on; then the error is raised for the apology."""
+    sent: list[Message] = []
+    for index, item in enumerate(outbound):
+        try:
+            sent.append(await _send(bot, chat_id, item))
+        except TelegramError:
+            if index < len(outbound) - 1:
+                try:
+                    sent.append(await _send(bot, chat_id, outbound[-1]))
+                except TelegramError as exc:
+                    log.warning("the end of a turn could not be sent either: %s", type(exc).__name__)
+            raise
+    return sent
 
 
 def _is_danger(event: Event) -> bool:
@@ -487,7 +678,7 @@ def build_application(
     extensions: Sequence[Extension] = (),
     on_start: Sequence[Callable[[Application], Awaitable[None]]] = (),  # type: ignore[type-arg]
     on_stop: Sequence[Callable[[Application], Awaitable[None]]] = (),  # type: ignore[type-arg]
-    concurrent_updates: int = 32,
+    concurrent_updates: int = 512,
 ) -> Application:  # type: ignore[type-arg]
     """The bot's Application: victim handlers, staff extensions, the command menu on start.
 
@@ -507,7 +698,9 @@ def build_application(
         Awaited after the bot is initialised / before it shuts down (e.g. the job scheduler).
     concurrent_updates
         How many updates are handled at once (different people overlap their Bot API calls; one person's
-        updates still run in order). There is no ConversationHandler, so this is safe.
+        updates still run in order). There is no ConversationHandler, so this is safe. It is generous because
+        an update waiting behind its own chat's lock holds a slot while costing nothing; the database work is
+        bounded by the store's threads instead.
     """
     builder = ApplicationBuilder().token(token).concurrent_updates(concurrent_updates)
     if base_url:
@@ -528,6 +721,7 @@ def build_application(
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         for hook in on_stop:
             await hook(application)
+        await victim_bot.close()
 
     _quiet_library_logs()
     application = builder.post_init(post_init).post_shutdown(post_shutdown).build()

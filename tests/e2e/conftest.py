@@ -153,14 +153,20 @@ class RunningBot:
         return self.config.telegram_bot_token
 
 
-def bot_settings(emulator: Emulator, data_dir: Path, token: str | None = None) -> Settings:
-    """Settings for a bot on the emulator: its own token (so its chats are its own) and data directory."""
+def bot_settings(
+    emulator: Emulator | str, data_dir: Path, token: str | None = None, *, database_url: str | None = None
+) -> Settings:
+    """Settings for a bot on the emulator (or another Bot API root URL): its own token (so its chats are its
+    own) and data directory; SQLite there unless ``database_url`` is given."""
+    root = emulator if isinstance(emulator, str) else emulator.url
     values = {
         "SIGNPOST_DATA_DIR": str(data_dir),
         "TELEGRAM_BOT_TOKEN": token or f"{next(_bot_ids)}00:E2E-{uuid.uuid4().hex[:12]}",
-        "TELEGRAM_BASE_URL": emulator.bot_url,
-        "TELEGRAM_BASE_FILE_URL": emulator.file_url,
+        "TELEGRAM_BASE_URL": f"{root}/bot",
+        "TELEGRAM_BASE_FILE_URL": f"{root}/file/bot",
     }
+    if database_url is not None:
+        values["DATABASE_URL"] = database_url
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
@@ -279,6 +285,30 @@ def asks_location(record: Record) -> bool:
 def with_button(records: list[Record], action: str) -> Record:
     """The last message offering the button whose callback data is ``action``."""
     return next(m for m in reversed(records) if action in callback_data(m))
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one bot (the bot migrates and seeds it as on a first start)."""
+    from sqlalchemy import text
+
+    from services_db.db import make_engine
+    from tests.conftest import PG_ADMIN_URL, REQUIRE_PG
+
+    admin = make_engine(PG_ADMIN_URL)
+    name = f"signpost_e2e_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL required but not reachable at {PG_ADMIN_URL}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 _user_ids = itertools.count(70_001)
