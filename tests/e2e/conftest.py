@@ -35,6 +35,7 @@ from telegram.ext import Application
 from bot.adapters.telegram import ALLOWED_UPDATES
 from signpost import wiring
 from signpost.config import Settings
+from tests.e2e.botapi_proxy import BotApiProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 EMULATOR_DIR = Path(os.environ.get("SIGNPOST_TG_EMULATOR_DIR", ROOT.parent / "shared" / "tools" / "telegram-emulator"))
@@ -285,6 +286,15 @@ def asks_location(record: Record) -> bool:
 def with_button(records: list[Record], action: str) -> Record:
     """The last message offering the button whose callback data is ``action``."""
     return next(m for m in reversed(records) if action in callback_data(m))
+
+
+@pytest.fixture
+def bot_api_proxy(emulator: Emulator) -> Iterator[BotApiProxy]:
+    """A proxy in front of the emulator adding ``deleteMessages`` and Bot API faults (tests/e2e/botapi_proxy.py);
+    start a bot on it with ``bot_settings(bot_api_proxy.url, ...)``."""
+    proxy = BotApiProxy(emulator.url).start()
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture
