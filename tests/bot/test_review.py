@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time
 import pytest
 
 from bot.content import catalogue
-from bot.engine import Choice, Conversation, Language, State, Text, looks_urgent
+from bot.engine import Choice, Command, Conversation, Language, State, Text, looks_urgent
 from bot.engine.engine import NEAREST_OUTSIDE_MAX_KM, Outgoing, ServiceCard
 from bot.render import render
 from mapping.types import MatchReason, OpeningHours, OpeningInterval, ServiceKind
@@ -348,3 +348,63 @@ def test_online_only_routes_do_not_claim_unknown_hours() -> None:
     ).text
     assert "report-it.org.uk" in online and "hours not known" not in online.lower()
     assert "hours not known" in phone.lower()  # a phone line's hours are worth knowing
+
+
+# --- issue 10: 999 before any tap, and content corrections from review ----------------------------------------
+
+
+@pytest.mark.parametrize("language", list(Language))
+@pytest.mark.parametrize(
+    "event",
+    [Command("start"), Command("start", "strand-race"), Command("start", "cy_poster-trans"), Choice("lang:cy")],
+    ids=str,
+)
+def test_the_first_message_of_every_start_says_999_before_any_tap(language: Language, event) -> None:  # type: ignore[no-untyped-def]
+    turn = make_engine().handle(Conversation(State.REPORTING, language=language), event)
+    first = render(turn.messages[0], turn.conversation.language, markup="plain").text
+    assert "999" in first, (language, event)
+    menu = render(make_engine().screen(turn.conversation)[0], turn.conversation.language, markup="plain").text
+    assert "999" in menu
+
+
+def test_999_first_reads_naturally_in_each_language() -> None:
+    assert catalogue(Language.EN)["welcome"].startswith("<b>In danger now? Call 999.</b>")
+    assert catalogue(Language.CY)["welcome"].startswith("<b>Mewn perygl nawr? Ffoniwch 999.</b>")
+    assert catalogue(Language.EASY)["welcome"].startswith("<b>Are you in danger now? Call 999.</b>")
+
+
+def test_a_hate_incident_example_does_not_say_name_calling_is_never_a_crime() -> None:
+    assert "for example, some name-calling" in catalogue(Language.EN)["explain"]
+    assert "er enghraifft, rhai achosion o alw enwau" in catalogue(Language.CY)["explain"]
+    assert "For example, some name-calling." in catalogue(Language.EASY)["explain"]
+    for language in Language:
+        text = catalogue(language)["explain"]
+        assert "such as name-calling" not in text and "fel galw enwau" not in text
+        assert "someone calls you names" not in text
+
+
+def test_easy_read_sexual_orientation_includes_everyone() -> None:
+    easy = catalogue(Language.EASY)
+    for key in ("strand_sexual_orientation", "name_sexual_orientation", "what_happened"):
+        assert "gay, lesbian, bi or straight" in easy[key], key
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_specialist_services_come_after_999_in_an_emergency(language: Language) -> None:
+    assert "999" in catalogue(language)["route_specialist"]
+    cst = next(s for s in shipped_signposter().national([ServiceKind.SPECIALIST_SUPPORT]) if s.id == "cst")
+    assert "call 999 first, then CST" in cst.description
+    assert all("emergency number" not in c.note.lower() for c in cst.channels)
+
+
+def test_101_is_answered_24_hours_and_crimestoppers_claims_no_hours_without_a_source() -> None:
+    services = {s.id: s for s in shipped_signposter().national(list(ServiceKind))}
+    assert services["police-non-emergency-101"].hours.always_open
+    crimestoppers = services["crimestoppers"].hours
+    assert crimestoppers.unknown and not crimestoppers.note  # the reference facts give no hours for it
+
+
+def test_welsh_grammar_from_review() -> None:
+    welsh = "\n".join(catalogue(Language.CY).entries.values())
+    assert "ei chadw neu ei chludo" in welsh and "ei gludo" not in welsh
+    assert "Hawdd ei Ddeall" in welsh and "Hawdd ei Deall" not in welsh

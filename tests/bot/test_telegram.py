@@ -141,10 +141,11 @@ async def harness(sqlite_engine: Engine, signposter: DirectorySignposter) -> Asy
 async def test_start_sends_the_welcome_in_html_with_the_menu(harness: Harness) -> None:
     calls = await harness.chat().send("/start")
     sent = [c for c in calls if c["method"] == "sendMessage"]
-    assert sent[0]["text"].startswith("<b>Welcome to Signpost.</b>")
+    assert sent[0]["text"].startswith("<b>In danger now? Call 999.</b>")  # before any tap
+    assert "<b>Welcome to Signpost.</b>" in sent[0]["text"]
     assert all(c["parse_mode"] == "HTML" for c in sent)
     assert sent[0]["reply_markup"] == {"remove_keyboard": True}
-    assert inline_actions(sent[-1])[0] == "danger"
+    assert inline_actions(sent[-1])[:2] == ["danger", "leave"]
     assert {"happened", "report", "find", "note"} <= set(inline_actions(sent[-1]))
 
 
@@ -400,7 +401,7 @@ async def test_one_persons_updates_run_in_order_even_when_they_arrive_together(h
     sent = texts([{"method": c.method, **c.params} for c in harness.request.calls])
     welcome, help_text = EN["welcome"].split("\n")[0], EN["help"].split("\n")[0]
     first_help = next(i for i, t in enumerate(sent) if t.startswith(help_text))
-    first_danger = next(i for i, t in enumerate(sent) if "999" in t)
+    first_danger = next(i for i, t in enumerate(sent) if t.startswith(EN["danger"].split("\n")[0]))
     assert sent[0].startswith(welcome) and sent[1] == EN["menu"]  # /start's two messages, not interleaved
     assert 1 < first_help < first_danger
     assert harness.store.load(chat.chat_id).state is State.DANGER  # type: ignore[union-attr]
