@@ -15,7 +15,7 @@ from typing import Literal
 from bot.content import Catalogue, catalogue
 from bot.engine.engine import Button, Outgoing, ServiceCard, StrandNames
 from bot.engine.model import Language
-from mapping.types import ChannelKind, MatchReason, Nation
+from mapping.types import Channel, ChannelKind, MatchReason, Nation, channel_key
 
 __all__ = ["Markup", "Rendered", "render", "render_label"]
 
@@ -120,11 +120,12 @@ def _line(cat: Catalogue, key: str, markup: Markup, **values: str) -> str:
 
 
 def _card(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:
-    lines = [_line(cat, "card_name", markup, name=card.name)]
+    text = _Translated(card, cat, markup)
+    lines = [_line(cat, "card_name", markup, name=text.name("name", card.name))]
     if card.organisation and card.organisation != card.name:
-        lines.append(_line(cat, "card_organisation", markup, organisation=card.organisation))
+        lines.append(_line(cat, "card_organisation", markup, organisation=text.name("organisation", card.organisation)))
     if card.description:
-        lines.append(_escape(card.description, markup))
+        lines.append(text("description", card.description))
     why = _why(card, cat, markup)
     if why:
         lines.append(why)
@@ -137,12 +138,31 @@ def _card(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:
             continue
         line = _line(cat, f"channel_{channel.kind.value}", markup, value=channel.value)
         if channel.note:
-            line += " " + _line(cat, "channel_note", markup, note=channel.note)
+            line += " " + _template(cat, "channel_note", markup).format(note=text.note(channel))
         lines.append(line)
+    lines += _hours_lines(card, cat, markup, text)
+    if card.languages:
+        names = (_language_name(code, cat) for code in card.languages)
+        lines.append(_line(cat, "card_languages", markup, languages=", ".join(names)))
+    if card.eligibility:
+        lines.append(_filled(cat, "card_eligibility", markup, eligibility=text("eligibility", card.eligibility)))
+    if card.caveat:
+        lines.append(_filled(cat, "card_caveat", markup, caveat=text("caveat", card.caveat)))
+    if card.checked_on is not None:
+        lines.append(_line(cat, "card_checked", markup, date=card.checked_on.strftime("%d/%m/%Y")))
+    return "\n".join(line for line in lines if line)
+
+
+def _hours_lines(card: ServiceCard, cat: Catalogue, markup: Markup, text: _Translated) -> list[str]:
     if card.always_open:
-        lines.append(_template(cat, "card_always_open", markup))
-    elif card.hours:
-        hours = _line(cat, "card_hours", markup, hours=_DAYS.sub(lambda m: cat[f"day_{m[1]}"], card.hours))
+        return [_template(cat, "card_always_open", markup)]  # its note only repeats "24/7"
+    lines: list[str] = []
+    if card.hours or card.hours_note:
+        hours = _escape(_DAYS.sub(lambda m: cat[f"day_{m[1]}"], card.hours), markup)
+        if card.hours_note:
+            note = text("hours_note", card.hours_note)
+            hours = f"{hours} ({note})" if hours else note
+        hours = _filled(cat, "card_hours", markup, hours=hours)
         # Open or closed now first: it is what a person needs before they call.
         if card.open_now is True:
             hours = _template(cat, "card_open_now", markup) + " " + hours
@@ -150,22 +170,49 @@ def _card(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:
             hours = _template(cat, "card_closed_now", markup) + " " + hours
         lines.append(hours)
         if card.bank_holidays:
-            lines.append(_line(cat, "card_bank_holidays", markup, note=card.bank_holidays))
+            lines.append(_filled(cat, "card_bank_holidays", markup, note=text("bank_holidays", card.bank_holidays)))
         if card.bank_holiday_today:
             lines.append(_template(cat, "card_bank_holiday_today", markup))
     elif not (card.channels and all(c.kind in _ANY_TIME for c in card.channels)):
         # (an online form, a website or an address to write to has no opening hours to know)
         lines.append(_template(cat, "card_hours_unknown", markup))
-    if card.languages:
-        names = (_language_name(code, cat) for code in card.languages)
-        lines.append(_line(cat, "card_languages", markup, languages=", ".join(names)))
-    if card.eligibility:
-        lines.append(_line(cat, "card_eligibility", markup, eligibility=card.eligibility))
-    if card.caveat:
-        lines.append(_line(cat, "card_caveat", markup, caveat=card.caveat))
-    if card.checked_on is not None:
-        lines.append(_line(cat, "card_checked", markup, date=card.checked_on.strftime("%d/%m/%Y")))
-    return "\n".join(line for line in lines if line)
+    return lines
+
+
+def _filled(cat: Catalogue, key: str, markup: Markup, **values: str) -> str:
+    """A catalogue line filled with values that are already escaped."""
+    return _template(cat, key, markup).format_map(_Strict(values, key))
+
+
+class _Translated:
+    """A card's directory text in the reader's language (escaped): the Welsh or Easy Read version when the
+    directory has one, else the English with a short "(in English)" marker, so a fallback is never silent.
+    Names (of the service, of its organisation) stay as they are when untranslated: a name is a name."""
+
+    def __init__(self, card: ServiceCard, cat: Catalogue, markup: Markup) -> None:
+        self._cat, self._markup = cat, markup
+        language = cat.language.value
+        self._fields = card.translations.get(language, {}) if cat.language is not Language.EN else None
+
+    def __call__(self, field_name: str, english: str) -> str:
+        if self._fields is None:
+            return _escape(english, self._markup)
+        key = "summary" if field_name == "description" and self._cat.language is Language.EASY else field_name
+        translated = self._fields.get(key)
+        if translated:
+            return _escape(str(translated), self._markup)
+        return _escape(english, self._markup) + " " + _template(self._cat, "card_in_english", self._markup)
+
+    def name(self, field_name: str, english: str) -> str:
+        translated = self._fields.get(field_name) if self._fields is not None else None
+        return str(translated) if translated else english  # escaped by _line
+
+    def note(self, channel: Channel) -> str:
+        notes = self._fields.get("notes", {}) if self._fields is not None else {}
+        translated = notes.get(channel_key(channel)) if notes else None
+        if translated or self._fields is None:
+            return _escape(str(translated or channel.note), self._markup)
+        return _escape(channel.note, self._markup) + " " + _template(self._cat, "card_in_english", self._markup)
 
 
 def _language_name(code: str, cat: Catalogue) -> str:

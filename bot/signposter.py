@@ -250,9 +250,9 @@ class DirectorySignposter:
             return self._registry.local_strands(pfa_code)
         return tuple(ls for pfa in self._registry.pfas() for ls in self._registry.local_strands(pfa.code))
 
-    def area_name(self, code: str) -> str | None:
+    def area_name(self, code: str, language: str = "en") -> str | None:
         area = self._registry.area(code)
-        return area.name if area is not None else None
+        return area.name_in(language) if area is not None else None
 
     # --- keeping up with the directory ----------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The authored area tables: Local Authority Districts, Police Force Areas, commissioners and local strands.
 
 These need no boundary files. ``mapping/data/lad_pfa.csv`` maps every current LAD in England and Wales
-(May 2025 codes) to its Police Force Area (December 2023 codes), authored from the legal definition of police
+(May 2025 codes) to its Police Force Area (December 2023 codes), with the official Welsh names of Welsh areas
+(as ONS publishes them in its ``..NMW`` columns), authored from the legal definition of police
 areas (Police Act 1996 Schedule 1, as amended: forces are defined by counties) and checked against the official
 ONS polygons by ``tests/mapping/test_areas.py``. ``commissioners.csv`` says who holds PCC functions for each
 PFA; ``local_strands.csv`` lists strands some forces record beyond the five monitored nationally.
@@ -49,6 +50,11 @@ class AreaInfo:
     name: str
     level: str
     pfa_code: str | None
+    name_cy: str = ""  # the official Welsh name (ONS ..NMW) of a Welsh area; "" for English ones
+
+    def name_in(self, language: str) -> str:
+        """The area's name for a reader of ``language`` ("cy" gets the Welsh name where there is one)."""
+        return self.name_cy if language == "cy" and self.name_cy else self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +93,8 @@ class AreaRegistry:
         self._areas: dict[str, AreaInfo] = {}
         lads_by_pfa: dict[str, list[AreaInfo]] = {}
         for row in lad_pfa:
-            pfa = AreaInfo(row["pfa_code"], row["pfa_name"], PFA, row["pfa_code"])
-            lad = AreaInfo(row["lad_code"], row["lad_name"], LAD, pfa.code)
+            pfa = AreaInfo(row["pfa_code"], row["pfa_name"], PFA, row["pfa_code"], row.get("pfa_name_cy", ""))
+            lad = AreaInfo(row["lad_code"], row["lad_name"], LAD, pfa.code, row.get("lad_name_cy", ""))
             self._areas.setdefault(pfa.code, pfa)
             self._areas[lad.code] = lad
             lads_by_pfa.setdefault(pfa.code, []).append(lad)

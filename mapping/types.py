@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "EXAMPLE_ID_PREFIX",
+    "TRANSLATION_FIELDS",
     "AreaCoverage",
     "Channel",
     "ChannelKind",
@@ -36,8 +37,10 @@ __all__ = [
     "ServiceRecord",
     "ServiceStatus",
     "Strand",
+    "channel_key",
     "coverage_from_dict",
     "coverage_to_dict",
+    "normalise_translations",
 ]
 
 
@@ -321,6 +324,59 @@ def _parse_days(text: str, part: str) -> list[int]:
     return [DAY_NAMES.index(text)]
 
 
+# --- translations of a service's text ----------------------------------------------------------------------
+
+# The reader's languages other than English, and the fields each may translate. Welsh translates every text a
+# victim reads; Easy Read gives a ``summary`` (in place of the description) and easy versions of the rest.
+# ``notes`` maps a channel (``channel_key``: "phone:0800 123 4567") to its note in that language.
+TRANSLATION_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "cy": ("name", "organisation", "description", "eligibility", "caveat", "hours_note", "bank_holidays", "notes"),
+    "easy": ("summary", "eligibility", "caveat", "hours_note", "bank_holidays", "notes"),
+}
+
+
+def _translated_name(language: str, name: str) -> str:
+    return "summary" if language == "easy" and name == "description" else name
+
+
+def channel_key(channel: Channel) -> str:
+    """How a translation names one channel: its kind and value ("phone:999", "text:999")."""
+    return f"{channel.kind.value}:{channel.value}"
+
+
+def normalise_translations(data: object) -> dict[str, dict[str, Any]]:
+    """Translations as stored: known languages and fields only, text stripped, empty values dropped.
+
+    Raises ``ValueError`` naming the language or field that is not known, so an import can say what to fix.
+    """
+    if data is None or data == "":
+        return {}
+    if not isinstance(data, Mapping):
+        raise ValueError("translations must be an object keyed by language (cy, easy)")
+    out: dict[str, dict[str, Any]] = {}
+    for language, fields in data.items():
+        if language not in TRANSLATION_FIELDS:
+            raise ValueError(f"unknown translation language {language!r}: use {', '.join(TRANSLATION_FIELDS)}")
+        if not isinstance(fields, Mapping):
+            raise ValueError(f"translations.{language} must be an object of fields")
+        kept: dict[str, Any] = {}
+        for name, value in fields.items():
+            if name not in TRANSLATION_FIELDS[language]:
+                allowed = ", ".join(TRANSLATION_FIELDS[language])
+                raise ValueError(f"translations.{language}: unknown field {name!r} (use {allowed})")
+            if name == "notes":
+                if not isinstance(value, Mapping):
+                    raise ValueError(f"translations.{language}.notes must map 'kind:value' to a note")
+                notes = {str(k).strip(): str(v).strip() for k, v in value.items() if str(v or "").strip()}
+                if notes:
+                    kept[name] = dict(sorted(notes.items()))
+            elif str(value or "").strip():
+                kept[name] = str(value).strip()
+        if kept:
+            out[language] = dict(sorted(kept.items()))
+    return dict(sorted(out.items()))
+
+
 # --- services -------------------------------------------------------------------------------------------
 
 EXAMPLE_ID_PREFIX = "example-"
@@ -332,7 +388,8 @@ class ServiceRecord:
 
     ``strands`` empty means the service is not strand-specific (it serves everyone); a specialist service
     lists the strands it specialises in. ``caveat`` is non-empty when a fact in the entry still needs a
-    person to confirm it (the bot shows the caveat beside the contact details).
+    person to confirm it (the bot shows the caveat beside the contact details). ``translations`` holds the
+    Welsh and Easy Read versions of the text (see :func:`normalise_translations`).
     """
 
     id: str
@@ -354,6 +411,8 @@ class ServiceRecord:
     caveat: str = ""
     updated_at: datetime | None = None
     version: int = 1
+    # {"cy": {"name": ..., "description": ...}, "easy": {"summary": ...}} (see TRANSLATION_FIELDS)
+    translations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def serves(self, strands: Iterable[Strand]) -> bool:
         """True when the service takes reports for at least one of ``strands`` (or is not strand-specific)."""
@@ -365,6 +424,26 @@ class ServiceRecord:
         """A demonstration entry shipped for the embedded default (id ``example-...``): shown to people with its
         caveat, but never counted as coverage for analysts or as a local match in the statistics."""
         return self.id.startswith(EXAMPLE_ID_PREFIX)
+
+    def untranslated(self) -> tuple[str, ...]:
+        """The languages ("cy", "easy") missing a translation of some text this entry has in English."""
+        english = {
+            "organisation": self.organisation,
+            "description": self.description,
+            "eligibility": self.eligibility,
+            "caveat": self.caveat,
+            "hours_note": self.hours.note,
+            "bank_holidays": self.hours.bank_holidays,
+        }
+        noted = {channel_key(c) for c in self.channels if c.note}
+        missing = []
+        for language, names in TRANSLATION_FIELDS.items():
+            given = self.translations.get(language, {})
+            wanted = {"description" if n == "summary" else n for n in names} - {"organisation", "notes"}
+            lacking = [n for n in wanted if english.get(n) and not given.get(_translated_name(language, n))]
+            if lacking or noted - set(given.get("notes", {})):
+                missing.append(language)
+        return tuple(missing)
 
     @property
     def in_person(self) -> tuple[Channel, ...]:

@@ -32,6 +32,7 @@ from mapping.types import (
     Strand,
     coverage_from_dict,
     coverage_to_dict,
+    normalise_translations,
 )
 from services_db.models import Service
 
@@ -82,6 +83,7 @@ def record_to_dict(record: ServiceRecord) -> dict[str, Any]:
         "source_url": record.source_url,
         "verified_on": record.verified_on.isoformat(),
         "caveat": record.caveat,
+        "translations": normalise_translations(record.translations),
         "updated_at": record.updated_at.isoformat() if record.updated_at else None,
         "version": record.version,
     }
@@ -111,12 +113,15 @@ def record_from_dict(data: Mapping[str, Any]) -> ServiceRecord:
         caveat=str(data.get("caveat") or ""),
         updated_at=_aware(datetime.fromisoformat(updated_at)) if updated_at else None,
         version=int(data.get("version") or 1),
+        translations=normalise_translations(data.get("translations")),
     )
 
 
 def content_hash(record: ServiceRecord) -> str:
     """SHA-256 of what the service is (every field but ``version`` and ``updated_at``): equal content, equal hash."""
     content = {k: v for k, v in record_to_dict(record).items() if k not in REVISION_FIELDS}
+    if not content["translations"]:
+        del content["translations"]  # so an entry without translations hashes as it did before they existed
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -142,6 +147,7 @@ def row_to_record(row: Service) -> ServiceRecord:
         caveat=row.caveat,
         updated_at=_aware(row.updated_at),
         version=row.version,
+        translations=normalise_translations(row.translations),
     )
 
 
@@ -233,6 +239,7 @@ def row_values(
         "source_url": record.source_url,
         "verified_on": record.verified_on,
         "caveat": record.caveat,
+        "translations": data["translations"],
         **geometry.as_dict(),
     }
 

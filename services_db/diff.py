@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from mapping.types import ChannelKind, OpeningHours, PolygonCoverage, ServiceRecord, ServiceStatus
 from services_db.formats.csv_format import record_to_row
+from services_db.validation import COLUMNS
 
 __all__ = [
     "COMPARED_FIELDS",
@@ -48,6 +49,7 @@ COMPARED_FIELDS: tuple[str, ...] = (
     "source_url",
     "verified_on",
     "caveat",
+    "translations",
 )
 # The order of channels in the CSV template's columns: files group channels by kind, so order across kinds
 # is not information a file can carry, and must not count as a change.
@@ -56,6 +58,7 @@ CHANNEL_ORDER = {kind: n for n, kind in enumerate(ChannelKind)}
 DISPLAY_COLUMNS: dict[str, tuple[str, ...]] = {
     "channels": ("phone", "text", "email", "web", "web_form", "web_chat", "bsl", "relay", "app", "in_person_address"),
     "hours": ("hours", "bank_holidays", "hours_note"),
+    "translations": tuple(c for c in COLUMNS if c.endswith(("_cy", "_easy"))),
     "coverage": ("coverage_type", "nation", "area_codes", "centre_lat", "centre_lon", "radius_m", "geometry"),
 }
 

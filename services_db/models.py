@@ -43,6 +43,8 @@ class ServiceBase(SQLModel):
     source_url: str = Field(max_length=500)
     verified_on: date
     caveat: str = Field(default="")
+    # Welsh and Easy Read text by language (mapping.types.TRANSLATION_FIELDS), migration 0005
+    translations: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class Service(ServiceBase, table=True):

@@ -24,7 +24,15 @@ from services_db.convert import content_hash, record_from_dict, row_to_record
 from services_db.models import AuditEntry, Service
 from services_db.repository import _at, _check_commissioners, _load_many, _transaction, _Writes, upsert_commissioners
 
-__all__ = ["NATIONAL_DIRECTORY", "NationalDirectory", "SeedReport", "load_national_directory", "seed", "seed_if_new"]
+__all__ = [
+    "NATIONAL_DIRECTORY",
+    "NationalDirectory",
+    "SeedReport",
+    "load_national_directory",
+    "seed",
+    "seed_if_new",
+    "seed_if_shipped_changed",
+]
 
 NATIONAL_DIRECTORY = Path(__file__).parent / "data" / "national_directory.json"
 SEED_ORIGIN = "seed"
@@ -180,6 +188,25 @@ def seed_if_new(*, session: Session, areas: AreaGeometryLookup | None = None) ->
     except IntegrityError:
         # Another process (a second bot worker starting at the same moment) seeded it first: that is fine.
         session.rollback()
+        return None
+
+
+def seed_if_shipped_changed(*, session: Session, areas: AreaGeometryLookup | None = None) -> SeedReport | None:
+    """Bring a seeded directory up to the shipped data (new entries, corrections, translations), leaving
+    what users changed alone; ``None`` when nothing shipped changed since the last seed."""
+    shipped = load_national_directory()
+    wanted = {record.id: content_hash(record) for record in shipped.services}
+    stored: dict[str, str | None] = dict(
+        session.exec(select(Service.id, Service.seed_hash).where(Service.origin == SEED_ORIGIN)).all()
+    )
+    if not stored:
+        return None  # never seeded (a directory kept without the national entries): leave it so
+    if all(stored.get(service_id) == digest for service_id, digest in wanted.items()) and set(stored) <= set(wanted):
+        return None
+    try:
+        return seed(session=session, areas=areas, directory=shipped)
+    except IntegrityError:
+        session.rollback()  # another worker applied it at the same moment
         return None
 
 

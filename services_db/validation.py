@@ -31,6 +31,7 @@ from shapely.geometry.base import BaseGeometry
 
 from mapping.crs import bng_to_wgs84, geometry_to_bng
 from mapping.types import (
+    TRANSLATION_FIELDS,
     AreaCoverage,
     Channel,
     ChannelKind,
@@ -45,6 +46,8 @@ from mapping.types import (
     ServiceRecord,
     ServiceStatus,
     Strand,
+    channel_key,
+    normalise_translations,
     parse_intervals,
 )
 
@@ -63,6 +66,7 @@ __all__ = [
     "canonical_geojson",
     "format_channel_cell",
     "parse_channel_cell",
+    "protected_tokens",
     "suggest",
     "validate_services",
 ]
@@ -131,6 +135,25 @@ COLUMN_NOTES: dict[str, tuple[bool, str]] = {
     "source_url": (True, "https:// address of the page the details were checked against."),
     "verified_on": (True, "Date the details were last checked: YYYY-MM-DD (or DD/MM/YYYY); not in the future."),
     "caveat": (False, "Anything a person still has to confirm; the bot shows it beside the details."),
+    **{
+        f"{name}_cy": (False, f"Welsh (Cymraeg) for {name}: the bot shows it to people chatting in Welsh.")
+        for name in ("name", "organisation", "description", "eligibility", "caveat", "hours_note", "bank_holidays")
+    },
+    "notes_cy": (
+        False,
+        "Welsh for channel notes: the channel as kind:value, then the note in brackets,"
+        " ';'-separated: phone:0800 123 4567 [am ddim, 24/7].",
+    ),
+    "summary_easy": (
+        False,
+        "Easy Read summary (short sentences, everyday words, up to 500 characters): shown instead of the"
+        " description to people using Easy Read.",
+    ),
+    **{
+        f"{name}_easy": (False, f"Easy Read version of {name}.")
+        for name in ("eligibility", "caveat", "hours_note", "bank_holidays")
+    },
+    "notes_easy": (False, "Easy Read channel notes, written like notes_cy: text:61016 [Text us. Any time.]."),
     "version": (
         False,
         "Filled in by export: the version you edited. Leave it as it is; an import refuses rows changed since.",
@@ -160,6 +183,7 @@ TEXT_LIMITS = {
     "bank_holidays": 200,
     "hours_note": 500,
 }
+TRANSLATION_LIMITS = {"summary": 500}
 CHANNEL_VALUE_LIMIT = 300
 CHANNEL_NOTE_LIMIT = 300
 
@@ -448,6 +472,16 @@ def _validate_one(row: _Row, context: ValidationContext) -> tuple[str | None, Se
     source_url = _source_url(row)
     verified_on = _verified_on(row, context)
     version = _version(row)
+    english = {
+        "name": name,
+        "organisation": organisation,
+        "description": description,
+        "eligibility": eligibility,
+        "caveat": caveat,
+        "hours_note": hours.note,
+        "bank_holidays": hours.bank_holidays,
+    }
+    translations = _translations(row, english, channels)
     if row.failed or service_id is None or kind is None or coverage is None or verified_on is None:
         return service_id, None, None
     record = ServiceRecord(
@@ -469,6 +503,7 @@ def _validate_one(row: _Row, context: ValidationContext) -> tuple[str | None, Se
         status=status,
         caveat=caveat,
         version=version or 1,
+        translations=translations,
     )
     return service_id, record, version
 
@@ -650,6 +685,82 @@ def _version(row: _Row) -> int | None:
         row.problem("version", f"{version} is not a version number: leave the exported value or clear it")
         return None
     return version
+
+
+# --- Welsh and Easy Read ----------------------------------------------------------------------------------
+
+# What a translation must carry over unchanged: numbers (phone numbers, 999, dates) and web or e-mail addresses.
+_KEPT = re.compile(
+    r"\d(?:[\d ]*\d)?|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|(?:https?://)?(?:[\w-]+\.)+(?:uk|org|com|net|cymru|wales)\b"
+)
+
+
+def protected_tokens(text: str) -> set[str]:
+    """Numbers and web or e-mail addresses in ``text``, which a translation must keep as they are."""
+    return {match.replace(" ", "") for match in _KEPT.findall(text)}
+
+
+def _translations(row: _Row, english: Mapping[str, str], channels: Sequence[Channel]) -> dict[str, dict[str, Any]]:
+    """The Welsh and Easy Read text of a row: a ``translations`` object (GeoJSON, ORUK) or the ``_cy`` and
+    ``_easy`` columns (CSV). Each must translate something the English has, and keep its numbers and addresses."""
+    given = row.raw.fields.get("translations")
+    try:
+        data = normalise_translations(given)
+    except ValueError as exc:
+        row.problem("translations", f"{exc}")
+        return {}
+    for language, names in TRANSLATION_FIELDS.items():
+        for name in names:
+            column = f"{name}_{language}"
+            if not row.has(column):
+                continue
+            if name == "notes":
+                cells = parse_channel_cell(row.text(column, limit=3000, plain=False))
+                notes = data.setdefault(language, {}).setdefault("notes", {})
+                notes.update({key: note for key, note in cells})
+            else:
+                data.setdefault(language, {})[name] = row.text(column, limit=_limit(name))
+    keys = {channel_key(c): c.note for c in channels}
+    for language, fields in data.items():
+        for name, value in fields.items():
+            column = f"{name}_{language}"
+            if name == "notes":
+                _translated_notes(row, column, value, keys)
+                continue
+            source = english.get("description" if name == "summary" else name, "")
+            if not source:
+                row.problem(column, f"is filled but {name} is empty: write the English {name} too, or clear this")
+                continue
+            row.check_plain(column, value)
+            if len(value) > _limit(name):
+                row.problem(column, f"is {len(value):,} characters long; shorten it to at most {_limit(name):,}")
+            if name != "summary":  # a summary may leave details to the contact lines
+                _keeps_numbers(row, column, source, value)
+    return normalise_translations(data)
+
+
+def _limit(name: str) -> int:
+    return TRANSLATION_LIMITS.get(name) or TEXT_LIMITS[name]
+
+
+def _translated_notes(row: _Row, column: str, notes: Mapping[str, str], channels: Mapping[str, str]) -> None:
+    for key, note in notes.items():
+        if key not in channels:
+            known = "; ".join(channels) or "none"
+            row.problem(column, f"names channel {key!r}, which this row does not have (its channels: {known})")
+        elif not channels[key]:
+            row.problem(column, f"{key!r} has no English note to translate: add the note to the channel first")
+        elif len(note) > CHANNEL_NOTE_LIMIT:
+            row.problem(column, f"the note for {key!r} is too long: keep it under {CHANNEL_NOTE_LIMIT} characters")
+        else:
+            row.check_plain(column, note)
+            _keeps_numbers(row, column, channels[key], note)
+
+
+def _keeps_numbers(row: _Row, column: str, source: str, translated: str) -> None:
+    missing = sorted(protected_tokens(source) - protected_tokens(translated))
+    if missing:
+        row.problem(column, f"leaves out {', '.join(missing)} from the English: keep numbers and addresses as they are")
 
 
 # --- channels ----------------------------------------------------------------------------------------------

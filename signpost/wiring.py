@@ -15,7 +15,7 @@ from jobs.runner import JobContext, Notifier
 from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
 from services_db.db import make_engine, migrate
-from services_db.seed import seed_if_new
+from services_db.seed import seed_if_new, seed_if_shipped_changed
 from signpost.config import Settings
 
 if TYPE_CHECKING:
@@ -32,13 +32,15 @@ def settings() -> Settings:
 
 def database(config: Settings | None = None, *, seed_new: bool = True) -> Engine:
     """The configured database, migrated to the current schema; a brand-new one is seeded with the national
-    directory (``seed_new=False`` leaves it empty)."""
+    directory, an existing one brought up to the shipped entries users left unchanged (``seed_new=False``
+    does neither)."""
     config = config or settings()
     engine = make_engine(config.effective_database_url)
     migrate(engine)
     if seed_new:
         with Session(engine, expire_on_commit=False) as session:
-            seed_if_new(session=session)
+            if seed_if_new(session=session) is None:
+                seed_if_shipped_changed(session=session)
     return engine
 
 

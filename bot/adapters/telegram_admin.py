@@ -79,6 +79,7 @@ STAFF_COMMANDS: tuple[tuple[str, str], ...] = (
     ("restore", "/restore ID VERSION: bring back an earlier version"),
     ("staffhelp", "How to update your services from a spreadsheet"),
 )
+_LANGUAGE_NAMES = {"cy": "WELSH", "easy": "EASY READ"}
 PREVIEW_LINES = 40  # lines of detail in the chat preview; the full preview is attached as a file
 PROBLEM_LINES = 25
 PROGRESS_STEPS = 5  # progress edits per stage (deterministic: by fraction, not by time)
@@ -343,13 +344,22 @@ class StaffBot:
             stale = is_stale(r, now=now, older_than_days=self.stale_after_days)
             mark = " - NEEDS CHECKING" if stale else ""
             status = f" ({r.status.value})" if r.status is not ServiceStatus.ACTIVE else ""
-            lines.append(f"- {r.name} [{r.id}]{status}: last checked on {_long_date(r.verified_on)}{mark}")
+            untranslated = " - NO " + " OR ".join(_LANGUAGE_NAMES[lang] for lang in r.untranslated())
+            untranslated = untranslated if r.untranslated() else ""
+            lines.append(
+                f"- {r.name} [{r.id}]{status}: last checked on {_long_date(r.verified_on)}{mark}{untranslated}"
+            )
             if stale:
                 stale_ids.append(r.id)
         if not records:
             lines.append("None yet: send a spreadsheet (CSV) to add them. /staffhelp says how.")
         elif stale_ids:
             lines.append("After checking a service with its provider, press its button or send /verify ID.")
+        if any(r.untranslated() for r in records):
+            lines.append(
+                "Add the missing Welsh and Easy Read text in the spreadsheet's _cy and _easy columns"
+                " (the template's notes say how); until then people reading in Welsh or Easy Read see English."
+            )
         buttons = [b for sid in stale_ids[:10] if (b := _button(f"Checked: {sid}"[:60], "v", sid))]
         markup = InlineKeyboardMarkup([[b] for b in buttons]) if buttons else None
         await _reply(message, "\n".join(lines), markup=markup)

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.engine.events import Choice, Command, Event, SharedLocation, Text, Unsupported, parse_command
@@ -204,6 +205,10 @@ class ServiceCard:
     eligibility: str = ""
     bank_holidays: str = ""  # what the directory says about bank holidays ("closed"), as written there
     bank_holiday_today: bool = False  # today is a bank holiday in England and Wales: weekly hours may not apply
+    hours_note: str = ""  # the directory's note on the hours ("24/7, free")
+    # The directory's Welsh and Easy Read text (mapping.types.TRANSLATION_FIELDS): the renderer picks the
+    # reader's language, so one card renders in any of them.
+    translations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -706,7 +711,7 @@ class Engine:
         matches = self._matches(conv, location)
         conv = conv.but(state=State.RESULTS, lad_code=location.lad_code, pfa_code=location.pfa_code, page=0)
         local = [m for m in matches if m.reason is MatchReason.COVERS]
-        where = {"place": location.label, "area": self._area_names(location)}
+        where = {"place": location.label, "area": self._area_names(location, conv.language)}
         if local:
             # A shipped example is shown (with its caveat) but is not real local help for the statistics.
             outcome = "matched_local" if any(not m.service.is_example for m in local) else "national_only"
@@ -728,11 +733,12 @@ class Engine:
             outcome=SignpostingOutcome(location.lad_code, location.pfa_code, conv.strands, outcome),
         )
 
-    def _area_names(self, location: Location) -> str:
-        """The district and police force area ("(Leeds, West Yorkshire)"), so a person sees they were understood."""
+    def _area_names(self, location: Location, language: Language) -> str:
+        """The district and police force area ("(Leeds, West Yorkshire)", "(Caerdydd, De Cymru)"), so a person
+        sees they were understood."""
         names: list[str] = []
         for code in (location.lad_code, location.pfa_code):
-            name = self._signposter.area_name(code) if code else None
+            name = self._signposter.area_name(code, language.value) if code else None
             # "Swansea (Wales)" already names Swansea: repeat only what the place label does not say.
             if name and name not in names and name.casefold() not in location.label.casefold():
                 names.append(name)
@@ -835,8 +841,6 @@ class Engine:
         # Weekly hours say nothing about Christmas Day: on a bank holiday, claim neither open nor closed.
         holiday = not service.hours.always_open and is_bank_holiday(local.date())
         open_now = None if holiday else service.hours.is_open(local)
-        if service.hours.note:
-            hours = f"{hours} ({service.hours.note})" if hours else service.hours.note
         return ServiceCard(
             id=service.id,
             name=service.name,
@@ -858,6 +862,8 @@ class Engine:
             eligibility=service.eligibility,
             bank_holidays=service.hours.bank_holidays,
             bank_holiday_today=holiday and not service.hours.unknown,
+            hours_note=service.hours.note,
+            translations=service.translations,
         )
 
 

@@ -62,6 +62,7 @@ class Signposter(Protocol):
         """The directory entries for one national reporting route, best first."""
         ...
 
-    def area_name(self, code: str) -> str | None:
-        """The name of a LAD or police force area (``"Leeds"``, ``"West Yorkshire"``), or None if unknown."""
+    def area_name(self, code: str, language: str = "en") -> str | None:
+        """The name of a LAD or police force area (``"Leeds"``, ``"West Yorkshire"``), or None if unknown;
+        in Welsh (``"Caerdydd"``) for ``language="cy"`` where the area has an official Welsh name."""
         ...

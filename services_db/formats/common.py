@@ -15,6 +15,7 @@ from mapping.types import (
     RadiusCoverage,
     ServiceRecord,
     Strand,
+    normalise_translations,
 )
 from services_db.validation import MAX_FILE_BYTES, Problem
 
@@ -154,6 +155,7 @@ def record_to_properties(record: ServiceRecord) -> dict[str, Any]:
         source_url=record.source_url,
         verified_on=record.verified_on.isoformat(),
         caveat=record.caveat,
+        translations=normalise_translations(record.translations),
         version=record.version,
     )
     return props

@@ -153,6 +153,12 @@ def record_to_row(record: ServiceRecord) -> dict[str, str]:
         caveat=record.caveat,
         version=str(record.version),
     )
+    for language, fields in record.translations.items():
+        for name, value in fields.items():
+            if name == "notes":
+                row[f"notes_{language}"] = format_channel_cell(value.items())
+            else:
+                row[f"{name}_{language}"] = value
     for column, kind in CHANNEL_COLUMNS.items():
         row[column] = format_channel_cell((c.value, c.note) for c in record.channels if c.kind is kind)
     in_person = [c for c in record.channels if c.kind is ChannelKind.IN_PERSON]

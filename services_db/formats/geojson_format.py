@@ -35,7 +35,7 @@ WGS84_NAMES = frozenset(
     }
 )
 GEOMETRY_TYPES = frozenset({"Point", "Polygon", "MultiPolygon"})
-PROPERTY_NAMES = frozenset(COLUMNS) | {"channels"}
+PROPERTY_NAMES = frozenset(COLUMNS) | {"channels", "translations"}
 
 
 def _json_problem(file: str, text: str, exc: json.JSONDecodeError) -> Problem:

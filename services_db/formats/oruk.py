@@ -48,7 +48,7 @@ KIND_VOCABULARY = "signpost-service-kind"
 STRAND_VOCABULARY = "signpost-hate-crime-strand"
 ONS_URI = "http://statistics.data.gov.uk/id/statistical-geography/"
 NATION_NAMES = {Nation.ENGLAND_AND_WALES: "England and Wales", Nation.ENGLAND: "England", Nation.WALES: "Wales"}
-EXTENSION_NAMES = frozenset(COLUMNS) | {"channels"}
+EXTENSION_NAMES = frozenset(COLUMNS) | {"channels", "translations"}
 
 
 def _id(*parts: str) -> str:

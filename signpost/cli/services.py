@@ -9,6 +9,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session
 
@@ -98,12 +99,26 @@ def show_command(
         ("source", record.source_url),
         ("verified on", str(record.verified_on)),
         ("caveat", f"[yellow]{record.caveat}[/]" if record.caveat else ""),
+        *_translation_rows(record),
         ("version", f"{record.version} (updated {record.updated_at:%Y-%m-%d %H:%M} UTC)" if record.updated_at else ""),
     ]
     for name, value in rows:
         if value:
             table.add_row(name, value)
     console.print(table)
+
+
+def _translation_rows(record: ServiceRecord) -> list[tuple[str, str]]:
+    """The Welsh and Easy Read text under the template's column names (name_cy, summary_easy, ...)."""
+    rows = []
+    for language, fields in record.translations.items():
+        for name, value in fields.items():
+            text = "; ".join(f"{k} [{v}]" for k, v in value.items()) if name == "notes" else str(value)
+            rows.append((f"{name}_{language}", escape(text)))
+    missing = {"cy": "Welsh", "easy": "Easy Read"}
+    if record.untranslated():
+        rows.append(("untranslated", "[yellow]" + ", ".join(missing[m] for m in record.untranslated()) + "[/]"))
+    return rows
 
 
 @app.command("seed")

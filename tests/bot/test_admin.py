@@ -29,7 +29,7 @@ from bot.adapters.telegram_admin import StaffBot, change_digest
 from bot.engine import Engine as ConversationEngine
 from bot.persistence import ChatKeyer, ConversationStore
 from mapping.areas import AreaRegistry
-from mapping.types import ServiceRecord
+from mapping.types import ServiceRecord, channel_key
 from services_db import access, importer, repository
 from services_db.access import ForceAreaCheck
 from services_db.diff import ChangeSet, ServiceChange
@@ -459,3 +459,26 @@ async def test_a_change_between_the_last_check_and_the_write_is_refused_and_expl
     assert not report.applied
     assert "'leeds-hub' was changed by someone else" in report.problems[0].message
     assert harness.services()["leeds-hub"].description == "edited by the other editor"
+
+
+async def test_myservices_says_which_services_lack_welsh_or_easy_read(harness: Harness) -> None:
+    youth = harness.services()["leeds-youth"]
+    assert youth.description and youth.untranslated() == ("cy", "easy")
+    notes = {channel_key(c): "nodyn" for c in youth.channels if c.note}
+    translated = replace(
+        youth,
+        translations={
+            "cy": {"description": "Data prawf.", "notes": notes},
+            "easy": {"summary": "Test.", "notes": notes},
+        },
+    )
+    assert translated.untranslated() == ()
+    with Session(harness.db, expire_on_commit=False) as session:
+        repository.update_service(session=session, record=translated, actor="someone", expected_version=1, now=NOW)
+    text = "\n".join(texts(await harness.person(EDITOR_ID).send("/myservices")))
+    lines = {
+        sid: next(line for line in text.splitlines() if f"[{sid}]" in line) for sid in ("leeds-hub", "leeds-youth")
+    }
+    assert lines["leeds-hub"].endswith(" - NO WELSH OR EASY READ")
+    assert "NO WELSH" not in lines["leeds-youth"]
+    assert "_cy and _easy columns" in text

@@ -307,3 +307,31 @@ def test_cli_import_with_a_token_follows_the_role(cli_database: Engine, tmp_path
     with Session(cli_database) as session:
         [entry] = repository.history(session=session, service_id="test-leeds-centre")
         assert entry.actor.startswith("Test editor")
+
+
+def test_welsh_and_easy_read_travel_through_every_format_and_the_history(session: Session, tmp_path: Path) -> None:
+    import json
+
+    seed(session=session)
+    galop = repository.get_service(session=session, service_id="galop")
+    assert galop is not None and galop.translations["cy"]["eligibility"] == "Pobl LHDT+"
+    oruk = json.loads(export_directory(session=session, fmt="oruk"))
+    [service] = [s for s in oruk["content"] if s["x_signpost"]["id"] == "galop"]
+    assert service["x_signpost"]["translations"] == galop.translations  # ORUK's own fields have no Welsh
+    geojson = json.loads(export_directory(session=session, fmt="geojson"))
+    [feature] = [f for f in geojson["features"] if f["id"] == "galop"]
+    assert feature["properties"]["translations"]["easy"]["summary"] == galop.translations["easy"]["summary"]
+
+    path = tmp_path / "directory.csv"
+    path.write_text(export_directory(session=session, fmt="csv"), encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
+    assert "eligibility_cy" in text.splitlines()[0] and "Pobl LHDT+" in text
+    path.write_text(text.replace("Pobl LHDT+", "Pobl LHDTC+"), encoding="utf-8")
+    plan = plan_import(session=session, path=path, replace_all=True)
+    assert plan.ok and plan.changes is not None
+    [change] = plan.changes.changed
+    assert {(f.column, f.before, f.after) for f in change.fields} == {("eligibility_cy", "Pobl LHDT+", "Pobl LHDTC+")}
+    apply_import(session=session, plan=plan, actor="editor")
+    [entry] = [a for a in repository.history(session=session, service_id="galop") if a.actor == "editor"]
+    assert entry.after is not None and entry.after.translations["cy"]["eligibility"] == "Pobl LHDTC+"
+    assert entry.before is not None and entry.before.translations["cy"]["eligibility"] == "Pobl LHDT+"

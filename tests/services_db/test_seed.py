@@ -241,3 +241,18 @@ def test_two_processes_seeding_a_new_directory_at_once_do_not_fail(engine: Engin
     with Session(engine) as session:
         assert len(repo.list_services(session=session)) == len(BY_ID)
         assert session.exec(select(func.count()).select_from(AuditEntry)).one() == len(BY_ID)
+
+
+def test_a_seeded_directory_gets_the_shipped_corrections_on_start(engine: Engine) -> None:
+    from services_db.seed import seed_if_shipped_changed
+
+    with Session(engine, expire_on_commit=False) as session:
+        assert seed_if_shipped_changed(session=session) is None  # never seeded: left alone
+        older = load_national_directory()
+        without = tuple(replace(s, translations={}) for s in older.services)
+        seed(session=session, directory=NationalDirectory(older.commissioners, without))
+        report = seed_if_shipped_changed(session=session)
+        assert report is not None and len(report.updated) == len(older.services)
+        galop = repo.get_service(session=session, service_id="galop")
+        assert galop is not None and galop.translations["cy"]["eligibility"] == "Pobl LHDT+"
+        assert seed_if_shipped_changed(session=session) is None  # nothing more to do

@@ -206,3 +206,50 @@ def test_each_distinct_point_of_a_file_is_checked_once(context: ValidationContex
     assert sorted(asked) == sorted({(53.7997, -1.5492), (53.9, -4.0)})
     assert [r.id for r in result.records] == ["a", "b"]
     assert sorted(p.row for p in result.problems) == [4, 5]
+
+
+# --- Welsh and Easy Read columns -------------------------------------------------------------------------
+
+WELSH = {
+    "name_cy": "Canolfan brawf (data prawf)",
+    "description_cy": "Data prawf: nid gwasanaeth go iawn.",
+    "notes_cy": "phone:0113 496 0000 [rhif drama]",
+    "summary_easy": "This is test data. It is not a real service.",
+}
+
+
+def test_welsh_and_easy_read_columns_become_translations(context: ValidationContext) -> None:
+    result = _validate(context, WELSH)
+    assert result.ok, result.problems
+    translations = result.records[0].translations
+    assert translations["cy"]["name"] == "Canolfan brawf (data prawf)"
+    assert translations["cy"]["notes"] == {"phone:0113 496 0000": "rhif drama"}
+    assert translations["easy"] == {"summary": "This is test data. It is not a real service."}
+
+
+def test_a_translation_that_loses_a_number_is_refused(context: ValidationContext) -> None:
+    result = _validate(
+        context, {"description": "Call 0113 496 0000 or write to help@example.org.", "description_cy": "Ffoniwch ni."}
+    )
+    (message,) = _messages(result, "description_cy")
+    assert "01134960000" in message and "help@example.org" in message and "keep numbers" in message
+
+
+def test_a_translation_needs_its_english_and_its_channel(context: ValidationContext) -> None:
+    result = _validate(context, {"caveat_cy": "Gwiriwch hwn.", "notes_cy": "phone:0800 000 0000 [am ddim]"})
+    assert "caveat is empty" in _messages(result, "caveat_cy")[0]
+    assert "which this row does not have" in _messages(result, "notes_cy")[0]
+    assert "phone:0113 496 0000" in _messages(result, "notes_cy")[0]  # names the channels it does have
+
+
+def test_translations_are_plain_text_of_limited_length(context: ValidationContext) -> None:
+    result = _validate(context, {"description_cy": "<b>Data</b> prawf", "summary_easy": "Short. " * 100})
+    assert "HTML" in _messages(result, "description_cy")[0]
+    assert "at most 500" in _messages(result, "summary_easy")[0]
+
+
+def test_a_translations_object_names_unknown_languages_and_fields(context: ValidationContext) -> None:
+    result = _validate(context, {"translations": {"fr": {"name": "Centre"}}})
+    assert "unknown translation language 'fr'" in _messages(result, "translations")[0]
+    result = _validate(context, {"translations": {"cy": {"title": "Canolfan"}}})
+    assert "unknown field 'title'" in _messages(result, "translations")[0]

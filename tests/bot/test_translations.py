@@ -1,0 +1,175 @@
+"""Every word in the reader's language: the directory's Welsh and Easy Read text, area names, the fallback marker."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from bot.content import catalogue
+from bot.engine import Choice, Conversation, Language, State, Text
+from bot.engine.engine import Outgoing, ServiceCard
+from bot.render import render
+from mapping.areas import AreaRegistry
+from mapping.types import TRANSLATION_FIELDS, ServiceRecord, channel_key
+from services_db.seed import load_national_directory
+from services_db.validation import protected_tokens
+from tests.bot.support import actions, make_engine
+
+SHIPPED = load_national_directory().services
+
+# English words that do not occur as Welsh words: two of them in one sentence make it an English sentence.
+ENGLISH_WORDS = frozenset(
+    re.findall(
+        r"[a-z]+",
+        "the and you your for with from this that are is of or not can be by it if have has will about who what when"
+        " before after free open hours every only also they them their was were does there here please been any"
+        " call report support help people should would could our we",
+    )
+)
+# Proper names and contact values a Welsh or Easy Read card rightly keeps as they are.
+KEPT_AS_NAMES = re.compile(
+    r"True Vision|Relay UK|Crimestoppers|Samaritans|Galop|Tell MAMA|GATE Herts|Report Racism GRT|CST|"
+    r"Community Security Trust|emergencySMS|\"register\"|999 BSL|Signpost|LGBT\+|[\w.-]+\.(?:uk|org|com)\b"
+)
+
+
+def english_sentences(text: str) -> list[str]:
+    """Sentences of ``text`` that read as English (a simple stopword count, proper names left out)."""
+    text = KEPT_AS_NAMES.sub(" ", text)
+    found = []
+    for sentence in re.split(r"[.!?:;()\n]+", text):
+        words = {w.lower() for w in re.findall(r"[A-Za-zÀ-ÿŵŷŴŶ']+", sentence)}
+        if len(words & ENGLISH_WORDS) >= 2:
+            found.append(sentence.strip())
+    return found
+
+
+def _card(service: ServiceRecord) -> ServiceCard:
+    return make_engine()._card(service, Conversation(State.RESULTS), None)
+
+
+def _rendered(service: ServiceRecord, language: Language) -> str:
+    return render(Outgoing("route_police", {"services": (_card(service),)}), language, markup="plain").text
+
+
+def test_the_detector_finds_english_and_passes_welsh() -> None:
+    assert english_sentences("Free hate crime support for people in Wales, for all strands.")
+    assert english_sentences("Open 24 hours, every day.")
+    assert not english_sentences("Cymorth am ddim i bobl yng Nghymru. Ar agor 24 awr y dydd, bob dydd.")
+
+
+@pytest.mark.parametrize("service", SHIPPED, ids=lambda s: s.id)
+def test_every_shipped_entry_carries_welsh_and_easy_read_for_all_its_text(service: ServiceRecord) -> None:
+    assert service.untranslated() == ()
+    assert service.translations["easy"]["summary"]
+    if service.description:
+        assert service.translations["cy"]["description"] != service.description
+
+
+@pytest.mark.parametrize("service", SHIPPED, ids=lambda s: s.id)
+def test_translations_keep_the_numbers_and_addresses(service: ServiceRecord) -> None:
+    english = {
+        "name": service.name,
+        "organisation": service.organisation,
+        "description": service.description,
+        "eligibility": service.eligibility,
+        "caveat": service.caveat,
+        "hours_note": service.hours.note,
+        "bank_holidays": service.hours.bank_holidays,
+    }
+    notes = {channel_key(c): c.note for c in service.channels}
+    for language, fields in service.translations.items():
+        assert set(fields) <= set(TRANSLATION_FIELDS[language])
+        for name, value in fields.items():
+            if name == "summary":
+                continue
+            pairs = [(notes[k], v) for k, v in value.items()] if name == "notes" else [(english[name], value)]
+            for source, translated in pairs:
+                assert protected_tokens(source) <= protected_tokens(translated), (service.id, language, name)
+
+
+@pytest.mark.parametrize("service", SHIPPED, ids=lambda s: s.id)
+def test_every_shipped_entry_renders_with_no_english_sentence_in_welsh(service: ServiceRecord) -> None:
+    text = _rendered(service, Language.CY)
+    assert english_sentences(text) == [], text
+    assert "(yn Saesneg)" not in text
+
+
+@pytest.mark.parametrize("service", SHIPPED, ids=lambda s: s.id)
+def test_every_shipped_entry_renders_in_easy_read_without_the_ordinary_english(service: ServiceRecord) -> None:
+    text = _rendered(service, Language.EASY)
+    ordinary = [service.description, service.eligibility, service.caveat, service.hours.note]
+    ordinary += [c.note for c in service.channels]
+    easy = service.translations["easy"]
+    left = [t for t in ordinary if t and t in text and t not in str(easy)]
+    assert left == [], text
+    assert easy["summary"] in text and "(not in Easy Read)" not in text
+
+
+def test_untranslated_text_falls_back_to_english_with_a_marker_never_silently() -> None:
+    service = replace(next(s for s in SHIPPED if s.id == "victim-support-supportline"), translations={})
+    welsh, easy = _rendered(service, Language.CY), _rendered(service, Language.EASY)
+    assert f"{service.description} (yn Saesneg)" in welsh
+    assert f"Ar gyfer pwy: {service.eligibility} (yn Saesneg)" in welsh
+    assert "(Free (yn Saesneg))" in welsh  # a channel note
+    assert f"{service.description} (not in Easy Read)" in easy
+    english = _rendered(service, Language.EN)
+    assert "(in English)" not in english and service.description in english
+
+
+def test_a_partial_translation_marks_only_what_is_missing() -> None:
+    base = next(s for s in SHIPPED if s.id == "galop")
+    service = replace(base, translations={"cy": {"description": base.translations["cy"]["description"]}})
+    welsh = _rendered(service, Language.CY)
+    assert base.translations["cy"]["description"] + "\n" in welsh  # no marker on what is translated
+    assert f"{base.caveat} (yn Saesneg)" in welsh
+
+
+def test_welsh_areas_have_their_official_welsh_names() -> None:
+    registry = AreaRegistry.default()
+    welsh = [a for a in registry.lads() if a.code.startswith("W")]
+    assert len(welsh) == 22 and all(a.name_cy for a in welsh)
+    assert all(not a.name_cy for a in registry.lads() if a.code.startswith("E"))
+    assert {a.name_in("cy") for a in registry.pfas() if a.code.startswith("W")} == {
+        "Gogledd Cymru",
+        "Gwent",
+        "De Cymru",
+        "Dyfed-Powys",
+    }
+    names = {a.code: a.name_in("cy") for a in welsh}
+    assert names["W06000015"] == "Caerdydd" and names["W06000001"] == "Ynys Môn" and names["W06000022"] == "Casnewydd"
+    assert registry.area("W06000015").name_in("en") == "Cardiff"  # type: ignore[union-attr]
+
+
+def _cardiff(language: Language) -> list[str]:
+    engine = make_engine()
+    conv = Conversation(State.ASK_LOCATION, language=language)
+    turn = engine.handle(conv, Text("CF10 1EP"))
+    texts = [render(m, language, markup="plain").text for m in turn.messages]
+    while more := [a for a in actions(turn) if a.startswith("more:")]:
+        turn = engine.handle(turn.conversation, Choice(more[0]))
+        texts += [render(m, language, markup="plain").text for m in turn.messages]
+    return texts
+
+
+def test_a_welsh_speaker_in_cardiff_reads_no_english_service_text() -> None:
+    text = "\n".join(_cardiff(Language.CY))
+    assert "(Caerdydd, De Cymru)" in text
+    assert "Free hate crime support" not in text and "Open 24 hours" not in text
+    assert english_sentences(text) == []
+
+
+def test_an_easy_read_reader_in_cardiff_gets_the_easy_summaries() -> None:
+    text = "\n".join(_cardiff(Language.EASY))
+    wales = next(s for s in SHIPPED if s.id == "wales-hate-support-centre")
+    assert wales.translations["easy"]["summary"] in text and wales.description not in text
+    assert "(Cardiff, South Wales)" in text
+
+
+def test_the_danger_screen_is_welsh_all_through() -> None:
+    turn = make_engine().handle(Conversation(State.WELCOME, language=Language.CY), Choice("danger"))
+    text = "\n".join(render(m, Language.CY, markup="plain").text for m in turn.messages)
+    assert "999" in text and english_sentences(text) == []
+    assert catalogue(Language.CY)["card_in_english"] not in text
