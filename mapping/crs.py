@@ -1,4 +1,8 @@
-"""Coordinate transforms between WGS84 (EPSG:4326, stored) and British National Grid (EPSG:27700, metric work)."""
+"""Coordinate transforms between WGS84 (EPSG:4326, stored) and British National Grid (EPSG:27700, metric work).
+
+Northern Ireland's official grid references (ONS Postcode Directory rows for BT postcodes) are Irish Grid
+(EPSG:29903): :func:`irish_grid_to_bng` brings them into BNG so that one metric space holds every UK postcode.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pyproj import Transformer
 from shapely import transform
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["bng_to_wgs84", "geometry_to_bng", "geometry_to_wgs84", "wgs84_to_bng"]
+__all__ = ["bng_to_wgs84", "geometry_to_bng", "geometry_to_wgs84", "irish_grid_to_bng", "wgs84_to_bng"]
 
 
 @cache
@@ -20,6 +24,17 @@ def _to_bng() -> Transformer:
 @cache
 def _to_wgs84() -> Transformer:
     return Transformer.from_crs(27700, 4326, always_xy=True)
+
+
+@cache
+def _irish_to_bng() -> Transformer:
+    return Transformer.from_crs(29903, 27700, always_xy=True)
+
+
+def irish_grid_to_bng(easting: np.ndarray | float, northing: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """Irish Grid (EPSG:29903) easting/northing to British National Grid easting/northing (metres)."""
+    e, n = _irish_to_bng().transform(easting, northing)
+    return np.asarray(e, dtype=np.float64), np.asarray(n, dtype=np.float64)
 
 
 def wgs84_to_bng(lon: np.ndarray | float, lat: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,10 @@ or sector is a contiguous slice of the sorted 7-character ``pcd`` keys.
 
 The directory includes terminated postcodes (there is no flag) and Scottish, Northern Irish, Channel Islands and
 Isle of Man postcodes (LAD codes starting S, N, L, M); callers decide what is in England and Wales.
+
+ONSPD gives Northern Ireland (BT) grid references in Irish Grid (EPSG:29903), not British National Grid: read as
+BNG they land on the Wirral and North Wales coasts. They are converted to BNG on reading, so every easting and
+northing here is EPSG:27700 and a point in Belfast is nearest a Belfast postcode.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import brotli
 import msgpack
 import numpy as np
 from pyproj import Transformer
+
+from mapping.crs import irish_grid_to_bng
 
 if TYPE_CHECKING:
     from scipy.spatial import cKDTree
@@ -108,7 +114,18 @@ class _Letter:
         return slice(int(self.keys.searchsorted(prefix)), int(self.keys.searchsorted(_after_prefix(prefix))))
 
 
-_CACHE_FORMAT = 1  # bump when what is pickled changes
+IRISH_GRID_AREA = b"BT"  # the one postcode area whose ONSPD grid references are Irish Grid (EPSG:29903)
+
+
+def _irish_rows_to_bng(keys: np.ndarray, easting: np.ndarray, northing: np.ndarray) -> None:
+    """Convert, in place, the Irish Grid references of Northern Ireland (BT) postcodes to BNG."""
+    irish = np.char.startswith(keys, IRISH_GRID_AREA) & ~(np.isnan(easting) | np.isnan(northing))
+    if irish.any():
+        easting[irish], northing[irish] = irish_grid_to_bng(easting[irish], northing[irish])
+
+
+# Bump when what is pickled changes, or when the coordinates it was built from do (2: BT rows were read as BNG).
+_CACHE_FORMAT = 2
 _CACHE_PREFIX = "postcodes-reverse-"
 
 
@@ -182,6 +199,8 @@ class PostcodeDirectory:
         ids = {code: self._lad_id(code.decode("ascii")) for code in set(laua) if code.__class__ is bytes}
         missing = self._lad_id(None)
         lad = np.fromiter(map(ids.get, laua, itertools.repeat(missing)), dtype=np.int16, count=len(laua))
+        if letter == IRISH_GRID_AREA[:1].decode():
+            _irish_rows_to_bng(keys, easting, northing)
         if len(keys) > 1 and not bool(np.all(keys[:-1] <= keys[1:])):
             order = np.argsort(keys, kind="stable")
             keys, easting, northing, lad = keys[order], easting[order], northing[order], lad[order]

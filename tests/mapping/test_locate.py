@@ -291,3 +291,55 @@ def test_any_text_gets_an_answer_never_an_exception(locator: Locator, text: str)
 def test_any_point_gets_an_answer(locator: Locator, lat: float, lon: float) -> None:
     result = locator.locate_point(lat, lon)
     assert isinstance(result, Located | NotFound)
+
+
+# --- the Irish Sea coasts and Northern Ireland (BT grid references are Irish Grid, EPSG:29903) ----------------
+
+IRISH_SEA_COASTS = [
+    (53.3516, -3.06815, "E08000015"),  # Thingwall, Wirral (where BT36 4SZ used to land)
+    (53.3930, -3.1780, "E08000015"),  # Hoylake, Wirral
+    (53.3090, -4.6330, "W06000001"),  # Holyhead, Anglesey
+    (53.2630, -4.0930, "W06000001"),  # Beaumaris, Anglesey
+    (53.3190, -3.4910, "W06000004"),  # Rhyl, Denbighshire
+    (54.5480, -3.5870, "E06000063"),  # Whitehaven, Cumberland
+    (54.1110, -3.2270, "E06000064"),  # Barrow-in-Furness, Westmorland and Furness
+    (53.8170, -3.0500, "E06000009"),  # Blackpool
+    (53.9250, -3.0100, "E07000128"),  # Fleetwood, Wyre
+    (54.0700, -2.8700, "E07000121"),  # Morecambe, Lancaster
+]
+
+
+@pytest.mark.parametrize(("lat", "lon", "lad"), IRISH_SEA_COASTS)
+def test_points_on_the_irish_sea_coasts_are_in_england_or_wales(
+    locator: Locator, lat: float, lon: float, lad: str
+) -> None:
+    location = located(locator.locate_point(lat, lon)).location
+    assert location.lad_code == lad
+
+
+@pytest.mark.parametrize(("lat", "lon", "lad"), IRISH_SEA_COASTS)
+def test_irish_sea_coasts_with_boundaries(bounded: Locator, lat: float, lon: float, lad: str) -> None:
+    location = located(bounded.locate_point(lat, lon)).location
+    assert location.lad_code == lad
+
+
+def test_typed_wirral_coordinates_are_not_northern_ireland(locator: Locator) -> None:
+    location = located(locator.locate("53.3516,-3.06815")).location
+    assert (location.lad_code, location.pfa_code) == ("E08000015", "E23000004")  # Wirral, Merseyside
+
+
+@pytest.mark.parametrize("postcode", ["BT36 4SZ", "BT1 1AA", "BT48 6DQ", "BT74 7BA"])
+def test_northern_irish_postcodes_and_their_points_are_answered_as_northern_ireland(
+    locator: Locator, postcode: str
+) -> None:
+    answer = not_found(locator.locate(postcode), Problem.OUTSIDE_ENGLAND_WALES)
+    assert "Northern Ireland" in answer.message
+    hit = locator.postcodes.lookup(postcode)
+    assert hit is not None
+    point = not_found(locator.locate_point(hit.lat, hit.lon), Problem.OUTSIDE_ENGLAND_WALES)
+    assert "Northern Ireland" in point.message
+
+
+def test_belfast_gps_is_northern_ireland_with_boundaries_too(bounded: Locator) -> None:
+    answer = not_found(bounded.locate_point(54.5973, -5.9301), Problem.OUTSIDE_ENGLAND_WALES)
+    assert "Northern Ireland" in answer.message

@@ -201,3 +201,60 @@ def test_reverse_index_cache_follows_the_data_and_survives_a_bad_file(tmp_path: 
     assert fresh != saved
     southall = grown.nearest(51.51, -0.38)
     assert southall is not None and southall[0].postcode.startswith("UB")
+
+
+# --- Northern Ireland: Irish Grid references (EPSG:29903) converted to BNG ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("postcode", "lat", "lon"),
+    [
+        ("BT36 4SZ", 54.69, -6.00),  # Newtownabbey (read as BNG it landed at Thingwall, Wirral)
+        ("BT1 1AA", 54.60, -5.93),  # Belfast
+        ("BT48 6DQ", 55.00, -7.32),  # Derry / Londonderry
+        ("BT74 7BA", 54.35, -7.64),  # Enniskillen
+    ],
+)
+def test_northern_irish_postcodes_are_in_northern_ireland(
+    postcodes: PostcodeDirectory, postcode: str, lat: float, lon: float
+) -> None:
+    hit = postcodes.lookup(postcode)
+    assert hit is not None and hit.lad_code is not None and hit.lad_code.startswith("N")
+    assert geodesic_m(hit.lat, hit.lon, lat, lon) < 5_000, hit
+    nearest = postcodes.nearest(hit.lat, hit.lon)
+    assert nearest is not None and nearest[0].postcode.startswith("BT") and nearest[1] < 1.0
+
+
+def test_every_northern_irish_postcode_is_west_of_the_irish_sea(postcodes: PostcodeDirectory) -> None:
+    data = postcodes._letter("B")
+    assert data is not None
+    bt = np.char.startswith(data.keys, b"BT") & ~np.isnan(data.easting)
+    assert bt.sum() > 50_000
+    from mapping.crs import bng_to_wgs84
+
+    lon, lat = bng_to_wgs84(data.easting[bt], data.northing[bt])
+    # Northern Ireland spans about 8.2-5.4 degrees west and 54.0-55.3 north; the Wirral is at 3.1 west.
+    assert float(lon.min()) > -8.3 and float(lon.max()) < -5.4
+    assert float(lat.min()) > 53.9 and float(lat.max()) < 55.4
+
+
+def test_no_point_on_the_north_west_coast_of_england_and_wales_is_nearest_a_northern_irish_postcode(
+    postcodes: PostcodeDirectory,
+) -> None:
+    lats, lons = np.meshgrid(np.linspace(53.0, 54.9, 20), np.linspace(-4.7, -2.9, 20))
+    nearest = [postcodes.nearest(float(a), float(o)) for a, o in zip(lats.ravel(), lons.ravel(), strict=True)]
+    # Points within 7.5 km of a postcode are on land or near a shore (the Locator's rule); far out at sea,
+    # between Galloway and County Down, the nearest postcode may be Northern Irish.
+    ashore = [hit for hit, metres in filter(None, nearest) if metres <= 7_500]
+    assert len(ashore) > 150
+    assert [hit.postcode for hit in ashore if hit.postcode.startswith("BT")] == []
+
+
+def test_the_reverse_index_cache_is_keyed_on_its_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index saved before BT rows were converted (format 1) is never read back."""
+    import mapping.postcodes as module
+
+    directory = PostcodeDirectory(_small_directory(tmp_path), cache_dir=tmp_path / "cache")
+    current = directory._cached_tree_path()
+    monkeypatch.setattr(module, "_CACHE_FORMAT", 1)
+    assert directory._cached_tree_path() != current
