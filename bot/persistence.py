@@ -13,20 +13,32 @@ Many stateless workers can share the table: each turn loads the state, runs the 
 the row's ``version`` is unchanged (optimistic concurrency); on a clash the turn is recomputed from the fresh
 state. The turn's signposting count is written in the same transaction as the state, so a retried turn is
 counted once.
+
+A guided note being written (what the person types for themselves) travels between turns, and so between
+workers, only sealed: AES-GCM under a key derived from the chat id and the secret (:class:`NoteSeal`), in the
+conversation row, for at most :data:`NOTE_SEALED_FOR`; the engine holds it in memory only during a turn. The
+chat id is not stored, so the database (even with the secret) cannot open a note without knowing whose it is.
+
+For the quick exit, the ids of the messages in each chat (numbers only) are kept in ``chat_message`` until the
+person leaves or forgets, or the conversation expires (:func:`purge_expired`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -34,12 +46,16 @@ from sqlmodel import Session
 from bot.engine.engine import Turn
 from bot.engine.model import Conversation
 from bot.stats import record_signposting
-from services_db.models import ConversationRecord
+from services_db.models import ChatMessage, ConversationRecord
 
 __all__ = [
+    "DELETABLE_FOR",
+    "NOTE_SEALED_FOR",
     "ChatKeyer",
     "ConcurrentTurns",
     "ConversationStore",
+    "NoteCarrier",
+    "NoteSeal",
     "chat_key_secret",
     "purge_expired",
 ]
@@ -47,6 +63,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 SECRET_FILE = "chat-key.secret"
 _TABLE = ConversationRecord.__table__  # type: ignore[attr-defined]
+_MESSAGES = ChatMessage.__table__  # type: ignore[attr-defined]
+# Telegram lets a bot delete messages in a private chat for 48 hours; older ids are of no use.
+DELETABLE_FOR = timedelta(hours=48)
+# A note not given back within this time is dropped (the engine's own limit may be shorter).
+NOTE_SEALED_FOR = timedelta(minutes=30)
 
 
 def _utcnow() -> datetime:
@@ -92,6 +113,43 @@ class ChatKeyer:
         return hmac.new(self.secret, str(int(chat_id)).encode("ascii"), hashlib.sha256).hexdigest()
 
 
+class NoteCarrier(Protocol):
+    """What the store needs from the engine to carry a note between turns (``bot.engine.Engine`` is one)."""
+
+    def export_note(self, token: str) -> Mapping[str, Any] | None:
+        """The note as plain values, taken out of memory (None: no such note)."""
+        ...
+
+    def import_note(self, token: str, data: Mapping[str, Any]) -> None:
+        """Put a note back in memory for one turn."""
+        ...
+
+
+@dataclass(frozen=True)
+class NoteSeal:
+    """AES-GCM with a key per chat: HMAC-SHA256(secret, "note:" + chat id). The row's key is bound in as
+    associated data, so a sealed note cannot be moved to another row."""
+
+    secret: bytes
+
+    def seal(self, chat_id: int, chat_key: str, data: Mapping[str, Any]) -> bytes:
+        nonce = secrets.token_bytes(12)
+        plain = json.dumps(data, separators=(",", ":")).encode("utf-8")
+        return nonce + AESGCM(self._key(chat_id)).encrypt(nonce, plain, chat_key.encode("ascii"))
+
+    def open(self, chat_id: int, chat_key: str, sealed: bytes) -> dict[str, Any] | None:
+        try:
+            plain = AESGCM(self._key(chat_id)).decrypt(sealed[:12], sealed[12:], chat_key.encode("ascii"))
+            data = json.loads(plain)
+        except (InvalidTag, ValueError):
+            log.warning("a sealed note could not be opened; dropped")
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _key(self, chat_id: int) -> bytes:
+        return hmac.new(self.secret, b"note:" + str(int(chat_id)).encode("ascii"), hashlib.sha256).digest()
+
+
 class ConcurrentTurns(RuntimeError):
     """The same chat's state kept changing under us: give up rather than loop."""
 
@@ -101,6 +159,7 @@ class _Loaded:
     conversation: Conversation
     version: int | None  # None: no row yet
     live: bool  # False: no row, expired or unreadable (the conversation is a new one)
+    note: bytes | None = None  # sealed, still within its time
 
 
 class ConversationStore:
@@ -116,6 +175,9 @@ class ConversationStore:
         How long an idle conversation is kept; after that it starts afresh and is purged.
     clock
         Aware UTC "now" (settable in tests).
+    notes
+        The engine, to carry guided notes between turns sealed in the row (see the module docstring); without
+        it a note lives in the engine's memory (one worker only).
     """
 
     def __init__(
@@ -126,12 +188,15 @@ class ConversationStore:
         ttl: timedelta,
         clock: Callable[[], datetime] = _utcnow,
         max_attempts: int = 5,
+        notes: NoteCarrier | None = None,
     ) -> None:
         self.engine = engine
         self.keyer = keyer
         self.ttl = ttl
         self.clock = clock
         self.max_attempts = max_attempts
+        self.notes = notes
+        self.seal = NoteSeal(keyer.secret)
 
     def load(self, chat_id: int) -> Conversation | None:
         """The live conversation of ``chat_id``, or ``None`` (none, expired or unreadable)."""
@@ -155,36 +220,94 @@ class ConversationStore:
         key = self.keyer(chat_id)
         for _ in range(self.max_attempts):
             loaded = self._load(key)
-            turn = handle(loaded.conversation if loaded.live else fresh())
-            if self._write(key, loaded.version, turn):
+            conversation = loaded.conversation if loaded.live else fresh()
+            self._unseal(chat_id, key, conversation, loaded.note)
+            turn = handle(conversation)
+            note = self._sealed(chat_id, key, conversation, turn)
+            if self._write(key, loaded.version, turn, note):
                 return turn
         raise ConcurrentTurns(f"conversation kept changing during {self.max_attempts} attempts")
 
     def forget(self, chat_id: int) -> bool:
-        """Delete the chat's state at once; ``True`` if there was any."""
+        """Delete the chat's state (sealed note included) and its message ids at once; ``True`` if there was any."""
+        key = self.keyer(chat_id)
         with self.engine.begin() as conn:
-            result = conn.execute(delete(_TABLE).where(_TABLE.c.chat_key == self.keyer(chat_id)))
+            result = conn.execute(delete(_TABLE).where(_TABLE.c.chat_key == key))
+            conn.execute(delete(_MESSAGES).where(_MESSAGES.c.chat_key == key))
             return bool(result.rowcount)
+
+    def remember_messages(self, chat_id: int, message_ids: Iterable[int]) -> None:
+        """Keep the ids (numbers only) of messages now in the chat, for a later quick exit."""
+        key, now = self.keyer(chat_id), self.clock()
+        rows = [{"chat_key": key, "message_id": int(i), "sent_at": now} for i in sorted(set(message_ids))]
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                conn.execute(pg_insert(_MESSAGES).on_conflict_do_nothing(), rows)
+            else:
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                conn.execute(sqlite_insert(_MESSAGES).on_conflict_do_nothing(), rows)
+
+    def take_messages(self, chat_id: int) -> list[int]:
+        """The chat's message ids still deletable (under 48 hours old), oldest first; forgotten here at once."""
+        key, now = self.keyer(chat_id), self.clock()
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                select(_MESSAGES.c.message_id, _MESSAGES.c.sent_at).where(_MESSAGES.c.chat_key == key)
+            ).all()
+            conn.execute(delete(_MESSAGES).where(_MESSAGES.c.chat_key == key))
+        return sorted(int(i) for i, at in found if now - _aware(at) < DELETABLE_FOR)
+
+    # --- sealed notes ---------------------------------------------------------------------------------------
+
+    def _unseal(self, chat_id: int, key: str, conversation: Conversation, sealed: bytes | None) -> None:
+        if self.notes is None or sealed is None or conversation.note_token is None:
+            return
+        data = self.seal.open(chat_id, key, sealed)
+        if data is not None:
+            self.notes.import_note(conversation.note_token, data)
+
+    def _sealed(self, chat_id: int, key: str, before: Conversation, turn: Turn) -> bytes | None:
+        """The note the turn leaves open, sealed and taken out of the engine's memory (None: no open note)."""
+        if self.notes is None:
+            return None
+        token = turn.conversation.note_token
+        if before.note_token and before.note_token != token:
+            self.notes.export_note(before.note_token)  # left behind in memory: drop it
+        if token is None or turn.forget:
+            return None
+        data = self.notes.export_note(token)
+        return self.seal.seal(chat_id, key, data) if data is not None else None
 
     # Core connections rather than ORM sessions: a turn is one read and one small write, on every message.
     def _load(self, key: str) -> _Loaded:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(_TABLE.c.state, _TABLE.c.version, _TABLE.c.expires_at).where(_TABLE.c.chat_key == key)
+                select(
+                    _TABLE.c.state, _TABLE.c.version, _TABLE.c.expires_at, _TABLE.c.note, _TABLE.c.note_expires_at
+                ).where(_TABLE.c.chat_key == key)
             ).first()
         if row is None:
             return _Loaded(Conversation.new(), None, live=False)
-        state, version, expires_at = row
-        if _aware(expires_at) <= self.clock():
+        state, version, expires_at, note, note_expires_at = row
+        now = self.clock()
+        if _aware(expires_at) <= now:
             return _Loaded(Conversation.new(), version, live=False)
+        if note is not None and (note_expires_at is None or _aware(note_expires_at) <= now):
+            note = None
         try:
-            return _Loaded(Conversation.from_dict(state), version, live=True)
+            return _Loaded(Conversation.from_dict(state), version, live=True, note=note)
         except (KeyError, TypeError, ValueError) as exc:
             # A state written by an older release: start afresh (logged without its contents).
             log.warning("stored conversation unreadable (%s); starting afresh", type(exc).__name__)
             return _Loaded(Conversation.new(), version, live=False)
 
-    def _write(self, key: str, version: int | None, turn: Turn) -> bool:
+    def _write(self, key: str, version: int | None, turn: Turn, note: bytes | None = None) -> bool:
         now = self.clock()
         try:
             with self.engine.begin() as conn:
@@ -199,6 +322,8 @@ class ConversationStore:
                         "state": turn.conversation.to_dict(),
                         "updated_at": now,
                         "expires_at": now + self.ttl,
+                        "note": note,
+                        "note_expires_at": now + NOTE_SEALED_FOR if note is not None else None,
                     }
                     if version is None:
                         conn.execute(insert(_TABLE).values(chat_key=key, version=1, **values))
@@ -240,7 +365,9 @@ def _aware(value: datetime) -> datetime:
 
 
 def purge_expired(*, session: Session, now: datetime) -> int:
-    """Delete every conversation idle past its expiry; returns how many. The retention job calls this.
+    """Delete every conversation idle past its expiry, sealed notes past theirs, and message ids of chats with
+    no conversation left (or too old to delete anyway); returns how many conversations. The retention job
+    calls this.
 
     Parameters
     ----------
@@ -249,5 +376,12 @@ def purge_expired(*, session: Session, now: datetime) -> int:
     now
         Aware UTC time.
     """
-    result = session.connection().execute(delete(_TABLE).where(_TABLE.c.expires_at <= now))
+    conn = session.connection()
+    result = conn.execute(delete(_TABLE).where(_TABLE.c.expires_at <= now))
+    conn.execute(update(_TABLE).where(_TABLE.c.note_expires_at <= now).values(note=None, note_expires_at=None))
+    conn.execute(
+        delete(_MESSAGES).where(
+            (_MESSAGES.c.sent_at <= now - DELETABLE_FOR) | _MESSAGES.c.chat_key.not_in(select(_TABLE.c.chat_key))
+        )
+    )
     return int(result.rowcount or 0)

@@ -122,6 +122,22 @@ class ConversationRecord(SQLModel, table=True):
     version: int = Field(default=1)
     updated_at: datetime
     expires_at: datetime = Field(index=True)
+    # A guided note being written, sealed (AES-GCM) under a key derived from the chat id, which is not stored:
+    # unreadable at rest, gone when the note is given back or abandoned, or after ``note_expires_at``.
+    note: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    note_expires_at: datetime | None = None
+
+
+class ChatMessage(SQLModel, table=True):
+    """The id of a message in a person's private chat with the bot (theirs or the bot's): numbers only, so that
+    "Leave quickly" can delete the chat from their phone. Kept while the conversation is (``chat_key`` as in
+    :class:`ConversationRecord`), deleted when they leave or forget."""
+
+    __tablename__ = "chat_message"
+
+    chat_key: str = Field(primary_key=True, max_length=64)
+    message_id: int = Field(primary_key=True, sa_type=BigInteger)
+    sent_at: datetime = Field(index=True)
 
 
 class SignpostingCount(SQLModel, table=True):

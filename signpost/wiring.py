@@ -83,9 +83,12 @@ def telegram_application(
         raise ValueError("TELEGRAM_BOT_TOKEN is not set: put the token from @BotFather in the environment or .env")
     engine = engine or database(config)
     secret = chat_key_secret(configured=config.chat_key_secret, data_dir=config.data_dir)
-    store = ConversationStore(engine, keyer=ChatKeyer(secret), ttl=timedelta(hours=config.conversation_ttl_hours))
     signposter = DirectorySignposter.from_database(engine, background=True)  # never waits on the database
-    victim_bot = VictimBot(engine=ConversationEngine(signposter, stale_after_days=config.stale_after_days), store=store)
+    conversations = ConversationEngine(signposter, stale_after_days=config.stale_after_days)
+    # Notes travel sealed in the conversation row, so any worker can take the next answer.
+    ttl = timedelta(hours=config.conversation_ttl_hours)
+    store = ConversationStore(engine, keyer=ChatKeyer(secret), ttl=ttl, notes=conversations)
+    victim_bot = VictimBot(engine=conversations, store=store)
     staff = StaffBot.from_database(engine, stale_after_days=config.stale_after_days)  # PCC team commands
     on_start: list[Callable[[Application], Awaitable[None]]] = [staff.set_staff_menus]  # type: ignore[type-arg]
     on_stop: list[Callable[[Application], Awaitable[None]]] = []  # type: ignore[type-arg]

@@ -104,6 +104,7 @@ SEND_ATTEMPTS = 4
 SEND_BACKOFF_S = 0.5
 MAX_RETRY_AFTER_S = 30.0
 MAX_REMEMBERED_CHATS = 100_000
+DELETE_BATCH = 100  # Bot API deleteMessages takes at most 100 ids
 MENU_COMMANDS: tuple[str, ...] = ("start", "emergency", "help", "language", "cancel", "forget")
 # The Telegram app languages we have a catalogue for; everyone else gets English (Easy Read is chosen in the bot).
 MENU_LANGUAGES: dict[str | None, Language] = {None: Language.EN, "en": Language.EN, "cy": Language.CY}
@@ -441,7 +442,8 @@ class VictimBot:
         turn = self.engine.handle(Conversation.new(language), event)
         if query is not None:
             await _answer(query)
-        await _deliver(context.bot, chat.id, telegram_messages(turn, previous=None))
+        sent = await _deliver(context.bot, chat.id, telegram_messages(turn, previous=None))
+        self._keep(asyncio.ensure_future(self._remember(update, sent)))  # best effort, the database may be down
 
     def _keep(self, task: asyncio.Future[Any]) -> None:
         """Hold a reference to a task nobody awaits any more, and log (without content) if it failed."""
@@ -481,7 +483,7 @@ class VictimBot:
                     race.computed.set_result(True)
                 if race.answered and turn.conversation.state is State.DANGER:
                     return  # the catalogue's danger screen already said it
-            await self._show(context, chat.id, turn, previous, query=query)
+            await self._show(update, context, turn, previous, query=query)
 
     @asynccontextmanager
     async def _one_at_a_time(self, chat_id: int) -> AsyncIterator[None]:
@@ -546,19 +548,54 @@ class VictimBot:
 
     async def _show(
         self,
+        update: Update,
         context: ContextTypes.DEFAULT_TYPE,
-        chat_id: int,
         turn: Turn,
         previous: State | None,
         *,
         query: CallbackQuery | None,
     ) -> None:
+        chat = update.effective_chat
+        assert chat is not None
         if query is not None:
             await _answer(query)
         outbound = telegram_messages(turn, previous=previous)
+        if turn.wipe:
+            await self._wipe(update, context)
+            await _deliver(context.bot, chat.id, outbound)  # the one neutral line, kept nowhere
+            return
         if query is not None and await self._edited_in_place(query, turn, outbound, previous):
             return
-        await _deliver(context.bot, chat_id, outbound)
+        sent = await _deliver(context.bot, chat.id, outbound)
+        await self._remember(update, sent)
+
+    async def _remember(self, update: Update, sent: Sequence[Message]) -> None:
+        """Keep the ids of the person's message and of the bot's replies (numbers only) for a quick exit."""
+        chat = update.effective_chat
+        assert chat is not None
+        ids = [m.message_id for m in sent]
+        if update.message is not None:
+            ids.append(update.message.message_id)
+        if ids:
+            await self._off_loop(self.store.remember_messages, chat.id, ids)
+
+    async def _wipe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Delete the chat from the person's phone: every message of it the bot knows (theirs and its own, under
+        48 hours old, as Telegram allows), in batches of at most 100 ids."""
+        chat = update.effective_chat
+        assert chat is not None
+        ids = set(await self._off_loop(self.store.take_messages, chat.id))
+        if update.message is not None:
+            ids.add(update.message.message_id)
+        if update.callback_query is not None and isinstance(update.callback_query.message, Message):
+            ids.add(update.callback_query.message.message_id)
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), DELETE_BATCH):
+            batch = ordered[start : start + DELETE_BATCH]
+            try:
+                await context.bot.delete_messages(chat.id, batch)
+            except TelegramError as exc:  # keep going: the rest of the chat still goes
+                log.warning("could not delete %d messages: %s", len(batch), type(exc).__name__)
 
     async def _edited_in_place(
         self, query: CallbackQuery, turn: Turn, outbound: list[_Outbound], previous: State | None

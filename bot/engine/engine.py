@@ -55,6 +55,7 @@ MAX_NOTE_ANSWER = 700  # keeps the returned note inside one Telegram message (40
 NOTE_TTL = timedelta(hours=2)
 NEAREST_OUTSIDE_MAX_KM = 80  # beyond this a service outside the person's area is not "near" in any useful sense
 MAX_NOTES = 10_000
+_NOTE_VALUES = frozenset(state.value for state in NOTE_STATES)
 LOCAL_HELP_KINDS: tuple[ServiceKind, ...] = (
     ServiceKind.THIRD_PARTY_REPORTING,
     ServiceKind.VICTIM_SUPPORT,
@@ -262,6 +263,14 @@ class _NotePad:
             with self._lock:
                 self._notes.pop(token, None)
 
+    def take(self, token: str) -> _Note | None:
+        with self._lock:
+            return self._notes.pop(token, None)
+
+    def put(self, token: str, note: _Note) -> None:
+        with self._lock:
+            self._notes[token] = note
+
     def __len__(self) -> int:
         return len(self._notes)
 
@@ -321,6 +330,23 @@ class Engine:
     def notes_in_memory(self) -> int:
         """How many guided notes are being written right now (for tests and monitoring; never their text)."""
         return len(self._notes)
+
+    def export_note(self, token: str) -> dict[str, Any] | None:
+        """A note being written, as plain values, taken out of memory: an adapter that keeps notes between turns
+        elsewhere (sealed, see ``bot.persistence``) takes it after each turn and gives it back before the next."""
+        note = self._notes.take(token)
+        if note is None:
+            return None
+        return {"started": note.started.isoformat(), "answers": {s.value: a for s, a in note.answers.items()}}
+
+    def import_note(self, token: str, data: Mapping[str, Any]) -> None:
+        """Give back a note from :meth:`export_note` (unknown steps are dropped)."""
+        try:
+            started = datetime.fromisoformat(str(data["started"]))
+            answers = {State(k): str(v) for k, v in dict(data.get("answers", {})).items() if k in _NOTE_VALUES}
+        except (KeyError, TypeError, ValueError):
+            return
+        self._notes.put(token, _Note(started=started, answers=answers))
 
     def handle(self, conversation: Conversation, event: Event) -> Turn:
         """Answer one event. Never raises for anything a person can send."""

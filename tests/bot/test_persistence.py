@@ -16,7 +16,7 @@ from bot.engine import Conversation, Language, SignpostingOutcome, State, Turn
 from bot.persistence import ChatKeyer, ConcurrentTurns, ConversationStore, chat_key_secret, purge_expired
 from bot.stats import signposting_counts
 from mapping.types import Strand
-from services_db.models import ConversationRecord
+from services_db.models import ChatMessage, ConversationRecord
 
 CHAT = 123456789
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -66,14 +66,15 @@ def test_a_turn_is_stored_and_resumed_by_another_store(store: ConversationStore,
 def test_the_row_holds_only_the_hashed_key_and_enumerated_state(store: ConversationStore, engine: Engine) -> None:
     store.apply(CHAT, _to(State.RESULTS, lad_code="E08000003", pfa_code="E23000005"))  # type: ignore[arg-type]
     (row,) = _rows(engine)
-    key, state, version, updated_at, expires_at = row
+    key, state, version, updated_at, expires_at, note, note_expires_at = row
+    assert note is None and note_expires_at is None  # no note being written
     assert updated_at == T0 and expires_at == T0 + timedelta(hours=24)
     assert str(CHAT) not in key and len(key) == 64
     assert state == Conversation.new().but(state=State.RESULTS, lad_code="E08000003", pfa_code="E23000005").to_dict()
     assert str(CHAT) not in json.dumps(state)
     assert version == 1
     columns = {c["name"] for c in inspect(engine).get_columns("conversation_state")}
-    assert columns == {"chat_key", "state", "version", "updated_at", "expires_at"}
+    assert columns == {"chat_key", "state", "version", "updated_at", "expires_at", "note", "note_expires_at"}
 
 
 def test_each_chat_has_its_own_state(store: ConversationStore) -> None:
@@ -233,3 +234,101 @@ def test_the_key_is_a_keyed_hash_not_a_plain_one() -> None:
     assert key != hashlib.sha256(str(CHAT).encode()).hexdigest()
     assert key != ChatKeyer(b"secret-two-secret-two")(CHAT)
     assert key == ChatKeyer(b"secret-one-secret-one")(CHAT)
+
+
+# --- guided notes across workers, sealed ----------------------------------------------------------------------
+
+NOTE = ("Tuesday about 9pm", "the 42 bus by Quarry Street", "he shouted at me", "the driver saw it", "photos")
+
+
+def test_a_note_travels_sealed_between_workers_and_is_gone_when_given_back(engine: Engine, clock: Clock) -> None:
+    from bot.engine import Choice, Text
+    from tests.bot.support import Clock as EngineClock
+    from tests.bot.support import make_engine as make_conversation_engine
+
+    engine_clock = EngineClock()
+    workers = []
+    for _ in range(2):  # two processes: each its own engine (memory) and store, one database
+        conversation_engine = make_conversation_engine(engine_clock)
+        workers.append(
+            (
+                conversation_engine,
+                ConversationStore(
+                    engine, keyer=ChatKeyer(b"k" * 32), ttl=timedelta(hours=24), clock=clock, notes=conversation_engine
+                ),
+            )
+        )
+    first_engine, first = workers[0]
+    first.apply(CHAT, lambda c: first_engine.handle(c, Choice("note")))
+    for index, answer in enumerate(NOTE):  # every answer lands on the other worker
+        conversation_engine, store = workers[(index + 1) % 2]
+        turn = store.apply(CHAT, lambda c, e=conversation_engine, a=answer: e.handle(c, Text(a)))  # type: ignore[misc]
+        assert all(w.notes_in_memory == 0 for w, _ in workers)  # nothing readable left in any worker between turns
+        if index < len(NOTE) - 1:
+            (row,) = _rows(engine)
+            sealed = row[5]
+            assert isinstance(sealed, bytes) and row[6] == clock.now + timedelta(minutes=30)
+            assert all(a.encode() not in sealed for a in NOTE)  # unreadable at rest
+    given_back = json.dumps([m.vars for m in turn.messages], default=str)
+    assert all(answer in given_back for answer in NOTE)  # nothing lost on the way
+    (row,) = _rows(engine)
+    assert row[5] is None and row[6] is None  # gone once given back
+
+
+def test_a_sealed_note_opens_only_for_its_own_chat(engine: Engine, clock: Clock) -> None:
+    from bot.persistence import NoteSeal
+
+    seal = NoteSeal(b"k" * 32)
+    sealed = seal.seal(CHAT, "row-key", {"answers": {"note_when": "Tuesday"}})
+    assert seal.open(CHAT, "row-key", sealed) == {"answers": {"note_when": "Tuesday"}}
+    assert seal.open(CHAT + 1, "row-key", sealed) is None  # another chat's key
+    assert seal.open(CHAT, "other-row", sealed) is None  # moved to another row
+    assert NoteSeal(b"x" * 32).open(CHAT, "row-key", sealed) is None  # another secret
+
+
+def test_an_abandoned_sealed_note_expires_and_is_purged(engine: Engine, clock: Clock) -> None:
+    from bot.engine import Choice, Text
+    from tests.bot.support import make_engine as make_conversation_engine
+
+    conversation_engine = make_conversation_engine()
+    store = ConversationStore(
+        engine, keyer=ChatKeyer(b"k" * 32), ttl=timedelta(hours=24), clock=clock, notes=conversation_engine
+    )
+    store.apply(CHAT, lambda c: conversation_engine.handle(c, Choice("note")))
+    store.apply(CHAT, lambda c: conversation_engine.handle(c, Text(NOTE[0])))
+    assert _rows(engine)[0][5] is not None
+    clock.now = T0 + timedelta(minutes=31)
+    with Session(engine) as session:
+        purge_expired(session=session, now=clock.now)
+        session.commit()
+    assert _rows(engine)[0][5] is None
+    turn = store.apply(CHAT, lambda c: conversation_engine.handle(c, Text(NOTE[1])))
+    assert "note_lost" in [m.key for m in turn.messages]  # said plainly; the person starts the note again
+
+
+# --- message ids for the quick exit --------------------------------------------------------------------------
+
+
+def test_message_ids_are_kept_as_numbers_and_taken_once(store: ConversationStore, engine: Engine, clock: Clock) -> None:
+    store.apply(CHAT, _to(State.HELP))  # type: ignore[arg-type]
+    store.remember_messages(CHAT, [10, 11, 12])
+    clock.now = T0 + timedelta(hours=47)
+    store.remember_messages(CHAT, [12, 13])
+    store.remember_messages(CHAT + 1, [500])
+    with Session(engine) as session:
+        rows = session.execute(select(ChatMessage.__table__)).all()  # type: ignore[attr-defined]
+    assert {r[1] for r in rows} == {10, 11, 12, 13, 500} and all(str(CHAT) not in r[0] for r in rows)
+    clock.now = T0 + timedelta(hours=48, seconds=1)
+    assert store.take_messages(CHAT) == [13]  # 10-12 are past Telegram's 48 hours
+    assert store.take_messages(CHAT) == []  # taken once
+    assert store.forget(CHAT + 1) is False and store.take_messages(CHAT + 1) == []  # /forget drops them too
+
+
+def test_message_ids_go_with_their_conversation(store: ConversationStore, engine: Engine, clock: Clock) -> None:
+    store.apply(CHAT, _to(State.HELP))  # type: ignore[arg-type]
+    store.remember_messages(CHAT, [1, 2])
+    clock.now = T0 + timedelta(hours=25)
+    with Session(engine) as session:
+        assert purge_expired(session=session, now=clock.now) == 1
+        session.commit()
+        assert session.execute(select(ChatMessage.__table__)).all() == []  # type: ignore[attr-defined]
