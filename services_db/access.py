@@ -34,10 +34,11 @@ would let a thin "comb" inside the area hide a far square listed last.
 Identities
 ----------
 Staff are identified by their Telegram user id (stored only for registered staff accounts, who consent to it;
-never for victims) or by an API token for the command line. Tokens are 256-bit random strings shown once; only
-their SHA-256 is stored (a salt or HMAC key adds nothing for random tokens of that length: there is no
-dictionary to attack), each has an expiry and can be revoked. Whoever runs ``signpost`` with the database's own
-credentials is the system operator and is not checked here: tokens are how a person acts as themselves.
+never for victims), by a web console session, or by an API token sent to the web console. Tokens are 256-bit
+random strings shown once; only their SHA-256 is stored (a salt or HMAC key adds nothing for random tokens of
+that length: there is no dictionary to attack), each has an expiry and can be revoked. Whoever runs
+``signpost`` with the database's own credentials is the system operator and is not checked here (they could
+change the database directly): the command line records them as the operator in the audit trail.
 
 Every refused attempt is written to the audit trail (``AuditEntry`` with action ``"refused"``: actor, what was
 attempted and why) in its own transaction, so it stays even though the attempt is rolled back. Decide before
@@ -74,6 +75,8 @@ from services_db.models import Account, ApiToken, AuditEntry, Commissioner, Serv
 
 __all__ = [
     "FORCE_AREA_TOLERANCE_M",
+    "MAX_ROW_ID",
+    "MAX_TELEGRAM_ID",
     "AccountError",
     "AccountInfo",
     "Action",
@@ -110,6 +113,8 @@ RING_POINTS = 32
 DEFAULT_TOKEN_DAYS = 90
 MAX_TOKEN_DAYS = 366
 TOKEN_PREFIX = "spt_"
+MAX_ROW_ID = 2**31 - 1  # row ids are 32-bit integers on PostgreSQL: anything larger names no row
+MAX_TELEGRAM_ID = 2**52 - 1  # Telegram: user ids have at most 52 significant bits
 
 
 class Role(StrEnum):
@@ -642,7 +647,7 @@ def authorise_import(
     progress: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
 ) -> Decision:
-    """The command line's check for ``signpost services import FILE --token ...``: the same rules as the chat app.
+    """May the holder of an API token apply this import plan? The same rules as the chat app and the web console.
 
     Parameters
     ----------
@@ -856,8 +861,10 @@ def add_account(
     elif commissioner_code:
         raise AccountError(f"a {role.value} is not tied to a commissioner: leave out --commissioner")
     if telegram_user_id is not None:
-        if telegram_user_id <= 0:
-            raise AccountError("a Telegram user id is a positive number (the person can get it from @userinfobot)")
+        if not 0 < telegram_user_id <= MAX_TELEGRAM_ID:
+            raise AccountError(
+                "a Telegram user id is a positive number of at most 16 digits (the person can get it from @userinfobot)"
+            )
         taken = session.exec(select(Account).where(Account.telegram_user_id == telegram_user_id)).first()
         if taken is not None:
             raise AccountError(f"Telegram user {telegram_user_id} is already account {taken.id} ({taken.name})")
@@ -894,7 +901,7 @@ def _shipped_commissioner(session: Session, code: str) -> Commissioner | None:
 
 
 def get_account(*, session: Session, account_id: int) -> AccountInfo | None:
-    account = session.get(Account, account_id)
+    account = session.get(Account, account_id) if 0 < account_id <= MAX_ROW_ID else None
     return _account_info(session, account) if account else None
 
 
@@ -906,7 +913,7 @@ def list_accounts(*, session: Session, include_revoked: bool = False) -> list[Ac
 
 
 def _active_account(session: Session, account_id: int) -> Account:
-    account = session.get(Account, account_id)
+    account = session.get(Account, account_id) if 0 < account_id <= MAX_ROW_ID else None
     if account is None:
         raise AccountError(f"no account {account_id}: see signpost accounts list")
     if account.revoked_at is not None:

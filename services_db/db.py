@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,11 +15,38 @@ from sqlmodel import Session, create_engine
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def restrict(path: Path, mode: int) -> None:
+    """Set ``path``'s permission bits to ``mode`` if this user owns it (never fails: best effort on odd systems)."""
+    try:
+        stat = path.stat()
+        if getattr(os, "getuid", None) is not None and stat.st_uid != os.getuid():
+            return
+        if stat.st_mode & 0o777 != mode:
+            path.chmod(mode)
+    except OSError:
+        return
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600; a folder created for it 0700).
+
+    The file holds staff accounts, hashed sign-in secrets and the audit trail. SQLite gives its -wal and -shm
+    files the database file's permissions. A folder that already exists is left alone here (it may be the
+    working directory); the data directory itself is made private by the composition root.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            restrict(file, 0o600)
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create an engine; SQLite gets foreign keys on and a busy timeout so that writers queue, not fail."""
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(url.removeprefix("sqlite:///")))
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

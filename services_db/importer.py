@@ -215,6 +215,7 @@ def plan_import(
     changes = diff_directory(current, result.records, scope=scope)
     expected = {c.service_id: c.before.version for c in changes.changed}
     expected.update({r.id: r.version for r in changes.removed})
+    expected.update({r.id: 0 for r in changes.added})  # version 0: planned as new, so it must not exist yet
     known = {c.code for c in repository.list_commissioners(session=session)}
     used = {r.commissioner_code for r in result.records if r.commissioner_code and r.commissioner_code not in known}
     registry = AreaRegistry.default()

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Table, delete, func, insert, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from mapping.coverage import AreaGeometryLookup
@@ -51,6 +52,7 @@ from services_db.models import Commissioner as CommissionerRow
 __all__ = [
     "ApplyResult",
     "AuditRecord",
+    "ChangedMeanwhile",
     "DirectoryError",
     "ServiceAlreadyExists",
     "ServiceNotFound",
@@ -97,6 +99,16 @@ class ServiceAlreadyExists(DirectoryError):
     def __init__(self, service_id: str) -> None:
         super().__init__(f"a service with id {service_id!r} already exists: choose another id or update it")
         self.service_id = service_id
+
+
+class ChangedMeanwhile(DirectoryError):
+    """Another change saved the same new service ids (or history entries) first; nothing of this one was written."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the directory changed meanwhile (someone else saved the same services at the same moment): nothing"
+            " was written; run it again to see the new differences"
+        )
 
 
 class VersionConflict(DirectoryError):
@@ -454,7 +466,8 @@ def apply_changes(
     actor
         Who is making the change (e.g. ``"import:leeds.csv"``); one audit entry per changed service.
     expected_versions
-        Service id -> version the change was planned against.
+        Service id -> version the change was planned against; 0 for a service planned as new (it must not
+        exist yet).
     areas
         Boundary lookup when boundaries are loaded, else ``None``.
     now
@@ -467,7 +480,7 @@ def apply_changes(
 
     Raises
     ------
-    VersionConflict, ServiceNotFound, UnknownCommissioner, DirectoryError
+    VersionConflict, ChangedMeanwhile, ServiceNotFound, UnknownCommissioner, DirectoryError
         Nothing is written when any is raised.
     """
     expected_versions = expected_versions or {}
@@ -491,10 +504,12 @@ def apply_changes(
             row = rows.get(record.id)
             expected = expected_versions.get(record.id)
             if row is None:
-                if expected is not None:
+                if expected:
                     raise VersionConflict(record.id, expected, None)
                 writes.insert(record, actor=actor, at=at, areas=areas, action="create")
                 created.append(record.id)
+            elif expected == 0:  # planned as new, but someone created it since
+                raise ChangedMeanwhile()
             elif writes.update(session, row, record, actor=actor, at=at, areas=areas, expected_version=expected):
                 updated.append(record.id)
             else:
@@ -748,9 +763,13 @@ class _Writes:
 
 @contextmanager
 def _transaction(session: Session) -> Iterator[None]:
+    """One transaction; a unique-key clash with a concurrent writer becomes :class:`ChangedMeanwhile`."""
     try:
         yield
         session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise ChangedMeanwhile() from exc
     except BaseException:
         session.rollback()
         raise

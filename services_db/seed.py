@@ -22,7 +22,15 @@ from mapping.coverage import AreaGeometryLookup
 from mapping.types import Commissioner, CommissionerKind, ServiceRecord, ServiceStatus
 from services_db.convert import content_hash, record_from_dict, row_to_record
 from services_db.models import AuditEntry, Service
-from services_db.repository import _at, _check_commissioners, _load_many, _transaction, _Writes, upsert_commissioners
+from services_db.repository import (
+    ChangedMeanwhile,
+    _at,
+    _check_commissioners,
+    _load_many,
+    _transaction,
+    _Writes,
+    upsert_commissioners,
+)
 
 __all__ = [
     "NATIONAL_DIRECTORY",
@@ -185,7 +193,7 @@ def seed_if_new(*, session: Session, areas: AreaGeometryLookup | None = None) ->
         return None
     try:
         return seed(session=session, areas=areas)
-    except IntegrityError:
+    except (IntegrityError, ChangedMeanwhile):
         # Another process (a second bot worker starting at the same moment) seeded it first: that is fine.
         session.rollback()
         return None

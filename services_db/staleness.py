@@ -139,7 +139,7 @@ def reminder_for(
     lines += [
         "",
         "In the chat app: /verify ID once checked, or send the corrected spreadsheet to update several at once.",
-        "On the command line: signpost services verify ID, or signpost services import FILE --token ...",
+        "In the web console: open the service and press Checked today, or upload the corrected spreadsheet.",
     ]
     return Reminder(
         commissioner_code=commissioner_code,

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from jobs.runner import JobContext, Notifier
 from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
-from services_db.db import make_engine, migrate
+from services_db.db import make_engine, migrate, restrict
 from services_db.seed import seed_if_new, seed_if_shipped_changed
 from signpost.config import Settings
 
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 @lru_cache(maxsize=1)
 def settings() -> Settings:
     config = Settings()
+    # The data directory holds the embedded database and generated secrets: its owner's alone (0700).
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    restrict(config.data_dir, 0o700)
     # The postcode reverse index (GPS points, import place checks) is kept between runs in the data folder.
     PostcodeDirectory.default().set_cache_dir(config.data_dir / "cache")
     return config

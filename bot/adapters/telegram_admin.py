@@ -491,8 +491,7 @@ class StaffBot:
             await _reply(
                 message,
                 f"{name} is {document.file_size / 1_048_576:.1f} MB; Telegram lets me read files up to 20 MB. "
-                "Split it (for example by commissioner), or use the command line: "
-                "signpost services import FILE --token YOUR_TOKEN. Nothing was changed.",
+                "Split it (for example by commissioner) and send the parts. Nothing was changed.",
             )
             return
         status = await message.reply_text(f"Received {name}. Reading it...")

@@ -1,12 +1,12 @@
 """`signpost accounts add|list|revoke|token|refusals`: staff accounts for PCC teams, analysts and admins.
 
-Whoever runs these with the database's own credentials is the system operator. With ``--token`` (or
-``SIGNPOST_TOKEN``) a person acts as their own account instead, and it must be an admin's: refusals are audited.
+The command line is the operator's tool: whoever runs it holds the database's credentials, so it acts as the
+operator (named by OS account and host in the audit trail). Staff use the bot and the web console, where their
+role is checked; the tokens issued here are for the web console's API.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,17 +19,14 @@ from rich.table import Table
 from sqlmodel import Session
 
 from services_db import access
-from services_db.access import AccountError, Action, Decision, Role
+from services_db.access import AccountError, Role
 from signpost import wiring
+from signpost.cli.operator import operator_actor
 
 app = typer.Typer(no_args_is_help=True, help="Staff accounts (PCC editors, analysts, admins) and their API tokens.")
 console = Console()
 errors = Console(stderr=True)
 
-TokenOption = Annotated[
-    str | None,
-    typer.Option("--token", envvar="SIGNPOST_TOKEN", help="Act as this admin's account (default: the operator)."),
-]
 DaysOption = Annotated[int, typer.Option("--expires-days", min=1, max=366, help="Days until the token expires.")]
 
 
@@ -44,21 +41,8 @@ def _session() -> Iterator[Session]:
         yield session
 
 
-def _actor(session: Session, token: str | None) -> str:
-    """The operator, or the admin whose token was given (anyone else is refused, and that is audited)."""
-    if token is None:
-        return f"operator:{getpass.getuser()}"
-    who = access.authenticate_token(session=session, token=token, action=Action.MANAGE_ACCOUNTS)
-    if isinstance(who, Decision):
-        _fail(who.message)
-    decision = access.authorise(session=session, principal=who, action=Action.MANAGE_ACCOUNTS)
-    if not decision.allowed:
-        _fail(decision.message)
-    return who.actor
-
-
 def _show_token(issued: access.IssuedToken) -> None:
-    console.print("[bold]API token[/] (shown once: keep it secret, it cannot be shown again):")
+    console.print("[bold]API token[/] for the web console (shown once: keep it secret, it cannot be shown again):")
     typer.echo(issued.token)  # plain, unwrapped, so it can be copied whole
     console.print(
         f"It expires on {issued.info.expires_at:%Y-%m-%d}. "
@@ -77,16 +61,18 @@ def add_command(
     telegram_id: Annotated[
         int | None,
         typer.Option(
-            "--telegram-id", help="Their Telegram user id, with their consent, to use the admin chat commands."
+            "--telegram-id",
+            min=1,
+            max=access.MAX_TELEGRAM_ID,
+            help="Their Telegram user id, with their consent, for the staff chat commands and web sign-in links.",
         ),
     ] = None,
     issue_token: Annotated[bool, typer.Option("--issue-token", help="Also issue a command-line token.")] = False,
     expires_days: DaysOption = access.DEFAULT_TOKEN_DAYS,
-    token: TokenOption = None,
 ) -> None:
     """Register a member of staff."""
     with _session() as session:
-        actor = _actor(session, token)
+        actor = operator_actor()
         try:
             info = access.add_account(
                 session=session,
@@ -118,12 +104,10 @@ def _of(info: access.AccountInfo) -> str:
 def list_command(
     include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked accounts.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    token: TokenOption = None,
 ) -> None:
     """List staff accounts and their tokens (prefixes only: tokens themselves are never stored)."""
     now = datetime.now(UTC)
     with _session() as session:
-        _actor(session, token)
         accounts = access.list_accounts(session=session, include_revoked=include_revoked)
     if as_json:
         rows = [
@@ -156,17 +140,19 @@ def list_command(
 
 @app.command("revoke")
 def revoke_command(
-    account_id: Annotated[int | None, typer.Argument(help="The account to revoke (with all its tokens).")] = None,
+    account_id: Annotated[
+        int | None,
+        typer.Argument(min=1, max=access.MAX_ROW_ID, help="The account to revoke (with all its tokens)."),
+    ] = None,
     token_prefix: Annotated[
         str | None, typer.Option("--token-prefix", help="Revoke only the token with this prefix (see list).")
     ] = None,
-    token: TokenOption = None,
 ) -> None:
     """Revoke an account (and its tokens), or one token."""
     if (account_id is None) == (token_prefix is None):
         _fail("give an account id, or --token-prefix PREFIX (not both)")
     with _session() as session:
-        actor = _actor(session, token)
+        actor = operator_actor()
         try:
             if token_prefix is not None:
                 done = access.revoke_token(session=session, prefix=token_prefix, actor=actor)
@@ -181,13 +167,12 @@ def revoke_command(
 
 @app.command("token")
 def token_command(
-    account_id: Annotated[int, typer.Argument(help="The account the token is for.")],
+    account_id: Annotated[int, typer.Argument(min=1, max=access.MAX_ROW_ID, help="The account the token is for.")],
     expires_days: DaysOption = access.DEFAULT_TOKEN_DAYS,
-    token: TokenOption = None,
 ) -> None:
     """Issue a new command-line token for an account (shown once)."""
     with _session() as session:
-        actor = _actor(session, token)
+        actor = operator_actor()
         try:
             issued = access.issue_token(
                 session=session, account_id=account_id, actor=actor, valid_for=timedelta(days=expires_days)
@@ -200,11 +185,9 @@ def token_command(
 @app.command("refusals")
 def refusals_command(
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="How many, newest first.")] = 50,
-    token: TokenOption = None,
 ) -> None:
     """Show refused attempts from the audit trail (who tried what, and why it was refused)."""
     with _session() as session:
-        _actor(session, token)
         rows = access.refusals(session=session, limit=limit)
     table = Table(title=f"{len(rows)} refused attempts")
     for column in ("when", "who", "service", "what and why"):

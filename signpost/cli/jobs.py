@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 from jobs.schedule import JOBS, build_scheduler, job_spec, run_now
+from services_db.access import MAX_ROW_ID
 from services_db.models import Account, JobRun, OutboxMessage, ScheduledImport
 from signpost import wiring
 
@@ -60,7 +61,7 @@ def run_now_command(job_id: str = typer.Argument(..., help="A job id from `signp
 
 
 @app.command("runs")
-def runs(job_id: str | None = typer.Option(None, "--job"), limit: int = typer.Option(20, min=1)) -> None:
+def runs(job_id: str | None = typer.Option(None, "--job"), limit: int = typer.Option(20, min=1, max=10_000)) -> None:
     """Show the most recent recorded runs."""
     engine = wiring.database()
     table = Table("job", "started (UTC)", "took", "outcome", "counts / error")
@@ -106,7 +107,9 @@ app.add_typer(imports_app, name="imports")
 @imports_app.command("add")
 def imports_add(
     source: str = typer.Argument(..., help="An https URL or a file path of the published services list."),
-    account: int = typer.Option(..., "--account", help="The PCC editor account whose rights the import uses."),
+    account: int = typer.Option(
+        ..., "--account", min=1, max=MAX_ROW_ID, help="The PCC editor account whose rights the import uses."
+    ),
 ) -> None:
     """Register a published list; the daily job imports it through the same validation as `services import`."""
     if not source.startswith(("https://", "http://")) and not Path(source).is_file():
@@ -138,7 +141,7 @@ def imports_list() -> None:
 
 
 @imports_app.command("remove")
-def imports_remove(schedule_id: int = typer.Argument(...)) -> None:
+def imports_remove(schedule_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID)) -> None:
     """Stop fetching a published list."""
     engine = wiring.database()
     with Session(engine) as session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import date
 from typing import Annotated, Any, NoReturn
@@ -23,10 +22,12 @@ from mapping.types import (
     ServiceStatus,
 )
 from services_db import repository
+from services_db.access import MAX_ROW_ID
 from services_db.boundaries import load_boundary_index
 from services_db.convert import record_to_dict
 from services_db.seed import seed as seed_directory
 from signpost import wiring
+from signpost.cli.operator import operator_actor
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -35,7 +36,9 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 
-ActorOption = Annotated[str | None, typer.Option("--actor", help="Who is making the change (for the audit trail).")]
+ActorOption = Annotated[
+    str | None, typer.Option("--actor", help="On whose behalf the operator acts (added to the audit trail).")
+]
 
 
 @app.command("list")
@@ -126,7 +129,7 @@ def seed_command(actor: ActorOption = None) -> None:
     """Apply the shipped national directory again, without touching services users added or changed."""
     with _session() as session:
         try:
-            report = seed_directory(session=session, actor=actor or "seed", areas=_areas(session))
+            report = seed_directory(session=session, actor=operator_actor(actor or "seed"), areas=_areas(session))
         except repository.DirectoryError as exc:
             _fail(exc.message)
     console.print(
@@ -208,7 +211,9 @@ def history_command(
 @app.command("restore")
 def restore_command(
     service_id: Annotated[str, typer.Argument(help="The service's id.")],
-    version: Annotated[int, typer.Option("--version", help="The version to bring back (see history).")],
+    version: Annotated[
+        int, typer.Option("--version", min=1, max=MAX_ROW_ID, help="The version to bring back (see history).")
+    ],
     actor: ActorOption = None,
 ) -> None:
     """Bring back an earlier version of a service, saved as a new version."""
@@ -256,7 +261,7 @@ def _areas(session: Session) -> AreaGeometryLookup | None:
 
 
 def _actor(actor: str | None) -> str:
-    return actor or f"cli:{getpass.getuser()}"
+    return operator_actor(actor)
 
 
 def _fail(message: str) -> NoReturn:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -14,7 +13,6 @@ from rich.table import Table
 from sqlmodel import Session
 
 from mapping.coverage import AreaGeometryLookup
-from services_db.access import authorise_import
 from services_db.boundaries import load_boundary_index
 from services_db.diff import ChangeSet
 from services_db.formats import FileFormat
@@ -22,6 +20,7 @@ from services_db.formats.csv_format import TEMPLATE, template_notes
 from services_db.importer import ImportPlan, apply_import, export_directory, plan_import
 from services_db.validation import Problem
 from signpost import wiring
+from signpost.cli.operator import operator_actor
 
 console = Console()
 errors = Console(stderr=True)
@@ -108,9 +107,8 @@ def import_command(
     file: Annotated[Path, typer.Argument(help="CSV, GeoJSON or Open Referral UK JSON file.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="auto, csv, geojson or oruk.")] = "auto",
-    actor: Annotated[str | None, typer.Option("--actor", help="Who is importing (audit trail).")] = None,
-    token: Annotated[
-        str | None, typer.Option("--token", help="Your API token: the import is checked against your role.")
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="On whose behalf the operator imports (added to the audit trail).")
     ] = None,
     replace_all: Annotated[
         bool,
@@ -135,12 +133,7 @@ def import_command(
         if not plan.ok or plan.changes is None:
             _print_problems(plan.problems, title=f"{len(plan.problems)} problem(s): nothing was imported")
             raise typer.Exit(2)
-        who = actor or f"{getpass.getuser()} (command line)"
-        if token is not None:
-            decision = authorise_import(session=session, token=token, plan=plan)
-            if not decision.allowed:
-                _fail(f"not allowed: {decision.message}")
-            who = decision.actor
+        who = operator_actor(actor)
         _print_changes(plan.changes, show=show)
         if dry_run:
             console.print("[cyan]dry run: nothing was written[/]")

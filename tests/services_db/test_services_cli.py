@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services_db.seed import load_national_directory
+from signpost.cli.operator import operator_actor
 from signpost.cli.services import app
 
 runner = CliRunner()
@@ -49,8 +50,9 @@ def test_verify_history_and_restore(data_dir: Path) -> None:
     entries = json.loads(out)
     assert [(e["version"], e["action"], e["actor"]) for e in entries] == [
         (1, "seed", "seed"),
-        (2, "verify", "pcc-team"),
+        (2, "verify", f"{operator_actor()} for pcc-team"),
     ]
+    assert entries[1]["actor"].startswith("operator ") and "@" in entries[1]["actor"]
     assert entries[1]["changed"] == ["verified_on"]
     code, out = run("restore", "samaritans", "--version", "1")
     assert code == 0 and "now version 3" in out

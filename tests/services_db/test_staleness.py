@@ -138,7 +138,7 @@ def test_reminder_text() -> None:
     )
     assert "- Leeds A [leeds-a]: last checked on 10 January 2025 (507 days ago)" in text
     assert "- Leeds B [leeds-b] (suspended): last checked on 2 November 2025 (211 days ago)" in text
-    assert "/verify ID" in text and "signpost services import FILE --token" in text
+    assert "/verify ID" in text and "In the web console" in text
     assert "<" not in text  # plain text: safe to send without a parse mode
     one = reminder_for(commissioner_code=LEEDS, commissioner_name="X", services=records[:1], now=NOW)
     assert "1 service commissioned by X was last checked" in one.text and one.subject == "1 service to check for X"
