@@ -213,7 +213,7 @@ def seed_if_shipped_changed(*, session: Session, areas: AreaGeometryLookup | Non
         return None
     try:
         return seed(session=session, areas=areas, directory=shipped)
-    except IntegrityError:
+    except (IntegrityError, ChangedMeanwhile):
         session.rollback()  # another worker applied it at the same moment
         return None
 
