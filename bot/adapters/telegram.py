@@ -565,6 +565,7 @@ class VictimBot:
             await _deliver(context.bot, chat.id, outbound)  # the one neutral line, kept nowhere
             return
         if query is not None and await self._edited_in_place(query, turn, outbound, previous):
+            await self._reconcile(chat.id, query, turn)
             return
         sent = await _deliver(context.bot, chat.id, outbound)
         await self._remember(update, sent)
@@ -596,6 +597,22 @@ class VictimBot:
                 await context.bot.delete_messages(chat.id, batch)
             except TelegramError as exc:  # keep going: the rest of the chat still goes
                 log.warning("could not delete %d messages: %s", len(batch), type(exc).__name__)
+
+    async def _reconcile(self, chat_id: int, query: CallbackQuery, turn: Turn) -> None:
+        """After an edit in place, make the screen match the stored state: another worker may have stored a later
+        tap whose edit Telegram applied before ours. Whoever edits last has read the state after its own edit,
+        so the last edit always shows the stored state."""
+        stored = await self._off_loop(self.store.load, chat_id)
+        if stored is None or stored == turn.conversation or stored.state is not turn.conversation.state:
+            return
+        redrawn = telegram_messages(Turn(stored, self.engine.screen(stored)), previous=stored.state)
+        if len(redrawn) != 1 or not isinstance(query.message, Message):
+            return
+        try:
+            await query.message.edit_reply_markup(reply_markup=redrawn[0].markup)
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                log.info("screen not redrawn: %s", type(exc).__name__)
 
     async def _edited_in_place(
         self, query: CallbackQuery, turn: Turn, outbound: list[_Outbound], previous: State | None

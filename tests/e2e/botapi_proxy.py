@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,8 +31,9 @@ class _Fault:
     chat_id: int | None
     skip: int  # matching calls to let through first
     times: int  # then fail this many
-    status: int
+    status: int  # 0: not an error, a delay
     description: str
+    delay_s: float = 0.0
 
 
 @dataclass
@@ -76,6 +78,12 @@ class BotApiProxy:
             self._server.shutdown()
             self._server.server_close()
 
+    def delay(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Hold the next ``times`` calls of ``method`` for ``seconds`` before forwarding them (a slow network
+        path: a later call may overtake them)."""
+        with self._lock:
+            self._faults.append(_Fault(method, None, 0, times, 0, "", seconds))
+
     def fail(
         self,
         method: str,
@@ -102,9 +110,11 @@ class BotApiProxy:
         with self._lock:
             self.calls.append((method, chat_id))
             fault = self._fault(method, chat_id)
-            if fault is not None:
+            if fault is not None and fault.status:
                 self.failed.append((method, chat_id))
-        if fault is not None:
+        if fault is not None and not fault.status:
+            time.sleep(fault.delay_s)
+        elif fault is not None:
             error = {"ok": False, "error_code": fault.status, "description": fault.description}
             return _reply(request, fault.status, json.dumps(error).encode(), "application/json")
         if matched and method == "deleteMessages":
