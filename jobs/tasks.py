@@ -24,13 +24,8 @@ from bot.stats import signposting_counts
 from jobs.runner import JobContext
 from mapping.areas import AreaRegistry
 from mapping.gaps import Geography, compute_coverage
-from mapping.population import (
-    PostcodePoints,
-    attach_lad_codes,
-    load_lsoa_population,
-    load_postcode_points,
-    postcode_proxy,
-)
+from mapping.nesting import DistrictNames, load_nested_population
+from mapping.population import PostcodePoints, load_postcode_points, postcode_proxy
 from services_db import access, importer, repository
 from services_db.boundaries import load_boundary_index
 from services_db.models import (
@@ -285,6 +280,7 @@ async def coverage_snapshot(context: JobContext) -> Mapping[str, Any]:
 
     Uses the stored boundaries when `signpost geography load` has run, else the 5 km grid; population from
     ``context.options["population"]`` (LSOA centroids, path or URL, with ``"census"`` counts when separate),
+    each LSOA in its district by the ONS nesting (``"lsoa_lookup"``, ``"partial"`` as the report's options),
     else the postcode-count proxy. Each row records which method it used. A second run on the same day
     replaces that day's rows.
     """
@@ -313,9 +309,14 @@ def _coverage_snapshot(context: JobContext) -> dict[str, Any]:
         geography = Geography.grid(postcodes, pfa_for_lad=registry.pfa_for_lad, names=names)
     source = context.options.get("population")
     if source:
-        population = load_lsoa_population(source, context.options.get("census"))
-        # Districts from nearest postcodes, as the coverage report does (generalised polygons misplace centroids).
-        population = attach_lad_codes(population, postcodes or load_postcode_points())
+        districts = DistrictNames.of({a.code: a.name for a in registry.lads()})
+        population = load_nested_population(
+            source,
+            context.options.get("census"),
+            districts=districts,
+            lookup=context.options.get("lsoa_lookup"),
+            partial=bool(context.options.get("partial", False)),
+        )
     else:
         population = postcode_proxy(postcodes or load_postcode_points())
     result = compute_coverage(services, population, geography, levels=("pfa",), gaps=False)

@@ -14,9 +14,9 @@ Method (repeated in every report):
   LAD, or the PFA that LAD belongs to, is listed); national coverage by nation. Using codes for area-coded
   services keeps population counts exact where generalised boundary layers disagree at the coast or between the
   PFA and LAD files.
-- Each point belongs to exactly one LAD: the LAD its source names (an LSOA centroid's nearest postcode: exact
-  where generalised boundaries are not), else the LAD polygon that covers it, else the nearest LAD polygon
-  (coastal centroids just outside the generalised boundaries). Its PFA is its LAD's PFA,
+- Each point belongs to exactly one LAD: the LAD its source names (an LSOA's district by the ONS nesting, see
+  :mod:`mapping.nesting`: exact where generalised boundaries are not), else the LAD polygon that covers it, else
+  the nearest LAD polygon (coastal points just outside the generalised boundaries). Its PFA is its LAD's PFA,
   so force-area totals are the sums of their districts.
 - Area covered is the area (km2, in BNG) of the area minus the union of the coverage of the services serving the
   strand; the remainder is the gap, with the population inside it.
@@ -425,8 +425,8 @@ def _assign_lads(population: PopulationPoints, geography: Geography) -> np.ndarr
     by_code = {c: i for i, c in enumerate(lad_codes)}
     out = np.full(n, -1, dtype=np.int64)
     if population.lad_codes is not None:
-        # The source's LAD (an LSOA's nearest postcode) is the truth: grid squares are approximate, and generalised
-        # (BUC) boundaries put hundreds of thousands of people in the neighbouring district (City of London: half).
+        # The source's LAD (an LSOA's district by the ONS nesting) is the truth: grid squares are approximate, and
+        # generalised (BUC) boundaries put hundreds of thousands of people in the neighbouring district.
         out = np.array([by_code.get(str(c), -1) for c in population.lad_codes], dtype=np.int64)
     missing = np.flatnonzero(out < 0)
     if len(missing) and geography.basis is not GeographyBasis.GRID:

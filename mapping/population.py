@@ -16,7 +16,7 @@ import csv
 import io
 import re
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
@@ -28,7 +28,6 @@ __all__ = [
     "PopulationError",
     "PopulationPoints",
     "PostcodePoints",
-    "attach_lad_codes",
     "load_lsoa_population",
     "load_postcode_points",
     "postcode_proxy",
@@ -57,6 +56,7 @@ class PopulationBasis:
     vintage: str
     is_proxy: bool
     source: str = ""
+    partial: bool = False  # the file covers only some of England and Wales (accepted with --partial)
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,7 @@ class PopulationPoints:
     population: np.ndarray  # float64 (counts; float so weights sum without casts)
     basis: PopulationBasis
     lad_codes: np.ndarray | None = None  # str, when each point's LAD is known from its source
+    names: np.ndarray | None = None  # str, the LSOA names ("Hart 001A") when the file gives them
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
@@ -144,6 +145,7 @@ def _find(header: list[str], patterns: tuple[str, ...]) -> int | None:
 
 
 CODE_COLUMNS = (r"lsoa\d{2}cd", r"lsoa_?code", r"lsoa\d{2}_?code", r"geography code", r"geography_code", r"mnemonic")
+NAME_COLUMNS = (r"lsoa\d{2}nm", r"lsoa_?name", r"lsoa\d{2}_?name", r"geography", r"geography name")
 EAST_COLUMNS = (r"bng_e", r"x", r"easting", r"east", r"oseast1m")
 NORTH_COLUMNS = (r"bng_n", r"y", r"northing", r"north", r"osnrth1m")
 LON_COLUMNS = (r"long", r"lon", r"longitude")
@@ -216,8 +218,10 @@ def load_lsoa_population(centroids: str | Path, counts: str | Path | None = None
             "give the Census 2021 usual residents table as the counts file"
         )
     use_bng = east_i is not None and north_i is not None
+    name_i = _find(header, NAME_COLUMNS)
     n = len(rows)
     codes = np.empty(n, dtype=object)
+    names = np.empty(n, dtype=object) if name_i is not None else None
     x = np.empty(n)
     y = np.empty(n)
     pop = np.full(n, np.nan)
@@ -235,6 +239,8 @@ def load_lsoa_population(centroids: str | Path, counts: str | Path | None = None
             )
         seen[code] = line
         codes[i] = code
+        if names is not None and name_i is not None:
+            names[i] = row[name_i].strip()
         if use_bng:
             assert east_i is not None and north_i is not None
             x[i] = _number(row[east_i], name, line, header[east_i], "give the BNG easting in metres")
@@ -264,7 +270,9 @@ def load_lsoa_population(centroids: str | Path, counts: str | Path | None = None
         )
     source = name
     if counts is not None:
-        pop, source = _join_counts(codes, counts), f"{name} + {counts}"
+        pop, count_names = _join_counts(codes, counts)
+        source = f"{name} + {counts}"
+        names = names if names is not None else count_names
     vintage = _vintage(header[code_i])
     basis = PopulationBasis(
         label=f"Census {vintage} usual residents at LSOA population-weighted centroids",
@@ -273,12 +281,21 @@ def load_lsoa_population(centroids: str | Path, counts: str | Path | None = None
         is_proxy=False,
         source=source,
     )
-    return PopulationPoints(codes=codes.astype(str), easting=x, northing=y, population=pop, basis=basis)
+    return PopulationPoints(
+        codes=codes.astype(str),
+        easting=x,
+        northing=y,
+        population=pop,
+        basis=basis,
+        names=names.astype(str) if names is not None else None,
+    )
 
 
-def _join_counts(codes: np.ndarray, counts: str | Path) -> np.ndarray:
+def _join_counts(codes: np.ndarray, counts: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The counts of ``codes`` from a Census table, and their LSOA names when the table gives them."""
     header, rows, name = _rows(counts)
     code_i = _find(header, CODE_COLUMNS)
+    name_i = _find(header, NAME_COLUMNS)
     pop_i = _find(header, POPULATION_COLUMNS)
     if code_i is None or pop_i is None:
         raise PopulationError(
@@ -286,6 +303,7 @@ def _join_counts(codes: np.ndarray, counts: str | Path) -> np.ndarray:
             "(population, obs_value, 'Total: All usual residents')"
         )
     by_code: dict[str, float] = {}
+    names: dict[str, str] = {}
     for i, row in enumerate(rows):
         line = i + 2
         code = row[code_i].strip().upper()
@@ -293,6 +311,8 @@ def _join_counts(codes: np.ndarray, counts: str | Path) -> np.ndarray:
         if value < 0:
             raise PopulationError(f"{name}: row {line}, field {header[pop_i]}: negative count {value:g}")
         by_code[code] = value
+        if name_i is not None:
+            names[code] = row[name_i].strip()
     missing = [c for c in codes if c not in by_code]
     if missing:
         shown = ", ".join(missing[:5])
@@ -300,7 +320,8 @@ def _join_counts(codes: np.ndarray, counts: str | Path) -> np.ndarray:
             f"{name}: {len(missing)} LSOA codes of the centroids file have no count (e.g. {shown}); "
             "use the Census table for the same LSOA vintage"
         )
-    return np.array([by_code[c] for c in codes], dtype=float)
+    found = np.array([names[c] for c in codes], dtype=str) if name_i is not None else None
+    return np.array([by_code[c] for c in codes], dtype=float), found
 
 
 # --- the postcode proxy -----------------------------------------------------------------------------------
@@ -383,12 +404,3 @@ def postcode_proxy(postcodes: PostcodePoints, *, cell_m: float = PROXY_CELL_M) -
     return PopulationPoints(
         codes=codes, easting=east, northing=north, population=counts.astype(float), basis=basis, lad_codes=lad
     )
-
-
-def attach_lad_codes(points: PopulationPoints, postcodes: PostcodePoints) -> PopulationPoints:
-    """Each point's LAD from its nearest postcode (a KD-tree on BNG), for working without boundary files."""
-    from scipy.spatial import cKDTree
-
-    tree = cKDTree(np.column_stack([postcodes.easting, postcodes.northing]))
-    _, nearest = tree.query(np.column_stack([points.easting, points.northing]), k=1)
-    return replace(points, lad_codes=postcodes.lad_codes[nearest])

@@ -74,6 +74,11 @@ class ReportContext:
                 "WARNING: no population files were given, so postcode counts stand in for residents: percentages "
                 "are of postcodes, not people. Run with --population for Census figures."
             )
+        if self.result.population.basis.partial:
+            lines.append(
+                "WARNING: the population file covers only part of England and Wales (accepted with --partial): "
+                "national totals and rankings are of the areas it covers, and areas it leaves out show no people."
+            )
         lines.append(f"Geography: {self.result.geography.note or self.result.geography.basis.value}.")
         if self.is_grid:
             lines.append(

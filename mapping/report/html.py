@@ -38,8 +38,11 @@ for at least one selected strand. National services of a counted kind cover ever
 hide local gaps: the report names them, and <code>--local-only</code> leaves them out to show where local
 services are missing. National routes of other kinds (999, 101, True Vision online reporting, helplines) are
 available to everyone and are not what this exercise measures.</li>
-<li><b>Areas.</b> Each point belongs to exactly one local authority: the one its nearest postcode is in (exact
-where generalised boundaries are not), otherwise the polygon covering it, otherwise the nearest. Its force area
+<li><b>Areas.</b> Each LSOA belongs to exactly one local authority by the ONS nesting: the district its LSOA 2021
+name gives ("Hart 001A" is in Hart), through an authored table of the districts merged since 2021 (Cumberland,
+Westmorland and Furness, North Yorkshire, Somerset), or an ONS LSOA -&gt; LAD lookup given with
+<code>--lsoa-lookup</code>; never by proximity. Proxy points without a district take the polygon covering them,
+otherwise the nearest. Its force area
 is that local authority's force area, so force-area figures are sums of their local authorities. Areas (km2) are
 measured in British National Grid; area covered is the area inside the union of the counted services' coverage;
 the rest is the gap, with the population whose points fall in it.</li>

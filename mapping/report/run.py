@@ -15,16 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from mapping.areas import LAD, area_level
 from mapping.crime import load_recorded_crime, prioritise
 from mapping.gaps import Geography, Progress, compute_coverage
-from mapping.population import (
-    PopulationPoints,
-    PostcodePoints,
-    attach_lad_codes,
-    load_lsoa_population,
-    load_postcode_points,
-    postcode_proxy,
-)
+from mapping.nesting import DistrictNames, load_nested_population
+from mapping.population import PopulationPoints, PostcodePoints, load_postcode_points, postcode_proxy
 from mapping.report import write_report
 from mapping.report.context import AreaExtra, ReportContext
 from mapping.siting import DEFAULT_RADIUS_M, propose_sites
@@ -50,6 +45,8 @@ class ReportOptions:
     levels: tuple[str, ...] = ("pfa", "lad")
     population: str | None = None  # path or URL of the LSOA centroids (with or without counts)
     census: str | None = None  # path or URL of the Census counts, when not in the centroids file
+    lsoa_lookup: str | None = None  # an ONS LSOA -> LAD lookup, instead of the districts the LSOA names give
+    partial: bool = False  # accept a population file that covers only part of England and Wales
     recorded_crime: str | None = None
     crime_year: str | None = None
     siting: int = 0
@@ -108,10 +105,15 @@ def run_report(
 
     population: PopulationPoints
     if options.population:
-        population = load_lsoa_population(options.population, options.census)
-        # Each LSOA's district from its nearest postcode, even with boundaries: generalised polygons misplace
-        # centroids near district edges (see mapping.gaps).
-        population = attach_lad_codes(population, need_postcodes())
+        # Each LSOA in its district by the ONS nesting (see mapping.nesting): no postcode directory needed.
+        districts = DistrictNames.of({c: n for c, n in area_names.items() if area_level(c) == LAD})
+        population = load_nested_population(
+            options.population,
+            options.census,
+            districts=districts,
+            lookup=options.lsoa_lookup,
+            partial=options.partial,
+        )
     else:
         population = postcode_proxy(need_postcodes())
     vintages.append(("Population", f"{population.basis.label} ({population.basis.vintage}; {population.basis.source})"))

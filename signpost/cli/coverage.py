@@ -145,6 +145,16 @@ def report(
     census: Annotated[
         str | None, typer.Option("--census", help="Census usual residents per LSOA, if not in --population.")
     ] = None,
+    lsoa_lookup: Annotated[
+        str | None,
+        typer.Option(
+            "--lsoa-lookup", help="ONS LSOA -> LAD lookup CSV (path or URL), instead of the districts LSOA names give."
+        ),
+    ] = None,
+    partial: Annotated[
+        bool,
+        typer.Option("--partial", help="Accept a population file covering only part of England and Wales (labelled)."),
+    ] = False,
     pfa: Annotated[str | None, typer.Option("--pfa", help="Police Force Area boundaries (path or URL).")] = None,
     lad: Annotated[str | None, typer.Option("--lad", help="Local Authority District boundaries (path or URL).")] = None,
     recorded_crime: Annotated[
@@ -189,6 +199,8 @@ def report(
         levels=levels,
         population=population,
         census=census,
+        lsoa_lookup=lsoa_lookup,
+        partial=partial,
         recorded_crime=recorded_crime,
         crime_year=crime_year,
         siting=siting,

@@ -269,8 +269,9 @@ async def test_the_snapshot_stores_population_covered_per_force_area_and_strand(
     pfas = BoundarySet("pfa", vintage, "test", (Boundary("E23000003", "Lancashire", "pfa", vintage, west.union(east)),))
     population = tmp_path / "lsoa.csv"
     population.write_text(
-        "LSOA21CD,BNG_E,BNG_N,population\n"
-        "E01000001,352000,429000,1000\nE01000002,355000,430000,2000\nE01000003,365000,430000,500\n",
+        "LSOA21CD,LSOA21NM,BNG_E,BNG_N,population\n"
+        "E01000001,Preston 001A,352000,429000,1000\nE01000002,Preston 001B,355000,430000,2000\n"
+        "E01000003,Ribble Valley 001A,365000,430000,500\n",
         encoding="utf-8",
     )
     lon, lat = bng_to_wgs84(353_000, 429_500)
@@ -287,7 +288,8 @@ async def test_the_snapshot_stores_population_covered_per_force_area_and_strand(
         repository.create_service(session=session, record=service, actor="test")
         session.commit()
 
-    context = JobContext(engine=engine, data_dir=tmp_path, clock=lambda: NOW, options={"population": str(population)})
+    options = {"population": str(population), "partial": True}  # two districts, not all of England and Wales
+    context = JobContext(engine=engine, data_dir=tmp_path, clock=lambda: NOW, options=options)
     counts = await tasks.coverage_snapshot(context)
     await tasks.coverage_snapshot(context)  # the same day again replaces, not duplicates
     assert counts["areas"] == 1 and counts["pct_population_covered"] == round(100 * 3000 / 3500, 2)
@@ -300,10 +302,10 @@ async def test_the_snapshot_stores_population_covered_per_force_area_and_strand(
     assert "boundaries" in rows["any"].method
 
 
-async def test_the_snapshot_places_people_by_their_nearest_postcode_not_by_generalised_polygons(
+async def test_the_snapshot_places_people_by_the_ons_nesting_not_by_generalised_polygons(
     engine: Engine, tmp_path: Path
 ) -> None:
-    """An LSOA in Preston (by its postcodes) that a coarse polygon puts in Ribble Valley counts for Preston."""
+    """An LSOA of Preston (by its name) that a coarse polygon puts in Ribble Valley counts for Preston."""
     vintage = "TEST"
     preston, ribble = _square(340_000, 425_000), _square(350_000, 425_000)  # PR1 2HE (353463, 429675) is east
     lads = BoundarySet(
@@ -319,13 +321,16 @@ async def test_the_snapshot_places_people_by_their_nearest_postcode_not_by_gener
         "pfa", vintage, "test", (Boundary("E23000003", "Lancashire", "pfa", vintage, preston.union(ribble)),)
     )
     population = tmp_path / "lsoa.csv"
-    population.write_text("LSOA21CD,BNG_E,BNG_N,population\nE01025000,353463,429675,1200\n", encoding="utf-8")
+    population.write_text(
+        "LSOA21CD,LSOA21NM,BNG_E,BNG_N,population\nE01025000,Preston 010A,353463,429675,1200\n", encoding="utf-8"
+    )
     with Session(engine) as session:
         store_boundaries(session=session, boundaries=[pfas, lads])
         service = area_service("E07000123", service_id="preston-by-code", strands=[Strand.RACE])
         repository.create_service(session=session, record=service, actor="test")
         session.commit()
-    context = JobContext(engine=engine, data_dir=tmp_path, clock=lambda: NOW, options={"population": str(population)})
+    options = {"population": str(population), "partial": True}
+    context = JobContext(engine=engine, data_dir=tmp_path, clock=lambda: NOW, options=options)
     await tasks.coverage_snapshot(context)
     with Session(engine) as session:
         rows = {r.strand: r for r in session.exec(select(CoverageSnapshot))}

@@ -102,34 +102,6 @@ def test_leeds_district_and_a_circle(geography: Geography, population: Populatio
     assert covered_area == pytest.approx(np.pi * 25, rel=0.01)  # the whole circle lies on land
 
 
-def test_districts_from_nearest_postcodes_match_lsoa_names(geography_dir: Path, geography: Geography) -> None:
-    # Generalised (BUC) polygons put about 400,000 people in the neighbouring district (half of the City of
-    # London); each LSOA's nearest postcode gives the district its name says, so the report attaches those.
-    import csv
-    import re
-
-    from mapping.population import attach_lad_codes, load_postcode_points
-
-    source = geography_dir / "lsoa21_population_weighted_centroids.csv"
-    population = attach_lad_codes(load_lsoa_population(source), load_postcode_points())
-    with source.open(encoding="utf-8") as f:
-        named = {r["LSOA21CD"]: re.sub(r" \d{3}[A-Z]$", "", r["LSOA21NM"]) for r in csv.DictReader(f)}
-    code_by_name = {u.name: u.code for u in geography.lads}
-    result = compute_coverage([], population, geography)
-    lad_codes = np.array([u.code for u in geography.lads])[result.point_lad]
-    checked = [
-        (code_by_name[named[c]], lad)
-        for c, lad in zip(population.codes, lad_codes, strict=True)
-        if named[c] in code_by_name
-    ]
-    assert len(checked) > 34_000
-    assert sum(expected == got for expected, got in checked) / len(checked) > 0.999
-    city = next(r for r in result.rows_for("lad", ANY) if r.code == "E09000001")
-    city_lsoas = [c for c in population.codes if named[c] == "City of London"]
-    assert city.population == population.population[np.isin(population.codes, city_lsoas)].sum() == 8_588
-    assert sum(r.population for r in result.rows_for("pfa", ANY)) == CENSUS_TOTAL
-
-
 def test_an_incomplete_force_area_file_is_named_as_the_problem(
     geography_dir: Path, population: PopulationPoints
 ) -> None:

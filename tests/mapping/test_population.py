@@ -16,7 +16,6 @@ from mapping.crs import wgs84_to_bng
 from mapping.population import (
     PopulationError,
     PostcodePoints,
-    attach_lad_codes,
     load_lsoa_population,
     load_postcode_points,
     postcode_proxy,
@@ -150,13 +149,6 @@ def test_postcode_proxy_counts_postcodes_per_square_and_district() -> None:
     cells = sorted(zip(proxy.lad_codes.tolist(), proxy.population.tolist(), proxy.easting.tolist(), strict=True))
     # Same 1 km square, two districts: kept apart; the second square holds two postcodes of E06000002.
     assert cells == [("E06000001", 2.0, 400200.0), ("E06000002", 1.0, 400500.0), ("E06000002", 2.0, 405600.0)]
-
-
-def test_points_take_the_district_of_their_nearest_postcode(tmp_path: Path) -> None:
-    path = write(tmp_path, "p.csv", "LSOA21CD,x,y,population\nE01000001,400000,300000,5\nE01000002,405800,300800,7\n")
-    points = attach_lad_codes(load_lsoa_population(path), toy_postcodes())
-    assert points.lad_codes is not None
-    assert points.lad_codes.tolist() == ["E06000001", "E06000002"]
 
 
 def test_the_postcode_package_gives_england_and_wales_postcodes() -> None:

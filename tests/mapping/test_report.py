@@ -212,6 +212,31 @@ def test_a_population_file_with_missing_codes_is_refused_and_nothing_written(cli
     assert not out.exists()
 
 
+def test_a_population_file_covering_part_of_england_and_wales_needs_partial(cli_env: Path, geography_dir: Path) -> None:
+    four = cli_env / "four.csv"
+    four.write_text(
+        "LSOA21CD,LSOA21NM,BNG_E,BNG_N,population\n"
+        "E01000001,City of London 001A,532181.8,181792.3,1474\n"
+        "E01000002,City of London 001B,532300,181500,1400\n"
+        "E01033583,Hart 001A,480000,158000,1600\n"
+        "W01001500,Cardiff 001A,318000,178000,1500\n",
+        encoding="utf-8",
+    )
+    boundaries = (
+        "--pfa", str(geography_dir / "pfa_dec2023_buc.geojson"),
+        "--lad", str(geography_dir / "lad_may2025_buc.geojson"),
+    )  # fmt: skip
+    out = cli_env / "partial"
+    code, output = run("--out", str(out), "--population", str(four), "--level", "pfa", *boundaries)
+    assert code == 2 and "covers 3 of 318 local authorities" in output and "--partial" in output
+    assert not out.exists()
+    code, output = run("--out", str(out), "--population", str(four), "--level", "pfa", "--partial", *boundaries)
+    assert code == 0, output
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "PARTIAL: 3 of 318" in summary and "covers only part of England and Wales" in summary
+    assert "Census 2021 usual residents" in summary  # what the figures are, and that they are partial
+
+
 def test_a_crime_file_with_unknown_forces_is_refused_and_nothing_written(cli_env: Path) -> None:
     crime = cli_env / "crime.csv"
     crime.write_text("Force Name,Financial Year,Number of Offences\nGotham Constabulary,2023/24,12\n", encoding="utf-8")
