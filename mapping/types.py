@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "COMMUNITIES",
     "EXAMPLE_ID_PREFIX",
     "TRANSLATION_FIELDS",
     "AreaCoverage",
@@ -21,6 +22,7 @@ __all__ = [
     "ChannelKind",
     "Commissioner",
     "CommissionerKind",
+    "Confirmation",
     "Coverage",
     "CoverageType",
     "Location",
@@ -72,6 +74,36 @@ class ServiceStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     CLOSED = "closed"
+
+
+class Confirmation(StrEnum):
+    """Whether the commissioner's team has confirmed an entry.
+
+    ``unconfirmed`` entries were gathered from an organisation's public page and nobody has checked them with
+    the organisation yet: they have no ``verified_on`` date, and victims are told to call first.
+    """
+
+    CONFIRMED = "confirmed"
+    UNCONFIRMED = "unconfirmed"
+
+
+# Communities a service may be limited to, within a strand (authored vocabulary: data files and imports use
+# these keys). A service with communities serves only those people; ranking puts it after general services
+# unless the person said they belong to one of them.
+COMMUNITIES: Mapping[str, Strand] = {
+    "gypsy_roma_traveller": Strand.RACE,
+    "east_southeast_asian": Strand.RACE,
+    "black": Strand.RACE,
+    "refugee_asylum_seeker": Strand.RACE,
+    "jewish": Strand.RELIGION,
+    "muslim": Strand.RELIGION,
+    "sikh": Strand.RELIGION,
+    "hindu": Strand.RELIGION,
+    "deaf": Strand.DISABILITY,
+    "learning_disability": Strand.DISABILITY,
+    "autistic": Strand.DISABILITY,
+    "visually_impaired": Strand.DISABILITY,
+}
 
 
 class CommissionerKind(StrEnum):
@@ -380,6 +412,7 @@ def normalise_translations(data: object) -> dict[str, dict[str, Any]]:
 # --- services -------------------------------------------------------------------------------------------
 
 EXAMPLE_ID_PREFIX = "example-"
+EXAMPLE_NAME_MARKER = "not a real service"
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +423,12 @@ class ServiceRecord:
     lists the strands it specialises in. ``caveat`` is non-empty when a fact in the entry still needs a
     person to confirm it (the bot shows the caveat beside the contact details). ``translations`` holds the
     Welsh and Easy Read versions of the text (see :func:`normalise_translations`).
+
+    ``confirmation`` says whether the commissioner's team confirmed the entry: a confirmed entry always has a
+    ``verified_on`` date; an unconfirmed one (from a public page) may have none. ``page_date`` is the source
+    page's own date when it shows one. Structured eligibility: ``communities`` (keys of :data:`COMMUNITIES`)
+    the service is limited to, ``min_age``/``max_age`` (inclusive) and ``residents_only`` (only for people
+    who live in its area); ``eligibility`` keeps the page's own words.
     """
 
     id: str
@@ -397,7 +436,7 @@ class ServiceRecord:
     kind: ServiceKind
     coverage: Coverage
     source_url: str
-    verified_on: date
+    verified_on: date | None
     organisation: str = ""
     description: str = ""
     strands: frozenset[Strand] = frozenset()
@@ -409,10 +448,29 @@ class ServiceRecord:
     eligibility: str = ""
     status: ServiceStatus = ServiceStatus.ACTIVE
     caveat: str = ""
+    confirmation: Confirmation = Confirmation.CONFIRMED
+    page_date: date | None = None
+    communities: tuple[str, ...] = ()
+    min_age: int | None = None
+    max_age: int | None = None
+    residents_only: bool = False
     updated_at: datetime | None = None
     version: int = 1
     # {"cy": {"name": ..., "description": ...}, "easy": {"summary": ...}} (see TRANSLATION_FIELDS)
     translations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.verified_on is None and self.confirmation is Confirmation.CONFIRMED:
+            raise ValueError(f"service {self.id!r} is confirmed but has no verified_on date")
+        unknown = [c for c in self.communities if c not in COMMUNITIES]
+        if unknown:
+            raise ValueError(f"service {self.id!r}: unknown communities {', '.join(unknown)}")
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise ValueError(f"service {self.id!r}: min_age {self.min_age} is above max_age {self.max_age}")
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmation is Confirmation.CONFIRMED
 
     def serves(self, strands: Iterable[Strand]) -> bool:
         """True when the service takes reports for at least one of ``strands`` (or is not strand-specific)."""
@@ -421,9 +479,10 @@ class ServiceRecord:
 
     @property
     def is_example(self) -> bool:
-        """A demonstration entry shipped for the embedded default (id ``example-...``): shown to people with its
-        caveat, but never counted as coverage for analysts or as a local match in the statistics."""
-        return self.id.startswith(EXAMPLE_ID_PREFIX)
+        """A demonstration entry (the template's example row, ``signpost services seed --demo``): its id or name
+        says so. Never shown to a victim, never counted as coverage."""
+        name = self.name.strip().lower()
+        return self.id.startswith(EXAMPLE_ID_PREFIX) or name.startswith("example") or EXAMPLE_NAME_MARKER in name
 
     def untranslated(self) -> tuple[str, ...]:
         """The languages ("cy", "easy") missing a translation of some text this entry has in English."""

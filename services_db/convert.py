@@ -22,6 +22,7 @@ from mapping.coverage import AreaGeometryLookup, resolve_coverage, resolve_cover
 from mapping.types import (
     AreaCoverage,
     Channel,
+    Confirmation,
     Coverage,
     Nation,
     NationalCoverage,
@@ -37,6 +38,7 @@ from mapping.types import (
 from services_db.models import Service
 
 __all__ = [
+    "LATER_FIELD_DEFAULTS",
     "NATION_AREA_CODES",
     "REVISION_FIELDS",
     "GeometryColumns",
@@ -62,6 +64,17 @@ NATION_AREA_CODES: Mapping[Nation, tuple[str, ...]] = {
 # Fields that say which revision a record is, not what the service is: left out of content comparisons.
 REVISION_FIELDS = frozenset({"version", "updated_at"})
 
+# Fields added to the record after the first release, with their defaults (see content_hash).
+LATER_FIELD_DEFAULTS: Mapping[str, Any] = {
+    "confirmation": Confirmation.CONFIRMED.value,
+    "page_date": None,
+    "communities": [],
+    "min_age": None,
+    "max_age": None,
+    "residents_only": False,
+    "translations": {},
+}
+
 
 def record_to_dict(record: ServiceRecord) -> dict[str, Any]:
     """The full record as plain JSON values (dates as ISO text, strands sorted), losslessly reversible."""
@@ -81,9 +94,15 @@ def record_to_dict(record: ServiceRecord) -> dict[str, Any]:
         "coverage": coverage_to_dict(record.coverage),
         "status": record.status.value,
         "source_url": record.source_url,
-        "verified_on": record.verified_on.isoformat(),
+        "verified_on": record.verified_on.isoformat() if record.verified_on else None,
         "caveat": record.caveat,
         "translations": normalise_translations(record.translations),
+        "confirmation": record.confirmation.value,
+        "page_date": record.page_date.isoformat() if record.page_date else None,
+        "communities": list(record.communities),
+        "min_age": record.min_age,
+        "max_age": record.max_age,
+        "residents_only": record.residents_only,
         "updated_at": record.updated_at.isoformat() if record.updated_at else None,
         "version": record.version,
     }
@@ -99,7 +118,7 @@ def record_from_dict(data: Mapping[str, Any]) -> ServiceRecord:
         kind=ServiceKind(data["kind"]),
         coverage=coverage_from_dict(data["coverage"]),
         source_url=str(data["source_url"]),
-        verified_on=date.fromisoformat(str(data["verified_on"])),
+        verified_on=_date(data.get("verified_on")),
         organisation=str(data.get("organisation") or ""),
         description=str(data.get("description") or ""),
         strands=frozenset(Strand(s) for s in data.get("strands") or ()),
@@ -111,6 +130,12 @@ def record_from_dict(data: Mapping[str, Any]) -> ServiceRecord:
         eligibility=str(data.get("eligibility") or ""),
         status=ServiceStatus(data.get("status") or ServiceStatus.ACTIVE.value),
         caveat=str(data.get("caveat") or ""),
+        confirmation=Confirmation(data.get("confirmation") or Confirmation.CONFIRMED.value),
+        page_date=_date(data.get("page_date")),
+        communities=tuple(str(c) for c in data.get("communities") or ()),
+        min_age=_age(data.get("min_age")),
+        max_age=_age(data.get("max_age")),
+        residents_only=bool(data.get("residents_only", False)),
         updated_at=_aware(datetime.fromisoformat(updated_at)) if updated_at else None,
         version=int(data.get("version") or 1),
         translations=normalise_translations(data.get("translations")),
@@ -118,10 +143,16 @@ def record_from_dict(data: Mapping[str, Any]) -> ServiceRecord:
 
 
 def content_hash(record: ServiceRecord) -> str:
-    """SHA-256 of what the service is (every field but ``version`` and ``updated_at``): equal content, equal hash."""
-    content = {k: v for k, v in record_to_dict(record).items() if k not in REVISION_FIELDS}
-    if not content["translations"]:
-        del content["translations"]  # so an entry without translations hashes as it did before they existed
+    """SHA-256 of what the service is (every field but ``version`` and ``updated_at``): equal content, equal hash.
+
+    Fields added after hashes were first stored count only when they differ from their default, so that a
+    seeded row's stored ``seed_hash`` still says "nobody changed this" after an upgrade.
+    """
+    content = {
+        k: v
+        for k, v in record_to_dict(record).items()
+        if k not in REVISION_FIELDS and not (k in LATER_FIELD_DEFAULTS and v == LATER_FIELD_DEFAULTS[k])
+    }
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -145,6 +176,12 @@ def row_to_record(row: Service) -> ServiceRecord:
         eligibility=row.eligibility,
         status=ServiceStatus(row.status),
         caveat=row.caveat,
+        confirmation=Confirmation(row.confirmation),
+        page_date=row.page_date,
+        communities=tuple(row.communities),
+        min_age=row.min_age,
+        max_age=row.max_age,
+        residents_only=row.residents_only,
         updated_at=_aware(row.updated_at),
         version=row.version,
         translations=normalise_translations(row.translations),
@@ -240,8 +277,22 @@ def row_values(
         "verified_on": record.verified_on,
         "caveat": record.caveat,
         "translations": data["translations"],
+        "confirmation": record.confirmation.value,
+        "page_date": record.page_date,
+        "communities": data["communities"],
+        "min_age": record.min_age,
+        "max_age": record.max_age,
+        "residents_only": record.residents_only,
         **geometry.as_dict(),
     }
+
+
+def _date(value: Any) -> date | None:
+    return date.fromisoformat(str(value)) if value else None
+
+
+def _age(value: Any) -> int | None:
+    return int(value) if value is not None and value != "" else None
 
 
 def _aware(value: datetime) -> datetime:

@@ -44,12 +44,18 @@ COMPARED_FIELDS: tuple[str, ...] = (
     "languages",
     "hours",
     "eligibility",
+    "communities",
+    "min_age",
+    "max_age",
+    "residents_only",
     "coverage",
     "status",
     "source_url",
     "verified_on",
     "caveat",
     "translations",
+    "confirmation",
+    "page_date",
 )
 # The order of channels in the CSV template's columns: files group channels by kind, so order across kinds
 # is not information a file can carry, and must not count as a change.

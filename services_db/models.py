@@ -41,10 +41,16 @@ class ServiceBase(SQLModel):
     coverage: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     status: str = Field(default="active", max_length=16, index=True)
     source_url: str = Field(max_length=500)
-    verified_on: date
+    verified_on: date | None = None  # None only for unconfirmed entries (gathered from a public page)
     caveat: str = Field(default="")
     # Welsh and Easy Read text by language (mapping.types.TRANSLATION_FIELDS), migration 0005
     translations: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    confirmation: str = Field(default="confirmed", max_length=16, index=True)
+    page_date: date | None = None
+    communities: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    min_age: int | None = None
+    max_age: int | None = None
+    residents_only: bool = Field(default=False)
 
 
 class Service(ServiceBase, table=True):

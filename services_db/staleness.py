@@ -61,8 +61,13 @@ def stale_cutoff(now: datetime | date, older_than_days: int = DEFAULT_STALE_AFTE
 
 
 def is_stale(record: ServiceRecord, *, now: datetime | date, older_than_days: int = DEFAULT_STALE_AFTER_DAYS) -> bool:
-    """Whether ``record`` was last checked more than ``older_than_days`` days ago (closed services never are)."""
-    return record.status is not ServiceStatus.CLOSED and record.verified_on < stale_cutoff(now, older_than_days)
+    """Whether ``record`` was last checked more than ``older_than_days`` days ago (closed services never are;
+    unconfirmed entries, never checked, are named as such rather than as stale)."""
+    return (
+        record.status is not ServiceStatus.CLOSED
+        and record.verified_on is not None
+        and record.verified_on < stale_cutoff(now, older_than_days)
+    )
 
 
 def stale_services(
@@ -129,6 +134,8 @@ def reminder_for(
         "",
     ]
     for record in services[:MAX_LISTED]:
+        if record.verified_on is None:
+            continue
         days = (today - record.verified_on).days
         status = " (suspended)" if record.status is ServiceStatus.SUSPENDED else ""
         lines.append(

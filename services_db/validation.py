@@ -31,10 +31,12 @@ from shapely.geometry.base import BaseGeometry
 
 from mapping.crs import bng_to_wgs84, geometry_to_bng
 from mapping.types import (
+    COMMUNITIES,
     TRANSLATION_FIELDS,
     AreaCoverage,
     Channel,
     ChannelKind,
+    Confirmation,
     Coverage,
     CoverageType,
     Nation,
@@ -117,7 +119,16 @@ COLUMN_NOTES: dict[str, tuple[bool, str]] = {
     "hours": (False, "'24/7', or days and times like 'mon-fri 09:00-17:00; sat 10:00-13:00'; blank when unknown."),
     "bank_holidays": (False, "What happens on bank holidays (e.g. 'closed')."),
     "hours_note": (False, "Anything else about hours a victim should know."),
-    "eligibility": (False, "Who can use it (e.g. 'people who live or work in Leeds')."),
+    "eligibility": (False, "Who can use it, in words (e.g. 'people who live or work in Leeds')."),
+    "communities": (
+        False,
+        "Only when the service is limited to particular communities, ';'-separated: "
+        + ", ".join(COMMUNITIES)
+        + ". Blank: everyone in its strands.",
+    ),
+    "min_age": (False, "Youngest age it serves, in years (blank: no lower limit)."),
+    "max_age": (False, "Oldest age it serves, in years (blank: no upper limit)."),
+    "residents_only": (False, "yes when only people who live in its area may use it; blank or no otherwise."),
     "coverage_type": (
         True,
         "national, areas, radius or polygon (may be left blank when exactly one kind of coverage data is filled).",
@@ -133,7 +144,11 @@ COLUMN_NOTES: dict[str, tuple[bool, str]] = {
     "geometry": (False, "For polygon coverage: a WKT or GeoJSON Polygon/MultiPolygon in WGS84 (lon lat order)."),
     "status": (False, "active (default), suspended or closed."),
     "source_url": (True, "https:// address of the page the details were checked against."),
-    "verified_on": (True, "Date the details were last checked: YYYY-MM-DD (or DD/MM/YYYY); not in the future."),
+    "verified_on": (
+        True,
+        "Date your team last checked the details: YYYY-MM-DD (or DD/MM/YYYY); not in the future."
+        " Blank only for an unconfirmed entry.",
+    ),
     "caveat": (False, "Anything a person still has to confirm; the bot shows it beside the details."),
     **{
         f"{name}_cy": (False, f"Welsh (Cymraeg) for {name}: the bot shows it to people chatting in Welsh.")
@@ -154,6 +169,12 @@ COLUMN_NOTES: dict[str, tuple[bool, str]] = {
         for name in ("eligibility", "caveat", "hours_note", "bank_holidays")
     },
     "notes_easy": (False, "Easy Read channel notes, written like notes_cy: text:61016 [Text us. Any time.]."),
+    "confirmation": (
+        False,
+        "confirmed (default: your team checked the details) or unconfirmed (taken from a public page, not yet"
+        " checked; victims are told to call first).",
+    ),
+    "page_date": (False, "The source page's own date (last updated), YYYY-MM-DD, when it shows one."),
     "version": (
         False,
         "Filled in by export: the version you edited. Leave it as it is; an import refuses rows changed since.",
@@ -460,6 +481,9 @@ def _validate_one(row: _Row, context: ValidationContext) -> tuple[str | None, Se
     organisation = row.text("organisation")
     description = row.text("description")
     eligibility = row.text("eligibility")
+    communities = _communities(row)
+    min_age, max_age = _ages(row)
+    residents_only = _yes_no(row, "residents_only")
     caveat = row.text("caveat")
     strands = _strands(row)
     local_strands = _local_strands(row, context)
@@ -470,7 +494,14 @@ def _validate_one(row: _Row, context: ValidationContext) -> tuple[str | None, Se
     coverage = _coverage(row, context)
     status = _enum(row, "status", ServiceStatus, required=False) or ServiceStatus.ACTIVE
     source_url = _source_url(row)
-    verified_on = _verified_on(row, context)
+    confirmation = _enum(row, "confirmation", Confirmation, required=False) or Confirmation.CONFIRMED
+    verified_on = _date_field(row, "verified_on", context, required=confirmation is Confirmation.CONFIRMED)
+    page_date = _date_field(row, "page_date", context, required=False)
+    if confirmation is Confirmation.UNCONFIRMED and verified_on is not None:
+        row.warn(
+            "confirmation",
+            "is unconfirmed but verified_on is filled: if your team checked the details, write confirmed",
+        )
     version = _version(row)
     english = {
         "name": name,
@@ -482,7 +513,7 @@ def _validate_one(row: _Row, context: ValidationContext) -> tuple[str | None, Se
         "bank_holidays": hours.bank_holidays,
     }
     translations = _translations(row, english, channels)
-    if row.failed or service_id is None or kind is None or coverage is None or verified_on is None:
+    if row.failed or service_id is None or kind is None or coverage is None:
         return service_id, None, None
     record = ServiceRecord(
         id=service_id,
@@ -502,6 +533,12 @@ def _validate_one(row: _Row, context: ValidationContext) -> tuple[str | None, Se
         eligibility=eligibility,
         status=status,
         caveat=caveat,
+        confirmation=confirmation,
+        page_date=page_date,
+        communities=communities,
+        min_age=min_age,
+        max_age=max_age,
+        residents_only=residents_only,
         version=version or 1,
         translations=translations,
     )
@@ -647,10 +684,17 @@ def _source_url(row: _Row) -> str:
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y")
 
 
-def _verified_on(row: _Row, context: ValidationContext) -> date | None:
-    text = row.text("verified_on", limit=40)
+def _date_field(row: _Row, name: str, context: ValidationContext, *, required: bool) -> date | None:
+    """``verified_on`` (required for a confirmed entry) or ``page_date``: a real date, not in the future."""
+    text = row.text(name, limit=40)
+    what = "the date your team last checked the details" if name == "verified_on" else "the page's own date"
     if not text:
-        row.problem("verified_on", "is required: the date the details were last checked, as YYYY-MM-DD")
+        if required:
+            row.problem(
+                name,
+                f"is required: {what}, as YYYY-MM-DD (leave it blank only for an entry whose confirmation is"
+                " unconfirmed)",
+            )
         return None
     for fmt in DATE_FORMATS:
         try:
@@ -659,17 +703,61 @@ def _verified_on(row: _Row, context: ValidationContext) -> date | None:
         except ValueError:
             continue
     else:
-        row.problem("verified_on", f"cannot read the date {text!r}: write it as YYYY-MM-DD, e.g. 2025-03-31")
+        row.problem(name, f"cannot read the date {text!r}: write it as YYYY-MM-DD, e.g. 2025-03-31")
         return None
     if value > context.today:
-        row.problem(
-            "verified_on", f"{value.isoformat()} is in the future: write the date the details were actually checked"
-        )
+        row.problem(name, f"{value.isoformat()} is in the future: write {what}")
         return None
     if value.year < 2000:
-        row.problem("verified_on", f"{value.isoformat()} is too old to be a check date: check the details again")
+        row.problem(name, f"{value.isoformat()} is too old to be {what}: check the details again")
         return None
     return value
+
+
+def _communities(row: _Row) -> tuple[str, ...]:
+    out: list[str] = []
+    for item in row.items("communities"):
+        key = re.sub(r"[\s-]+", "_", item.strip().lower())
+        if key not in COMMUNITIES:
+            row.problem(
+                "communities",
+                f"unknown community {item!r}: use {', '.join(COMMUNITIES)}.{suggest(key, COMMUNITIES)}"
+                " Leave it blank when the service is for everyone in its strands.",
+            )
+        elif key not in out:
+            out.append(key)
+    return tuple(out)
+
+
+def _ages(row: _Row) -> tuple[int | None, int | None]:
+    ages: list[int | None] = []
+    for name in ("min_age", "max_age"):
+        number = row.number(name)
+        if number is not None and (number != int(number) or not 0 <= number <= 120):
+            row.problem(name, f"{number:g} is not an age: write whole years from 0 to 120, or leave it blank")
+            number = None
+        ages.append(int(number) if number is not None else None)
+    low, high = ages
+    if low is not None and high is not None and low > high:
+        row.problem("max_age", f"max_age {high} is below min_age {low}: swap them")
+        return None, None
+    return low, high
+
+
+YES = frozenset({"yes", "y", "true", "1"})
+NO = frozenset({"no", "n", "false", "0", ""})
+
+
+def _yes_no(row: _Row, name: str) -> bool:
+    value = row.raw.fields.get(name)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in YES:
+        return True
+    if text not in NO:
+        row.problem(name, f"{value!r} is not yes or no: write yes, or leave it blank")
+    return False
 
 
 def _version(row: _Row) -> int | None:

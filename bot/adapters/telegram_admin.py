@@ -346,9 +346,8 @@ class StaffBot:
             status = f" ({r.status.value})" if r.status is not ServiceStatus.ACTIVE else ""
             untranslated = " - NO " + " OR ".join(_LANGUAGE_NAMES[lang] for lang in r.untranslated())
             untranslated = untranslated if r.untranslated() else ""
-            lines.append(
-                f"- {r.name} [{r.id}]{status}: last checked on {_long_date(r.verified_on)}{mark}{untranslated}"
-            )
+            checked = f"last checked on {_long_date(r.verified_on)}" if r.verified_on else "not yet confirmed"
+            lines.append(f"- {r.name} [{r.id}]{status}: {checked}{mark}{untranslated}")
             if stale:
                 stale_ids.append(r.id)
         if not records:

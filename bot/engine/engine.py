@@ -861,7 +861,7 @@ class Engine:
     def _card(self, service: ServiceRecord, conv: Conversation, match: Match | None) -> ServiceCard:
         now = self._now()
         local = now.astimezone(UK).replace(tzinfo=None)
-        stale = now.date() - service.verified_on > self._stale_after
+        stale = service.verified_on is not None and now.date() - service.verified_on > self._stale_after
         nation = _nation_of(service)
         hours = _hours_text(service.hours) if not service.hours.unknown else ""
         # Weekly hours say nothing about Christmas Day: on a bank holiday, claim neither open nor closed.

@@ -139,6 +139,10 @@ def record_to_properties(record: ServiceRecord) -> dict[str, Any]:
         "languages": list(record.languages),
         "hours": hours_to_dict(record.hours),
         "eligibility": record.eligibility,
+        "communities": list(record.communities),
+        "min_age": record.min_age,
+        "max_age": record.max_age,
+        "residents_only": record.residents_only,
         "coverage_type": record.coverage.type.value,
     }
     coverage = record.coverage
@@ -153,9 +157,11 @@ def record_to_properties(record: ServiceRecord) -> dict[str, Any]:
     props.update(
         status=record.status.value,
         source_url=record.source_url,
-        verified_on=record.verified_on.isoformat(),
+        verified_on=record.verified_on.isoformat() if record.verified_on else None,
         caveat=record.caveat,
         translations=normalise_translations(record.translations),
+        confirmation=record.confirmation.value,
+        page_date=record.page_date.isoformat() if record.page_date else None,
         version=record.version,
     )
     return props

@@ -146,11 +146,17 @@ def record_to_row(record: ServiceRecord) -> dict[str, str]:
         bank_holidays=record.hours.bank_holidays,
         hours_note=record.hours.note,
         eligibility=record.eligibility,
+        communities="; ".join(record.communities),
+        min_age=str(record.min_age) if record.min_age is not None else "",
+        max_age=str(record.max_age) if record.max_age is not None else "",
+        residents_only="yes" if record.residents_only else "",
         coverage_type=record.coverage.type.value,
         status=record.status.value,
         source_url=record.source_url,
-        verified_on=record.verified_on.isoformat(),
+        verified_on=record.verified_on.isoformat() if record.verified_on else "",
         caveat=record.caveat,
+        confirmation=record.confirmation.value,
+        page_date=record.page_date.isoformat() if record.page_date else "",
         version=str(record.version),
     )
     for language, fields in record.translations.items():

@@ -100,7 +100,8 @@ def _service(record: ServiceRecord, geometries: Mapping[str, BaseGeometry]) -> d
         "url": url,
         "email": first((ChannelKind.EMAIL,)),
         "status": STATUS_TO_ORUK[record.status],
-        "assured_date": record.verified_on.isoformat(),
+        # ORUK's assured_date is when the details were checked: an unconfirmed entry has none.
+        "assured_date": record.verified_on.isoformat() if record.verified_on else None,
         "contacts": [
             {
                 "id": _id(record.id, "contact", str(i)),
@@ -134,6 +135,7 @@ def _service(record: ServiceRecord, geometries: Mapping[str, BaseGeometry]) -> d
             for i, interval in enumerate(record.hours.intervals)
         ],
         "service_areas": _service_areas(record, geometries),
+        "eligibilitys": _eligibilitys(record),
         "languages": [{"id": _id(record.id, "language", lang), "language": lang} for lang in record.languages],
         "service_taxonomys": [
             {
@@ -146,6 +148,19 @@ def _service(record: ServiceRecord, geometries: Mapping[str, BaseGeometry]) -> d
         EXTENSION: _extension(record),
     }
     return service
+
+
+def _eligibilitys(record: ServiceRecord) -> list[dict[str, Any]]:
+    if not (record.eligibility or record.min_age is not None or record.max_age is not None):
+        return []
+    return [
+        {
+            "id": _id(record.id, "eligibility"),
+            "eligibility": record.eligibility,
+            "minimum_age": record.min_age,
+            "maximum_age": record.max_age,
+        }
+    ]
 
 
 def _extension(record: ServiceRecord) -> dict[str, Any]:
@@ -275,6 +290,11 @@ def _from_standard(file: str, index: int, service: Mapping[str, Any], problems: 
         elif taxonomy.get("vocabulary") == STRAND_VOCABULARY:
             fields.setdefault("strands", []).append(taxonomy.get("name"))
     fields["languages"] = [str(x.get("language")) for x in service.get("languages") or [] if x and x.get("language")]
+    for eligibility in service.get("eligibilitys") or []:
+        if isinstance(eligibility, dict):
+            fields.setdefault("eligibility", eligibility.get("eligibility") or "")
+            fields.setdefault("min_age", eligibility.get("minimum_age"))
+            fields.setdefault("max_age", eligibility.get("maximum_age"))
     intervals = []
     for schedule in service.get("regular_schedules") or []:
         for day in str((schedule or {}).get("byday") or "").split(","):

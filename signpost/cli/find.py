@@ -172,7 +172,8 @@ def _as_json(
                 "contacts": [c.to_dict() for c in m.service.channels],
                 "caveat": m.service.caveat,
                 "source_url": m.service.source_url,
-                "verified_on": m.service.verified_on.isoformat(),
+                "verified_on": m.service.verified_on.isoformat() if m.service.verified_on else None,
+                "confirmation": m.service.confirmation.value,
             }
             for m in matches
         ],

@@ -64,7 +64,13 @@ def list_command(
     for r in records:
         flag = " [yellow](caveat)[/]" if r.caveat else ""
         table.add_row(
-            r.id, r.name + flag, r.kind.value, _coverage_text(r), r.status.value, str(r.verified_on), str(r.version)
+            r.id,
+            r.name + flag,
+            r.kind.value,
+            _coverage_text(r),
+            r.status.value,
+            str(r.verified_on) if r.verified_on else "[yellow]unconfirmed[/]",
+            str(r.version),
         )
     console.print(table)
 
@@ -100,7 +106,12 @@ def show_command(
         ("coverage", _coverage_text(record)),
         ("status", record.status.value),
         ("source", record.source_url),
-        ("verified on", str(record.verified_on)),
+        ("confirmation", record.confirmation.value),
+        ("verified on", str(record.verified_on or "")),
+        ("page date", str(record.page_date or "")),
+        ("communities", ", ".join(record.communities)),
+        ("ages", _ages_text(record)),
+        ("residents only", "yes" if record.residents_only else ""),
         ("caveat", f"[yellow]{record.caveat}[/]" if record.caveat else ""),
         *_translation_rows(record),
         ("version", f"{record.version} (updated {record.updated_at:%Y-%m-%d %H:%M} UTC)" if record.updated_at else ""),
@@ -271,6 +282,16 @@ def _fail(message: str) -> NoReturn:
 
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _ages_text(record: ServiceRecord) -> str:
+    if record.min_age is None and record.max_age is None:
+        return ""
+    if record.max_age is None:
+        return f"{record.min_age} and over"
+    if record.min_age is None:
+        return f"up to {record.max_age}"
+    return f"{record.min_age} to {record.max_age}"
 
 
 def _coverage_text(record: ServiceRecord) -> str:
