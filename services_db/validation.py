@@ -149,6 +149,12 @@ COLUMN_NOTES: dict[str, tuple[bool, str]] = {
         "Date your team last checked the details: YYYY-MM-DD (or DD/MM/YYYY); not in the future."
         " Blank only for an unconfirmed entry.",
     ),
+    "confirmation": (
+        False,
+        "confirmed (default: your team checked the details) or unconfirmed (taken from a public page, not yet"
+        " checked; victims are told to call first).",
+    ),
+    "page_date": (False, "The source page's own date (last updated), YYYY-MM-DD, when it shows one."),
     "caveat": (False, "Anything a person still has to confirm; the bot shows it beside the details."),
     **{
         f"{name}_cy": (False, f"Welsh (Cymraeg) for {name}: the bot shows it to people chatting in Welsh.")
@@ -169,12 +175,6 @@ COLUMN_NOTES: dict[str, tuple[bool, str]] = {
         for name in ("eligibility", "caveat", "hours_note", "bank_holidays")
     },
     "notes_easy": (False, "Easy Read channel notes, written like notes_cy: text:61016 [Text us. Any time.]."),
-    "confirmation": (
-        False,
-        "confirmed (default: your team checked the details) or unconfirmed (taken from a public page, not yet"
-        " checked; victims are told to call first).",
-    ),
-    "page_date": (False, "The source page's own date (last updated), YYYY-MM-DD, when it shows one."),
     "version": (
         False,
         "Filled in by export: the version you edited. Leave it as it is; an import refuses rows changed since.",

@@ -61,7 +61,7 @@ def engine_at_0004(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[E
     admin.dispose()
 
 
-def test_0005_keeps_existing_services_and_their_area_codes(engine_at_0004: Engine) -> None:
+def test_upgrading_keeps_existing_services_and_their_area_codes(engine_at_0004: Engine) -> None:
     with engine_at_0004.begin() as conn:
         conn.execute(
             text(

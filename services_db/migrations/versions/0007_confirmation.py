@@ -1,6 +1,7 @@
 """Unconfirmed entries and structured eligibility: confirmation, page_date, communities, ages, residents_only;
 verified_on may be empty (only for unconfirmed entries: services_db.validation and ServiceRecord refuse it
-otherwise).
+otherwise). Also puts back the service_area rows that rebuilding the service table on SQLite (here and in 0005)
+cascade-deleted.
 
 Revision ID: 0007
 Revises: 0006
@@ -8,6 +9,7 @@ Revises: 0006
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -56,19 +58,30 @@ def downgrade() -> None:
             batch_op.drop_column("confirmation")
 
 
+# ONS country codes stored for national coverage (as services_db.convert.NATION_AREA_CODES says).
+_NATION_CODES = {"england_and_wales": ("E92000001", "W92000004"), "england": ("E92000001",), "wales": ("W92000004",)}
+
+
 @contextmanager
 def _keeping_service_areas() -> Iterator[None]:
     """SQLite rebuilds the service table for these changes, and dropping the old table with foreign keys on
-    cascade-deletes every service_area row: keep them aside and put back what went."""
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        yield
-        return
-    query = sa.text("SELECT service_id, area_code FROM service_area")
-    kept = [(str(r[0]), str(r[1])) for r in bind.execute(query)]
+    cascade-deletes every service_area row (0005 did so too): afterwards, put back every service's area codes
+    as its coverage names them."""
     yield
-    existing = {(str(r[0]), str(r[1])) for r in bind.execute(query)}
-    missing = [{"service_id": s, "area_code": a} for s, a in kept if (s, a) not in existing]
+    bind = op.get_bind()
+    existing = {(str(r[0]), str(r[1])) for r in bind.execute(sa.text("SELECT service_id, area_code FROM service_area"))}
+    missing: list[dict[str, str]] = []
+    for service_id, coverage in bind.execute(sa.text("SELECT id, coverage FROM service")):
+        spec = json.loads(coverage) if isinstance(coverage, str) else coverage or {}
+        if spec.get("type") == "areas":
+            codes = [str(c).strip().upper() for c in spec.get("area_codes") or []]
+        elif spec.get("type") == "national":
+            codes = list(_NATION_CODES.get(spec.get("nation") or "england_and_wales", ()))
+        else:
+            codes = []
+        for code in dict.fromkeys(codes):
+            if (service_id, code) not in existing:
+                missing.append({"service_id": service_id, "area_code": code})
     if missing:
         bind.execute(
             sa.text("INSERT INTO service_area (service_id, area_code) VALUES (:service_id, :area_code)"), missing
