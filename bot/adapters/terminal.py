@@ -26,7 +26,6 @@ from bot.engine import (
     Event,
     Language,
     SharedLocation,
-    State,
     Text,
     Turn,
     parse_command,
@@ -148,7 +147,7 @@ class TerminalChat:
         seen: set[tuple[str | None, str | None]] = set()
         for message in turn.messages:
             rendered = render(message, language, markup="plain")
-            style = "red" if turn.conversation.state is State.DANGER and message.key == "danger" else "cyan"
+            style = "red" if message.key == "danger" else "cyan"
             self._console.print(Panel(RichText(rendered.text), border_style=style, expand=False))
             self._location_requested = self._location_requested or rendered.request_location_label is not None
             for row in message.buttons:

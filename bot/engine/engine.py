@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from bot.engine.events import Choice, Command, Event, SharedLocation, Text, Unsupported, parse_command
 from bot.engine.model import NOTE_STATES, Conversation, Language, State
 from bot.engine.ports import Route, Signposter
+from bot.engine.urgency import Urgency, assess, looks_urgent
 from mapping.types import (
     DAY_NAMES,
     Channel,
@@ -106,17 +107,6 @@ LOCATE_PROBLEMS = frozenset(
     }
 )
 
-# Words that suggest someone is in danger right now, in English and Welsh. A false alarm costs one tap back;
-# a miss could cost far more, so the list leans towards catching.
-_URGENT = re.compile(
-    r"\b(help+|helpwch|helpu|helpa|emergency|argyfwng|danger|dangerous|perygl|peryg|outside|tu allan|tu fas|"
-    r"at my door|at the door|breaking in|break in|trying to get in|wrth y drws|"
-    r"following me|followed|chasing|attacking|attacked|hitting|hurting|hurt me|beating me|beat me|punching|"
-    r"kicking|stabbed|stabbing|kill me|killing|going to kill|bleeding|gwaedu|knife|cyllell|gun|"
-    r"scared|terrified|ofn|ofnus|threatening|bygwth|ymosod|ymosododd|ymosodiad|fy nilyn|dilyn fi|brifo|lladd|"
-    r"999|112|police now|heddlu nawr)\b",
-    re.IGNORECASE,
-)
 _GREETING = re.compile(
     r"^\s*(hi+|hello|hey|hiya|start|menu|helo|shwmae|s'mae|sut mae|bore da|prynhawn da|noswaith dda)\b[\s!.,]*$",
     re.IGNORECASE,
@@ -126,11 +116,6 @@ _LATLON = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$
 _AT = re.compile(r"^at:(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
 _MORE = re.compile(r"^more:(\d{1,3}):(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
 _SCRIPT_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
-
-
-def looks_urgent(text: str) -> bool:
-    """True when ``text`` reads like someone in danger now ("help", "he is outside", ...)."""
-    return bool(_URGENT.search(text))
 
 
 # --- what the engine returns -------------------------------------------------------------------------------
@@ -450,10 +435,20 @@ class Engine:
         return self._aside(conv, "stale_button")
 
     def _text(self, conv: Conversation, text: str) -> Turn:
+        urgency = assess(text, during_note=conv.state in NOTE_STATES)
         if conv.state in NOTE_STATES:
-            return self._note_answer(conv, text)
-        if looks_urgent(text):
+            # 999 at once, and the note goes on with the answer kept: nothing the person wrote is lost.
+            before: tuple[Outgoing, ...] = ()
+            if urgency is Urgency.NOW:
+                before = (self._danger_message(conv), Outgoing("note_kept"))
+            elif urgency is Urgency.PAST:
+                before = (Outgoing("danger_past"),)
+            return self._note_answer(conv, text, before=before)
+        if urgency is Urgency.NOW:
             return self._go(conv, State.DANGER)
+        if urgency is Urgency.PAST and conv.state not in (State.ASK_LOCATION, State.CHOOSE_PLACE, State.RESULTS):
+            # "Last week someone hit me": not the danger screen, but the number, and the way on.
+            return self._aside(conv, "danger_past_aside")
         if len(text) > MAX_TEXT:
             return self._aside(conv, "too_long")
         if not text.strip():
@@ -462,7 +457,10 @@ class Engine:
             return self._go(conv, State.WELCOME)
         wants_place = conv.state in (State.ASK_LOCATION, State.CHOOSE_PLACE, State.RESULTS)
         if wants_place or _POSTCODE_LIKE.match(text) or _LATLON.match(text):
-            return self._located(conv, self._signposter.locate(text))
+            turn = self._located(conv, self._signposter.locate(text))
+            if urgency is Urgency.PAST and turn.conversation.state is not State.RESULTS:
+                return self._aside(conv, "danger_past_aside")  # not "I could not find that place"
+            return turn
         if _mostly_other_script(text):
             return self._aside(conv, "other_language")
         return self._aside(conv, "not_understood")
@@ -521,9 +519,8 @@ class Engine:
         if state is State.WELCOME:
             return (Outgoing("menu", buttons=self._menu_buttons()),)
         if state is State.DANGER:
-            cards = self._cards(self._signposter.national([ServiceKind.EMERGENCY]), conv)
             return (
-                Outgoing("danger", {"services": cards}),
+                self._danger_message(conv),
                 Outgoing(
                     "danger_after",
                     buttons=((_b("btn_report", "report"), _b("btn_menu", "menu")), (_b("btn_leave", "leave"),)),
@@ -588,6 +585,10 @@ class Engine:
             )
             return (Outgoing("language", buttons=rows),)
         return (Outgoing("help", buttons=(MENU_ROW, SAFETY_ROW)),)
+
+    def _danger_message(self, conv: Conversation) -> Outgoing:
+        """Call 999, with every way to reach the emergency services the directory lists."""
+        return Outgoing("danger", {"services": self._cards(self._signposter.national([ServiceKind.EMERGENCY]), conv)})
 
     def _menu_buttons(self) -> tuple[tuple[Button, ...], ...]:
         return (
@@ -805,27 +806,27 @@ class Engine:
         rows: Rows = ((_b("btn_skip", "note:skip"), _b("btn_note_cancel", "note:cancel")), SAFETY_ROW)
         return Outgoing(f"{state.value}_ask", buttons=rows)
 
-    def _note_answer(self, conv: Conversation, text: str) -> Turn:
+    def _note_answer(self, conv: Conversation, text: str, *, before: Sequence[Outgoing] = ()) -> Turn:
         note = self._notes.get(conv.note_token, self._now())
         if note is None:
             # Another worker, a restart or the time limit: the text was never stored, so start again.
             token = self._notes.open(self._now())
             conv = conv.but(state=State.NOTE_WHEN, note_token=token)
-            return Turn(conv, (Outgoing("note_lost"), self._note_prompt(State.NOTE_WHEN)))
-        before: list[Outgoing] = []
+            return Turn(conv, (*before, Outgoing("note_lost"), self._note_prompt(State.NOTE_WHEN)))
+        out = list(before)
         answer = text.strip()
         if len(answer) > MAX_NOTE_ANSWER:
             answer = answer[:MAX_NOTE_ANSWER] + "…"
-            before.append(Outgoing("note_trimmed"))
+            out.append(Outgoing("note_trimmed"))
         note.answers[conv.state] = answer
         position = NOTE_STATES.index(conv.state)
         if position + 1 < len(NOTE_STATES):
             following = NOTE_STATES[position + 1]
-            return Turn(conv.but(state=following), (*before, self._note_prompt(following)))
+            return Turn(conv.but(state=following), (*out, self._note_prompt(following)))
         fields = {state.value.removeprefix("note_"): note.answers.get(state) or None for state in NOTE_STATES}
         self._notes.discard(conv.note_token)
         conv = conv.but(state=State.NOTE_DONE, note_token=None)
-        return Turn(conv, (*before, Outgoing("note_result", fields), *self.screen(conv)))
+        return Turn(conv, (*out, Outgoing("note_result", fields), *self.screen(conv)))
 
     def _settle_note(self, before: Conversation, turn: Turn) -> Turn:
         """Drop a note from memory as soon as the conversation leaves the note's steps."""

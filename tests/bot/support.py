@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 
 from bot.engine import (
     NOTE_STATES,
@@ -127,3 +129,32 @@ def _fresh(engine: Engine, conv: Conversation) -> Conversation:
 def _key(conv: Conversation) -> tuple[object, ...]:
     # Coarse on purpose: language, strands and area change the words shown, not the paths available.
     return (conv.state, bool(conv.strands), bool(conv.local_strands), conv.pfa_code is None)
+
+
+# --- the labelled corpus of the danger recogniser (tests/bot/urgent_corpus, see its README) --------------------
+
+URGENT_CORPUS = Path(__file__).resolve().parent / "urgent_corpus"
+HELD_OUT_MARK = "# --- held-out"
+
+
+@dataclass(frozen=True)
+class Phrase:
+    label: str  # now | past | none
+    text: str
+    held_out: bool
+
+
+def corpus(language: str) -> list[Phrase]:
+    """The labelled phrases of ``urgent_corpus/{language}.tsv``; those after the held-out mark are held out."""
+    phrases, held_out = [], False
+    path = URGENT_CORPUS / f"{language}.tsv"
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.startswith(HELD_OUT_MARK):
+            held_out = True
+        if not line.strip() or line.startswith("#"):
+            continue
+        label, _, text = line.partition("\t")
+        if label not in ("now", "past", "none") or not text.strip():
+            raise ValueError(f"{path.name} line {number}: want 'now|past|none<TAB>text', got {line!r}")
+        phrases.append(Phrase(label, text, held_out))
+    return phrases

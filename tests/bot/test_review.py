@@ -48,7 +48,7 @@ def _find(engine, place: str):  # type: ignore[no-untyped-def]
         "helpa fi",  # colloquial Welsh "help me"
         "dw i mewn peryg",
         "mae o wrth y drws",
-        "ymosododd arna i",
+        "mae o'n ymosod arna i",
         "mae o'n fy nilyn i",
     ],
 )
