@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from bot.engine.events import Choice, Command, Event, SharedLocation, Text, Unsupported, parse_command
 from bot.engine.model import NOTE_STATES, Conversation, Language, State
 from bot.engine.ports import Route, Signposter
-from bot.engine.urgency import Urgency, assess, looks_urgent
+from bot.engine.urgency import Urgency, assess, load_catalogues, looks_urgent
 from mapping.types import (
     DAY_NAMES,
     Channel,
@@ -310,6 +310,7 @@ class Engine:
         self._clock = clock
         self._stale_after = timedelta(days=stale_after_days)
         self._notes = _NotePad()
+        load_catalogues()
 
     @property
     def notes_in_memory(self) -> int:

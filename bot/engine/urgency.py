@@ -21,7 +21,7 @@ from enum import StrEnum
 from functools import cache
 from importlib import resources
 
-__all__ = ["CatalogueSyntaxError", "Urgency", "assess", "looks_urgent", "mutations"]
+__all__ = ["CatalogueSyntaxError", "Urgency", "assess", "load_catalogues", "looks_urgent", "mutations"]
 
 LANGUAGES = ("en", "cy")
 KINDS = ("call", "danger", "act", "presence", "fear")
@@ -51,6 +51,13 @@ class CatalogueSyntaxError(ValueError):
 def looks_urgent(text: str) -> bool:
     """True when ``text`` reads like someone in danger now ("help", "he is outside", "mae ganddo gyllell")."""
     return assess(text) is Urgency.NOW
+
+
+def load_catalogues() -> None:
+    """Read and compile both catalogues now (at start-up), so a broken one fails at once, not at someone's first
+    message, and the first danger message does not wait for the compiling."""
+    for language in LANGUAGES:
+        _own_common(language)
 
 
 def assess(text: str, *, during_note: bool = False) -> Urgency:
