@@ -276,7 +276,8 @@ def _plan_and_apply(
 
 
 async def coverage_snapshot(context: JobContext) -> Mapping[str, Any]:
-    """Store today's third-party reporting coverage per force area and strand (% of population covered).
+    """Store today's third-party reporting coverage per force area and strand (% of population covered), as two
+    series: local provision, and with national services merged (``CoverageSnapshot.scope``).
 
     Uses the stored boundaries when `signpost geography load` has run, else the 5 km grid; population from
     ``context.options["population"]`` (LSOA centroids, path or URL, with ``"census"`` counts when separate),
@@ -319,27 +320,36 @@ def _coverage_snapshot(context: JobContext) -> dict[str, Any]:
         )
     else:
         population = postcode_proxy(postcodes or load_postcode_points())
-    result = compute_coverage(services, population, geography, levels=("pfa",), gaps=False)
     method = f"{population.basis.label}; {geography.basis.value} {geography.vintage}"[:200]
+    # Two series: local provision (what the report shows by default) and with national services merged (a
+    # national service makes every area 100%, so that series alone would hide every local change).
+    results = {
+        scope: compute_coverage(
+            services, population, geography, levels=("pfa",), gaps=False, include_national=scope == "with_national"
+        )
+        for scope in ("local", "with_national")
+    }
     with Session(context.engine) as session:
         session.exec(delete(CoverageSnapshot).where(col(CoverageSnapshot.taken_on) == today))  # type: ignore[call-overload]
-        for row in result.rows_for_level("pfa"):
-            session.add(
-                CoverageSnapshot(
-                    taken_on=today,
-                    level="pfa",
-                    area_code=row.code,
-                    strand=row.strand,
-                    population=row.population,
-                    population_covered=row.population_covered,
-                    method=method,
+        for scope, result in results.items():
+            for row in result.rows_for_level("pfa"):
+                session.add(
+                    CoverageSnapshot(
+                        taken_on=today,
+                        level="pfa",
+                        area_code=row.code,
+                        strand=row.strand,
+                        population=row.population,
+                        population_covered=row.population_covered,
+                        method=method,
+                        scope=scope,
+                    )
                 )
-            )
         session.commit()
-    total, covered = result.totals()
-    return {
-        "areas": len(result.rows_for("pfa")),
-        "rows": len(result.rows_for_level("pfa")),
-        "pct_population_covered": round(100.0 * covered / total, 2) if total else 0.0,
-        "method": method,
-    }
+    local = results["local"]
+    out: dict[str, Any] = {"areas": len(local.rows_for("pfa")), "rows": len(local.rows_for_level("pfa"))}
+    for scope, result in results.items():
+        total, covered = result.totals()
+        out[f"pct_population_covered_{scope}"] = round(100.0 * covered / total, 2) if total else 0.0
+    out["method"] = method
+    return out

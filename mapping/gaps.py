@@ -227,6 +227,7 @@ class CoverageRow:
     area_km2: float
     area_covered_km2: float
     services: int
+    service_ids: tuple[str, ...] = ()  # the services counted that cover any part of the area for the strand
 
     @property
     def pct_population(self) -> float | None:
@@ -297,6 +298,15 @@ class CoverageResult:
     point_pfa: np.ndarray  # index into geography.pfas
     point_mask: np.ndarray  # uint8 strand bits covered, one per point
     service_geometries: tuple[BaseGeometry | None, ...] = field(repr=False, default=())
+    # National services of the counted kinds and strands left out because include_national was off: they are
+    # available everywhere, and reported beside the local figures rather than merged into them.
+    national_set_aside: tuple[ServiceRecord, ...] = ()
+    include_national: bool = True
+
+    @property
+    def local_services(self) -> tuple[ServiceRecord, ...]:
+        """The counted services with a local (area, radius or polygon) coverage."""
+        return tuple(s for s in self.services if not isinstance(s.coverage, NationalCoverage))
 
     def rows_for(self, level: str, strand: str = ANY) -> tuple[CoverageRow, ...]:
         return tuple(r for r in self.rows if r.level == level and r.strand == strand)
@@ -496,15 +506,16 @@ def compute_coverage(
     strand_keys: tuple[str, ...] = (*[s.value for s in chosen], ANY)
     kind_set = set(kinds)
 
-    counted = [
+    eligible = [
         s
         for s in services
         if s.status is ServiceStatus.ACTIVE
         and not s.is_example  # shipped demonstration entries are not real coverage
         and (not kind_set or s.kind in kind_set)
         and _service_mask(s, selected)
-        and (include_national or not isinstance(s.coverage, NationalCoverage))
     ]
+    counted = [s for s in eligible if include_national or not isinstance(s.coverage, NationalCoverage)]
+    set_aside = tuple(s for s in eligible if not include_national and isinstance(s.coverage, NationalCoverage))
     known = {u.code for u in geography.pfas} | {u.code for u in geography.lads}
     resolved: list[_Resolved] = []
     problems: list[ServiceProblem] = []
@@ -625,9 +636,8 @@ def compute_coverage(
                     parts = [g for m, g in pieces.items() if m & bits]
                     covered_geom = shapely.union_all(parts) if parts else shapely.Polygon()
                     covered_area = float(covered_geom.area)
-                n_services = int(sum(1 for s in cand.tolist() if geo_masks[s] & bits)) + sum(
-                    1 for r in code_services[i] if r.mask & bits
-                )
+                ids = [geometric[s].record.id for s in cand.tolist() if geo_masks[s] & bits]
+                ids += [r.record.id for r in code_services[i] if r.mask & bits]
                 rows.append(
                     CoverageRow(
                         level=level,
@@ -639,7 +649,8 @@ def compute_coverage(
                         population_covered=float(covered_pop[key][i]),
                         area_km2=area_m2 / 1e6,
                         area_covered_km2=min(covered_area, area_m2) / 1e6,
-                        services=n_services,
+                        services=len(ids),
+                        service_ids=tuple(ids),
                     )
                 )
                 if gaps and area_m2 - covered_area > 1.0:
@@ -662,6 +673,8 @@ def compute_coverage(
         point_pfa=point_pfa,
         point_mask=point_mask,
         service_geometries=tuple(r.geometry for r in resolved),
+        national_set_aside=set_aside,
+        include_national=include_national,
     )
 
 

@@ -287,6 +287,8 @@ class CoverageSnapshot(SQLModel, table=True):
     population: float
     population_covered: float
     method: str = Field(default="", max_length=200)
+    # "local": services with a local coverage only (the default view); "with_national": national services merged.
+    scope: str = Field(default="local", max_length=16, sa_column_kwargs={"server_default": "with_national"})
 
 
 class ScheduledImport(SQLModel, table=True):

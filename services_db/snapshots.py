@@ -12,9 +12,16 @@ from services_db.models import CoverageSnapshot
 __all__ = ["snapshot_series"]
 
 
-def snapshot_series(*, session: Session, area_code: str | None = None, strand: str = "any") -> list[SnapshotPoint]:
-    """One point per snapshot day for a force area, or summed over England and Wales when ``area_code`` is None."""
-    query = select(CoverageSnapshot).where(CoverageSnapshot.strand == strand, CoverageSnapshot.level == "pfa")
+def snapshot_series(
+    *, session: Session, area_code: str | None = None, strand: str = "any", scope: str = "local"
+) -> list[SnapshotPoint]:
+    """One point per snapshot day for a force area, or summed over England and Wales when ``area_code`` is None.
+
+    ``scope`` is ``"local"`` (local provision) or ``"with_national"`` (national services merged in).
+    """
+    query = select(CoverageSnapshot).where(
+        CoverageSnapshot.strand == strand, CoverageSnapshot.level == "pfa", CoverageSnapshot.scope == scope
+    )
     if area_code is not None:
         query = query.where(CoverageSnapshot.area_code == area_code)
     days: dict = defaultdict(lambda: [0.0, 0.0, set()])

@@ -9,8 +9,14 @@ from datetime import date
 from mapping.crime import PriorityRow
 from mapping.gaps import ANY, CoverageResult, CoverageRow, GeographyBasis
 from mapping.siting import SitingResult
+from mapping.types import ServiceRecord
 
-__all__ = ["ATTRIBUTION", "AreaExtra", "ReportContext"]
+__all__ = ["ATTRIBUTION", "AreaExtra", "ForceProvision", "ReportContext"]
+
+# Fewer local services than this per force area on average, or a force area with none, and the report opens by
+# saying how thin the directory is: a 0% there means "none listed", not "none exists".
+FEW_LOCAL_PER_FORCE = 3
+NAMES_SHOWN = 8  # names listed inline before "and N more" (the full lists are in the tables and CSVs)
 
 ATTRIBUTION = (
     "Source: Office for National Statistics licensed under the Open Government Licence v3.0. "
@@ -33,13 +39,30 @@ class AreaExtra:
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ForceProvision:
+    """What the directory holds for one force area: local services covering any part of it."""
+
+    code: str
+    name: str
+    services: int
+    confirmed: int
+    unconfirmed: int
+    last_checked: date | None
+
+
+def some_names(names: tuple[str, ...] | list[str], shown: int = NAMES_SHOWN) -> str:
+    """A few names then how many more; "; " between names (ONS names carry commas: "Bristol, City of")."""
+    listed = "; ".join(names[:shown])
+    return listed + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
 @dataclass(frozen=True)
 class ReportContext:
     """Everything the writers need; built by the CLI (or a job) from the computation and the optional inputs."""
 
     result: CoverageResult
     generated_on: date
-    include_national: bool = True
     vintages: tuple[tuple[str, str], ...] = ()  # (what, which file / vintage)
     priorities: tuple[PriorityRow, ...] = ()
     crime_note: str = ""
@@ -86,12 +109,79 @@ class ReportContext:
                 "official boundaries. Run `signpost geography load` for the real areas."
             )
         national = self.result.national_services
-        if national and self.include_national:
-            names = ", ".join(s.name for s in national)
-            lines.append(f"National services counted (they cover every area of their nation): {names}.")
-        elif not self.include_national:
-            lines.append("National services are not counted: the figures show local coverage only.")
+        if self.include_national:
+            names = some_names([s.name for s in national])
+            lines.append(
+                "Local and national services merged (--include-national): national services cover every area of "
+                f"their nation, so they hide where local provision is missing. Counted: {names or 'none'}."
+            )
+        else:
+            lines.append(
+                "Figures are local provision: services with a local coverage (areas, a radius or a polygon). "
+                "National services are reported beside them, not merged (--include-national merges them)."
+            )
         lines.extend(self.notes)
+        return lines
+
+    @property
+    def include_national(self) -> bool:
+        return self.result.include_national
+
+    @property
+    def scope_label(self) -> str:
+        """What the headline figures count, for titles."""
+        return "local and national services" if self.include_national else "local services only"
+
+    def national_line(self) -> str | None:
+        """ "plus N national services available everywhere: ..." beside local figures; None when merged or none."""
+        aside = self.result.national_set_aside
+        if self.include_national or not aside:
+            return None
+        names = some_names(sorted(s.name for s in aside))
+        return f"plus {len(aside)} national service{'s' if len(aside) != 1 else ''} available everywhere: {names}"
+
+    def provision_by_force(self) -> list[ForceProvision]:
+        """Per force area, the counted local services covering any part of it, and when they were last checked."""
+        local = {s.id: s for s in self.result.local_services}
+        out = []
+        for row in self.result.rows_for("pfa", ANY):
+            mine = [local[i] for i in dict.fromkeys(row.service_ids) if i in local]
+            out.append(
+                ForceProvision(
+                    code=row.code,
+                    name=row.name,
+                    services=len(mine),
+                    confirmed=sum(1 for s in mine if is_confirmed(s)),
+                    unconfirmed=sum(1 for s in mine if not is_confirmed(s)),
+                    last_checked=max((d for s in mine if (d := s.verified_on) is not None), default=None),
+                )
+            )
+        return out
+
+    def directory_is_thin(self) -> bool:
+        """Few local services, or a force area with none: the report must say so before any percentage."""
+        if "pfa" not in self.result.levels:
+            return len(self.result.local_services) < FEW_LOCAL_PER_FORCE * len(self.result.geography.pfas)
+        forces = self.provision_by_force()
+        return any(f.services == 0 for f in forces) or len(self.result.local_services) < FEW_LOCAL_PER_FORCE * len(
+            forces
+        )
+
+    def directory_lines(self) -> list[str]:
+        """What the directory holds, said first when it is thin (see :meth:`directory_is_thin`)."""
+        local = self.result.local_services
+        confirmed = sum(1 for s in local if is_confirmed(s))
+        lines = [
+            f"The directory lists {len(local)} local service{'s' if len(local) != 1 else ''} of the counted kinds "
+            f"({self.kinds_label}): {confirmed} confirmed, {len(local) - confirmed} unconfirmed."
+        ]
+        if "pfa" in self.result.levels:
+            empty = [f.name for f in self.provision_by_force() if f.services == 0]
+            if empty:
+                lines.append(
+                    f"{len(empty)} of {len(self.result.rows_for('pfa', ANY))} force areas have no local service "
+                    f"listed ({some_names(empty)}): 0% there means none is listed, not that none exists."
+                )
         return lines
 
     def attribution(self) -> str:
@@ -137,3 +227,8 @@ class ReportContext:
 
     def headline(self) -> tuple[float, float]:
         return self.result.totals(ANY)
+
+
+def is_confirmed(service: ServiceRecord) -> bool:
+    """Whether the commissioner's team confirmed the entry (a verified_on date) rather than it coming unchecked."""
+    return service.verified_on is not None

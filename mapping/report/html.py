@@ -34,9 +34,10 @@ National Grid metres (a point on the edge is inside); area-coded coverage by cod
 or its force area, is listed); national coverage by nation.</li>
 <li><b>Which services count.</b> Active services of the selected kinds (by default third-party reporting),
 serving at least one selected strand. A service that lists no strand serves every strand. "Any" means covered
-for at least one selected strand. National services of a counted kind cover every area of their nation and so
-hide local gaps: the report names them, and <code>--local-only</code> leaves them out to show where local
-services are missing. National routes of other kinds (999, 101, True Vision online reporting, helplines) are
+for at least one selected strand. The figures are local provision (services with a local coverage: areas, a
+radius or a polygon); national services of a counted kind cover every area of their nation and so would hide
+where local provision is missing: they are listed beside the figures, and <code>--include-national</code>
+merges them in. National routes of other kinds (999, 101, True Vision online reporting, helplines) are
 available to everyone and are not what this exercise measures.</li>
 <li><b>Areas.</b> Each LSOA belongs to exactly one local authority by the ONS nesting: the district its LSOA 2021
 name gives ("Hart 001A" is in Hart), through an authored table of the districts merged since 2021 (Cumberland,
@@ -329,6 +330,30 @@ def _priorities(context: ReportContext) -> str:
     )
 
 
+def _directory(context: ReportContext) -> str:
+    """The directory's local provision per force area; opens the page when the directory is thin."""
+    if "pfa" not in context.result.levels:
+        return ""
+    thin = context.directory_is_thin()
+    rows = "".join(
+        f"<tr><td>{escape(f.name)}</td>"
+        + _num_cell(f.services, str(f.services))
+        + _num_cell(f.confirmed, str(f.confirmed))
+        + _num_cell(f.unconfirmed, str(f.unconfirmed))
+        + f"<td>{f.last_checked.isoformat() if f.last_checked else '-'}</td></tr>"
+        for f in sorted(context.provision_by_force(), key=lambda f: (f.services, f.name))
+    )
+    lines = "".join(f"<p>{escape(line)}</p>" for line in context.directory_lines())
+    table = (
+        '<details><summary>Local services per force area</summary><div class="tablewrap"><table class="sortable">'
+        "<thead><tr><th>Force area</th><th>Local services</th><th>Confirmed</th><th>Unconfirmed</th>"
+        f"<th>Last checked</th></tr></thead><tbody>{rows}</tbody></table></div></details>"
+    )
+    if thin:
+        return f'<div class="warn" id="directory"><b>Read this first: the directory is thin.</b>{lines}{table}</div>'
+    return f'<div id="directory">{lines}{table}</div>'
+
+
 def write_html(context: ReportContext, path: Path) -> Path:
     """Write the page; everything it needs is inline, so it opens offline and can be e-mailed as one file."""
     result = context.result
@@ -391,6 +416,13 @@ def write_html(context: ReportContext, path: Path) -> Path:
         f"<h2>{escape(e.title)}</h2><p class='note'>{escape(e.note)}</p>" for e in context.extras if e.note
     )
     basis = "".join(f"<li>{escape(line)}</li>" for line in context.basis_lines())
+    national = context.national_line()
+    national_card = (
+        f'<div class="card" style="max-width:420px"><div class="note">National services</div>'
+        f"<div>{escape(national[0].upper() + national[1:])}.</div></div>"
+        if national
+        else ""
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -398,15 +430,18 @@ def write_html(context: ReportContext, path: Path) -> Path:
 <style>{CSS}</style></head>
 <body>
 <header><h1>Third-party reporting coverage, England and Wales</h1>
-<div>Generated {context.generated_on.isoformat()} &middot; services counted: {escape(context.kinds_label)}
-({len(result.services)}) &middot; population: {escape(result.population.basis.label)}</div></header>
+<div>Generated {context.generated_on.isoformat()} &middot; services counted: {escape(context.kinds_label)},
+{escape(context.scope_label)} ({len(result.services)}) &middot; population:
+{escape(result.population.basis.label)}</div></header>
 <main>
+{_directory(context) if context.directory_is_thin() else ""}
 {"".join(f'<div class="warn">{w}</div>' for w in warnings)}
 <div class="row">
-<div class="card"><div class="note">{escape(unit)} covered (any strand)</div>
+<div class="card"><div class="note">{escape(unit)} covered (any strand, {escape(context.scope_label)})</div>
 <div class="big">{fmt_pct(100 * covered / population if population else None)}</div>
 <div class="note">{covered:,.0f} of {population:,.0f}</div></div>
 {strand_cards}
+{national_card}
 </div>
 <h2>Map: % of {escape(unit)} covered &mdash; <span id="current"></span></h2>
 <div id="controls">{level_buttons} &nbsp; {strand_buttons} &nbsp;
@@ -415,6 +450,7 @@ def write_html(context: ReportContext, path: Path) -> Path:
 <div>{_maps(context)}</div>
 <div id="tip"></div>
 {uncovered}
+{"" if context.directory_is_thin() else _directory(context)}
 <h2>Tables (click a heading to sort)</h2>
 {"".join(_area_table(context, lv) for lv in result.levels)}
 {_priorities(context)}

@@ -51,7 +51,7 @@ class ReportOptions:
     crime_year: str | None = None
     siting: int = 0
     siting_radius_m: float = DEFAULT_RADIUS_M
-    include_national: bool = True
+    include_national: bool = False  # local provision by default; national services are reported beside it
     today: date = field(default_factory=date.today)
 
 
@@ -155,7 +155,6 @@ def run_report(
     context = ReportContext(
         result=result,
         generated_on=options.today,
-        include_national=options.include_national,
         vintages=tuple(vintages),
         priorities=priorities,
         crime_note=crime_note,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mapping.gaps import ANY
-from mapping.report.context import ReportContext
+from mapping.gaps import ANY, CoverageRow
+from mapping.report.context import ReportContext, some_names
 
 __all__ = ["fmt_pct", "summary_lines", "write_summary"]
 
@@ -27,18 +27,26 @@ def summary_lines(context: ReportContext) -> list[str]:
     lines = [
         "# Third-party reporting coverage: summary",
         "",
-        f"Generated {context.generated_on.isoformat()}. Services counted: {context.kinds_label} "
-        f"({len(result.services)} services).",
+        f"Generated {context.generated_on.isoformat()}. Services counted: {context.kinds_label}, "
+        f"{context.scope_label} ({len(result.services)} services).",
         "",
     ]
+    thin = context.directory_is_thin()
+    if thin:
+        lines += ["## Read this first: the directory is thin", ""]
+        lines += [f"- {line}" for line in context.directory_lines()]
+        lines += ["", *_provision_table(context), ""]
     lines += [f"- {line}" for line in context.basis_lines()]
+    where = "at least one counted service" if context.include_national else "at least one local service"
     lines += [
         "",
         "## Headline",
         "",
-        f"- {covered:,.0f} of {population:,.0f} {unit} ({fmt_pct(pct)}) are where at least one counted service "
-        "covers them.",
+        f"- {covered:,.0f} of {population:,.0f} {unit} ({fmt_pct(pct)}) are where {where} covers them.",
     ]
+    national = context.national_line()
+    if national:
+        lines.append(f"- {national[0].upper()}{national[1:]}.")
     for strand in result.strands:
         if strand == ANY:
             continue
@@ -48,19 +56,18 @@ def summary_lines(context: ReportContext) -> list[str]:
     for level in result.levels:
         label = "force areas" if level == "pfa" else "local authorities"
         rows = result.rows_for(level, ANY)
-        none = result.uncovered_areas(level, ANY)
-        # "; " between names: ONS names carry commas ("London, City of", "Bristol, City of").
-        listed = f": {'; '.join(none)}." if none else "."
+        none = _by_people_uncovered([r for r in rows if r.no_coverage])
+        listed = f", most people first: {some_names(none)}." if none else "."
         lines.append(f"- {len(none)} of {len(rows)} {label} have no coverage at all{listed}")
         for strand in result.strands:
             if strand != ANY and result.uncovered_areas(level, strand):
-                names = result.uncovered_areas(level, strand)
-                shown = "; ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
-                lines.append(f"  - no {_strand_label(strand)} coverage in {len(names)} {label}: {shown}.")
+                names = _by_people_uncovered([r for r in result.rows_for(level, strand) if r.no_coverage])
+                lines.append(f"  - no {_strand_label(strand)} coverage in {len(names)} {label}: {some_names(names)}.")
     if "pfa" in result.levels:
+        # Lowest share first; among equal shares (many 0% ties) the most people not covered first.
         ranked = sorted(
             (r for r in result.rows_for("pfa", ANY) if r.population > 0),
-            key=lambda r: (r.pct_population or 0.0, r.name),
+            key=lambda r: (round(r.pct_population or 0.0, 6), -(r.population - r.population_covered), r.name),
         )
         lines += ["", "## Lowest coverage (force areas, any strand)", ""]
         lines += [
@@ -105,6 +112,24 @@ def summary_lines(context: ReportContext) -> list[str]:
         if extra.note:
             lines += ["", f"## {extra.title}", "", extra.note]
     lines += ["", "---", "", context.attribution()]
+    return lines
+
+
+def _by_people_uncovered(rows: list[CoverageRow]) -> list[str]:
+    return [r.name for r in sorted(rows, key=lambda r: (-(r.population - r.population_covered), r.name))]
+
+
+def _provision_table(context: ReportContext) -> list[str]:
+    """Per force area: local services, confirmed and unconfirmed, and when one of them was last checked."""
+    if "pfa" not in context.result.levels:
+        return []
+    lines = [
+        "| Force area | Local services | Confirmed | Unconfirmed | Last checked |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for f in sorted(context.provision_by_force(), key=lambda f: (f.services, f.name)):
+        checked = f.last_checked.isoformat() if f.last_checked else "-"
+        lines.append(f"| {f.name} | {f.services} | {f.confirmed} | {f.unconfirmed} | {checked} |")
     return lines
 
 

@@ -165,8 +165,12 @@ def report(
     siting_radius_km: Annotated[
         float, typer.Option("--siting-radius-km", help="Service radius of a proposed centre, km.")
     ] = DEFAULT_RADIUS_M / 1000,
-    local_only: Annotated[
-        bool, typer.Option("--local-only", help="Leave out national services: show where local services are missing.")
+    include_national: Annotated[
+        bool,
+        typer.Option(
+            "--include-national",
+            help="Merge national services into the figures (by default they are listed beside local provision).",
+        ),
     ] = False,
     services_file: Annotated[
         Path | None,
@@ -205,7 +209,7 @@ def report(
         crime_year=crime_year,
         siting=siting,
         siting_radius_m=siting_radius_km * 1000,
-        include_national=not local_only,
+        include_national=include_national,
     )
     names = {a.code: a.name for a in (*registry.pfas(), *registry.lads())}
     with Progress(
@@ -253,6 +257,9 @@ def history(
     strand: Annotated[str, typer.Option("--strand", help="A strand, or 'any'.")] = ANY,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the series as CSV.")] = None,
     png_out: Annotated[Path | None, typer.Option("--png", help="Also draw the series as a PNG chart.")] = None,
+    include_national: Annotated[
+        bool, typer.Option("--include-national", help="The series with national services merged (default: local).")
+    ] = False,
 ) -> None:
     """Coverage over time, from the nightly snapshots (`signpost jobs run-now coverage-snapshot` takes one now)."""
     from mapping.report.history import draw_history
@@ -268,13 +275,19 @@ def history(
             _fail(f"{area} is not a police force area code (E23000001-E23000039, W15000001-W15000004)")
     engine = wiring.database()
     with Session(engine) as session:
-        series = snapshot_series(session=session, area_code=area, strand=strand)
+        scope = "with_national" if include_national else "local"
+        series = snapshot_series(session=session, area_code=area, strand=strand, scope=scope)
     where = registry.area(area).name if area and registry.area(area) else "England and Wales"
     if not series:
         console.print(f"No coverage snapshots for {where} yet: run `signpost jobs run-now coverage-snapshot`.")
         return
     table = Table(
-        "date", "population", "covered", "% covered", "method", title=f"Coverage over time: {where}, {strand}"
+        "date",
+        "population",
+        "covered",
+        "% covered",
+        "method",
+        title=f"Coverage over time: {where}, {strand}, {'local and national' if include_national else 'local'}",
     )
     for point in series:
         table.add_row(
@@ -288,12 +301,15 @@ def history(
     if csv_out:
         with csv_out.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["taken_on", "area", "strand", "population", "population_covered", "pct", "method"])
+            writer.writerow(
+                ["taken_on", "area", "strand", "population", "population_covered", "pct", "method", "scope"]
+            )
             for p in series:
                 pct = f"{p.pct:.2f}" if p.pct is not None else ""
                 row = [p.taken_on, area or "E+W", strand, f"{p.population:.0f}", f"{p.population_covered:.0f}", pct]
-                writer.writerow([*row, p.method])
+                writer.writerow([*row, p.method, scope])
         console.print(f"Wrote {csv_out}")
     if png_out:
-        draw_history(series, title=f"Third-party reporting coverage: {where} ({strand})", path=png_out)
+        what = "local and national services" if include_national else "local services only"
+        draw_history(series, title=f"Third-party reporting coverage: {where} ({strand}, {what})", path=png_out)
         console.print(f"Wrote {png_out}")

@@ -76,3 +76,43 @@ def test_history_refuses_what_it_cannot_show(cli_database: Engine) -> None:
     assert runner.invoke(app, ["coverage", "history", "--strand", "age"]).exit_code == 2
     empty = runner.invoke(app, ["coverage", "history"])
     assert empty.exit_code == 0 and "No coverage snapshots" in empty.output
+
+
+def test_local_and_national_series_are_kept_apart_and_methods_are_not_joined(
+    cli_database: Engine, tmp_path: Path
+) -> None:
+    from mapping.report.history import runs_by_method
+
+    rows = [
+        (date(2026, 11, 1), "local", "PROXY: postcode counts", 1000, 100),
+        (date(2026, 11, 1), "with_national", "PROXY: postcode counts", 1000, 1000),
+        (date(2026, 11, 2), "local", "PROXY: postcode counts", 1000, 150),
+        (date(2026, 11, 3), "local", "Census 2021 usual residents", 2000, 500),
+        (date(2026, 11, 3), "with_national", "Census 2021 usual residents", 2000, 2000),
+    ]
+    with Session(cli_database) as session:
+        for day, scope, method, population, covered in rows:
+            session.add(
+                CoverageSnapshot(
+                    taken_on=day,
+                    level="pfa",
+                    area_code="E23000003",
+                    strand="any",
+                    population=population,
+                    population_covered=covered,
+                    method=method,
+                    scope=scope,
+                )
+            )
+        session.commit()
+        local = snapshot_series(session=session)
+        merged = snapshot_series(session=session, scope="with_national")
+    assert [p.pct for p in local] == [10.0, 15.0, 25.0]
+    assert [p.pct for p in merged] == [100.0, 100.0]
+    assert [[p.taken_on.day for p in run] for run in runs_by_method(local)] == [[1, 2], [3]]
+    png = tmp_path / "h.png"
+    result = runner.invoke(app, ["coverage", "history", "--png", str(png)])
+    assert result.exit_code == 0 and "25.0%" in result.output and "local" in result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    merged_out = runner.invoke(app, ["coverage", "history", "--include-national"])
+    assert merged_out.exit_code == 0 and "100.0%" in merged_out.output and "15.0%" not in merged_out.output

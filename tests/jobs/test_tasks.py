@@ -20,12 +20,12 @@ from jobs.runner import JobContext
 from mapping.areas import AreaRegistry
 from mapping.boundaries import Boundary, BoundarySet
 from mapping.crs import bng_to_wgs84, geometry_to_wgs84
-from mapping.types import ServiceKind, Strand
+from mapping.types import Nation, NationalCoverage, ServiceKind, Strand
 from services_db import access, repository
 from services_db.boundaries import store_boundaries
 from services_db.formats.csv_format import write_csv
 from services_db.models import CoverageSnapshot, OutboxMessage, PendingUpload, ScheduledImport
-from tests.services_db.factories import area_service, radius_service
+from tests.services_db.factories import area_service, make_service, radius_service
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 LANCASHIRE = "pcc-E23000003"
@@ -286,15 +286,27 @@ async def test_the_snapshot_stores_population_covered_per_force_area_and_strand(
             kind=ServiceKind.THIRD_PARTY_REPORTING,
         )
         repository.create_service(session=session, record=service, actor="test")
+        national = make_service(
+            "national-trc",
+            kind=ServiceKind.THIRD_PARTY_REPORTING,
+            coverage=NationalCoverage(Nation.ENGLAND_AND_WALES),
+            strands=[Strand.DISABILITY],
+        )
+        repository.create_service(session=session, record=national, actor="test")
         session.commit()
 
     options = {"population": str(population), "partial": True}  # two districts, not all of England and Wales
     context = JobContext(engine=engine, data_dir=tmp_path, clock=lambda: NOW, options=options)
     counts = await tasks.coverage_snapshot(context)
     await tasks.coverage_snapshot(context)  # the same day again replaces, not duplicates
-    assert counts["areas"] == 1 and counts["pct_population_covered"] == round(100 * 3000 / 3500, 2)
+    assert counts["areas"] == 1 and counts["pct_population_covered_local"] == round(100 * 3000 / 3500, 2)
+    assert counts["pct_population_covered_with_national"] == 100.0
     with Session(engine) as session:
-        rows = {r.strand: r for r in session.exec(select(CoverageSnapshot))}
+        stored = list(session.exec(select(CoverageSnapshot)))
+    merged = {r.strand: r for r in stored if r.scope == "with_national"}
+    assert merged["disability"].population_covered == 3500 and merged["any"].population_covered == 3500
+    rows = {r.strand: r for r in stored if r.scope == "local"}
+    assert len(stored) == 2 * len(rows)
     assert set(rows) == {*(s.value for s in Strand), "any"}
     assert (rows["any"].population, rows["any"].population_covered) == (3500, 3000)
     assert rows["race"].population_covered == 3000 and rows["disability"].population_covered == 0

@@ -21,6 +21,7 @@ from mapping.population import PopulationBasis
 from mapping.report import ReportContext, write_report
 from mapping.report.context import AreaExtra
 from mapping.report.csv_tables import CSV_COLUMNS
+from mapping.report.summary import summary_lines
 from mapping.siting import propose_sites
 from mapping.types import RadiusCoverage, ServiceKind, Strand
 from services_db.formats import write_services
@@ -155,6 +156,89 @@ def test_summary_states_the_headline_in_words(written: Path) -> None:
     assert "Priority" in text and "Siting" in text
 
 
+def _national(name: str) -> object:
+    from mapping.types import Nation, NationalCoverage
+
+    return make_service(
+        name.lower().replace(" ", "-"),
+        name=name,
+        kind=ServiceKind.THIRD_PARTY_REPORTING,
+        coverage=NationalCoverage(Nation.ENGLAND_AND_WALES),
+    )
+
+
+def test_national_services_are_beside_local_figures_not_merged_unless_asked(tmp_path: Path) -> None:
+    services = [*toy_services(), _national("Report It Anywhere")]
+    local = ReportContext(
+        result=compute_coverage(services, toy_population(), toy_geography(), include_national=False),
+        generated_on=date(2026, 11, 28),
+    )
+    text = "\n".join(summary_lines(local))
+    assert "650 of 657 residents (98.9%) are where at least one local service covers them" in text
+    assert "Plus 1 national service available everywhere: Report It Anywhere." in text
+    assert "local services only" in text
+    merged = ReportContext(
+        result=compute_coverage(services, toy_population(), toy_geography(), include_national=True),
+        generated_on=date(2026, 11, 28),
+    )
+    merged_text = "\n".join(summary_lines(merged))
+    assert "657 of 657 residents (100.0%)" in merged_text and "Plus 1 national" not in merged_text
+    assert "Local and national services merged" in merged_text
+    out = tmp_path / "out"
+    out.mkdir()
+    write_report(local, out)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Plus 1 national service available everywhere: Report It Anywhere." in page
+
+
+def test_a_thin_directory_is_said_first_with_counts_per_force(tmp_path: Path) -> None:
+    only_national = [_national("Report It Anywhere")]
+    context = ReportContext(
+        result=compute_coverage(only_national, toy_population(), toy_geography(), include_national=False),
+        generated_on=date(2026, 11, 28),
+    )
+    lines = summary_lines(context)
+    text = "\n".join(lines)
+    first = text.index("Read this first")
+    assert first < text.index("## Headline") and first < text.index("Population:")
+    assert "The directory lists 0 local services" in text
+    assert "2 of 2 force areas have no local service listed" in text
+    assert "| Force One | 0 | 0 | 0 | - |" in text
+    assert "0 of 657 residents (0.0%)" in text and "Plus 1 national service" in text
+    out = tmp_path / "out"
+    out.mkdir()
+    write_report(context, out)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.index("Read this first") < page.index('class="big"')
+
+
+def test_zero_percent_ties_are_ranked_by_people_not_covered() -> None:
+    from shapely.geometry import box
+
+    from mapping.gaps import AreaUnit, Geography, GeographyBasis
+    from mapping.population import PopulationPoints
+
+    lads = tuple(
+        AreaUnit(f"E0600000{i}", name, "lad", box(400_000 + i * 10_000, 300_000, 410_000 + i * 10_000, 310_000),
+                 f"E2300000{i}")
+        for i, name in enumerate(["Alpha", "Bravo", "Charlie"], start=1)
+    )  # fmt: skip
+    pfas = tuple(AreaUnit(u.parent_code or "", f"Force {u.name}", "pfa", u.geometry) for u in lads)
+    people = PopulationPoints(
+        codes=np.array(["a", "b", "c"]),
+        easting=np.array([405_000.0, 415_000.0, 425_000.0]),
+        northing=np.array([305_000.0, 305_000.0, 305_000.0]),
+        population=np.array([10.0, 500.0, 70.0]),
+        basis=PopulationBasis("toy residents", "residents", "toy", False),
+        lad_codes=np.array([u.code for u in lads]),
+    )
+    geography = Geography(pfas, lads, GeographyBasis.BOUNDARIES, "toy")
+    context = ReportContext(result=compute_coverage([], people, geography), generated_on=date(2026, 1, 1))
+    text = "\n".join(summary_lines(context))
+    assert "1. Force Bravo" in text and "2. Force Charlie" in text and "3. Force Alpha" in text
+    assert "most people first: Force Bravo; Force Charlie; Force Alpha." in text
+
+
 def test_names_from_the_directory_are_escaped_in_html(tmp_path: Path) -> None:
     evil = make_service(
         "x",
@@ -163,7 +247,7 @@ def test_names_from_the_directory_are_escaped_in_html(tmp_path: Path) -> None:
         coverage=RadiusCoverage(52.6, -1.9, 1000),
     )
     result = compute_coverage([evil], toy_population(), replace(toy_geography()))
-    context = ReportContext(result=result, generated_on=date(2026, 1, 1), include_national=True)
+    context = ReportContext(result=result, generated_on=date(2026, 1, 1))
     out = tmp_path / "out"
     out.mkdir()
     write_report(context, out)
@@ -338,7 +422,7 @@ def test_boundaries_stored_by_geography_load_are_used(cli_env: Path, geography_d
         session.commit()
     out = cli_env / "stored"
     population = str(geography_dir / "lsoa21_population_weighted_centroids.csv")
-    code, output = run("--out", str(out), "--level", "pfa", "--population", population, "--local-only")
+    code, output = run("--out", str(out), "--level", "pfa", "--population", population)
     assert code == 0, output
     rows = read_csv(out / "coverage_pfa.csv")
     assert {r["geography_basis"] for r in rows} == {"boundaries"}
