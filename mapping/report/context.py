@@ -9,7 +9,6 @@ from datetime import date
 from mapping.crime import PriorityRow
 from mapping.gaps import ANY, CoverageResult, CoverageRow, GeographyBasis
 from mapping.siting import SitingResult
-from mapping.types import ServiceRecord
 
 __all__ = ["ATTRIBUTION", "AreaExtra", "ForceProvision", "ReportContext"]
 
@@ -151,8 +150,8 @@ class ReportContext:
                     code=row.code,
                     name=row.name,
                     services=len(mine),
-                    confirmed=sum(1 for s in mine if is_confirmed(s)),
-                    unconfirmed=sum(1 for s in mine if not is_confirmed(s)),
+                    confirmed=sum(1 for s in mine if s.confirmed),
+                    unconfirmed=sum(1 for s in mine if not s.confirmed),
                     last_checked=max((d for s in mine if (d := s.verified_on) is not None), default=None),
                 )
             )
@@ -170,7 +169,7 @@ class ReportContext:
     def directory_lines(self) -> list[str]:
         """What the directory holds, said first when it is thin (see :meth:`directory_is_thin`)."""
         local = self.result.local_services
-        confirmed = sum(1 for s in local if is_confirmed(s))
+        confirmed = sum(1 for s in local if s.confirmed)
         lines = [
             f"The directory lists {len(local)} local service{'s' if len(local) != 1 else ''} of the counted kinds "
             f"({self.kinds_label}): {confirmed} confirmed, {len(local) - confirmed} unconfirmed."
@@ -227,8 +226,3 @@ class ReportContext:
 
     def headline(self) -> tuple[float, float]:
         return self.result.totals(ANY)
-
-
-def is_confirmed(service: ServiceRecord) -> bool:
-    """Whether the commissioner's team confirmed the entry (a verified_on date) rather than it coming unchecked."""
-    return service.verified_on is not None
