@@ -8,11 +8,11 @@ from bot.engine.engine import (
     SignpostingOutcome,
     StrandNames,
     Turn,
-    looks_urgent,
 )
 from bot.engine.events import Choice, Command, Event, SharedLocation, Text, Unsupported, parse_command
 from bot.engine.model import NOTE_STATES, Conversation, Language, State
 from bot.engine.ports import Route, Signposter
+from bot.engine.urgency import Urgency, assess, looks_urgent
 
 __all__ = [
     "NOTE_STATES",
@@ -34,6 +34,8 @@ __all__ = [
     "Text",
     "Turn",
     "Unsupported",
+    "Urgency",
+    "assess",
     "looks_urgent",
     "parse_command",
 ]

@@ -1,7 +1,8 @@
 """The conversation engine: (conversation, event) -> turn. Pure: no Telegram, no database, no clock of its own.
 
 Every screen carries a "danger now" button and every state accepts the ``danger`` choice and ``/emergency``,
-so help in an emergency is always one tap away; typed text that looks urgent goes straight there too. Next to it,
+so help in an emergency is always one tap away; typed text that reads as danger now (:mod:`bot.engine.urgency`)
+goes straight there too, and inside the guided note gets the 999 message while the note goes on. Next to it,
 "Leave quickly" (and ``/forget``) forgets the person and asks the adapter to wipe the chat (:attr:`Turn.wipe`).
 The guided note is the one place typed text is kept: in this process's memory, under a random token, only
 until the note is returned (or abandoned), never in the :class:`~bot.engine.model.Conversation`.
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 from bot.engine.events import Choice, Command, Event, SharedLocation, Text, Unsupported, parse_command
 from bot.engine.model import NOTE_STATES, Conversation, Language, State
 from bot.engine.ports import Route, Signposter
-from bot.engine.urgency import Urgency, assess, load_catalogues, looks_urgent
+from bot.engine.urgency import Urgency, assess, load_catalogues
 from mapping.types import (
     DAY_NAMES,
     Channel,
@@ -46,7 +47,6 @@ __all__ = [
     "SignpostingOutcome",
     "StrandNames",
     "Turn",
-    "looks_urgent",
 ]
 
 UK = ZoneInfo("Europe/London")
@@ -436,15 +436,9 @@ class Engine:
         return self._aside(conv, "stale_button")
 
     def _text(self, conv: Conversation, text: str) -> Turn:
-        urgency = assess(text, during_note=conv.state in NOTE_STATES)
         if conv.state in NOTE_STATES:
-            # 999 at once, and the note goes on with the answer kept: nothing the person wrote is lost.
-            before: tuple[Outgoing, ...] = ()
-            if urgency is Urgency.NOW:
-                before = (self._danger_message(conv), Outgoing("note_kept"))
-            elif urgency is Urgency.PAST:
-                before = (Outgoing("danger_past"),)
-            return self._note_answer(conv, text, before=before)
+            return self._note_text(conv, text)
+        urgency = assess(text)
         if urgency is Urgency.NOW:
             return self._go(conv, State.DANGER)
         if urgency is Urgency.PAST and conv.state not in (State.ASK_LOCATION, State.CHOOSE_PLACE, State.RESULTS):
@@ -465,6 +459,16 @@ class Engine:
         if _mostly_other_script(text):
             return self._aside(conv, "other_language")
         return self._aside(conv, "not_understood")
+
+    def _note_text(self, conv: Conversation, text: str) -> Turn:
+        """An answer to the note: 999 at once if it reads as danger, and the note goes on with the answer kept."""
+        urgency = assess(text, during_note=True)
+        before: tuple[Outgoing, ...] = ()
+        if urgency is Urgency.NOW:
+            before = (self._danger_message(conv), Outgoing("note_kept"))
+        elif urgency is Urgency.PAST:
+            before = (Outgoing("danger_past"),)  # "he had a knife": one line, in case it is not over
+        return self._note_answer(conv, text, before=before)
 
     def _shared_location(self, conv: Conversation, event: SharedLocation) -> Turn:
         if conv.state in NOTE_STATES:
