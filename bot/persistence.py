@@ -51,6 +51,7 @@ from services_db.models import ChatMessage, ConversationRecord
 __all__ = [
     "DELETABLE_FOR",
     "NOTE_SEALED_FOR",
+    "AlreadyTaken",
     "ChatKeyer",
     "ConcurrentTurns",
     "ConversationStore",
@@ -68,6 +69,8 @@ _MESSAGES = ChatMessage.__table__  # type: ignore[attr-defined]
 DELETABLE_FOR = timedelta(hours=48)
 # A note not given back within this time is dropped (the engine's own limit may be shorter).
 NOTE_SEALED_FOR = timedelta(minutes=30)
+# Update ids remembered per conversation: more than any redelivery can span for one person.
+RECENT_UPDATES = 32
 
 
 def _utcnow() -> datetime:
@@ -150,6 +153,15 @@ class NoteSeal:
         return hmac.new(self.secret, b"note:" + str(int(chat_id)).encode("ascii"), hashlib.sha256).digest()
 
 
+class AlreadyTaken(Exception):
+    """The update was taken by this conversation before (Telegram redelivered it after a crash or a timeout):
+    ``conversation`` is the stored one, to show again if the reply may not have gone out."""
+
+    def __init__(self, conversation: Conversation) -> None:
+        super().__init__("update already taken")
+        self.conversation = conversation
+
+
 class ConcurrentTurns(RuntimeError):
     """The same chat's state kept changing under us: give up rather than loop."""
 
@@ -160,6 +172,7 @@ class _Loaded:
     version: int | None  # None: no row yet
     live: bool  # False: no row, expired or unreadable (the conversation is a new one)
     note: bytes | None = None  # sealed, still within its time
+    updates: tuple[int, ...] = ()  # update ids recently taken
 
 
 class ConversationStore:
@@ -209,6 +222,7 @@ class ConversationStore:
         handle: Callable[[Conversation], Turn],
         *,
         fresh: Callable[[], Conversation] = Conversation.new,
+        update_id: int | None = None,
     ) -> Turn:
         """Run one turn: ``handle(current conversation) -> Turn``, then store its result atomically.
 
@@ -216,15 +230,21 @@ class ConversationStore:
         The new state (or its deletion when ``turn.forget``) and the turn's signposting count are written in
         one transaction, only if no other worker wrote this chat meanwhile; otherwise ``handle`` runs again on
         the fresh state (it must not have side effects beyond its return value).
+
+        ``update_id`` (Telegram's) is recorded with the state in the same transaction; an update this
+        conversation already took raises :class:`AlreadyTaken` instead of running twice.
         """
         key = self.keyer(chat_id)
         for _ in range(self.max_attempts):
             loaded = self._load(key)
+            if update_id is not None and update_id in loaded.updates:
+                raise AlreadyTaken(loaded.conversation if loaded.live else fresh())
             conversation = loaded.conversation if loaded.live else fresh()
             self._unseal(chat_id, key, conversation, loaded.note)
             turn = handle(conversation)
             note = self._sealed(chat_id, key, conversation, turn)
-            if self._write(key, loaded.version, turn, note):
+            updates = (*loaded.updates, update_id)[-RECENT_UPDATES:] if update_id is not None else loaded.updates
+            if self._write(key, loaded.version, turn, note, updates):
                 return turn
         raise ConcurrentTurns(f"conversation kept changing during {self.max_attempts} attempts")
 
@@ -252,6 +272,16 @@ class ConversationStore:
                 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
                 conn.execute(sqlite_insert(_MESSAGES).on_conflict_do_nothing(), rows)
+
+    def has_message(self, chat_id: int, message_id: int) -> bool:
+        """Whether ``message_id`` was remembered for the chat (its turn's reply went out)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(_MESSAGES.c.message_id).where(
+                    _MESSAGES.c.chat_key == self.keyer(chat_id), _MESSAGES.c.message_id == int(message_id)
+                )
+            ).first()
+        return found is not None
 
     def take_messages(self, chat_id: int) -> list[int]:
         """The chat's message ids still deletable (under 48 hours old), oldest first; forgotten here at once."""
@@ -289,25 +319,33 @@ class ConversationStore:
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(
-                    _TABLE.c.state, _TABLE.c.version, _TABLE.c.expires_at, _TABLE.c.note, _TABLE.c.note_expires_at
+                    _TABLE.c.state,
+                    _TABLE.c.version,
+                    _TABLE.c.expires_at,
+                    _TABLE.c.note,
+                    _TABLE.c.note_expires_at,
+                    _TABLE.c.recent_updates,
                 ).where(_TABLE.c.chat_key == key)
             ).first()
         if row is None:
             return _Loaded(Conversation.new(), None, live=False)
-        state, version, expires_at, note, note_expires_at = row
+        state, version, expires_at, note, note_expires_at, recent = row
+        updates = tuple(int(i) for i in recent if isinstance(i, int)) if isinstance(recent, list) else ()
         now = self.clock()
         if _aware(expires_at) <= now:
-            return _Loaded(Conversation.new(), version, live=False)
+            return _Loaded(Conversation.new(), version, live=False, updates=updates)
         if note is not None and (note_expires_at is None or _aware(note_expires_at) <= now):
             note = None
         try:
-            return _Loaded(Conversation.from_dict(state), version, live=True, note=note)
+            return _Loaded(Conversation.from_dict(state), version, live=True, note=note, updates=updates)
         except (KeyError, TypeError, ValueError) as exc:
             # A state written by an older release: start afresh (logged without its contents).
             log.warning("stored conversation unreadable (%s); starting afresh", type(exc).__name__)
             return _Loaded(Conversation.new(), version, live=False)
 
-    def _write(self, key: str, version: int | None, turn: Turn, note: bytes | None = None) -> bool:
+    def _write(
+        self, key: str, version: int | None, turn: Turn, note: bytes | None = None, updates: tuple[int, ...] = ()
+    ) -> bool:
         now = self.clock()
         try:
             with self.engine.begin() as conn:
@@ -324,6 +362,7 @@ class ConversationStore:
                         "expires_at": now + self.ttl,
                         "note": note,
                         "note_expires_at": now + NOTE_SEALED_FOR if note is not None else None,
+                        "recent_updates": list(updates) or None,
                     }
                     if version is None:
                         conn.execute(insert(_TABLE).values(chat_key=key, version=1, **values))

@@ -132,6 +132,8 @@ class ConversationRecord(SQLModel, table=True):
     # unreadable at rest, gone when the note is given back or abandoned, or after ``note_expires_at``.
     note: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     note_expires_at: datetime | None = None
+    # The last few Telegram update ids this conversation took (numbers only): a redelivered update is not run twice.
+    recent_updates: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class ChatMessage(SQLModel, table=True):

@@ -20,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import signal
 import time
 import traceback
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -70,7 +71,7 @@ from bot.engine import (
     looks_urgent,
     parse_command,
 )
-from bot.persistence import ConversationStore
+from bot.persistence import AlreadyTaken, ConversationStore
 from bot.render import Rendered, render
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "STAFF_GROUP",
     "VICTIM_GROUP",
     "Extension",
+    "Poller",
     "RateLimit",
     "RateLimiter",
     "VictimBot",
@@ -542,9 +544,26 @@ class VictimBot:
 
         language_code = update.effective_user.language_code if update.effective_user else None
         fresh = partial(Conversation.new, _app_language(language_code))
-        turn = await self._off_loop(self.store.apply, chat.id, handle, fresh=fresh)
+        try:
+            turn = await self._off_loop(self.store.apply, chat.id, handle, fresh=fresh, update_id=update.update_id)
+        except AlreadyTaken as taken:
+            turn = await self._replay(update, taken.conversation)
+            previous[:] = []
         self._remember_language(chat.id, turn.conversation.language)
         return turn, previous[0] if previous else None
+
+    async def _replay(self, update: Update, stored: Conversation) -> Turn:
+        """An update taken before (redelivered after a crash): its reply went out if the person's message id was
+        remembered, which happens only after sending; otherwise show the stored screen (the turn is not run again,
+        so nothing is counted twice). Nothing to send is an empty turn."""
+        chat = update.effective_chat
+        assert chat is not None
+        message = update.message
+        if message is None or await self._off_loop(self.store.has_message, chat.id, message.message_id):
+            log.info("update %s was answered before; not answered again", update.update_id)
+            return Turn(stored, ())
+        # The reply's last message never started: show the screen where the person is (a repeat beats a gap).
+        return Turn(stored, self.engine.screen(stored))
 
     async def _show(
         self,
@@ -567,8 +586,11 @@ class VictimBot:
         if query is not None and await self._edited_in_place(query, turn, outbound, previous):
             await self._reconcile(chat.id, query, turn)
             return
-        sent = await _deliver(context.bot, chat.id, outbound)
-        await self._remember(update, sent)
+        # The person's message id is remembered just before the turn's last message goes: a redelivered update
+        # (after a crash) whose id is remembered had its whole reply sent, or at least on its way (see _replay).
+        sent = await _deliver(context.bot, chat.id, outbound, before_last=partial(self._remember, update))
+        if sent:
+            await self._off_loop(self.store.remember_messages, chat.id, [sent[-1].message_id])
 
     async def _remember(self, update: Update, sent: Sequence[Message]) -> None:
         """Keep the ids of the person's message and of the bot's replies (numbers only) for a quick exit."""
@@ -671,12 +693,21 @@ async def _send(bot: Bot, chat_id: int, item: _Outbound) -> Message:
     raise AssertionError("unreachable")
 
 
-async def _deliver(bot: Bot, chat_id: int, outbound: Sequence[_Outbound]) -> list[Message]:
+async def _deliver(
+    bot: Bot,
+    chat_id: int,
+    outbound: Sequence[_Outbound],
+    *,
+    before_last: Callable[[list[Message]], Awaitable[None]] | None = None,
+) -> list[Message]:
     """Send a turn's messages in order, each retried (see :func:`_send`). If one still fails, the turn's last
     message (the one with the buttons) is still tried, so the person is never left on half a screen without a
-    way on; then the error is raised for the apology."""
+    way on; then the error is raised for the apology. ``before_last`` is awaited with what was sent so far just
+    before the last message goes."""
     sent: list[Message] = []
     for index, item in enumerate(outbound):
+        if index == len(outbound) - 1 and before_last is not None:
+            await before_last(sent)
         try:
             sent.append(await _send(bot, chat_id, item))
         except TelegramError:
@@ -820,10 +851,122 @@ class Webhook:
     port: int = 8443
 
 
+class Poller:
+    """Long polling that acknowledges an update only once it has been processed, so nothing fetched is lost when
+    the process dies (python-telegram-bot's own polling confirms a batch as soon as the next one is asked for).
+
+    Telegram confirms every update below the ``offset`` of a getUpdates call: the offset asked for is the
+    oldest update still being processed, so after a crash Telegram delivers it (and anything after it) again.
+    Updates already seen are skipped here, and a conversation that already took one (recorded with its state)
+    does not run it twice. An update stuck longer than ``stuck_after`` seconds (a locked row) stops holding the
+    offset back, so one person's trouble never stops the bot from fetching everyone else's messages.
+    """
+
+    def __init__(
+        self,
+        application: Application,  # type: ignore[type-arg]
+        *,
+        batch: int = 20,
+        timeout: int = 10,
+        stuck_after: float = 30.0,
+    ) -> None:
+        self.application = application
+        self.batch = batch
+        self.timeout = timeout
+        self.stuck_after = stuck_after
+        self._in_flight: dict[int, tuple[float, asyncio.Task[None]]] = {}
+        self._done: set[int] = set()
+        self._next: int | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.application.bot.delete_webhook(drop_pending_updates=False)
+        self._task = asyncio.create_task(self._loop(), name="signpost-poller")
+
+    async def stop(self, *, drain_s: float = 10.0) -> None:
+        """Stop fetching; give the updates being processed up to ``drain_s`` seconds to finish."""
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+        tasks = [task for _, task in self._in_flight.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=drain_s)
+        if self._next is not None and not self._in_flight:
+            with suppress(TelegramError):  # confirm the last ones now rather than redo them on the next start
+                await self.application.bot.get_updates(offset=self._next, limit=1, timeout=0)
+
+    def _offset(self) -> int | None:
+        now = time.monotonic()
+        holding = [update_id for update_id, (since, _) in self._in_flight.items() if now - since < self.stuck_after]
+        offset = min(holding) if holding else self._next
+        if offset is not None:
+            self._done = {update_id for update_id in self._done if update_id >= offset}
+        return offset
+
+    async def _loop(self) -> None:
+        failures = 0
+        while True:
+            try:
+                updates = await self.application.bot.get_updates(
+                    offset=self._offset(),
+                    limit=self.batch,
+                    timeout=self.timeout,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    read_timeout=self.timeout + 10,
+                )
+                failures = 0
+            except TelegramError as exc:
+                failures += 1
+                log.warning("getUpdates failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                continue
+            new = [u for u in updates if u.update_id not in self._in_flight and u.update_id not in self._done]
+            for update in new:
+                self._next = max(self._next or 0, update.update_id + 1)
+                task = asyncio.create_task(self._process(update))
+                self._in_flight[update.update_id] = (time.monotonic(), task)
+            if not new and self._in_flight:
+                # Only redeliveries of what is in hand: wait for some of it to finish before asking again.
+                tasks = [task for _, task in self._in_flight.values()]
+                await asyncio.wait(tasks, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _process(self, update: Update) -> None:
+        try:
+            processor = self.application.update_processor
+            await processor.process_update(update, self.application.process_update(update))
+        except Exception as exc:  # the error handlers have run; the poller goes on
+            log.error("update %s not processed: %s", update.update_id, type(exc).__name__)
+        finally:
+            self._in_flight.pop(update.update_id, None)
+            self._done.add(update.update_id)
+
+
+async def _serve_polling(application: Application) -> None:  # type: ignore[type-arg]
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await application.initialize()
+    if application.post_init is not None:
+        await application.post_init(application)
+    await application.start()
+    poller = Poller(application)
+    await poller.start()
+    try:
+        await stopping.wait()
+    finally:
+        await poller.stop()
+        await application.stop()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
+        await application.shutdown()
+
+
 def run(application: Application, *, webhook: Webhook | None = None) -> None:  # type: ignore[type-arg]
-    """Serve until interrupted: long polling by default, or a webhook server."""
+    """Serve until interrupted: long polling by default (see :class:`Poller`), or a webhook server."""
     if webhook is None:
-        application.run_polling(allowed_updates=list(ALLOWED_UPDATES))
+        asyncio.run(_serve_polling(application))
         return
     from urllib.parse import urlsplit
 

@@ -66,15 +66,24 @@ def test_a_turn_is_stored_and_resumed_by_another_store(store: ConversationStore,
 def test_the_row_holds_only_the_hashed_key_and_enumerated_state(store: ConversationStore, engine: Engine) -> None:
     store.apply(CHAT, _to(State.RESULTS, lad_code="E08000003", pfa_code="E23000005"))  # type: ignore[arg-type]
     (row,) = _rows(engine)
-    key, state, version, updated_at, expires_at, note, note_expires_at = row
-    assert note is None and note_expires_at is None  # no note being written
+    key, state, version, updated_at, expires_at, note, note_expires_at, recent_updates = row
+    assert note is None and note_expires_at is None and recent_updates is None  # no note, no update ids given
     assert updated_at == T0 and expires_at == T0 + timedelta(hours=24)
     assert str(CHAT) not in key and len(key) == 64
     assert state == Conversation.new().but(state=State.RESULTS, lad_code="E08000003", pfa_code="E23000005").to_dict()
     assert str(CHAT) not in json.dumps(state)
     assert version == 1
     columns = {c["name"] for c in inspect(engine).get_columns("conversation_state")}
-    assert columns == {"chat_key", "state", "version", "updated_at", "expires_at", "note", "note_expires_at"}
+    assert columns == {
+        "chat_key",
+        "state",
+        "version",
+        "updated_at",
+        "expires_at",
+        "note",
+        "note_expires_at",
+        "recent_updates",
+    }
 
 
 def test_each_chat_has_its_own_state(store: ConversationStore) -> None:
@@ -332,3 +341,23 @@ def test_message_ids_go_with_their_conversation(store: ConversationStore, engine
         assert purge_expired(session=session, now=clock.now) == 1
         session.commit()
         assert session.execute(select(ChatMessage.__table__)).all() == []  # type: ignore[attr-defined]
+
+
+def test_a_redelivered_update_is_not_run_twice(store: ConversationStore, engine: Engine) -> None:
+    from bot.persistence import RECENT_UPDATES, AlreadyTaken
+
+    runs: list[State] = []
+
+    def tick(conversation: Conversation) -> Turn:
+        runs.append(conversation.state)
+        return Turn(conversation.but(state=State.HELP), ())
+
+    store.apply(CHAT, tick, update_id=1000)
+    with pytest.raises(AlreadyTaken) as taken:
+        store.apply(CHAT, tick, update_id=1000)
+    assert taken.value.conversation.state is State.HELP and len(runs) == 1
+    store.apply(CHAT + 1, tick, update_id=1000)  # another chat's update of the same id is its own (ids are per bot)
+    for update_id in range(1001, 1001 + RECENT_UPDATES):
+        store.apply(CHAT, tick, update_id=update_id)
+    (row,) = [r for r in _rows(engine) if r[0] == store.keyer(CHAT)]
+    assert row[7] == list(range(1001, 1001 + RECENT_UPDATES))  # numbers only, bounded

@@ -3,7 +3,11 @@
 - ``deleteMessages`` (Bot API 7.0: up to 100 ids, ids that cannot be deleted are skipped), done with the emulator's
   own ``deleteMessage`` one id at a time; every deletion asked for is recorded in :attr:`BotApiProxy.deleted`.
 - :meth:`BotApiProxy.fail`: the next matching calls of one method (for one chat) answer an HTTP error without
-  reaching the emulator, as Telegram or a network in between sometimes does.
+  reaching the emulator, as Telegram or a network in between sometimes does; :meth:`BotApiProxy.delay` holds
+  calls back.
+- ``getUpdates`` with Telegram's ``offset`` semantics (the emulator marks updates read as soon as it returns
+  them): an update is delivered again until a later call's offset confirms it, so a bot killed before
+  processing what it fetched gets it again when it restarts.
 
 Everything else is forwarded byte for byte (long polling included). The emulator itself is not modified.
 """
@@ -45,6 +49,7 @@ class BotApiProxy:
     calls: list[tuple[str, int | None]] = field(default_factory=list)  # (method, chat id) seen, in order
     failed: list[tuple[str, int | None]] = field(default_factory=list)
     _faults: list[_Fault] = field(default_factory=list)
+    _unconfirmed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # token -> updates, oldest first
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
@@ -119,6 +124,8 @@ class BotApiProxy:
             return _reply(request, fault.status, json.dumps(error).encode(), "application/json")
         if matched and method == "deleteMessages":
             return self._delete_messages(request, matched["token"], chat_id, params)
+        if matched and method == "getUpdates":
+            return self._get_updates(request, matched["token"], params, body)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         with httpx.Client(timeout=90.0) as client:
             upstream = client.request(request.command, self.upstream + request.path, content=body, headers=headers)
@@ -135,6 +142,25 @@ class BotApiProxy:
                 fault.times -= 1
                 return fault
         return None
+
+    def _get_updates(self, request: BaseHTTPRequestHandler, token: str, params: dict[str, Any], body: bytes) -> None:
+        offset, limit = _int(params.get("offset")), _int(params.get("limit")) or 100
+        with self._lock:
+            pending = self._confirm(token, offset)
+        if not pending:  # nothing unconfirmed: long-poll the emulator for new ones
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+            with httpx.Client(timeout=90.0) as client:
+                fetched = client.post(self.upstream + request.path, content=body, headers=headers).json()
+            with self._lock:
+                self._unconfirmed.setdefault(token, []).extend(fetched.get("result") or [])
+                pending = self._confirm(token, offset)
+        answer = {"ok": True, "result": pending[:limit]}
+        _reply(request, 200, json.dumps(answer).encode(), "application/json")
+
+    def _confirm(self, token: str, offset: int | None) -> list[dict[str, Any]]:
+        kept = [u for u in self._unconfirmed.get(token, []) if offset is None or u["update_id"] >= offset]
+        self._unconfirmed[token] = kept
+        return list(kept)
 
     def _delete_messages(
         self, request: BaseHTTPRequestHandler, token: str, chat_id: int | None, params: dict[str, Any]

@@ -32,7 +32,7 @@ import platformdirs
 import pytest
 from telegram.ext import Application
 
-from bot.adapters.telegram import ALLOWED_UPDATES
+from bot.adapters.telegram import Poller
 from signpost import wiring
 from signpost.config import Settings
 from tests.e2e.botapi_proxy import BotApiProxy
@@ -196,8 +196,9 @@ async def start_bot(emulator: Emulator, tmp_path: Path) -> AsyncIterator[StartBo
         if application.post_init is not None:
             await application.post_init(application)
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(timeout=1, allowed_updates=list(ALLOWED_UPDATES))
+        poller = Poller(application, timeout=1)  # as `signpost bot` polls
+        await poller.start()
+        _pollers[id(application)] = poller
         started.append(application)
         return RunningBot(application, config)
 
@@ -206,11 +207,15 @@ async def start_bot(emulator: Emulator, tmp_path: Path) -> AsyncIterator[StartBo
         await stop_bot(application)
 
 
+_pollers: dict[int, Poller] = {}
+
+
 async def stop_bot(application: Application) -> None:  # type: ignore[type-arg]
     if not application.running:
         return
-    assert application.updater is not None
-    await application.updater.stop()
+    poller = _pollers.pop(id(application), None)
+    if poller is not None:
+        await poller.stop()
     await application.stop()
     if application.post_shutdown is not None:
         await application.post_shutdown(application)
