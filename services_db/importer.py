@@ -153,6 +153,7 @@ def plan_import(
     replace_all: bool = False,
     context: ValidationContext | None = None,
     progress: Progress | None = None,
+    close_missing: bool = True,
 ) -> ImportPlan:
     """Read, validate and diff a services file against the directory; writes nothing.
 
@@ -169,6 +170,8 @@ def plan_import(
         the file names (see :mod:`services_db.diff`).
     context
         Validation context; :func:`default_context` when omitted.
+    close_missing
+        ``False``: an edit of the listed services only; nothing the file leaves out is closed.
     progress
         Called with (stage, done, total) while validating, for progress bars and chat messages.
 
@@ -211,7 +214,7 @@ def plan_import(
     )
     if conflicts:
         return ImportPlan(parsed.file, parsed.format, conflicts, warnings, rows=result.rows)
-    scope = RemovalScope.of_file(result.records, replace_all=replace_all)
+    scope = RemovalScope.of_file(result.records, replace_all=replace_all) if close_missing else RemovalScope()
     changes = diff_directory(current, result.records, scope=scope)
     expected = {c.service_id: c.before.version for c in changes.changed}
     expected.update({r.id: r.version for r in changes.removed})

@@ -222,6 +222,33 @@ class PendingUpload(SQLModel, table=True):
     expires_at: datetime = Field(index=True)
 
 
+class WebSignIn(SQLModel, table=True):
+    """A one-time sign-in code for the web console, sent on Telegram or handed out by an admin.
+
+    Only its SHA-256 is stored; it lasts minutes and works once (``used_at``).
+    """
+
+    __tablename__ = "web_sign_in"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+    used_at: datetime | None = None
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in web console session: the cookie's SHA-256, a short life, revocable."""
+
+    __tablename__ = "web_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+    revoked_at: datetime | None = None
+
+
 # --- scheduled jobs: runs, leases, outbox, coverage snapshots (issue 7; migration 0004) ---
 
 

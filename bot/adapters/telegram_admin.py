@@ -19,9 +19,7 @@ Messages are plain text (no parse mode): directory values are shown as they are,
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import html
-import json
 import logging
 import re
 import secrets
@@ -61,10 +59,10 @@ from mapping.types import ServiceRecord, ServiceStatus
 from services_db import access, importer, repository
 from services_db.access import Action, Decision, ForceAreaCheck, Principal, Role
 from services_db.boundaries import load_boundary_index
-from services_db.convert import record_to_dict
 from services_db.diff import ChangeSet
 from services_db.models import Account, PendingUpload
 from services_db.staleness import DEFAULT_STALE_AFTER_DAYS, is_stale, stale_services
+from services_db.uploads import preview_text, preview_upload
 
 __all__ = ["MAX_DOWNLOAD_BYTES", "STAFF_COMMANDS", "StaffBot"]
 
@@ -127,34 +125,6 @@ def _button(label: str, *parts: str) -> InlineKeyboardButton | None:
     """An inline button, or ``None`` when its callback data would pass Telegram's 64-byte limit."""
     data = ":".join((CALLBACK, *parts))
     return InlineKeyboardButton(label, callback_data=data) if len(data.encode()) <= 64 else None
-
-
-def change_digest(changes: ChangeSet) -> str:
-    """A digest of exactly what would change, including the versions changed against."""
-    items: list[Any] = [["add", r.id, record_to_dict(r)] for r in changes.added]
-    items += [["change", c.service_id, c.before.version, record_to_dict(c.after)] for c in changes.changed]
-    items += [["close", r.id, r.version] for r in changes.removed]
-    text = json.dumps(sorted(items, key=lambda i: (i[0], i[1])), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def preview_text(changes: ChangeSet, *, file: str, limit: int | None = PREVIEW_LINES) -> str:
-    """The diff as a person reads it: added, changed field by field (before -> after), closed."""
-    lines = [f"Preview of {file}: {changes.summary()}."]
-    detail: list[str] = []
-    for record in changes.added:
-        detail.append(f"+ added {record.id}: {record.name}")
-    for change in changes.changed:
-        detail.append(f"~ changed {change.service_id}: {change.after.name}")
-        for f in change.fields:
-            detail.append(f"    {f.column}: {f.before or '(empty)'} -> {f.after or '(empty)'}")
-    for record in changes.removed:
-        detail.append(f"- closed {record.id}: {record.name} (not in the file)")
-    shown = detail if limit is None else detail[:limit]
-    lines += shown
-    if len(shown) < len(detail):
-        lines.append(f"... and {len(detail) - len(shown)} more lines: see the attached full preview")
-    return "\n".join(lines)
 
 
 @dataclass
@@ -512,29 +482,30 @@ class StaffBot:
 
     def _plan_sync(self, principal: Principal, data: bytes, name: str, progress: _Progress) -> _Outcome:
         with Session(self.engine, expire_on_commit=False) as session:
-            plan = importer.plan_import(session=session, data=data, name=name, progress=progress)
-            if not plan.ok or plan.changes is None:
-                return _problems_outcome(plan)
-            decision = access.authorise_plan(
+            preview = preview_upload(
                 session=session,
                 principal=principal,
-                plan=plan,
+                data=data,
+                name=name,
                 force_area=self._force_area_if_needed(principal),
-                progress=lambda done, total: progress("checking your force area", done, total),
+                progress=progress,
                 now=self.clock(),
             )
-        if not decision.allowed:
-            return _Outcome(_refused(decision, nothing_changed=True))
+        plan = preview.plan
+        if preview.decision is None or plan.changes is None:
+            return _problems_outcome(plan)
+        if not preview.decision.allowed:
+            return _Outcome(_refused(preview.decision, nothing_changed=True))
         changes = plan.changes
         if changes.is_empty:
             return _Outcome(f"{plan.file} matches the directory: there is nothing to change.")
         full = preview_text(changes, file=plan.file, limit=None)
-        short = preview_text(changes, file=plan.file)
+        short = preview_text(changes, file=plan.file, limit=PREVIEW_LINES)
         return _Outcome(
             short + "\n\nApply these changes? Nothing changes until you press Confirm.",
             plan=plan,
             changes=changes,
-            digest=change_digest(changes),
+            digest=preview.digest,
             full_preview=full if full != short else None,
         )
 

@@ -25,7 +25,7 @@ from telegram.request import RequestData
 
 from bot.adapters.offline import RecordedCall, RecordingRequest
 from bot.adapters.telegram import VictimBot, build_application
-from bot.adapters.telegram_admin import StaffBot, change_digest
+from bot.adapters.telegram_admin import StaffBot
 from bot.engine import Engine as ConversationEngine
 from bot.persistence import ChatKeyer, ConversationStore
 from mapping.areas import AreaRegistry
@@ -35,6 +35,7 @@ from services_db.access import ForceAreaCheck
 from services_db.diff import ChangeSet, ServiceChange
 from services_db.formats import write_services
 from services_db.models import Account, AuditEntry, PendingUpload, Service
+from services_db.uploads import change_digest
 from tests.bot.support import Clock, shipped_signposter
 from tests.services_db.factories import DRAMA_PHONES, PLACES, area_service, phone, radius_service
 
