@@ -29,6 +29,7 @@ __all__ = [
     "ServiceChange",
     "canonical",
     "diff_directory",
+    "field_changes",
 ]
 
 # Fields a person edits; version and updated_at are bookkeeping and never make a service "changed".
@@ -149,6 +150,11 @@ def canonical(record: ServiceRecord) -> ServiceRecord:
     # The directory stores hours as text to the minute: compare in that form (a closing "00:00" is 23:59).
     hours = OpeningHours.from_dict(record.hours.to_dict())
     return replace(record, channels=channels, coverage=coverage, hours=hours, version=1, updated_at=None)
+
+
+def field_changes(before: ServiceRecord, after: ServiceRecord) -> tuple[FieldChange, ...]:
+    """The fields that differ, as the template shows them (a history entry's before and after)."""
+    return _field_changes(before, after)
 
 
 def _field_changes(before: ServiceRecord, after: ServiceRecord) -> tuple[FieldChange, ...]:

@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     chat_key_secret: str | None = Field(default=None, validation_alias="SIGNPOST_CHAT_KEY_SECRET")
     stale_after_days: int = Field(default=183, validation_alias="SIGNPOST_STALE_AFTER_DAYS")
 
+    # The web console (`signpost web`): its public address (sign-in links are built on it), where it listens.
+    web_url: str = Field(default="http://127.0.0.1:8000", validation_alias="SIGNPOST_WEB_URL")
+    web_host: str = Field(default="127.0.0.1", validation_alias="SIGNPOST_WEB_HOST")
+    web_port: int = Field(default=8000, validation_alias="SIGNPOST_WEB_PORT")
+    # Secure cookies are sent over HTTPS only; turn off only for http://127.0.0.1 (tests, a laptop).
+    web_secure_cookies: bool = Field(default=True, validation_alias="SIGNPOST_WEB_SECURE_COOKIES")
+    web_session_hours: int = Field(default=8, ge=1, le=24, validation_alias="SIGNPOST_WEB_SESSION_HOURS")
+    web_tiles_url: str = Field(default="", validation_alias="SIGNPOST_WEB_TILES_URL")
+    web_tiles_attribution: str = Field(default="", validation_alias="SIGNPOST_WEB_TILES_ATTRIBUTION")
+
     @cached_property
     def effective_database_url(self) -> str:
         """``DATABASE_URL`` if set, otherwise a SQLite file in the data directory."""

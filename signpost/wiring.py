@@ -59,6 +59,27 @@ def job_context(config: Settings | None = None, *, notify: Notifier | None = Non
     )
 
 
+def web_app(config: Settings | None = None, *, engine: Engine | None = None) -> Any:
+    """The web console (a FastAPI app) over the configured database."""
+    from web import WebConfig, create_app  # FastAPI and Jinja2 load only for `signpost web`
+
+    config = config or settings()
+    return create_app(
+        WebConfig(
+            engine=engine or database(config),
+            data_dir=config.data_dir,
+            public_url=config.web_url,
+            secure_cookies=config.web_secure_cookies,
+            session_hours=config.web_session_hours,
+            tiles_url=config.web_tiles_url,
+            tiles_attribution=config.web_tiles_attribution,
+            telegram_bot_token=config.telegram_bot_token,
+            telegram_base_url=config.telegram_base_url,
+            stale_after_days=config.stale_after_days,
+        )
+    )
+
+
 def _warm_lookups() -> None:
     PostcodeDirectory.default().build_reverse_index()
     Gazetteer.default().warm()

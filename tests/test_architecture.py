@@ -48,3 +48,16 @@ def test_bot_engine_never_imports_telegram() -> None:
     for path in files:
         bad = _imports(path) & {"telegram", "sqlmodel", "sqlalchemy", "services_db", "signpost", "apscheduler"}
         assert not bad, f"{path} imports {bad}"
+
+
+@pytest.mark.parametrize("path", _files("web"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_web_is_a_thin_adapter_over_services_db(path: Path) -> None:
+    """The console uses services_db and mapping only: never the bot's or the jobs' internals, nor the CLI."""
+    forbidden = {"telegram", "bot", "jobs", "signpost", "apscheduler"}
+    assert not (_imports(path) & forbidden), f"{path} imports {_imports(path) & forbidden}"
+
+
+@pytest.mark.parametrize("package", ["mapping", "services_db", "bot", "jobs"])
+def test_inner_packages_never_import_the_web_console(package: str) -> None:
+    for path in _files(package):
+        assert "web" not in _imports(path), f"{path} imports web"

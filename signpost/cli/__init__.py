@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from signpost.cli import accounts, bot, coverage, find, geography, jobs, places, services, services_io
+from signpost.cli import accounts, bot, coverage, find, geography, jobs, places, services, services_io, web
 
 app = typer.Typer(
     name="signpost",
@@ -26,6 +26,7 @@ jobs.register_outbox(app)
 places.register(app)  # locate
 find.register(app)  # find
 bot.register(app)  # chat, bot
+web.register(app)  # web
 
 
 def main() -> None:

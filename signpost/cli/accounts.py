@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
-from services_db import access
+from services_db import access, signin
 from services_db.access import AccountError, Role
 from signpost import wiring
 from signpost.cli.operator import operator_actor
@@ -180,6 +180,24 @@ def token_command(
         except AccountError as exc:
             _fail(str(exc))
     _show_token(issued)
+
+
+@app.command("link")
+def link_command(
+    who: Annotated[str, typer.Argument(help="The account's number or exact name.")],
+) -> None:
+    """A one-time sign-in link to the web console for a member of staff (pass it on privately)."""
+    with _session() as session:
+        account = signin.find_account(session=session, who=who)
+        if account is None or account.id is None:
+            _fail(f"no single active account {who!r}: see signpost accounts list")
+        issued = signin.issue_code(session=session, account_id=account.id, actor=operator_actor())
+    url = wiring.settings().web_url.rstrip("/")
+    console.print(
+        f"One-time sign-in link for {issued.account_name} (works once, until {issued.expires_at:%H:%M} UTC):",
+        soft_wrap=True,
+    )
+    typer.echo(f"{url}/signin?code={issued.code}")
 
 
 @app.command("refusals")

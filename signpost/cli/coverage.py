@@ -22,7 +22,7 @@ from mapping.population import PopulationError
 # command, even --help, would otherwise pay seconds of start-up for it.
 from mapping.siting import DEFAULT_RADIUS_M
 from mapping.types import ServiceKind, ServiceRecord, Strand
-from services_db.boundaries import load_boundary_index
+from services_db.reports import stored_report_boundaries
 from signpost import wiring
 
 if TYPE_CHECKING:
@@ -84,18 +84,7 @@ def _boundaries(pfa: str | None, lad: str | None, session: Session) -> BoundaryI
             _fail(str(exc))
         vintage = f"PFA {pfas.vintage}, LAD {lads.vintage}"
         return BoundaryInput(pfas.boundaries, lads.boundaries, vintage, f"{pfa}, {lad}")
-    index = load_boundary_index(session=session)
-    if index is None:
-        return None
-    pfa_set, lad_set = index.boundary_set("pfa"), index.boundary_set("lad")
-    if pfa_set is None or lad_set is None:
-        return None
-    return BoundaryInput(
-        pfa_set.boundaries,
-        lad_set.boundaries,
-        f"PFA {pfa_set.vintage}, LAD {lad_set.vintage}",
-        "boundaries stored by `signpost geography load`",
-    )
+    return stored_report_boundaries(session=session)
 
 
 def _demand(session: Session) -> list[AreaExtra]:

@@ -1,0 +1,287 @@
+"""A PCC team's pages: their services, one service (contacts, coverage map, history, restore), edit, checked today.
+
+Edits go through the same path as a file upload: the form's fields are the services template's columns, read
+as a one-row file, validated, diffed, authorised and applied by ``services_db`` (nothing else is closed).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from shapely.geometry import mapping
+
+from mapping.areas import AreaRegistry
+from mapping.coverage import resolve_coverage
+from mapping.types import AreaCoverage, NationalCoverage, RadiusCoverage, ServiceRecord, ServiceStatus
+from services_db import importer, repository
+from services_db.access import MAX_ROW_ID, Action, Principal, Role
+from services_db.diff import field_changes
+from services_db.formats import write_services
+from services_db.staleness import is_stale
+from services_db.uploads import preview_upload
+from web.core import Console, NotFound, Refused
+
+FORM_NAME = "web form.csv"
+NOTICES = ("saved", "verified", "restored", "nothing_changed")
+MAX_POLYGON_BYTES = 5 * 1024 * 1024
+
+
+def flags(record: ServiceRecord, *, visit: Any, now: Any, stale_after_days: int) -> list[str]:
+    """What needs attention, in the visitor's language."""
+    out = []
+    checked = getattr(record, "verified_on", None)
+    if checked is None or str(getattr(record, "confirmation", "")).startswith("unconfirmed"):
+        out.append(visit.t("flag_unconfirmed"))
+    elif is_stale(record, now=now, older_than_days=stale_after_days):
+        out.append(visit.t("flag_stale", days=stale_after_days))
+    if "cy" in record.untranslated():
+        out.append(visit.t("flag_untranslated"))
+    return out
+
+
+def coverage_text(record: ServiceRecord) -> str:
+    coverage = record.coverage
+    registry = AreaRegistry.default()
+    if isinstance(coverage, NationalCoverage):
+        return f"national ({coverage.nation.value})"
+    if isinstance(coverage, AreaCoverage):
+        names = [f"{(registry.area(c).name if registry.area(c) else c)} ({c})" for c in coverage.area_codes]
+        return ", ".join(names)
+    if isinstance(coverage, RadiusCoverage):
+        return f"{coverage.radius_m / 1000:g} km around {coverage.lat:.4f}, {coverage.lon:.4f}"
+    return "a drawn area (polygon)"
+
+
+def template_row(record: ServiceRecord | None) -> tuple[list[str], dict[str, str]]:
+    """The services template's columns and, for a stored service, its values as an export writes them."""
+    text = write_services([record] if record is not None else [], "csv")
+    reader = csv.DictReader(io.StringIO(text))
+    columns = list(reader.fieldnames or [])
+    row = next(reader, None) or {}
+    return columns, {k: (v or "") for k, v in row.items() if k is not None}
+
+
+def _one_row_csv(columns: list[str], values: dict[str, str]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerow({c: values.get(c, "") for c in columns})
+    return out.getvalue().encode("utf-8")
+
+
+def _area_choices(principal: Principal) -> list[tuple[str, str]]:
+    """Force areas and local authorities an editor may pick: their own force's; everyone's for admins."""
+    registry = AreaRegistry.default()
+    areas = [*registry.pfas(), *registry.lads()]
+    if principal.role is not Role.ADMIN and principal.commissioner_code:
+        commissioner = next((c for c in registry.commissioners() if c.code == principal.commissioner_code), None)
+        pfa = commissioner.pfa_code if commissioner else None
+        areas = [a for a in areas if a.code == pfa or registry.pfa_for_lad(a.code) == pfa]
+    return [(a.code, a.name) for a in areas]
+
+
+def router(console: Console) -> APIRouter:
+    routes = APIRouter()
+
+    def load(service_id: str) -> ServiceRecord:
+        with console.session() as session:
+            record = repository.get_service(session=session, service_id=service_id[:200])
+        if record is None:
+            raise NotFound(service_id)
+        return record
+
+    @routes.get("/services")
+    def my_services(request: Request) -> Response:
+        principal = console.authorise(request, Action.READ)
+        visit = console.visit(request)
+        mine = principal.commissioner_code if principal.role is Role.PCC_EDITOR else None
+        with console.session() as session:
+            records = repository.list_services(session=session, commissioner_code=mine)
+        now = console.config.clock()
+        rows = [(r, flags(r, visit=visit, now=now, stale_after_days=console.config.stale_after_days)) for r in records]
+        rows.sort(key=lambda item: (item[0].status is ServiceStatus.CLOSED, not item[1], item[0].name.casefold()))
+        return console.page(request, "services.html", rows=rows, mine=mine)
+
+    @routes.get("/services/new")
+    def new_form(request: Request) -> Response:
+        principal = console.authorise(request, Action.CREATE)
+        columns, values = template_row(None)
+        values["commissioner_code"] = principal.commissioner_code or ""
+        return console.page(
+            request, "edit.html", record=None, columns=columns, values=values, areas=_area_choices(principal)
+        )
+
+    @routes.get("/services/{service_id}")
+    def service_page(request: Request, service_id: str, notice: str = "") -> Response:
+        console.authorise(request, Action.READ)
+        record = load(service_id)
+        visit = console.visit(request)
+        with console.session() as session:
+            entries = repository.history(session=session, service_id=record.id)
+        history = []
+        for entry in reversed(entries):
+            changes = field_changes(entry.before, entry.after) if entry.before and entry.after else ()
+            restorable = entry.after is not None and entry.version is not None and entry.version != record.version
+            history.append((entry, changes, restorable))
+        now = console.config.clock()
+        return console.page(
+            request,
+            "service.html",
+            record=record,
+            history=history,
+            coverage=coverage_text(record),
+            flags=flags(record, visit=visit, now=now, stale_after_days=console.config.stale_after_days),
+            notice=visit.t(f"notice_{notice}") if notice in NOTICES else "",
+        )
+
+    @routes.get("/services/{service_id}/coverage.geojson")
+    def coverage_geojson(request: Request, service_id: str) -> Response:
+        console.authorise(request, Action.READ)
+        record = load(service_id)
+        features = []
+        geometry = resolve_coverage(record.coverage, console.areas())
+        if geometry is not None and not geometry.is_empty:
+            features.append({"type": "Feature", "properties": {"role": "coverage"}, "geometry": mapping(geometry)})
+        force = _force_outline(console, record)
+        if force is not None:
+            features.append({"type": "Feature", "properties": {"role": "force"}, "geometry": force})
+        return JSONResponse({"type": "FeatureCollection", "features": features})
+
+    @routes.get("/services/{service_id}/edit")
+    def edit_form(request: Request, service_id: str) -> Response:
+        record = load(service_id)
+        principal = console.authorise(request, Action.UPDATE, service_id=record.id)
+        columns, values = template_row(record)
+        return console.page(
+            request, "edit.html", record=record, columns=columns, values=values, areas=_area_choices(principal)
+        )
+
+    async def save(request: Request, record: ServiceRecord | None) -> Response:
+        form = await console.form(request)
+        _, principal = console.signed_in(request)
+        columns, values = template_row(record)
+        for column in columns:
+            if column in form:
+                values[column] = str(form.get(column, ""))
+        picked = [str(v) for v in form.getlist("area_pick") if str(v)]
+        if picked:
+            values.update(coverage_type="areas", area_codes="; ".join(picked))
+        upload = form.get("polygon_file")
+        if upload is not None and hasattr(upload, "read"):
+            data = await upload.read(MAX_POLYGON_BYTES + 1)
+            if data:
+                values.update(coverage_type="polygon", geometry=_polygon_cell(data))
+        with console.session() as session:
+            preview = preview_upload(
+                session=session,
+                principal=principal,
+                data=_one_row_csv(columns, values),
+                name=FORM_NAME,
+                force_area=console.force_area() if principal.role is Role.PCC_EDITOR else None,
+                close_missing=False,
+                now=console.config.clock(),
+            )
+            if preview.decision is not None and not preview.decision.allowed:
+                raise Refused(preview.decision)
+            if preview.decision is None or preview.changes is None:
+                problems = [p.message if p.field is None else f"{p.field}: {p.message}" for p in preview.plan.problems]
+                return console.page(
+                    request, "edit.html", status_code=422, record=record, columns=columns, values=values,
+                    areas=_area_choices(principal), problems=problems,
+                )  # fmt: skip
+            if preview.changes.is_empty:
+                target = record.id if record else values.get("id", "")
+                return console.redirect(f"/services/{target}?notice=nothing_changed")
+            report = importer.apply_import(
+                session=session, plan=preview.plan, actor=principal.actor, areas=console.areas()
+            )
+        if not report.applied:
+            problems = [p.message for p in report.problems]
+            return console.page(
+                request, "edit.html", status_code=409, record=record, columns=columns, values=values,
+                areas=_area_choices(principal), problems=problems,
+            )  # fmt: skip
+        saved = (report.created or report.updated or (values.get("id", ""),))[0]
+        return console.redirect(f"/services/{saved}?notice=saved")
+
+    @routes.post("/services/{service_id}/edit")
+    async def edit(request: Request, service_id: str) -> Response:
+        record = load(service_id)
+        console.authorise(request, Action.UPDATE, service_id=record.id)
+        return await save(request, record)
+
+    @routes.post("/services/new")
+    async def create(request: Request) -> Response:
+        console.authorise(request, Action.CREATE)
+        return await save(request, None)
+
+    @routes.post("/services/{service_id}/verify")
+    async def verify(request: Request, service_id: str) -> Response:
+        await console.form(request)
+        record = load(service_id)
+        principal = console.authorise(request, Action.VERIFY, service_id=record.id)
+        today: date = console.config.clock().date()
+        with console.session() as session:
+            repository.set_verified(
+                session=session, service_id=record.id, on=today, actor=principal.actor, now=console.config.clock()
+            )
+        return console.redirect(f"/services/{record.id}?notice=verified")
+
+    @routes.post("/services/{service_id}/restore")
+    async def restore(request: Request, service_id: str) -> Response:
+        form = await console.form(request)
+        record = load(service_id)
+        text = str(form.get("version", ""))
+        version = int(text) if text.isdigit() and 0 < int(text) <= MAX_ROW_ID else None
+        with console.session() as session:
+            states = {
+                e.version: e.after
+                for e in repository.history(session=session, service_id=record.id)
+                if e.after is not None and e.version is not None
+            }
+        if version is None or version not in states:
+            raise NotFound(f"{record.id} version {text}")
+        principal = console.authorise(request, Action.RESTORE, service_id=record.id, proposed=states[version])
+        with console.session() as session:
+            try:
+                repository.restore(
+                    session=session, service_id=record.id, version=version, actor=principal.actor,
+                    areas=console.areas(), now=console.config.clock(),
+                )  # fmt: skip
+            except repository.DirectoryError as exc:
+                return console.page(request, "message.html", status_code=409, message=exc.message)
+        return console.redirect(f"/services/{record.id}?notice=restored")
+
+    return routes
+
+
+def _polygon_cell(data: bytes) -> str:
+    """An uploaded GeoJSON file as the template's ``geometry`` cell (a Feature or collection: its geometry)."""
+    try:
+        parsed = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        return data.decode("utf-8", errors="replace")[:200]  # validation names the problem
+    if isinstance(parsed, dict) and parsed.get("type") == "Feature":
+        parsed = parsed.get("geometry")
+    elif isinstance(parsed, dict) and parsed.get("type") == "FeatureCollection" and parsed.get("features"):
+        parsed = parsed["features"][0].get("geometry")
+    return json.dumps(parsed, separators=(",", ":"))
+
+
+def _force_outline(console: Console, record: ServiceRecord) -> dict[str, Any] | None:
+    """The force area of the service's commissioner, when boundaries are loaded."""
+    index = console.boundaries()
+    if index is None or record.commissioner_code is None:
+        return None
+    registry = AreaRegistry.default()
+    commissioner = next((c for c in registry.commissioners() if c.code == record.commissioner_code), None)
+    if commissioner is None or commissioner.pfa_code is None:
+        return None
+    outline = index.geometry(commissioner.pfa_code)
+    return dict(mapping(outline.simplify(0.001))) if outline is not None else None
