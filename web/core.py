@@ -143,6 +143,7 @@ class Console:
             with self.session() as session:
                 who = access.authenticate_token(session=session, token=bearer[7:].strip(), now=self.config.clock())
             if isinstance(who, Decision):
+                request.state.visit = Visit(None, language, "", None)  # the refusal page shows no one signed in
                 raise Refused(who)
             principal = who
             csrf = ""  # a token is not sent by the browser on its own: no cross-site forgery to guard against

@@ -171,12 +171,12 @@ def router(console: Console) -> APIRouter:
                 values[column] = str(form.get(column, ""))
         picked = [str(v) for v in form.getlist("area_pick") if str(v)]
         if picked:
-            values.update(coverage_type="areas", area_codes="; ".join(picked))
+            _coverage_only(values, "areas", area_codes="; ".join(picked))
         upload = form.get("polygon_file")
         if upload is not None and hasattr(upload, "read"):
             data = await upload.read(MAX_POLYGON_BYTES + 1)
             if data:
-                values.update(coverage_type="polygon", geometry=_polygon_cell(data))
+                _coverage_only(values, "polygon", geometry=_polygon_cell(data))
         with console.session() as session:
             preview = preview_upload(
                 session=session,
@@ -259,6 +259,15 @@ def router(console: Console) -> APIRouter:
         return console.redirect(f"/services/{record.id}?notice=restored")
 
     return routes
+
+
+COVERAGE_CELLS = ("nation", "area_codes", "centre_lat", "centre_lon", "radius_m", "geometry")
+
+
+def _coverage_only(values: dict[str, str], kind: str, **cells: str) -> None:
+    """Switch the row to one kind of coverage: its cells set, the other kinds' cells cleared."""
+    values.update({cell: "" for cell in COVERAGE_CELLS}, coverage_type=kind)
+    values.update(cells)
 
 
 def _polygon_cell(data: bytes) -> str:

@@ -63,9 +63,10 @@ def router(console: Console) -> APIRouter:
         return console.redirect("/services")
 
     @routes.get("/signin")
-    def sign_in_page(request: Request, code: str = "") -> Response:
+    def sign_in_page(request: Request, code: str = "", out: str = "") -> Response:
         # A GET never uses the code: link previews (Telegram fetches links) must not spend it.
-        return console.page(request, "signin.html", code=code[:64], minutes=minutes)
+        notice = console.visit(request).t("signed_out") if out else ""
+        return console.page(request, "signin.html", code=code[:64], minutes=minutes, notice=notice)
 
     @routes.post("/signin")
     async def sign_in(request: Request) -> Response:
@@ -127,7 +128,7 @@ def router(console: Console) -> APIRouter:
             await console.form(request)
             with console.session() as session:
                 signin.end_session(session=session, secret=visit.secret, now=console.config.clock())
-        response = console.page(request, "signin.html", notice=visit.t("signed_out"), code="", minutes=minutes)
+        response = console.redirect("/signin?out=1")
         response.delete_cookie(console.cookie, path="/", secure=console.config.secure_cookies, httponly=True)
         return response
 

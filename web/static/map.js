@@ -40,6 +40,10 @@
       lon.value = event.latlng.lng.toFixed(5);
       if (radius && !radius.value) { radius.value = "5000"; }
       if (kind) { kind.value = "radius"; }
+      ["f-area_codes", "f-geometry", "f-nation"].forEach(function (id) {
+        var cell = document.getElementById(id);
+        if (cell) { cell.value = ""; }
+      });
       draw();
     });
     if (radius) { radius.addEventListener("input", draw); }
