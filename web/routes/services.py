@@ -18,7 +18,7 @@ from shapely.geometry import mapping
 
 from mapping.areas import AreaRegistry
 from mapping.coverage import resolve_coverage
-from mapping.types import AreaCoverage, NationalCoverage, RadiusCoverage, ServiceRecord, ServiceStatus
+from mapping.types import AreaCoverage, Confirmation, NationalCoverage, RadiusCoverage, ServiceRecord, ServiceStatus
 from services_db import importer, repository
 from services_db.access import MAX_ROW_ID, Action, Principal, Role
 from services_db.diff import field_changes
@@ -35,8 +35,7 @@ MAX_POLYGON_BYTES = 5 * 1024 * 1024
 def flags(record: ServiceRecord, *, visit: Any, now: Any, stale_after_days: int) -> list[str]:
     """What needs attention, in the visitor's language."""
     out = []
-    checked = getattr(record, "verified_on", None)
-    if checked is None or str(getattr(record, "confirmation", "")).startswith("unconfirmed"):
+    if record.confirmation is Confirmation.UNCONFIRMED or record.verified_on is None:
         out.append(visit.t("flag_unconfirmed"))
     elif is_stale(record, now=now, older_than_days=stale_after_days):
         out.append(visit.t("flag_stale", days=stale_after_days))
