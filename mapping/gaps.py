@@ -228,6 +228,13 @@ class CoverageRow:
     area_covered_km2: float
     services: int
     service_ids: tuple[str, ...] = ()  # the services counted that cover any part of the area for the strand
+    population_covered_confirmed: float | None = None  # covered by confirmed services alone
+
+    @property
+    def pct_population_confirmed(self) -> float | None:
+        if self.population <= 0 or self.population_covered_confirmed is None:
+            return None
+        return 100.0 * self.population_covered_confirmed / self.population
 
     @property
     def pct_population(self) -> float | None:
@@ -297,6 +304,7 @@ class CoverageResult:
     point_lad: np.ndarray  # index into geography.lads, one per population point
     point_pfa: np.ndarray  # index into geography.pfas
     point_mask: np.ndarray  # uint8 strand bits covered, one per point
+    confirmed_mask: np.ndarray | None = None  # the same, by confirmed services alone
     service_geometries: tuple[BaseGeometry | None, ...] = field(repr=False, default=())
     # National services of the counted kinds and strands left out because include_national was off: they are
     # available everywhere, and reported beside the local figures rather than merged into them.
@@ -322,6 +330,16 @@ class CoverageResult:
         """(population, population covered) over England and Wales for ``strand``."""
         covered = self.covered_points(strand)
         return self.population.total, float(self.population.population[covered].sum())
+
+    def totals_confirmed(self, strand: str = ANY) -> tuple[float, float]:
+        """(population, population covered by confirmed services alone) over England and Wales."""
+        mask = self.point_mask if self.confirmed_mask is None else self.confirmed_mask
+        bits = _strand_bits(self.strands) if strand == ANY else STRAND_BIT[Strand(strand)]
+        return self.population.total, float(self.population.population[(mask & bits) != 0].sum())
+
+    @property
+    def has_unconfirmed(self) -> bool:
+        return any(not s.confirmed for s in self.services)
 
     def covered_points(self, strand: str = ANY) -> np.ndarray:
         bits = _strand_bits(self.strands) if strand == ANY else STRAND_BIT[Strand(strand)]
@@ -548,48 +566,19 @@ def compute_coverage(
     point_pfa = lad_parent[point_lad]
     tell("points", 1, 1)
 
-    # Code-based coverage as strand bits per LAD (listed, or its PFA listed, or its nation).
-    lad_code_mask = np.zeros(len(lads), dtype=np.int64)
-    pfa_code_mask = np.zeros(len(pfas), dtype=np.int64)
-    nation_mask = {Nation.ENGLAND: 0, Nation.WALES: 0}
-    for r in resolved:
-        if r.nation is not None:
-            for nation in nation_mask:
-                if r.nation is Nation.ENGLAND_AND_WALES or r.nation is nation:
-                    nation_mask[nation] |= r.mask
-        for code in r.codes:
-            if code in lad_index:
-                lad_code_mask[lad_index[code]] |= r.mask
-            elif code in pfa_index:
-                pfa_code_mask[pfa_index[code]] |= r.mask
-    lad_nation_mask = np.array([nation_mask[u.nation] for u in lads], dtype=np.int64)
-    pfa_nation_mask = np.array([nation_mask[u.nation] for u in pfas], dtype=np.int64)
-    parent_mask = np.where(lad_parent >= 0, pfa_code_mask[np.maximum(lad_parent, 0)], 0)
-    lad_full_mask = lad_code_mask | parent_mask | lad_nation_mask
-    pfa_full_mask = pfa_code_mask | pfa_nation_mask
-
-    point_mask = lad_full_mask[point_lad].copy()
+    lad_full_mask, pfa_full_mask = _code_masks(resolved, lads, pfas, lad_index, pfa_index, lad_parent)
+    point_mask = _point_mask(resolved, lad_full_mask, point_lad, population)
+    # Confirmed services alone (issue 12): the people whose coverage rests only on unconfirmed entries.
+    if all(r.record.confirmed for r in resolved):
+        confirmed_mask = point_mask
+    else:
+        confirmed = [r for r in resolved if r.record.confirmed]
+        confirmed_codes = _code_masks(confirmed, lads, pfas, lad_index, pfa_index, lad_parent)
+        confirmed_mask = _point_mask(confirmed, confirmed_codes[0], point_lad, population)
     geometric = [r for r in resolved if r.geometry is not None]
     geoms = np.array([r.geometry for r in geometric], dtype=object)
     geo_masks = np.array([r.mask for r in geometric], dtype=np.int64)
     tree = shapely.STRtree(geoms) if len(geoms) else None
-    circles = [(r.centre, r.radius_m, r.mask) for r in geometric if r.centre is not None]
-    if circles:
-        # Radius coverage is a true circle: a KD-tree ball query (distance <= radius, so the edge is inside).
-        from scipy.spatial import cKDTree
-
-        kd = cKDTree(np.column_stack([population.easting, population.northing]))
-        found = kd.query_ball_point(np.array([c[0] for c in circles]), r=np.array([c[1] for c in circles]))
-        for (_, _, mask), idx in zip(circles, found, strict=True):
-            if idx:
-                point_mask[np.asarray(idx, dtype=np.int64)] |= mask
-    polygons = [i for i, r in enumerate(geometric) if r.centre is None]
-    if polygons:
-        # Query the points' tree with each service polygon: the polygon is prepared once for all its points.
-        points_tree = shapely.STRtree(shapely.points(population.easting, population.northing))
-        svc, pt = points_tree.query(geoms[polygons], predicate="covers")
-        np.bitwise_or.at(point_mask, pt, geo_masks[polygons][svc])
-    point_mask = point_mask.astype(np.uint8)
     tell("population", 1, 1)
 
     weights = population.population
@@ -602,6 +591,10 @@ def compute_coverage(
         total = np.bincount(index, weights=weights, minlength=len(units))
         covered_pop = {
             key: np.bincount(index, weights=weights * ((point_mask & bits) != 0), minlength=len(units))
+            for key, bits in bits_for.items()
+        }
+        confirmed_pop = {
+            key: np.bincount(index, weights=weights * ((confirmed_mask & bits) != 0), minlength=len(units))
             for key, bits in bits_for.items()
         }
         full = lad_full_mask if level == "lad" else pfa_full_mask
@@ -647,6 +640,7 @@ def compute_coverage(
                         strand=key,
                         population=float(total[i]),
                         population_covered=float(covered_pop[key][i]),
+                        population_covered_confirmed=float(confirmed_pop[key][i]),
                         area_km2=area_m2 / 1e6,
                         area_covered_km2=min(covered_area, area_m2) / 1e6,
                         services=len(ids),
@@ -672,10 +666,64 @@ def compute_coverage(
         point_lad=point_lad,
         point_pfa=point_pfa,
         point_mask=point_mask,
+        confirmed_mask=confirmed_mask,
         service_geometries=tuple(r.geometry for r in resolved),
         national_set_aside=set_aside,
         include_national=include_national,
     )
+
+
+def _code_masks(
+    resolved: Sequence[_Resolved],
+    lads: Sequence[AreaUnit],
+    pfas: Sequence[AreaUnit],
+    lad_index: Mapping[str, int],
+    pfa_index: Mapping[str, int],
+    lad_parent: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Code-based coverage as strand bits per LAD and per PFA (listed, or its PFA listed, or its nation)."""
+    lad_code_mask = np.zeros(len(lads), dtype=np.int64)
+    pfa_code_mask = np.zeros(len(pfas), dtype=np.int64)
+    nation_mask = {Nation.ENGLAND: 0, Nation.WALES: 0}
+    for r in resolved:
+        if r.nation is not None:
+            for nation in nation_mask:
+                if r.nation is Nation.ENGLAND_AND_WALES or r.nation is nation:
+                    nation_mask[nation] |= r.mask
+        for code in r.codes:
+            if code in lad_index:
+                lad_code_mask[lad_index[code]] |= r.mask
+            elif code in pfa_index:
+                pfa_code_mask[pfa_index[code]] |= r.mask
+    lad_nation_mask = np.array([nation_mask[u.nation] for u in lads], dtype=np.int64)
+    pfa_nation_mask = np.array([nation_mask[u.nation] for u in pfas], dtype=np.int64)
+    parent_mask = np.where(lad_parent >= 0, pfa_code_mask[np.maximum(lad_parent, 0)], 0)
+    return lad_code_mask | parent_mask | lad_nation_mask, pfa_code_mask | pfa_nation_mask
+
+
+def _point_mask(
+    resolved: Sequence[_Resolved], lad_full_mask: np.ndarray, point_lad: np.ndarray, population: PopulationPoints
+) -> np.ndarray:
+    """Strand bits covered at each population point: by code through its LAD, and geometrically."""
+    point_mask = lad_full_mask[point_lad].copy()
+    geometric = [r for r in resolved if r.geometry is not None]
+    circles = [(r.centre, r.radius_m, r.mask) for r in geometric if r.centre is not None]
+    if circles:
+        # Radius coverage is a true circle: a KD-tree ball query (distance <= radius, so the edge is inside).
+        from scipy.spatial import cKDTree
+
+        kd = cKDTree(np.column_stack([population.easting, population.northing]))
+        found = kd.query_ball_point(np.array([c[0] for c in circles]), r=np.array([c[1] for c in circles]))
+        for (_, _, mask), idx in zip(circles, found, strict=True):
+            if idx:
+                point_mask[np.asarray(idx, dtype=np.int64)] |= mask
+    polygons = [r for r in geometric if r.centre is None]
+    if polygons:
+        # Query the points' tree with each service polygon: the polygon is prepared once for all its points.
+        points_tree = shapely.STRtree(shapely.points(population.easting, population.northing))
+        svc, pt = points_tree.query(np.array([r.geometry for r in polygons], dtype=object), predicate="covers")
+        np.bitwise_or.at(point_mask, pt, np.array([r.mask for r in polygons], dtype=np.int64)[svc])
+    return point_mask.astype(np.uint8)
 
 
 MIN_GAP_PART_M2 = 10_000.0  # a hectare: smaller leftovers are edge effects, not places

@@ -416,6 +416,14 @@ def write_html(context: ReportContext, path: Path) -> Path:
         f"<h2>{escape(e.title)}</h2><p class='note'>{escape(e.note)}</p>" for e in context.extras if e.note
     )
     basis = "".join(f"<li>{escape(line)}</li>" for line in context.basis_lines())
+    confirmed_card = ""
+    if result.has_unconfirmed:
+        _, confirmed = result.totals_confirmed(ANY)
+        confirmed_card = (
+            f'<div class="card"><div class="note">by confirmed services alone</div>'
+            f'<div class="big">{fmt_pct(100 * confirmed / population if population else None)}</div>'
+            f'<div class="note">the rest rests on unconfirmed entries</div></div>'
+        )
     national = context.national_line()
     national_card = (
         f'<div class="card" style="max-width:420px"><div class="note">National services</div>'
@@ -440,6 +448,7 @@ def write_html(context: ReportContext, path: Path) -> Path:
 <div class="card"><div class="note">{escape(unit)} covered (any strand, {escape(context.scope_label)})</div>
 <div class="big">{fmt_pct(100 * covered / population if population else None)}</div>
 <div class="note">{covered:,.0f} of {population:,.0f}</div></div>
+{confirmed_card}
 {strand_cards}
 {national_card}
 </div>

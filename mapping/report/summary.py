@@ -44,6 +44,14 @@ def summary_lines(context: ReportContext) -> list[str]:
         "",
         f"- {covered:,.0f} of {population:,.0f} {unit} ({fmt_pct(pct)}) are where {where} covers them.",
     ]
+    if result.has_unconfirmed:
+        _, confirmed = result.totals_confirmed(ANY)
+        lines.append(
+            f"- Confirmed services alone cover {confirmed:,.0f} {unit} "
+            f"({fmt_pct(100.0 * confirmed / population if population else None)}); the other "
+            f"{covered - confirmed:,.0f} are covered only by unconfirmed entries (from public pages, not yet "
+            "checked with the organisation)."
+        )
     national = context.national_line()
     if national:
         lines.append(f"- {national[0].upper()}{national[1:]}.")

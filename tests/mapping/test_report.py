@@ -449,3 +449,25 @@ def test_summary_lists_names_that_contain_commas_unambiguously() -> None:
     pfa_line = next(line for line in text.splitlines() if "force areas have no coverage at all" in line)
     lad_line = next(line for line in text.splitlines() if "local authorities have no coverage at all" in line)
     assert pfa_line.endswith("; London, City of.") and lad_line.endswith("; Bristol, City of.")
+
+
+def test_confirmed_and_unconfirmed_coverage_are_counted_apart(tmp_path: Path) -> None:
+    from mapping.types import Confirmation
+
+    services = toy_services()
+    # B (the square holding 300 + 200 people) comes from a public page, unchecked.
+    services[1] = replace(services[1], confirmation=Confirmation.UNCONFIRMED, verified_on=None)
+    result = compute_coverage(services, toy_population(), toy_geography())
+    assert result.totals() == (657.0, 650.0)
+    assert result.totals_confirmed() == (657.0, 150.0)  # A's 100 and C's 50
+    l1 = next(r for r in result.rows_for("lad", ANY) if r.code == L1)
+    assert (l1.population_covered, l1.population_covered_confirmed) == (400.0, 100.0)
+    context = ReportContext(result=result, generated_on=date(2026, 11, 28))
+    text = "\n".join(summary_lines(context))
+    assert "Confirmed services alone cover 150 residents (22.8%); the other 500 are covered only by unconfirmed" in text
+    assert "2 confirmed, 1 unconfirmed" in text  # A (radius) and C (areas) confirmed, B not
+    out = tmp_path / "out"
+    out.mkdir()
+    write_report(context, out)
+    (row,) = [r for r in read_csv(out / "coverage_lad.csv") if r["code"] == L1 and r["strand"] == ANY]
+    assert (row["population_covered"], row["population_covered_confirmed"]) == ("400", "100")
