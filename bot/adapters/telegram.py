@@ -18,7 +18,9 @@ the victim flow.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import html
+import json
 import logging
 import signal
 import time
@@ -85,6 +87,7 @@ __all__ = [
     "RateLimiter",
     "VictimBot",
     "Webhook",
+    "WebhookServer",
     "build_application",
     "event_from_message",
     "run",
@@ -942,7 +945,90 @@ class Poller:
             self._done.add(update.update_id)
 
 
-async def _serve_polling(application: Application) -> None:  # type: ignore[type-arg]
+class WebhookServer:
+    """Webhook mode that answers Telegram only once the update has been processed, so an update whose worker dies
+    is delivered again (Telegram retries until it gets a 2xx); a conversation that already took it does not run it
+    twice. Only requests carrying the secret token are read; ``application/json`` with or without a charset is
+    accepted; nothing of an update is logged.
+
+    Telegram holds one connection per update in flight (up to ``max_connections``), so a person whose row is
+    locked holds one connection and nobody else's.
+    """
+
+    def __init__(
+        self,
+        application: Application,  # type: ignore[type-arg]
+        webhook: Webhook,
+        *,
+        max_connections: int = 100,
+        register: bool = True,
+    ) -> None:
+        self.application = application
+        self.webhook = webhook
+        self.max_connections = max_connections
+        self.register = register
+        self._server: Any = None
+
+    async def start(self) -> None:
+        """Listen, then (with ``register``) tell Telegram where to post (``setWebhook`` with the secret)."""
+        from urllib.parse import urlsplit
+
+        import tornado.web
+
+        path = "/" + urlsplit(self.webhook.url).path.lstrip("/")
+        handler = _update_handler_class()
+        app = tornado.web.Application([(path, handler, {"server": self})], log_function=lambda _h: None)
+        self._server = app.listen(self.webhook.port, address=self.webhook.listen, xheaders=True)
+        if self.register:
+            await self.application.bot.set_webhook(
+                self.webhook.url,
+                secret_token=self.webhook.secret,
+                allowed_updates=list(ALLOWED_UPDATES),
+                max_connections=self.max_connections,
+            )
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+            self._server = None
+
+    async def process(self, update: Update) -> None:
+        processor = self.application.update_processor
+        await processor.process_update(update, self.application.process_update(update))
+
+
+def _update_handler_class() -> type:
+    import tornado.web
+
+    class UpdateHandler(tornado.web.RequestHandler):
+        SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
+
+        def initialize(self, server: WebhookServer) -> None:
+            self.server = server
+
+        async def post(self) -> None:
+            given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+            if not hmac.compare_digest(given.encode(), self.server.webhook.secret.encode()):
+                self.set_status(403)
+                return
+            media_type = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+            if media_type != "application/json":
+                self.set_status(415)
+                return
+            try:
+                update = Update.de_json(json.loads(self.request.body), self.server.application.bot)
+            except (ValueError, TypeError, KeyError, TelegramError) as exc:
+                log.warning("an unreadable update was refused: %s", type(exc).__name__)
+                self.set_status(400)
+                return
+            await self.server.process(update)  # errors go to the error handlers; Telegram hears only when done
+            self.set_status(200)
+
+    return UpdateHandler
+
+
+async def _serve(application: Application, front: Poller | WebhookServer) -> None:  # type: ignore[type-arg]
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -951,12 +1037,11 @@ async def _serve_polling(application: Application) -> None:  # type: ignore[type
     if application.post_init is not None:
         await application.post_init(application)
     await application.start()
-    poller = Poller(application)
-    await poller.start()
+    await front.start()
     try:
         await stopping.wait()
     finally:
-        await poller.stop()
+        await front.stop()
         await application.stop()
         if application.post_shutdown is not None:
             await application.post_shutdown(application)
@@ -964,17 +1049,7 @@ async def _serve_polling(application: Application) -> None:  # type: ignore[type
 
 
 def run(application: Application, *, webhook: Webhook | None = None) -> None:  # type: ignore[type-arg]
-    """Serve until interrupted: long polling by default (see :class:`Poller`), or a webhook server."""
-    if webhook is None:
-        asyncio.run(_serve_polling(application))
-        return
-    from urllib.parse import urlsplit
-
-    application.run_webhook(
-        listen=webhook.listen,
-        port=webhook.port,
-        url_path=urlsplit(webhook.url).path.lstrip("/"),
-        webhook_url=webhook.url,
-        secret_token=webhook.secret,
-        allowed_updates=list(ALLOWED_UPDATES),
-    )
+    """Serve until interrupted: long polling by default (see :class:`Poller`), or a webhook server (see
+    :class:`WebhookServer`); either way an update is confirmed to Telegram only once it has been processed."""
+    front = Poller(application) if webhook is None else WebhookServer(application, webhook)
+    asyncio.run(_serve(application, front))

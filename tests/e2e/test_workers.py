@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from telegram.ext import Application
 
-from bot.adapters.telegram import ALLOWED_UPDATES
+from bot.adapters.telegram import Webhook, WebhookServer
 from bot.content import catalogue
 from bot.engine import Language
 from signpost import wiring
@@ -43,25 +43,17 @@ async def two_workers(
     config = bot_settings(bot_api_proxy.url, tmp_path / "data", database_url=postgres_url)
     ports = [_port(), _port()]
     balancer = RoundRobin([f"http://127.0.0.1:{port}" for port in ports], secret=SECRET).start()
-    applications: list[Application] = []  # type: ignore[type-arg]
+    workers: list[tuple[Application, WebhookServer]] = []  # type: ignore[type-arg]
     for port in ports:
         application = wiring.telegram_application(config)
         await application.initialize()
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_webhook(
-            listen="127.0.0.1",
-            port=port,
-            url_path="hook",
-            webhook_url=f"{balancer.url}/hook",
-            secret_token=SECRET,
-            allowed_updates=list(ALLOWED_UPDATES),
-        )
-        applications.append(application)
-    yield RunningBot(applications[0], config), balancer
-    for application in applications:
-        assert application.updater is not None
-        await application.updater.stop()
+        server = WebhookServer(application, Webhook(f"{balancer.url}/hook", SECRET, "127.0.0.1", port))
+        await server.start()  # as `signpost bot` serves a webhook
+        workers.append((application, server))
+    yield RunningBot(workers[0][0], config), balancer
+    for application, server in workers:
+        await server.stop()
         await application.stop()
         await application.shutdown()
     balancer.stop()
