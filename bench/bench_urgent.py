@@ -1,7 +1,7 @@
 """Benchmark: the danger recogniser (bot/engine/urgency.py) on its labelled corpus, against the old keyword regex.
 
-For English and Welsh, over tests/bot/urgent_corpus/{en,cy}.tsv (whole corpus, the slice written before tuning,
-and the held-out slice written after tuning and measured once): recall and precision of "danger now", how often
+For English and Welsh, over tests/bot/urgent_corpus/{en,cy}.tsv (the whole corpus, the part written before tuning,
+and each held-out section, written after tuning and measured once): recall and precision of "danger now", how often
 danger in the past is told from nothing at all, and the same figures for the baseline measured in the same run:
 the single keyword regex that ``looks_urgent`` was before issue 10. Then time per phrase, median of ``--rounds``
 passes over every phrase, for both, and the ratio. Run::
@@ -83,11 +83,9 @@ def main() -> None:
         timing.add_column(column, justify="right")
     for language in ("en", "cy"):
         phrases = corpus(language)
-        slices = {
-            "all": phrases,
-            "written first": [p for p in phrases if not p.held_out],
-            "held-out": [p for p in phrases if p.held_out],
-        }
+        slices = {"all": phrases}
+        for phrase in phrases:
+            slices.setdefault(phrase.section, []).append(phrase)
         for name, chosen in slices.items():
             recall, precision, wrong = measure(chosen, new_looks_urgent)
             old_recall, old_precision, old_wrong = measure(chosen, old_looks_urgent)
@@ -108,7 +106,10 @@ def main() -> None:
     console.print(timing)
     console.print(
         "Goal (issue 10): recall >= 98%, precision >= 90% per language. 'past told apart': of the phrases that are "
-        "not danger now, how many the recogniser labels as the corpus does (danger in the past / nothing)."
+        "not danger now, how many the recogniser labels as the corpus does (danger in the past / nothing).\n"
+        "Held-out sections were tuned against after their one measurement: the figures above overstate them. "
+        "First measurements (tests/bot/urgent_corpus/README.md): held-out 2, English 93.1% / 96.4%, "
+        "Welsh 80.0% / 96.0%."
     )
 
 

@@ -25,7 +25,7 @@ __all__ = ["CatalogueSyntaxError", "Urgency", "assess", "load_catalogues", "look
 
 LANGUAGES = ("en", "cy")
 KINDS = ("call", "danger", "act", "presence", "fear")
-NEGATION_WINDOW = 3  # words before a signal in which "not", "no one", "ddim" deny it
+NEGATION_WINDOW = 4  # words before a signal in which "not", "no one", "ddim", "if" deny it
 GAP_WORDS = 3  # what ".." in a pattern stands for
 FUZZY_MIN = 5  # words shorter than this are too easy to confuse to correct
 

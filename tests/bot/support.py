@@ -141,20 +141,24 @@ HELD_OUT_MARK = "# --- held-out"
 class Phrase:
     label: str  # now | past | none
     text: str
-    held_out: bool
+    section: str  # "written first", or the name of the held-out section it is in ("held-out 1", ...)
+
+    @property
+    def held_out(self) -> bool:
+        return self.section != "written first"
 
 
 def corpus(language: str) -> list[Phrase]:
-    """The labelled phrases of ``urgent_corpus/{language}.tsv``; those after the held-out mark are held out."""
-    phrases, held_out = [], False
+    """The labelled phrases of ``urgent_corpus/{language}.tsv``; those after a held-out mark are held out."""
+    phrases, section = [], "written first"
     path = URGENT_CORPUS / f"{language}.tsv"
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.startswith(HELD_OUT_MARK):
-            held_out = True
+            section = line.removeprefix("# --- ").split(":", 1)[0].strip()
         if not line.strip() or line.startswith("#"):
             continue
         label, _, text = line.partition("\t")
         if label not in ("now", "past", "none") or not text.strip():
             raise ValueError(f"{path.name} line {number}: want 'now|past|none<TAB>text', got {line!r}")
-        phrases.append(Phrase(label, text, held_out))
+        phrases.append(Phrase(label, text, section))
     return phrases

@@ -46,8 +46,9 @@ def test_recall_and_precision_on_the_corpus(language: str) -> None:
     wrong = [p.text for p in phrases if p.label != "now" and assess(p.text) is Urgency.NOW]
     assert recall >= 0.98, f"{language}: recall {recall:.3f}, missed {missed}"
     assert precision >= 0.90, f"{language}: precision {precision:.3f}, wrongly urgent {wrong}"
-    held_recall, held_precision = scores([p for p in phrases if p.held_out])
-    assert held_recall >= 0.90 and held_precision >= 0.90, (held_recall, held_precision)
+    for section in sorted({p.section for p in phrases if p.held_out}):
+        held_recall, held_precision = scores([p for p in phrases if p.section == section])
+        assert held_recall >= 0.90 and held_precision >= 0.90, (section, held_recall, held_precision)
 
 
 @pytest.mark.parametrize("language", ["en", "cy"])
@@ -79,7 +80,7 @@ ISSUE_URGENT = [
 def test_every_example_in_the_issue_is_urgent_and_in_the_corpus(text: str) -> None:
     assert assess(text) is Urgency.NOW and looks_urgent(text)
     written = {p.text for language in ("en", "cy") for p in corpus(language)}
-    assert text in written or text in ("help he is outside my door", "he is outside now")
+    assert text in written
 
 
 @pytest.mark.parametrize(
