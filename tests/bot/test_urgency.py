@@ -11,7 +11,16 @@ import pytest
 
 from bot.content import catalogue
 from bot.engine import NOTE_STATES, Choice, Command, Conversation, Language, State, Text, Turn
-from bot.engine.urgency import KINDS, CatalogueSyntaxError, Urgency, _Reader, assess, looks_urgent, mutations
+from bot.engine.urgency import (
+    KINDS,
+    CatalogueSyntaxError,
+    Urgency,
+    _Reader,
+    _reader,
+    assess,
+    looks_urgent,
+    mutations,
+)
 from bot.render import render
 from tests.bot.support import Phrase, _fresh, actions, corpus, explore, make_engine
 
@@ -157,6 +166,21 @@ def test_each_catalogue_has_every_section(language: str) -> None:
     assert len(patterns) == len(set(patterns)), "a signal pattern is listed twice"
     if language == "en":
         assert not any("~" in p for p in patterns), "mutations (~) are for Welsh"
+
+
+@pytest.mark.parametrize("language", ["en", "cy"])
+def test_every_signal_pattern_catches_some_phrase_of_the_corpus(language: str) -> None:
+    """A pattern nothing matches is a slip ("yma|yn ol" reads "yma ol") or untested: give it a phrase."""
+    reader = _reader(language)
+    data = tomllib.loads((CONTENT / f"urgent_{language}.toml").read_text(encoding="utf-8"))
+    clauses = [" " + " ".join(c) + " " for p in corpus(language) for c in reader.clauses(p.text)]
+    unused = [
+        f"[signals.{kind}] {pattern!r}"
+        for kind in KINDS
+        for pattern in data["signals"][kind]
+        if not any(re.search(reader._pattern(pattern, kind), clause) for clause in clauses)
+    ]
+    assert not unused, f"urgent_{language}.toml: no corpus phrase uses {unused}"
 
 
 @pytest.mark.parametrize(
