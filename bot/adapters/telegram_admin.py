@@ -85,7 +85,7 @@ CALLBACK = "adm"
 
 HELP_TEXT = (
     "Updating your services\n\n"
-    "1. Get the spreadsheet: signpost services export --format csv (or ask your admin), or the blank template.\n"
+    "1. Get the spreadsheet: download it from the web console (Services, then Download), or the blank template.\n"
     "2. Edit it (one row per service), keep the id column, save as CSV UTF-8.\n"
     "3. Send the file here as a document. I check every row and show what would change.\n"
     "4. Press Confirm to apply it (all of it or nothing), or Cancel.\n\n"

@@ -82,6 +82,8 @@ READERS = frozenset({"editor", "other_editor", "analyst", "admin"})
 ROUTES = [
     Route("GET", "/services", READERS),
     Route("GET", "/services/wy-centre", READERS),
+    Route("GET", "/services/export.csv", READERS),
+    Route("GET", "/services/template.csv", READERS),
     Route("GET", "/services/wy-centre/coverage.geojson", READERS),
     Route("GET", "/services/wy-centre/edit", EDITORS_AND_ADMIN),
     Route("POST", "/services/wy-centre/edit", EDITORS_AND_ADMIN, lambda: dict(EDIT), changes=True),
@@ -171,3 +173,12 @@ def test_an_edit_shows_in_the_history_with_before_and_after(site: Site) -> None:
     with Session(site.engine) as session:
         [latest] = repository.history(session=session, service_id="wy-centre")[-1:]
     assert latest.actor == "Leeds team (account 1, web)" and latest.after is not None
+
+
+def test_an_editor_downloads_only_their_services_and_can_upload_them_back(site: Site) -> None:
+    client = site.sign_in("editor")
+    exported = client.get("/services/export.csv")
+    assert exported.status_code == 200 and "wy-centre" in exported.text and "gm-centre" not in exported.text
+    token = _token(client)
+    files = {"file": ("mine.csv", io.BytesIO(exported.content), "text/csv")}
+    assert "matches the directory" in client.post("/upload", data={"csrf": token}, files=files).text

@@ -23,6 +23,7 @@ from services_db import importer, repository
 from services_db.access import MAX_ROW_ID, Action, Principal, Role
 from services_db.diff import field_changes
 from services_db.formats import write_services
+from services_db.formats.csv_format import TEMPLATE
 from services_db.staleness import is_stale
 from services_db.uploads import preview_upload
 from web.core import Console, NotFound, Refused
@@ -106,6 +107,27 @@ def router(console: Console) -> APIRouter:
         rows = [(r, flags(r, visit=visit, now=now, stale_after_days=console.config.stale_after_days)) for r in records]
         rows.sort(key=lambda item: (item[0].status is ServiceStatus.CLOSED, not item[1], item[0].name.casefold()))
         return console.page(request, "services.html", rows=rows, mine=mine)
+
+    @routes.get("/services/export.csv")
+    def export(request: Request) -> Response:
+        """The spreadsheet to edit: your commissioner's services (everyone's for analysts and admins)."""
+        principal = console.authorise(request, Action.READ)
+        mine = principal.commissioner_code if principal.role is Role.PCC_EDITOR else None
+        with console.session() as session:
+            records = repository.list_services(session=session, commissioner_code=mine)
+        name = f"services-{mine or 'all'}.csv"
+        return Response(
+            write_services(records, "csv"), media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )  # fmt: skip
+
+    @routes.get("/services/template.csv")
+    def template(request: Request) -> Response:
+        console.authorise(request, Action.READ)
+        return Response(
+            TEMPLATE.read_bytes(), media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="services_template.csv"'},
+        )  # fmt: skip
 
     @routes.get("/services/new")
     def new_form(request: Request) -> Response:
