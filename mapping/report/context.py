@@ -10,11 +10,39 @@ from mapping.crime import PriorityRow
 from mapping.gaps import ANY, CoverageResult, CoverageRow, GeographyBasis
 from mapping.siting import SitingResult
 
-__all__ = ["ATTRIBUTION", "AreaExtra", "ForceProvision", "ReportContext"]
+__all__ = ["ATTRIBUTION", "AreaExtra", "ForceProvision", "ReportContext", "class_colour", "legend_items"]
 
 # Fewer local services than this per force area on average, or a force area with none, and the report opens by
 # saying how thin the directory is: a 0% there means "none listed", not "none exists".
 FEW_LOCAL_PER_FORCE = 3
+# Colour classes of % covered, shared by the HTML and PNG maps: 0% is a class of its own (no service covers anyone
+# there), then five bands of the YlGnBu scale. Upper bounds are exclusive; the last band includes 100%.
+NONE_COLOUR = "#f4a582"
+NO_DATA_COLOUR = "#d9d9d9"
+CLASS_BOUNDS = (20.0, 40.0, 60.0, 80.0, 100.0)
+CLASS_COLOURS = ("#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494")
+CLASS_LABELS = ("0% (none)", "over 0 to 20%", "20-40%", "40-60%", "60-80%", "80-100%", "no data")
+
+
+def class_colour(pct: float | None) -> str:
+    """The map colour of a % covered (see :data:`CLASS_BOUNDS`)."""
+    if pct is None:
+        return NO_DATA_COLOUR
+    if pct == 0:
+        return NONE_COLOUR
+    for bound, colour in zip(CLASS_BOUNDS, CLASS_COLOURS, strict=True):
+        if pct < bound:
+            return colour
+    return CLASS_COLOURS[-1]
+
+
+def legend_items() -> list[tuple[str, str]]:
+    """(colour, label) for a legend, in order."""
+    colours = (NONE_COLOUR, *CLASS_COLOURS, NO_DATA_COLOUR)
+    return list(zip(colours, CLASS_LABELS, strict=True))
+
+
+LONDON_FORCES = ("E23000001", "E23000034")  # Metropolitan Police, City of London Police
 NAMES_SHOWN = 8  # names listed inline before "and N more" (the full lists are in the tables and CSVs)
 
 ATTRIBUTION = (
@@ -68,6 +96,7 @@ class ReportContext:
     siting: SitingResult | None = None
     extras: tuple[AreaExtra, ...] = ()
     notes: tuple[str, ...] = field(default=())  # anything else every output must say
+    directory_version: str = ""  # which state of the directory was counted (entries, last change, content hash)
 
     @property
     def is_proxy(self) -> bool:
@@ -131,6 +160,16 @@ class ReportContext:
         """What the headline figures count, for titles."""
         return "local and national services" if self.include_national else "local services only"
 
+    def title_lines(self, strand: str, level_label: str) -> tuple[str, str]:
+        """A map title: what is shown (strand, local or national), then date, services and directory version."""
+        what = "any strand" if strand == ANY else strand.replace("_", " ")
+        unit = self.unit + (" (PROXY)" if self.is_proxy else "")
+        first = f"% of {unit} covered by {self.kinds_label}, {what}, {self.scope_label}, by {level_label}"
+        second = f"{self.generated_on.isoformat()} \u00b7 {len(self.result.services)} services counted"
+        if self.directory_version:
+            second += f" \u00b7 directory: {self.directory_version}"
+        return first, second
+
     def national_line(self) -> str | None:
         """ "plus N national services available everywhere: ..." beside local figures; None when merged or none."""
         aside = self.result.national_set_aside
@@ -182,6 +221,19 @@ class ReportContext:
                     f"listed ({some_names(empty)}): 0% there means none is listed, not that none exists."
                 )
         return lines
+
+    def london_bounds(self) -> tuple[float, float, float, float] | None:
+        """BNG bounds of London (its boroughs, E09, or the Metropolitan and City forces) for the zoomed views."""
+        import shapely
+
+        geography = self.result.geography
+        parts = [u.geometry for u in geography.lads if u.code.startswith("E09")]
+        parts += [u.geometry for u in geography.pfas if u.code in LONDON_FORCES]
+        parts = [g for g in parts if not g.is_empty]
+        if not parts:
+            return None
+        x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(parts))
+        return x0, y0, x1, y1
 
     def attribution(self) -> str:
         if self.is_proxy or self.is_grid:

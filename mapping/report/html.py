@@ -15,7 +15,14 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from mapping.gaps import ANY
-from mapping.report.context import ReportContext
+from mapping.report.context import (
+    CLASS_BOUNDS,
+    CLASS_COLOURS,
+    NO_DATA_COLOUR,
+    NONE_COLOUR,
+    ReportContext,
+    legend_items,
+)
 from mapping.report.summary import fmt_pct
 
 __all__ = ["write_html"]
@@ -67,11 +74,12 @@ main{padding:12px 22px;max-width:1400px}
 .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;margin:8px 0}
 .big{font-size:28px;font-weight:600}
 #controls button{margin:2px;padding:4px 10px;border:1px solid #12355b;background:#fff;border-radius:4px;cursor:pointer}
-#controls button.on{background:#12355b;color:#fff}
+#controls button.on,#zoom button.on{background:#12355b;color:#fff}
+#zoom button{margin:2px;padding:4px 10px;border:1px solid #12355b;background:#fff;border-radius:4px;cursor:pointer}
 svg.map{width:760px;max-width:100%;height:auto;background:#eef4f8;border:1px solid #ccd}
 svg.map path.area{stroke:#555;stroke-width:3;vector-effect:non-scaling-stroke}
 svg.map path.area:hover{stroke:#000;stroke-width:2}
-svg.map .gap{fill:url(#hatch);stroke:#b2182b;stroke-width:1;vector-effect:non-scaling-stroke;pointer-events:none}
+svg.map .gap{stroke:#b2182b;stroke-width:1;vector-effect:non-scaling-stroke;pointer-events:none}
 svg.map .sites circle{fill:rgba(255,255,255,0.35);stroke:#000;stroke-width:2;stroke-dasharray:6 4;
 vector-effect:non-scaling-stroke}
 svg.map .sites text{font-size:70px;font-weight:700;text-anchor:middle;fill:#000;paint-order:stroke;stroke:#fff;
@@ -88,15 +96,14 @@ display:none}
 
 JS = """
 const D = JSON.parse(document.getElementById('data').textContent);
-const BINS = [20, 40, 60, 80, 101];
-const COLOURS = ['#ffffcc', '#a1dab4', '#41b6c4', '#2c7fb8', '#253494'];
-let level = D.levels[0], strand = 'any';
-// A link such as report.html#lad/race opens on that level and strand.
-const [hashLevel, hashStrand] = decodeURIComponent(location.hash.slice(1)).split('/');
+const BINS = D.classes.bounds, COLOURS = D.classes.colours, NONE = D.classes.none;  // 0%: a class of its own
+let level = D.levels[0], strand = 'any', zoom = 'full';
+// A link such as report.html#lad/race (or #lad/race/london) opens on that level, strand and view.
+const [hashLevel, hashStrand, hashZoom] = decodeURIComponent(location.hash.slice(1)).split('/');
 if (D.levels.includes(hashLevel)) level = hashLevel;
 if (hashStrand in D.strandLabels) strand = hashStrand;
-function colour(p) { if (p === null || p === undefined) return '#d9d9d9';
-  for (let i = 0; i < BINS.length; i++) if (p < BINS[i]) return COLOURS[i]; return COLOURS[4]; }
+function colour(p) { if (p === null || p === undefined) return D.classes.noData; if (p === 0) return NONE;
+  for (let i = 0; i < BINS.length; i++) if (p < BINS[i]) return COLOURS[i]; return COLOURS[COLOURS.length - 1]; }
 function fmt(p) { return p === null || p === undefined ? 'n/a' : p.toFixed(1) + '%'; }
 function paint() {
   for (const lv of D.levels) document.getElementById('map-' + lv).style.display = lv === level ? '' : 'none';
@@ -109,11 +116,19 @@ function paint() {
   document.querySelectorAll('#controls button').forEach(b => {
     b.classList.toggle('on', b.dataset.strand === strand || b.dataset.level === level); });
   document.getElementById('current').textContent = D.strandLabels[strand] + ', ' + D.levelLabels[level];
-  history.replaceState(null, '', '#' + level + '/' + strand);
+  history.replaceState(null, '', '#' + level + '/' + strand + (zoom === 'full' ? '' : '/' + zoom));
 }
 document.querySelectorAll('#controls button').forEach(b => b.addEventListener('click', () => {
   if (b.dataset.strand) strand = b.dataset.strand; if (b.dataset.level) level = b.dataset.level; paint(); }));
 document.getElementById('showgaps').addEventListener('change', paint);
+function setZoom(z) {
+  zoom = z;
+  document.querySelectorAll('svg.map').forEach(m => { m.setAttribute('viewBox', m.dataset[zoom] || m.dataset.full); });
+  document.querySelectorAll('#zoom button').forEach(x => x.classList.toggle('on', x.dataset.zoom === zoom));
+}
+document.querySelectorAll('#zoom button').forEach(b => b.addEventListener('click', () => { setZoom(b.dataset.zoom);
+  paint(); }));
+if (hashZoom === 'london' && document.querySelector('#zoom')) setZoom('london');
 const tip = document.getElementById('tip');
 document.querySelectorAll('path.area').forEach(p => {
   p.addEventListener('mousemove', e => {
@@ -177,6 +192,13 @@ def _maps(context: ReportContext) -> str:
     geoms = [u.geometry for lv in result.levels for u in result.geography.level(lv) if not u.geometry.is_empty]
     x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(geoms))
     width, height = int((x1 - x0) / UNIT_M) + 1, int((y1 - y0) / UNIT_M) + 1
+    london = ""
+    box = context.london_bounds()
+    if box is not None:
+        margin = 3000.0
+        left, top = (box[0] - margin - x0) / UNIT_M, (y1 - box[3] - margin) / UNIT_M
+        wide, tall = (box[2] - box[0] + 2 * margin) / UNIT_M, (box[3] - box[1] + 2 * margin) / UNIT_M
+        london = f"{left:.0f} {top:.0f} {wide:.0f} {tall:.0f}"
     out = []
     for level in result.levels:
         paths = []
@@ -194,7 +216,7 @@ def _maps(context: ReportContext) -> str:
                     bng = gap.bng().simplify(SIMPLIFY_M)
                     d = _svg_path(bng, x0, y1, MIN_GAP_PART_M2)
                     if d:
-                        gap_paths.append(f'<path class="gap" d="{d}"/>')
+                        gap_paths.append(f'<path class="gap" fill="url(#hatch-{level})" d="{d}"/>')
             gap_groups.append(
                 f'<g class="gaps" data-level="{level}" data-strand="{escape(strand)}" style="display:none">'
                 + "".join(gap_paths)
@@ -214,8 +236,10 @@ def _maps(context: ReportContext) -> str:
             )
         out.append(
             f'<svg class="map" id="map-{level}" data-level="{level}" viewBox="0 0 {width} {height}" '
+            f'data-full="0 0 {width} {height}" data-london="{london}" '
             f'role="img" aria-label="{LEVEL_LABEL[level]}: % covered">'
-            '<defs><pattern id="hatch" width="40" height="40" patternUnits="userSpaceOnUse" '
+            # One pattern id per map: two maps defining id="hatch" left the hidden one's pattern in use.
+            f'<defs><pattern id="hatch-{level}" width="40" height="40" patternUnits="userSpaceOnUse" '
             'patternTransform="rotate(45)"><rect width="40" height="40" fill="rgba(178,24,43,0.10)"/>'
             '<line x1="0" y1="0" x2="0" y2="40" stroke="#b2182b" stroke-width="8"/></pattern></defs>'
             + "".join(paths)
@@ -369,6 +393,12 @@ def write_html(context: ReportContext, path: Path) -> Path:
         "unit": unit,
         "strandLabels": {s: _strand_label(s) for s in result.strands},
         "levelLabels": {lv: LEVEL_LABEL[lv].lower() for lv in result.levels},
+        "classes": {
+            "bounds": list(CLASS_BOUNDS),
+            "colours": list(CLASS_COLOURS),
+            "none": NONE_COLOUR,
+            "noData": NO_DATA_COLOUR,
+        },
     }
     data_json = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     population, covered = result.totals(ANY)
@@ -387,14 +417,7 @@ def write_html(context: ReportContext, path: Path) -> Path:
         f'<button data-strand="{escape(s)}">{escape(_strand_label(s))}</button>' for s in result.strands
     )
     level_buttons = "".join(f'<button data-level="{lv}">{LEVEL_LABEL[lv]}</button>' for lv in result.levels)
-    legend = "".join(
-        f'<span style="background:{c}"></span>{label} '
-        for c, label in zip(
-            ["#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494", "#d9d9d9"],
-            ["&lt;20%", "20-40%", "40-60%", "60-80%", "80-100%", "no data"],
-            strict=True,
-        )
-    )
+    legend = "".join(f'<span style="background:{c}"></span>{label} ' for c, label in legend_items())
     strand_cards = "".join(
         f'<div class="card"><div class="note">{escape(_strand_label(s))}</div>'
         f'<div class="big">{fmt_pct(100 * result.totals(s)[1] / result.totals(s)[0] if result.totals(s)[0] else None)}'
@@ -412,6 +435,13 @@ def write_html(context: ReportContext, path: Path) -> Path:
         " &nbsp; dashed circles: proposed new centres (numbered by rank)" if context.siting is not None else ""
     )
     vintages = "".join(f"<li>{escape(what)}: {escape(which)}</li>" for what, which in context.vintages)
+    directory = f" &middot; directory: {escape(context.directory_version)}" if context.directory_version else ""
+    zoom = (
+        '<div id="zoom"><button data-zoom="full" class="on">England and Wales</button>'
+        '<button data-zoom="london">London</button></div>'
+        if context.london_bounds() is not None
+        else ""
+    )
     extras = "".join(
         f"<h2>{escape(e.title)}</h2><p class='note'>{escape(e.note)}</p>" for e in context.extras if e.note
     )
@@ -440,7 +470,7 @@ def write_html(context: ReportContext, path: Path) -> Path:
 <header><h1>Third-party reporting coverage, England and Wales</h1>
 <div>Generated {context.generated_on.isoformat()} &middot; services counted: {escape(context.kinds_label)},
 {escape(context.scope_label)} ({len(result.services)}) &middot; population:
-{escape(result.population.basis.label)}</div></header>
+{escape(result.population.basis.label)}{directory}</div></header>
 <main>
 {_directory(context) if context.directory_is_thin() else ""}
 {"".join(f'<div class="warn">{w}</div>' for w in warnings)}
@@ -455,6 +485,7 @@ def write_html(context: ReportContext, path: Path) -> Path:
 <h2>Map: % of {escape(unit)} covered &mdash; <span id="current"></span></h2>
 <div id="controls">{level_buttons} &nbsp; {strand_buttons} &nbsp;
 <label><input type="checkbox" id="showgaps" checked> show gaps (hatched)</label></div>
+{zoom}
 <div class="legend note">{legend}{sites_legend}</div>
 <div>{_maps(context)}</div>
 <div id="tip"></div>

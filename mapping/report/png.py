@@ -13,18 +13,14 @@ import numpy as np
 import shapely
 from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
-from matplotlib.colors import Normalize
-from matplotlib.patches import PathPatch
+from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
 from shapely.geometry.base import BaseGeometry
 
 from mapping.gaps import ANY
-from mapping.report.context import ReportContext
+from mapping.report.context import ReportContext, class_colour, legend_items
 
 __all__ = ["write_pngs"]
-
-CMAP = "YlGnBu"
-NO_DATA = "#d9d9d9"
 
 
 def _path(geometry: BaseGeometry) -> MplPath | None:
@@ -44,35 +40,80 @@ def _path(geometry: BaseGeometry) -> MplPath | None:
     return MplPath(np.concatenate(vertices), np.concatenate(codes))
 
 
-def _draw(ax: Axes, context: ReportContext, level: str, strand: str, *, gaps: bool) -> None:
+def _draw(
+    ax: Axes,
+    context: ReportContext,
+    level: str,
+    strand: str,
+    *,
+    gaps: bool,
+    bounds: tuple[float, float, float, float] | None = None,
+    simplify_m: float = 250.0,
+) -> None:
     rows = {r.code: r for r in context.result.rows_for(level, strand)}
-    norm = Normalize(0, 100)
-    cmap = plt.get_cmap(CMAP)
     patches, colours = [], []
     for unit in context.result.geography.level(level):
-        path = _path(unit.geometry.simplify(250))
+        path = _path(unit.geometry.simplify(simplify_m))
         if path is None:
             continue
         row = rows.get(unit.code)
-        pct = row.pct_population if row is not None else None
         patches.append(PathPatch(path))
-        colours.append(NO_DATA if pct is None else cmap(norm(pct)))
+        colours.append(class_colour(row.pct_population if row is not None else None))
     ax.add_collection(PatchCollection(patches, facecolor=colours, edgecolor="#555555", linewidth=0.3))
     if gaps:
         gap_patches = []
         for gap in context.result.gaps:
             if gap.level == level and gap.strand == strand:
-                path = _path(gap.bng().simplify(250))
+                path = _path(gap.bng().simplify(simplify_m))
                 if path is not None:
                     gap_patches.append(PathPatch(path))
         ax.add_collection(
             PatchCollection(gap_patches, facecolor="none", edgecolor="#b2182b", hatch="////", linewidth=0.4)
         )
-    bounds = shapely.total_bounds([u.geometry for u in context.result.geography.level(level)])
-    ax.set_xlim(bounds[0] - 5000, bounds[2] + 5000)
-    ax.set_ylim(bounds[1] - 5000, bounds[3] + 5000)
+    if bounds is None:
+        x0, y0, x1, y1 = (
+            float(v) for v in shapely.total_bounds([u.geometry for u in context.result.geography.level(level)])
+        )
+        bounds = (x0 - 5000, y0 - 5000, x1 + 5000, y1 + 5000)
+    ax.set_xlim(bounds[0], bounds[2])
+    ax.set_ylim(bounds[1], bounds[3])
     ax.set_aspect("equal")
     ax.set_axis_off()
+
+
+def _london_inset(fig: plt.Figure, ax: Axes, context: ReportContext, level: str, strand: str) -> None:
+    """London, enlarged in the empty North Sea corner of the map, with a box where it sits on the main map."""
+    box = context.london_bounds()
+    if box is None:
+        return
+    margin = 2000.0
+    bounds = (box[0] - margin, box[1] - margin, box[2] + margin, box[3] + margin)
+    inset = ax.inset_axes((0.70, 0.62, 0.30, 0.30))
+    _draw(inset, context, level, strand, gaps=True, bounds=bounds, simplify_m=50.0)
+    inset.set_axis_on()
+    inset.set_xticks([])
+    inset.set_yticks([])
+    for spine in inset.spines.values():
+        spine.set_edgecolor("#12355b")
+    inset.set_title("London", fontsize=8)
+    ax.indicate_inset_zoom(inset, edgecolor="#12355b")
+
+
+def _legend(ax: Axes, *, gaps: bool, spare: bool = False) -> None:
+    """The class legend: right of the map, or filling a ``spare`` empty panel of the small multiples."""
+    handles = [Patch(facecolor=colour, edgecolor="#555555", label=label) for colour, label in legend_items()]
+    if gaps:
+        handles.append(Patch(facecolor="none", edgecolor="#b2182b", hatch="////", label="not covered (gap)"))
+    # Outside the map, right of it: inside, it covers Cornwall or East Anglia.
+    ax.legend(
+        handles=handles,
+        loc="center" if spare else "upper left",
+        bbox_to_anchor=(0.5, 0.5) if spare else (1.01, 0.58),
+        fontsize=7,
+        title="% covered",
+        title_fontsize=7,
+        frameon=False,
+    )
 
 
 def _footer(fig: plt.Figure, context: ReportContext) -> None:
@@ -93,9 +134,10 @@ def write_pngs(context: ReportContext, out_dir: Path) -> list[Path]:
         label = "force area" if level == "pfa" else "local authority"
         fig, ax = plt.subplots(figsize=(8, 9), dpi=150)
         _draw(ax, context, level, ANY, gaps=True)
-        ax.set_title(f"% of {unit} covered by {context.kinds_label}, by {label}\n(hatched: not covered)", fontsize=10)
-        mappable = plt.cm.ScalarMappable(norm=Normalize(0, 100), cmap=CMAP)
-        fig.colorbar(mappable, ax=ax, fraction=0.03, pad=0.01, label="% covered")
+        _london_inset(fig, ax, context, level, ANY)
+        first, second = context.title_lines(ANY, label)
+        ax.set_title(f"{first}\n{second}", fontsize=9)
+        _legend(ax, gaps=True)
         _footer(fig, context)
         path = out_dir / f"coverage_{level}.png"
         fig.savefig(path, bbox_inches="tight")
@@ -113,9 +155,12 @@ def write_pngs(context: ReportContext, out_dir: Path) -> list[Path]:
                 ax.set_title(strand.replace("_", " "), fontsize=10)
             for ax in flat[len(strands) :]:
                 ax.set_axis_off()
-            fig.suptitle(f"% of {unit} covered, by strand and {label}", fontsize=11)
-            mappable = plt.cm.ScalarMappable(norm=Normalize(0, 100), cmap=CMAP)
-            fig.colorbar(mappable, ax=list(flat), fraction=0.02, pad=0.01, label="% covered")
+            first, second = context.title_lines(ANY, label)
+            fig.suptitle(f"% of {unit} covered by strand, {context.scope_label}, by {label}\n{second}", fontsize=11)
+            if len(strands) < len(flat):
+                _legend(flat[len(strands)], gaps=False, spare=True)
+            else:
+                _legend(flat[-1], gaps=False)
             _footer(fig, context)
             path = out_dir / f"coverage_{level}_strands.png"
             fig.savefig(path, bbox_inches="tight")

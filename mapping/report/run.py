@@ -25,7 +25,7 @@ from mapping.report.context import AreaExtra, ReportContext
 from mapping.siting import DEFAULT_RADIUS_M, propose_sites
 from mapping.types import ServiceKind, ServiceRecord, Strand
 
-__all__ = ["BoundaryInput", "ReportOptions", "ReportOutcome", "run_report"]
+__all__ = ["BoundaryInput", "ReportOptions", "ReportOutcome", "directory_version", "run_report"]
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,7 @@ def run_report(
     context = ReportContext(
         result=result,
         generated_on=options.today,
+        directory_version=directory_version(services),
         vintages=tuple(vintages),
         priorities=priorities,
         crime_note=crime_note,
@@ -163,6 +164,21 @@ def run_report(
     )
     files = _write_atomically(context, out_dir, tell)
     return ReportOutcome(context, files)
+
+
+def directory_version(services: Sequence[ServiceRecord]) -> str:
+    """Which state of the directory a report counted: entries, the latest change, a short content hash.
+
+    Two reports with the same hash counted the same entries at the same versions.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for s in sorted(services, key=lambda s: s.id):
+        digest.update(f"{s.id}:{s.version}:{s.updated_at or ''}:{s.status}|".encode())
+    changes = [d for s in services if (d := s.updated_at.date() if s.updated_at else s.verified_on) is not None]
+    last = f", last changed {max(changes).isoformat()}" if changes else ""
+    return f"{len(services)} entries{last}, #{digest.hexdigest()[:8]}"
 
 
 def _write_atomically(context: ReportContext, out_dir: Path, progress: Progress) -> tuple[Path, ...]:

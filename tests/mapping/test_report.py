@@ -142,6 +142,41 @@ def test_html_is_self_contained_and_says_what_it_is_based_on(written_proxy: Path
     assert "with no coverage at all" not in page  # every toy area has some coverage
 
 
+def test_each_map_has_its_own_hatch_pattern_and_zero_is_its_own_class(written: Path) -> None:
+    page = (written / "report.html").read_text(encoding="utf-8")
+    for level in ("pfa", "lad"):
+        assert page.count(f'<pattern id="hatch-{level}"') == 1
+    assert 'id="hatch"' not in page
+    gaps = re.findall(r'<path class="gap" fill="url\(#hatch-(\w+)\)"', page)
+    assert gaps and set(gaps) == {"pfa", "lad"}
+    assert "0% (none)" in page
+
+
+def test_zero_percent_has_a_colour_of_its_own() -> None:
+    from mapping.report.context import class_colour, legend_items
+
+    assert class_colour(0.0) != class_colour(0.01) == class_colour(19.9)
+    assert class_colour(100.0) == class_colour(80.0) != class_colour(79.9)
+    assert class_colour(None) not in {class_colour(0.0), class_colour(50.0)}
+    assert [label for _, label in legend_items()][:2] == ["0% (none)", "over 0 to 20%"]
+
+
+def test_map_titles_say_strand_scope_date_services_and_directory_version(tmp_path: Path) -> None:
+    local = compute_coverage(toy_services(), toy_population(), toy_geography(), include_national=False)
+    context = replace(
+        toy_context(tmp_path), result=local, directory_version="6 entries, last changed 2026-11-20, #0123abcd"
+    )
+    first, second = context.title_lines("race", "force area")
+    assert "race" in first and "local services only" in first and "force area" in first
+    assert (
+        second == "2026-11-28 \u00b7 3 services counted \u00b7 directory: 6 entries, last changed 2026-11-20, #0123abcd"
+    )
+    merged = replace(
+        context, result=compute_coverage(toy_services(), toy_population(), toy_geography(), include_national=True)
+    )
+    assert "local and national services" in merged.title_lines(ANY, "force area")[0]
+
+
 def test_proposed_sites_csv(written: Path) -> None:
     (site,) = read_csv(written / "proposed_sites.csv")
     assert site["rank"] == "1" and site["radius_m"] == "2000" and site["strand"] == ANY
@@ -399,6 +434,9 @@ def test_real_report_from_ons_files(cli_env: Path, geography_dir: Path) -> None:
     assert "Siting" in (out / "summary.md").read_text(encoding="utf-8")
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Local authorities with no coverage at all</b> (" in page and "Cornwall" in page
+    # London can be zoomed to (its boroughs' bounds), on the page and in an inset of the PNG maps.
+    (london,) = set(re.findall(r'id="map-lad"[^>]*data-london="(\d+ \d+ \d+ \d+)"', page))
+    assert 400 < int(london.split()[2]) < 800  # about 50-60 km wide, in 100 m units
 
 
 def test_boundaries_stored_by_geography_load_are_used(cli_env: Path, geography_dir: Path) -> None:
@@ -471,3 +509,13 @@ def test_confirmed_and_unconfirmed_coverage_are_counted_apart(tmp_path: Path) ->
     write_report(context, out)
     (row,) = [r for r in read_csv(out / "coverage_lad.csv") if r["code"] == L1 and r["strand"] == ANY]
     assert (row["population_covered"], row["population_covered_confirmed"]) == ("400", "100")
+
+
+def test_the_directory_version_changes_when_an_entry_does() -> None:
+    from mapping.report.run import directory_version
+
+    services = toy_services()
+    same = directory_version(list(reversed(services)))
+    assert directory_version(services) == same and same.startswith("5 entries, last changed ")
+    services[0] = replace(services[0], version=services[0].version + 1)
+    assert directory_version(services) != same
