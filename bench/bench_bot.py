@@ -184,8 +184,8 @@ def offline(chats: int, workdir: Path, database_url: str = "") -> None:
     adapter_wal = asyncio.run(through_process_update(signposter, wal_url, chats, write_ahead_log=True))
     rows = [
         ("engine + render (baseline)", base, "engine"),
-        ("process_update, SQLite store (default journal)", adapter, db_url),
-        ("process_update, SQLite store in WAL mode", adapter_wal, wal_url),
+        ("process_update, SQLite store (as the bot opens it: WAL)", adapter, db_url),
+        ("process_update, SQLite store, WAL set again (same)", adapter_wal, wal_url),
     ]
     if database_url.startswith("postgresql"):
         migrate(make_engine(database_url))

@@ -224,6 +224,7 @@ class ConversationStore:
         *,
         fresh: Callable[[], Conversation] = Conversation.new,
         update_id: int | None = None,
+        remember: Callable[[Turn], Iterable[int]] | None = None,
     ) -> Turn:
         """Run one turn: ``handle(current conversation) -> Turn``, then store its result atomically.
 
@@ -233,7 +234,8 @@ class ConversationStore:
         the fresh state (it must not have side effects beyond its return value).
 
         ``update_id`` (Telegram's) is recorded with the state in the same transaction; an update this
-        conversation already took raises :class:`AlreadyTaken` instead of running twice.
+        conversation already took raises :class:`AlreadyTaken` instead of running twice. ``remember(turn)`` gives
+        message ids to keep (as :meth:`remember_messages`) in that transaction too.
         """
         key = self.keyer(chat_id)
         for _ in range(self.max_attempts):
@@ -245,8 +247,8 @@ class ConversationStore:
                         # A step need not wait for the disk: a server crash may lose the last fraction of a
                         # second of steps (never corrupts). A /forget turns the full wait back on.
                         conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                        return self._turn(conn, chat_id, key, handle, fresh, update_id)
-                return self._turn(None, chat_id, key, handle, fresh, update_id)
+                        return self._turn(conn, chat_id, key, handle, fresh, update_id, remember)
+                return self._turn(None, chat_id, key, handle, fresh, update_id, remember)
             except (_Clash, IntegrityError):
                 continue
         raise ConcurrentTurns(f"conversation kept changing during {self.max_attempts} attempts")
@@ -259,6 +261,7 @@ class ConversationStore:
         handle: Callable[[Conversation], Turn],
         fresh: Callable[[], Conversation],
         update_id: int | None,
+        remember: Callable[[Turn], Iterable[int]] | None,
     ) -> Turn:
         """Load, run and write one turn, on ``conn`` or (without) in connections of its own; raises _Clash or
         IntegrityError when another worker wrote the chat meanwhile."""
@@ -270,11 +273,10 @@ class ConversationStore:
         turn = handle(conversation)
         note = self._sealed(chat_id, key, conversation, turn)
         updates = (*loaded.updates, update_id)[-RECENT_UPDATES:] if update_id is not None else loaded.updates
-        if conn is not None:
-            self._write(conn, key, loaded.version, turn, note, updates)
-        else:
-            with self.engine.begin() as own:
-                self._write(own, key, loaded.version, turn, note, updates)
+        ids = list(remember(turn)) if remember is not None else []
+        with nullcontext(conn) if conn is not None else self.engine.begin() as writing:
+            self._write(writing, key, loaded.version, turn, note, updates)
+            self._insert_messages(writing, key, ids)
         return turn
 
     def forget(self, chat_id: int) -> bool:
@@ -287,20 +289,27 @@ class ConversationStore:
 
     def remember_messages(self, chat_id: int, message_ids: Iterable[int]) -> None:
         """Keep the ids (numbers only) of messages now in the chat, for a later quick exit."""
-        key, now = self.keyer(chat_id), self.clock()
-        rows = [{"chat_key": key, "message_id": int(i), "sent_at": now} for i in sorted(set(message_ids))]
-        if not rows:
+        ids = sorted(set(message_ids))
+        if not ids:
             return
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
                 conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                conn.execute(pg_insert(_MESSAGES).on_conflict_do_nothing(), rows)
-            else:
-                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            self._insert_messages(conn, self.keyer(chat_id), ids)
 
-                conn.execute(sqlite_insert(_MESSAGES).on_conflict_do_nothing(), rows)
+    def _insert_messages(self, conn: Connection, key: str, ids: Iterable[int]) -> None:
+        now = self.clock()
+        rows = [{"chat_key": key, "message_id": int(i), "sent_at": now} for i in ids]
+        if not rows:
+            return
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(pg_insert(_MESSAGES).on_conflict_do_nothing(), rows)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            conn.execute(sqlite_insert(_MESSAGES).on_conflict_do_nothing(), rows)
 
     def has_message(self, chat_id: int, message_id: int) -> bool:
         """Whether ``message_id`` was remembered for the chat (its turn's reply went out)."""

@@ -476,7 +476,7 @@ class VictimBot:
             if race is None and not await self._allowed(update, context, event):
                 return
             try:
-                turn, previous = await self._stored_turn(update, event)
+                turn, previous, marked = await self._stored_turn(update, event)
             except Exception:
                 if race is None:
                     raise
@@ -488,7 +488,7 @@ class VictimBot:
                     race.computed.set_result(True)
                 if race.answered and turn.conversation.state is State.DANGER:
                     return  # the catalogue's danger screen already said it
-            await self._show(update, context, turn, previous, query=query)
+            await self._show(update, context, turn, previous, query=query, marked=marked)
 
     @asynccontextmanager
     async def _one_at_a_time(self, chat_id: int) -> AsyncIterator[None]:
@@ -536,24 +536,37 @@ class VictimBot:
         while len(self._languages) > MAX_REMEMBERED_CHATS:
             self._languages.popitem(last=False)
 
-    async def _stored_turn(self, update: Update, event: Event) -> tuple[Turn, State | None]:
+    async def _stored_turn(self, update: Update, event: Event) -> tuple[Turn, State | None, bool]:
+        """The turn, the state before it, and whether the person's message id is already remembered (with the
+        state, for a one-message reply: see _show)."""
         chat = update.effective_chat
         assert chat is not None
         previous: list[State] = []
+        marked: list[bool] = []
+        incoming = update.message.message_id if update.message is not None else None
 
         def handle(conversation: Conversation) -> Turn:
             previous[:] = [conversation.state]
             return self.engine.handle(conversation, event)
 
+        def remember(turn: Turn) -> tuple[int, ...]:
+            marked[:] = []
+            if incoming is None or turn.wipe or len(telegram_messages(turn, previous=previous[0])) != 1:
+                return ()
+            marked.append(True)
+            return (incoming,)
+
         language_code = update.effective_user.language_code if update.effective_user else None
         fresh = partial(Conversation.new, _app_language(language_code))
         try:
-            turn = await self._off_loop(self.store.apply, chat.id, handle, fresh=fresh, update_id=update.update_id)
+            turn = await self._off_loop(
+                self.store.apply, chat.id, handle, fresh=fresh, update_id=update.update_id, remember=remember
+            )
         except AlreadyTaken as taken:
             turn = await self._replay(update, taken.conversation)
-            previous[:] = []
+            previous[:], marked[:] = [], []
         self._remember_language(chat.id, turn.conversation.language)
-        return turn, previous[0] if previous else None
+        return turn, previous[0] if previous else None, bool(marked)
 
     async def _replay(self, update: Update, stored: Conversation) -> Turn:
         """An update taken before (redelivered after a crash): its reply went out if the person's message id was
@@ -576,6 +589,7 @@ class VictimBot:
         previous: State | None,
         *,
         query: CallbackQuery | None,
+        marked: bool = False,
     ) -> None:
         chat = update.effective_chat
         assert chat is not None
@@ -591,7 +605,8 @@ class VictimBot:
             return
         # The person's message id is remembered just before the turn's last message goes: a redelivered update
         # (after a crash) whose id is remembered had its whole reply sent, or at least on its way (see _replay).
-        sent = await _deliver(context.bot, chat.id, outbound, before_last=partial(self._remember, update))
+        before_last = None if marked else partial(self._remember, update)  # marked: kept with the state already
+        sent = await _deliver(context.bot, chat.id, outbound, before_last=before_last)
         if sent:
             await self._off_loop(self.store.remember_messages, chat.id, [sent[-1].message_id])
 
