@@ -1,20 +1,19 @@
-"""Benchmark: the national coverage-gap computation against the same computation done the usual way with geopandas.
+"""Benchmark: `signpost coverage report` end to end against the same report done with geopandas, both timed as
+child processes of this one, at 500, 2,000 and 8,000 services.
 
-On the real ONS geography in ``../shared/data/geography`` (35,672 LSOA population-weighted centroids with Census
-2021 counts, 43 PFAs, 318 LADs) and a directory of 2,000 services with mixed coverage (national; PFA and LAD
-codes; 5-25 km circles around real centroids; polygons from real LAD geometry), both sides compute, for every
-PFA and LAD and for each strand and "any": population covered, area covered (km2, BNG) and the gap polygons.
+Setup (not timed): a fresh data directory; the real ONS boundaries from ``../shared/data/geography`` stored with
+``signpost geography load``; a directory of N services with mixed coverage (national; PFA and LAD codes; 5-25 km
+circles around real LSOA centroids; polygons from real LAD geometry) written as CSV and imported with
+``signpost services import``.
 
-- ours: :func:`mapping.gaps.compute_coverage` (KD-tree and STRtree on plain arrays, code matching for
-  area-coded services, unions shared across strands);
-- geopandas: ``sjoin`` points to areas (``sjoin_nearest`` for the coastal ones), ``sjoin`` points to service
-  coverage, ``dissolve`` per strand, ``overlay`` intersection and difference with the areas.
-
-The two answers are compared (population covered must match; areas within 0.5%). Prints both times, the ratio,
-and peak memory. Run::
+Timed, alternately, ``--repeat`` times each: ``signpost coverage report --population LSOA.csv`` (services and
+boundaries from the database; tables, gaps GeoJSON, HTML, PNG maps, summary) and ``bench/coverage_geopandas.py``
+(the same inputs as files: tables, gaps GeoJSON, PNG maps). Wall time, CPU time (user + system of the child) and
+peak RSS of each child come from ``os.wait4``; the medians are compared. On a shared machine CPU time is the
+fairer figure; both are printed. Run::
 
     pip install -e '.[bench]'   # geopandas, for the baseline only
-    python bench/bench_coverage.py [--services 2000] [--repeat 3] [--skip-baseline]
+    python bench/bench_coverage.py [--sizes 500,2000,8000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -22,15 +21,16 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
-import tracemalloc
 from datetime import date
 from pathlib import Path
 
 import numpy as np
-import shapely
 from rich.console import Console
 from rich.table import Table
 from shapely.geometry import mapping
@@ -38,7 +38,7 @@ from shapely.geometry import mapping
 from mapping.areas import AreaRegistry
 from mapping.boundaries import load_boundaries
 from mapping.crs import bng_to_wgs84, geometry_to_wgs84
-from mapping.gaps import ANY, STRAND_BIT, STRAND_ORDER, CoverageResult, Geography, compute_coverage
+from mapping.gaps import Geography
 from mapping.population import PopulationPoints, load_lsoa_population
 from mapping.types import (
     AreaCoverage,
@@ -50,6 +50,7 @@ from mapping.types import (
     ServiceRecord,
     Strand,
 )
+from services_db.formats import write_services
 
 ROOT = Path(__file__).resolve().parent.parent
 GEOGRAPHY = Path(os.environ.get("SIGNPOST_SHARED_GEOGRAPHY", ROOT.parent / "shared" / "data" / "geography"))
@@ -98,173 +99,98 @@ def make_directory(count: int, geography: Geography, population: PopulationPoint
     return services
 
 
-def geopandas_baseline(
-    services: list[ServiceRecord], population: PopulationPoints, geography: Geography
-) -> dict[tuple[str, str, str], tuple[float, float]]:
-    """(level, code, strand) -> (population covered, area covered km2), plus gap polygons, the geopandas way."""
-    import geopandas as gpd
-    import pandas as pd
-
-    crs = 27700
-    counted = [s for s in services if s.kind is ServiceKind.THIRD_PARTY_REPORTING]
-    areas = {
-        level: gpd.GeoDataFrame(
-            {"code": [u.code for u in units], "pfa": [u.parent_code or u.code for u in units]},
-            geometry=[u.geometry for u in units],
-            crs=crs,
-        )
-        for level, units in (("pfa", geography.pfas), ("lad", geography.lads))
-    }
-    points = gpd.GeoDataFrame(
-        {"pop": population.population},
-        geometry=gpd.points_from_xy(population.easting, population.northing),
-        crs=crs,
-    )
-    # Points -> LAD (nearest for the coastal ones), PFA = the LAD's force area.
-    joined = gpd.sjoin(points, areas["lad"], how="left", predicate="within")
-    joined = joined[~joined.index.duplicated(keep="first")]
-    missing = joined["code"].isna()
-    if missing.any():
-        near = gpd.sjoin_nearest(points[missing], areas["lad"], how="left")
-        near = near[~near.index.duplicated(keep="first")]
-        joined.loc[missing, ["code", "pfa"]] = near[["code", "pfa"]].to_numpy()
-    points["lad"] = joined["code"].to_numpy()
-    points["pfa_code"] = joined["pfa"].to_numpy()
-    lad_geom = dict(zip(areas["lad"]["code"], areas["lad"].geometry, strict=True))
-    pfa_geom = dict(zip(areas["pfa"]["code"], areas["pfa"].geometry, strict=True))
-    nation_geom = {
-        Nation.ENGLAND: shapely.union_all([g for c, g in pfa_geom.items() if c.startswith("E")]),
-        Nation.WALES: shapely.union_all([g for c, g in pfa_geom.items() if c.startswith("W")]),
-    }
-    nation_geom[Nation.ENGLAND_AND_WALES] = shapely.union_all(list(nation_geom.values()))
-    geoms, masks = [], []
-    for s in counted:
-        c = s.coverage
-        if isinstance(c, RadiusCoverage):
-            g = gpd.GeoSeries.from_xy([c.lon], [c.lat], crs=4326).to_crs(crs).buffer(c.radius_m, 16).iloc[0]
-        elif isinstance(c, PolygonCoverage):
-            g = gpd.GeoSeries([shapely.geometry.shape(c.geojson)], crs=4326).to_crs(crs).make_valid().iloc[0]
-        elif isinstance(c, AreaCoverage):
-            g = shapely.union_all([lad_geom.get(code) or pfa_geom[code] for code in c.area_codes])
-        else:
-            g = nation_geom[c.nation]
-        geoms.append(g)
-        mask = 0
-        for strand in s.strands or STRAND_ORDER:
-            mask |= STRAND_BIT[strand]
-        masks.append(mask)
-    services_gdf = gpd.GeoDataFrame({"mask": masks}, geometry=geoms, crs=crs)
-    hits = gpd.sjoin(points[["geometry"]], services_gdf, how="inner", predicate="within")
-    point_mask = hits.groupby(level=0)["mask"].agg(lambda m: np.bitwise_or.reduce(m.to_numpy()))
-    points["mask"] = point_mask.reindex(points.index, fill_value=0).to_numpy()
-    out: dict[tuple[str, str, str], tuple[float, float]] = {}
-    for key in [*[s.value for s in STRAND_ORDER], ANY]:
-        bits = sum(STRAND_BIT.values()) if key == ANY else STRAND_BIT[Strand(key)]
-        covered = (points["mask"] & bits) != 0
-        serving = services_gdf[(services_gdf["mask"] & bits) != 0]
-        dissolved = serving.dissolve() if len(serving) else serving
-        for level in ("pfa", "lad"):
-            column = "pfa_code" if level == "pfa" else "lad"
-            pop = points.loc[covered].groupby(column)["pop"].sum()
-            inter = gpd.overlay(areas[level], dissolved[["geometry"]], how="intersection", keep_geom_type=True)
-            area = inter.assign(a=inter.area / 1e6).groupby("code")["a"].sum()
-            gpd.overlay(areas[level], dissolved[["geometry"]], how="difference", keep_geom_type=True)  # the gaps
-            for code in areas[level]["code"]:
-                out[(level, code, key)] = (float(pop.get(code, 0.0)), float(area.get(code, 0.0)))
-    del pd
-    return out
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MiB) of one child process, which must succeed."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        error = child.stderr.read().decode(errors="replace") if child.stderr else ""
+        raise RuntimeError(f"{' '.join(command[:4])} failed ({child.returncode}):\n{error[-2000:]}")
+    if child.stderr:
+        child.stderr.close()
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def compare(ours: CoverageResult, theirs: dict[tuple[str, str, str], tuple[float, float]]) -> tuple[int, int]:
-    """(population mismatches, area mismatches over 0.5%)."""
-    pop_bad = area_bad = 0
-    for r in ours.rows:
-        pop, area = theirs[(r.level, r.code, r.strand)]
-        if abs(pop - r.population_covered) > 0.5:
-            pop_bad += 1
-        if abs(area - r.area_covered_km2) > max(0.005 * r.area_km2, 0.01):
-            area_bad += 1
-    return pop_bad, area_bad
+def _setup(size: int, work: Path, template: Path, geography: Geography, population: PopulationPoints) -> dict:
+    """A data directory with the boundaries and ``size`` imported services; returns the child environment."""
+    data = work / f"data-{size}"
+    shutil.copytree(template, data)
+    services = work / f"services-{size}.csv"
+    services.write_text(write_services(make_directory(size, geography, population, seed=7), "csv"), encoding="utf-8")
+    env = {**os.environ, "SIGNPOST_DATA_DIR": str(data), "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)
+    subprocess.run(
+        [sys.executable, "-m", "signpost", "services", "import", str(services), "--show", "0"],
+        env=env, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return env
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--services", type=int, default=2_000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of our computation (best is reported)")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--sizes", default="500,2000,8000", help="directory sizes, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each side per size (medians compared)")
     args = parser.parse_args()
     if not (GEOGRAPHY / "pfa_dec2023_buc.geojson").exists():
         console.print(f"[yellow]skipped:[/] real ONS geography not found at {GEOGRAPHY}")
         return 0
+    try:
+        import geopandas  # noqa: F401
+    except ImportError:
+        console.print("[yellow]geopandas not installed: pip install -e '.[bench]' for the baseline[/]")
+        return 1
+    pfa, lad = GEOGRAPHY / "pfa_dec2023_buc.geojson", GEOGRAPHY / "lad_may2025_buc.geojson"
+    lsoa = GEOGRAPHY / "lsoa21_population_weighted_centroids.csv"
     registry = AreaRegistry.default()
-    t = time.perf_counter()
     geography = Geography.from_boundaries(
-        pfas=load_boundaries(GEOGRAPHY / "pfa_dec2023_buc.geojson").boundaries,
-        lads=load_boundaries(GEOGRAPHY / "lad_may2025_buc.geojson").boundaries,
-        pfa_for_lad=registry.pfa_for_lad,
+        pfas=load_boundaries(pfa).boundaries, lads=load_boundaries(lad).boundaries, pfa_for_lad=registry.pfa_for_lad
     )
-    population = load_lsoa_population(GEOGRAPHY / "lsoa21_population_weighted_centroids.csv")
-    load_s = time.perf_counter() - t
-    services = make_directory(args.services, geography, population, args.seed)
-    console.print(
-        f"{len(population):,} LSOAs, {len(geography.pfas)} PFAs, {len(geography.lads)} LADs, "
-        f"{len(services):,} services ({sum(s.kind is ServiceKind.THIRD_PARTY_REPORTING for s in services):,} "
-        f"third-party reporting); loading took {load_s:.2f} s"
-    )
-
-    # Wall and CPU time: on a shared machine the CPU time is the fairer figure; both are printed.
-    walls, cpus = [], []
-    result: CoverageResult | None = None
-    for _ in range(args.repeat):
-        w, c = time.perf_counter(), time.process_time()
-        result = compute_coverage(services, population, geography)
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    assert result is not None
-    tracemalloc.start()  # a separate run: tracing slows every allocation, so it is not timed
-    compute_coverage(services, population, geography)
-    ours_peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    ours_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    ours_wall, ours_cpu = min(walls), min(cpus)
-
-    table = Table(title="National coverage-gap computation (43 PFAs + 318 LADs x 6 strands, with gaps)")
-    for column in ("", "wall (s)", "CPU (s)", "ratio (CPU)", "ratio (wall)", "peak Python heap (MiB)", "max RSS (MiB)"):
+    population = load_lsoa_population(lsoa)
+    table = Table(title="Coverage report end to end (median of runs; ratio = geopandas / signpost)")
+    for column in ("services", "", "wall (s)", "CPU (s)", "peak RSS (MiB)", "ratio wall", "ratio CPU"):
         table.add_column(column, justify="right")
-    table.add_row(
-        "signpost (mapping.gaps)", f"{ours_wall:.2f}", f"{ours_cpu:.2f}", "1.0x", "1.0x", f"{ours_peak:.0f}",
-        f"{ours_rss:.0f}",
-    )  # fmt: skip
-    if not args.skip_baseline:
-        try:
-            import geopandas  # noqa: F401
-        except ImportError:
-            console.print("[yellow]geopandas not installed: pip install -e '.[bench]' for the baseline[/]")
-        else:
-            w, c = time.perf_counter(), time.process_time()
-            theirs = geopandas_baseline(services, population, geography)
-            base_wall, base_cpu = time.perf_counter() - w, time.process_time() - c
-            tracemalloc.start()
-            geopandas_baseline(services, population, geography)
-            base_peak = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()
-            base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with tempfile.TemporaryDirectory(prefix="bench-coverage-") as tmp:
+        work = Path(tmp)
+        template = work / "template"
+        env = {**os.environ, "SIGNPOST_DATA_DIR": str(template), "PYTHONPATH": str(ROOT)}
+        env.pop("DATABASE_URL", None)
+        subprocess.run(
+            [sys.executable, "-m", "signpost", "geography", "load", "--pfa", str(pfa), "--lad", str(lad)],
+            env=env, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        for size in (int(x) for x in args.sizes.split(",")):
+            env = _setup(size, work, template, geography, population)
+            ours_cmd = [sys.executable, "-m", "signpost", "coverage", "report", "--out", str(work / f"ours-{size}"),
+                        "--population", str(lsoa)]  # fmt: skip
+            theirs_cmd = [sys.executable, str(ROOT / "bench" / "coverage_geopandas.py"), str(pfa), str(lad),
+                          str(lsoa), str(work / f"services-{size}.csv"), str(work / f"geopandas-{size}")]  # fmt: skip
+            ours, theirs = [], []
+            for _ in range(args.repeat):  # alternate, so both sides see the same machine load
+                ours.append(_timed(ours_cmd, env))
+                theirs.append(_timed(theirs_cmd, env))
+            o = [statistics.median(x) for x in zip(*ours, strict=True)]
+            t = [statistics.median(x) for x in zip(*theirs, strict=True)]
+            table.add_row(f"{size:,}", "signpost", f"{o[0]:.2f}", f"{o[1]:.2f}", f"{o[2]:.0f}", "1.0x", "1.0x")
             table.add_row(
-                "geopandas sjoin + overlay", f"{base_wall:.2f}", f"{base_cpu:.2f}",
-                f"{base_cpu / ours_cpu:.1f}x slower", f"{base_wall / ours_wall:.1f}x slower", f"{base_peak:.0f}",
-                f"{base_rss:.0f}",
-            )  # fmt: skip
-            pop_bad, area_bad = compare(result, theirs)
+                "",
+                "geopandas",
+                f"{t[0]:.2f}",
+                f"{t[1]:.2f}",
+                f"{t[2]:.0f}",
+                f"{t[0] / o[0]:.2f}x",
+                f"{t[1] / o[1]:.2f}x",
+            )
             console.print(
-                f"agreement: {len(result.rows) - pop_bad}/{len(result.rows)} rows with the same population covered, "
-                f"{len(result.rows) - area_bad}/{len(result.rows)} with area covered within 0.5% (differences: "
-                "area-coded services are matched by codes here, by generalised polygons there)"
+                f"{size:,} services: signpost runs (wall) {', '.join(f'{w:.2f}' for w, _, _ in ours)} s; "
+                f"geopandas {', '.join(f'{w:.2f}' for w, _, _ in theirs)} s"
             )
     Console(width=150).print(table)
     console.print(
-        f"our runs (wall): {', '.join(f'{x:.2f}' for x in walls)} s; load average {os.getloadavg()[0]:.1f} on "
-        f"{os.cpu_count()} CPUs; aim: under 5 s and at least 2x faster than geopandas"
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; aims: at least 2x geopandas at 500 and "
+        "2,000 services, under 5 s at 2,000, peak RSS under 400 MiB"
     )
     return 0
 

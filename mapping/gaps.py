@@ -333,17 +333,18 @@ class CoverageResult:
 
     def totals_confirmed(self, strand: str = ANY) -> tuple[float, float]:
         """(population, population covered by confirmed services alone) over England and Wales."""
-        mask = self.point_mask if self.confirmed_mask is None else self.confirmed_mask
-        bits = _strand_bits(self.strands) if strand == ANY else STRAND_BIT[Strand(strand)]
-        return self.population.total, float(self.population.population[(mask & bits) != 0].sum())
+        covered = self.covered_points(strand, confirmed_only=True)
+        return self.population.total, float(self.population.population[covered].sum())
 
     @property
     def has_unconfirmed(self) -> bool:
         return any(not s.confirmed for s in self.services)
 
-    def covered_points(self, strand: str = ANY) -> np.ndarray:
+    def covered_points(self, strand: str = ANY, *, confirmed_only: bool = False) -> np.ndarray:
+        """Which population points are covered for ``strand`` (by confirmed services alone if asked)."""
+        mask = self.confirmed_mask if confirmed_only and self.confirmed_mask is not None else self.point_mask
         bits = _strand_bits(self.strands) if strand == ANY else STRAND_BIT[Strand(strand)]
-        return (self.point_mask & bits) != 0
+        return (mask & bits) != 0
 
 
 def _strand_bits(strands: Iterable[str]) -> int:

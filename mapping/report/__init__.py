@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from mapping.report.analyst import write_geopackage, write_lsoa_csv, write_wide_csv, write_workbook
 from mapping.report.context import AreaExtra, ReportContext
 from mapping.report.csv_tables import write_csv, write_sites_csv
 from mapping.report.geojson import write_gaps_geojson
@@ -22,11 +23,15 @@ __all__ = [
     "summary_lines",
     "write_csv",
     "write_gaps_geojson",
+    "write_geopackage",
     "write_html",
+    "write_lsoa_csv",
     "write_pngs",
     "write_report",
     "write_sites_csv",
     "write_summary",
+    "write_wide_csv",
+    "write_workbook",
 ]
 
 
@@ -39,6 +44,13 @@ def write_report(
     """
     steps: list[Callable[[], list[Path]]] = [
         *[lambda lv=lv: [write_csv(context, lv, out_dir / f"coverage_{lv}.csv")] for lv in context.result.levels],
+        *[
+            lambda lv=lv: [write_wide_csv(context, lv, out_dir / f"coverage_{lv}_wide.csv")]
+            for lv in context.result.levels
+        ],
+        lambda: [p] if (p := write_lsoa_csv(context, out_dir / "coverage_lsoa.csv")) is not None else [],
+        lambda: [write_workbook(context, out_dir / "coverage.xlsx")],
+        lambda: [write_geopackage(context, out_dir / "coverage.gpkg")],
         lambda: [write_sites_csv(context, out_dir / "proposed_sites.csv")] if context.siting is not None else [],
         lambda: [write_gaps_geojson(context, out_dir / "gaps.geojson")],
         lambda: [write_html(context, out_dir / "report.html")],

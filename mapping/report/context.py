@@ -97,6 +97,9 @@ class ReportContext:
     extras: tuple[AreaExtra, ...] = ()
     notes: tuple[str, ...] = field(default=())  # anything else every output must say
     directory_version: str = ""  # which state of the directory was counted (entries, last change, content hash)
+    welsh_names: Mapping[str, str] = field(default_factory=dict)  # ONS ..NMW names of Welsh areas, by code
+    command: str = ""  # the command line that made the report, for the workbook's README
+    software: str = ""  # e.g. "signpost 0.1.0"
 
     @property
     def is_proxy(self) -> bool:

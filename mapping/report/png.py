@@ -40,33 +40,38 @@ def _path(geometry: BaseGeometry) -> MplPath | None:
     return MplPath(np.concatenate(vertices), np.concatenate(codes))
 
 
+AreaPaths = list[tuple[str, MplPath]]
+
+
+def _area_paths(context: ReportContext, level: str, simplify_m: float, within: BaseGeometry | None = None) -> AreaPaths:
+    """The areas of a level as matplotlib paths, simplified once for every map drawn from them."""
+    units = [u for u in context.result.geography.level(level) if within is None or u.geometry.intersects(within)]
+    simplified = shapely.simplify(np.array([u.geometry for u in units], dtype=object), simplify_m)
+    return [(u.code, path) for u, g in zip(units, simplified, strict=True) if (path := _path(g)) is not None]
+
+
 def _draw(
     ax: Axes,
     context: ReportContext,
     level: str,
     strand: str,
+    paths: AreaPaths,
     *,
     gaps: bool,
     bounds: tuple[float, float, float, float] | None = None,
     simplify_m: float = 250.0,
 ) -> None:
     rows = {r.code: r for r in context.result.rows_for(level, strand)}
-    patches, colours = [], []
-    for unit in context.result.geography.level(level):
-        path = _path(unit.geometry.simplify(simplify_m))
-        if path is None:
-            continue
-        row = rows.get(unit.code)
-        patches.append(PathPatch(path))
-        colours.append(class_colour(row.pct_population if row is not None else None))
+    colours = [class_colour(rows[code].pct_population if code in rows else None) for code, _ in paths]
+    patches = [PathPatch(path) for _, path in paths]
     ax.add_collection(PatchCollection(patches, facecolor=colours, edgecolor="#555555", linewidth=0.3))
     if gaps:
-        gap_patches = []
-        for gap in context.result.gaps:
-            if gap.level == level and gap.strand == strand:
-                path = _path(gap.bng().simplify(simplify_m))
-                if path is not None:
-                    gap_patches.append(PathPatch(path))
+        chosen = [g.bng() for g in context.result.gaps if g.level == level and g.strand == strand]
+        if bounds is not None:
+            window = shapely.box(*bounds)
+            chosen = [g for g in chosen if g.intersects(window)]
+        simplified = shapely.simplify(np.array(chosen, dtype=object), simplify_m) if chosen else []
+        gap_patches = [PathPatch(path) for g in simplified if (path := _path(g)) is not None]
         ax.add_collection(
             PatchCollection(gap_patches, facecolor="none", edgecolor="#b2182b", hatch="////", linewidth=0.4)
         )
@@ -89,7 +94,8 @@ def _london_inset(fig: plt.Figure, ax: Axes, context: ReportContext, level: str,
     margin = 2000.0
     bounds = (box[0] - margin, box[1] - margin, box[2] + margin, box[3] + margin)
     inset = ax.inset_axes((0.70, 0.62, 0.30, 0.30))
-    _draw(inset, context, level, strand, gaps=True, bounds=bounds, simplify_m=50.0)
+    paths = _area_paths(context, level, 50.0, within=shapely.box(*bounds))
+    _draw(inset, context, level, strand, paths, gaps=True, bounds=bounds, simplify_m=50.0)
     inset.set_axis_on()
     inset.set_xticks([])
     inset.set_yticks([])
@@ -132,15 +138,18 @@ def write_pngs(context: ReportContext, out_dir: Path) -> list[Path]:
     unit = context.unit + (" (PROXY)" if context.is_proxy else "")
     for level in context.result.levels:
         label = "force area" if level == "pfa" else "local authority"
-        fig, ax = plt.subplots(figsize=(8, 9), dpi=150)
-        _draw(ax, context, level, ANY, gaps=True)
+        paths = _area_paths(context, level, 250.0)
+        # A fixed layout rather than bbox_inches="tight", which draws every figure twice to measure it.
+        fig = plt.figure(figsize=(9.6, 9), dpi=150)
+        ax = fig.add_axes((0.01, 0.05, 0.76, 0.86))
+        _draw(ax, context, level, ANY, paths, gaps=True)
         _london_inset(fig, ax, context, level, ANY)
         first, second = context.title_lines(ANY, label)
         ax.set_title(f"{first}\n{second}", fontsize=9)
         _legend(ax, gaps=True)
         _footer(fig, context)
         path = out_dir / f"coverage_{level}.png"
-        fig.savefig(path, bbox_inches="tight")
+        fig.savefig(path)
         plt.close(fig)
         written.append(path)
 
@@ -149,9 +158,10 @@ def write_pngs(context: ReportContext, out_dir: Path) -> list[Path]:
             cols = 3
             rows = int(np.ceil(len(strands) / cols))
             fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 4.6 * rows), dpi=120)
+            fig.subplots_adjust(left=0.01, right=0.99, bottom=0.05, top=0.88, wspace=0.02, hspace=0.1)
             flat = np.atleast_1d(axes).ravel()
             for ax, strand in zip(flat, strands, strict=False):
-                _draw(ax, context, level, strand, gaps=False)
+                _draw(ax, context, level, strand, paths, gaps=False)
                 ax.set_title(strand.replace("_", " "), fontsize=10)
             for ax in flat[len(strands) :]:
                 ax.set_axis_off()
@@ -163,7 +173,7 @@ def write_pngs(context: ReportContext, out_dir: Path) -> list[Path]:
                 _legend(flat[-1], gaps=False)
             _footer(fig, context)
             path = out_dir / f"coverage_{level}_strands.png"
-            fig.savefig(path, bbox_inches="tight")
+            fig.savefig(path)
             plt.close(fig)
             written.append(path)
     return written

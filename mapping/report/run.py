@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from mapping.areas import LAD, area_level
+from mapping.areas import LAD, AreaRegistry, area_level
 from mapping.crime import load_recorded_crime, prioritise
 from mapping.gaps import Geography, Progress, compute_coverage
 from mapping.nesting import DistrictNames, load_nested_population
@@ -53,6 +53,7 @@ class ReportOptions:
     siting_radius_m: float = DEFAULT_RADIUS_M
     include_national: bool = False  # local provision by default; national services are reported beside it
     today: date = field(default_factory=date.today)
+    command: str = ""  # the command line, repeated in the workbook's README
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def run_report(
         Bad inputs, with messages naming what to fix; nothing is written then.
     """
     tell = progress or (lambda step, done, total: None)
+    registry = AreaRegistry.default()
     vintages: list[tuple[str, str]] = [("Services", f"{services_source}, {len(services)} entries")]
     postcodes: PostcodePoints | None = None
 
@@ -156,6 +158,9 @@ def run_report(
         result=result,
         generated_on=options.today,
         directory_version=directory_version(services),
+        welsh_names={a.code: a.name_cy for a in (*registry.pfas(), *registry.lads()) if a.name_cy},
+        command=options.command,
+        software=_software(),
         vintages=tuple(vintages),
         priorities=priorities,
         crime_note=crime_note,
@@ -164,6 +169,15 @@ def run_report(
     )
     files = _write_atomically(context, out_dir, tell)
     return ReportOutcome(context, files)
+
+
+def _software() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"signpost {version('signpost')}"
+    except PackageNotFoundError:
+        return "signpost"
 
 
 def directory_version(services: Sequence[ServiceRecord]) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import shlex
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -199,6 +201,7 @@ def report(
         siting=siting,
         siting_radius_m=siting_radius_km * 1000,
         include_national=include_national,
+        command=shlex.join(["signpost", *sys.argv[1:]]),
     )
     names = {a.code: a.name for a in (*registry.pfas(), *registry.lads())}
     with Progress(

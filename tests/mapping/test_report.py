@@ -33,6 +33,11 @@ from tests.services_db.factories import make_service, polygon_service, radius_se
 OUTPUTS = {
     "coverage_pfa.csv",
     "coverage_lad.csv",
+    "coverage_pfa_wide.csv",
+    "coverage_lad_wide.csv",
+    "coverage_lsoa.csv",
+    "coverage.xlsx",
+    "coverage.gpkg",
     "gaps.geojson",
     "report.html",
     "coverage_pfa.png",
@@ -175,6 +180,57 @@ def test_map_titles_say_strand_scope_date_services_and_directory_version(tmp_pat
         context, result=compute_coverage(toy_services(), toy_population(), toy_geography(), include_national=True)
     )
     assert "local and national services" in merged.title_lines(ANY, "force area")[0]
+
+
+def test_wide_csvs_have_ons_headers_one_row_per_area_and_a_column_per_strand(written: Path) -> None:
+    lad = read_csv(written / "coverage_lad_wide.csv")
+    assert list(lad[0])[:5] == ["LAD25CD", "LAD25NM", "LAD25NMW", "PFA23CD", "PFA23NM"]
+    assert [r["LAD25CD"] for r in lad] == [L1, "E06000002", L3]
+    (three,) = [r for r in lad if r["LAD25CD"] == L3]
+    assert (three["PFA23CD"], three["PFA23NM"]) == (P2, "Force Two")
+    assert three["pct_covered_disability"] == "100.0" and three["pct_covered_race"] == "0.0"
+    assert {f"pct_covered_{s.value}" for s in Strand} < set(lad[0])
+    pfa = read_csv(written / "coverage_pfa_wide.csv")
+    assert list(pfa[0])[:3] == ["PFA23CD", "PFA23NM", "residents"] and len(pfa) == 2
+    (one,) = [r for r in pfa if r["PFA23CD"] == P1]
+    assert one["recorded_hate_crime"] == "60" and one["residents_not_covered_any"] == "7"
+
+
+def test_the_lsoa_table_joins_on_lsoa_codes(written: Path) -> None:
+    rows = read_csv(written / "coverage_lsoa.csv")
+    assert list(rows[0])[:5] == ["LSOA21CD", "LSOA21NM", "LAD25CD", "PFA23CD", "residents"]
+    assert len(rows) == len(toy_population())
+    first = rows[0]
+    assert (first["LAD25CD"], first["covered_race"], first["covered_any"]) == (L1, "1", "1")
+
+
+def test_the_workbook_has_a_readme_and_a_sheet_per_level(written: Path) -> None:
+    from openpyxl import load_workbook
+
+    book = load_workbook(written / "coverage.xlsx", read_only=True)
+    assert book.sheetnames == ["README", "PFA", "LAD", "Gaps"]
+    readme = {r[0]: r[1] for r in book["README"].iter_rows(min_row=2, values_only=True)}
+    assert readme["Software"].startswith("signpost") and "Office for National Statistics" in readme["Attribution"]
+    assert "Command" in readme and "Method" in readme and readme["Vintage: Boundaries"] == "toy squares"
+    header = next(book["LAD"].iter_rows(values_only=True))
+    assert header[:5] == ("LAD25CD", "LAD25NM", "LAD25NMW", "PFA23CD", "PFA23NM")
+
+
+def test_the_geopackage_holds_areas_and_gaps_in_british_national_grid(written: Path) -> None:
+    import pyogrio
+
+    path = written / "coverage.gpkg"
+    assert {name for name, _ in pyogrio.list_layers(path)} == {"pfa", "lad", "gaps"}
+    lad = pyogrio.read_info(path, layer="lad")
+    assert lad["crs"] == "EPSG:27700" and lad["features"] == 3 and "LAD25NMW" in list(lad["fields"])
+    _, _, geometry, _ = pyogrio.raw.read(path, layer="pfa")
+    assert len(geometry) == 2
+    import shapely
+
+    areas = sorted(round(shapely.from_wkb(g).area / 1e6) for g in geometry)
+    assert areas == [100, 200]  # km2 in BNG metres: Force Two 10 x 10 km, Force One 20 x 10 km
+    gaps = pyogrio.read_info(path, layer="gaps")
+    assert gaps["features"] == sum(1 for _ in json.loads((written / "gaps.geojson").read_text())["features"])
 
 
 def test_proposed_sites_csv(written: Path) -> None:
@@ -384,6 +440,9 @@ def test_fresh_machine_report_uses_the_labelled_proxy_and_grid(cli_env: Path) ->
     assert code == 0, output
     assert {p.name for p in out.iterdir()} == {
         "coverage_pfa.csv",
+        "coverage_pfa_wide.csv",
+        "coverage.xlsx",
+        "coverage.gpkg",
         "gaps.geojson",
         "report.html",
         "coverage_pfa.png",
@@ -434,6 +493,9 @@ def test_real_report_from_ons_files(cli_env: Path, geography_dir: Path) -> None:
     assert "Siting" in (out / "summary.md").read_text(encoding="utf-8")
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Local authorities with no coverage at all</b> (" in page and "Cornwall" in page
+    (anglesey,) = [r for r in read_csv(out / "coverage_lad_wide.csv") if r["LAD25CD"] == "W06000001"]
+    assert (anglesey["LAD25NMW"], anglesey["PFA23NM"]) == ("Ynys Môn", "North Wales")
+    assert len(read_csv(out / "coverage_lsoa.csv")) == 35_672
     # London can be zoomed to (its boroughs' bounds), on the page and in an inset of the PNG maps.
     (london,) = set(re.findall(r'id="map-lad"[^>]*data-london="(\d+ \d+ \d+ \d+)"', page))
     assert 400 < int(london.split()[2]) < 800  # about 50-60 km wide, in 100 m units
