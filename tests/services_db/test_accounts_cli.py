@@ -94,3 +94,14 @@ def test_revoke_one_token_by_prefix(data_dir: Path) -> None:
     code, out = run("list", "--json")
     [tokens] = [a["tokens"] for a in json.loads(out)]
     assert [(t["prefix"], t["active"]) for t in tokens] == [(first[:12], False), (second[:12], True)]
+
+
+def test_a_sign_in_link_for_the_web_console(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGNPOST_WEB_URL", "https://signpost.example.org/")
+    wiring.settings.cache_clear()
+    run("add", "Leeds team", "--role", "pcc_editor", "--commissioner", "pcc-E23000010")
+    code, out = run("link", "leeds team")
+    assert code == 0 and "One-time sign-in link for Leeds team" in out
+    assert re.search(r"^https://signpost\.example\.org/signin\?code=[A-Za-z0-9_-]{24}$", out, re.MULTILINE), out
+    assert run("link", "Nobody")[0] == 2
+    assert run("link", "99999999999")[0] == 2
