@@ -113,7 +113,9 @@ def telegram_application(
     ttl = timedelta(hours=config.conversation_ttl_hours)
     store = ConversationStore(engine, keyer=ChatKeyer(secret), ttl=ttl, notes=conversations)
     victim_bot = VictimBot(engine=conversations, store=store)
-    staff = StaffBot.from_database(engine, stale_after_days=config.stale_after_days)  # PCC team commands
+    staff = StaffBot.from_database(  # PCC team commands
+        engine, stale_after_days=config.stale_after_days, console_url=config.web_url
+    )
     on_start: list[Callable[[Application], Awaitable[None]]] = [staff.set_staff_menus]  # type: ignore[type-arg]
     on_stop: list[Callable[[Application], Awaitable[None]]] = []  # type: ignore[type-arg]
 

@@ -56,7 +56,7 @@ from bot.content import catalogue
 from bot.engine import Language
 from mapping.coverage import AreaGeometryLookup
 from mapping.types import ServiceRecord, ServiceStatus
-from services_db import access, importer, repository
+from services_db import access, importer, repository, signin
 from services_db.access import Action, Decision, ForceAreaCheck, Principal, Role
 from services_db.boundaries import load_boundary_index
 from services_db.diff import ChangeSet
@@ -76,6 +76,7 @@ STAFF_COMMANDS: tuple[tuple[str, str], ...] = (
     ("history", "/history ID: a service's changes, with restore"),
     ("restore", "/restore ID VERSION: bring back an earlier version"),
     ("staffhelp", "How to update your services from a spreadsheet"),
+    ("console", "A one-time link to sign in to the web console"),
 )
 _LANGUAGE_NAMES = {"cy": "WELSH", "easy": "EASY READ"}
 PREVIEW_LINES = 40  # lines of detail in the chat preview; the full preview is attached as a file
@@ -91,7 +92,7 @@ HELP_TEXT = (
     "4. Press Confirm to apply it (all of it or nothing), or Cancel.\n\n"
     "Services of your commissioner that are missing from the file are closed (kept in the history, restorable).\n"
     "/myservices lists your services; /verify ID records a check; /history ID shows changes; "
-    "/restore ID VERSION brings back an earlier version."
+    "/restore ID VERSION brings back an earlier version; /console sends a link to sign in to the web console."
 )
 
 
@@ -184,6 +185,8 @@ class StaffBot:
         When a service counts as stale (``SIGNPOST_STALE_AFTER_DAYS``).
     pending_ttl
         How long a preview can be confirmed.
+    console_url
+        The web console's public address (``SIGNPOST_WEB_URL``) for ``/console`` sign-in links; ``None``: none.
     """
 
     engine: Engine
@@ -192,12 +195,15 @@ class StaffBot:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     stale_after_days: int = DEFAULT_STALE_AFTER_DAYS
     pending_ttl: timedelta = timedelta(minutes=30)
+    console_url: str | None = None
     _menus: set[int] = field(default_factory=set, init=False, repr=False)
 
     # --- wiring --------------------------------------------------------------------------------------------
 
     @classmethod
-    def from_database(cls, engine: Engine, *, stale_after_days: int = DEFAULT_STALE_AFTER_DAYS) -> StaffBot:
+    def from_database(
+        cls, engine: Engine, *, stale_after_days: int = DEFAULT_STALE_AFTER_DAYS, console_url: str | None = None
+    ) -> StaffBot:
         """The staff side over a directory: PFA polygons for the force-area check when boundaries are loaded."""
         with Session(engine) as session:
             index = load_boundary_index(session=session)
@@ -207,6 +213,7 @@ class StaffBot:
             force_area=partial(access.default_force_area_check, boundaries=areas),
             areas=areas,
             stale_after_days=stale_after_days,
+            console_url=console_url,
         )
 
     def extension(self, application: Application) -> None:  # type: ignore[type-arg]
@@ -292,6 +299,26 @@ class StaffBot:
 
     async def cmd_help(self, message: Message, principal: Principal, args: Sequence[str]) -> None:
         await _reply(message, HELP_TEXT)
+
+    async def cmd_console(self, message: Message, principal: Principal, args: Sequence[str]) -> None:
+        """A one-time sign-in link for the web console, sent only to this member of staff's own chat."""
+        if not self.console_url:
+            await _reply(message, "There is no web console set up here (SIGNPOST_WEB_URL): ask your admin.")
+            return
+
+        def issue() -> signin.IssuedCode:
+            with Session(self.engine, expire_on_commit=False) as session:
+                return signin.issue_code(
+                    session=session, account_id=principal.account_id, actor=principal.actor, now=self.clock()
+                )
+
+        issued = await asyncio.to_thread(issue)
+        link = f"{self.console_url.rstrip('/')}/signin?code={issued.code}"
+        await _reply(
+            message,
+            f"Your web console sign-in link (works once, until {issued.expires_at:%H:%M} UTC):\n{link}\n"
+            "Do not forward it: whoever opens it first is signed in as you.",
+        )
 
     async def cmd_myservices(self, message: Message, principal: Principal, args: Sequence[str]) -> None:
         now = self.clock()
@@ -626,6 +653,7 @@ _COMMANDS = {
     "history": "cmd_history",
     "restore": "cmd_restore",
     "staffhelp": "cmd_help",
+    "console": "cmd_console",
 }
 
 

@@ -11,6 +11,7 @@ import csv
 import io
 import itertools
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -30,7 +31,7 @@ from bot.engine import Engine as ConversationEngine
 from bot.persistence import ChatKeyer, ConversationStore
 from mapping.areas import AreaRegistry
 from mapping.types import ServiceRecord, channel_key
-from services_db import access, importer, repository
+from services_db import access, importer, repository, signin
 from services_db.access import ForceAreaCheck
 from services_db.diff import ChangeSet, ServiceChange
 from services_db.formats import write_services
@@ -151,7 +152,9 @@ class Harness:
         self.request = FileRequest()
         store = ConversationStore(engine, keyer=ChatKeyer(b"admin-test-secret-0123456789abc"), ttl=timedelta(hours=1))
         victim = VictimBot(engine=ConversationEngine(shipped_signposter(), clock=self.clock), store=store)
-        self.staff = StaffBot(engine=engine, force_area=lambda: force_area, clock=self.clock)
+        self.staff = StaffBot(
+            engine=engine, force_area=lambda: force_area, clock=self.clock, console_url="https://console.example"
+        )
         self.app = build_application(
             token=TOKEN, victim_bot=victim, request=self.request, extensions=[self.staff.extension]
         )
@@ -483,3 +486,15 @@ async def test_myservices_says_which_services_lack_welsh_or_easy_read(harness: H
     assert lines["leeds-hub"].endswith(" - NO WELSH OR EASY READ")
     assert "NO WELSH" not in lines["leeds-youth"]
     assert "_cy and _easy columns" in text
+
+
+async def test_console_sends_a_one_time_sign_in_link_to_staff_only(harness: Harness) -> None:
+    calls = await harness.person(EDITOR_ID).send("/console")
+    [text] = texts(calls)
+    found = re.search(r"https://console\.example/signin\?code=(\S+)", text)
+    assert found and "works once" in text
+    with Session(harness.db, expire_on_commit=False) as session:
+        opened = signin.redeem_code(session=session, code=found.group(1), now=NOW)
+    assert not isinstance(opened, access.Decision) and opened.principal.name == "Leeds team"
+    stranger = await harness.person(999_999).send("/console")
+    assert not any("signin?code=" in t for t in texts(stranger))  # not staff: the victim flow answers
