@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,6 +24,7 @@ class RoundRobin:
     workers: list[str]
     secret: str | None = None
     served: list[int] = field(default_factory=list)
+    redelivered: int = 0  # calls retried on another worker after a transport failure
     _next: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -48,6 +50,7 @@ class RoundRobin:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self._server.handle_error = lambda _request, _address: None  # type: ignore[method-assign]  (a peer killed mid-call)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -64,12 +67,22 @@ class RoundRobin:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         if self.secret is not None:
             headers.setdefault("X-Telegram-Bot-Api-Secret-Token", self.secret)
-        try:
-            with httpx.Client(timeout=60.0) as client:
-                answer = client.post(self.workers[index] + request.path, content=body, headers=headers)
+        status, content = 502, b""
+        # A worker that is down, or dies before answering, gets the update sent to the next one, as Telegram
+        # redelivers an update whose webhook call failed.
+        for attempt in range(3 * len(self.workers)):
+            worker = self.workers[(index + attempt) % len(self.workers)]
+            try:
+                with httpx.Client(timeout=60.0) as client:
+                    answer = client.post(worker + request.path, content=body, headers=headers)
+            except httpx.TransportError:
+                with self._lock:
+                    self.redelivered += 1
+                time.sleep(0.2)
+                continue
             status, content = answer.status_code, answer.content
-        except httpx.HTTPError:
-            status, content = 502, b""
+            if status < 500:
+                break
         request.send_response(status)
         request.send_header("Content-Length", str(len(content)))
         request.end_headers()

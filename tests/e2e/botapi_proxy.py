@@ -75,6 +75,7 @@ class BotApiProxy:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self._server.handle_error = lambda _request, _address: None  # type: ignore[method-assign]  (a peer killed mid-call)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -95,3 +95,90 @@ async def test_a_killed_bot_loses_no_reply_and_sends_none_twice(
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+async def test_a_killed_webhook_worker_loses_no_reply_and_sends_none_twice(
+    bot_api_proxy: BotApiProxy, make_user: Callable[..., User], postgres_url: str, tmp_path: Path
+) -> None:
+    """Two `signpost bot` webhook workers behind a balancer that, like Telegram, sends an update again when its
+    webhook call fails; one worker is killed with SIGKILL while 50 people wait for it."""
+    import socket
+
+    from tests.e2e.balancer import RoundRobin
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+    secret = "webhook-secret-for-the-crash-test"
+    balancer = RoundRobin([f"http://127.0.0.1:{port}" for port in ports], secret=secret).start()
+    config = bot_settings(bot_api_proxy.url, tmp_path / "data", database_url=postgres_url)
+    common = {
+        "TELEGRAM_BOT_TOKEN": config.telegram_bot_token or "",
+        "TELEGRAM_BASE_URL": config.telegram_base_url or "",
+        "TELEGRAM_BASE_FILE_URL": config.telegram_base_file_url or "",
+        "DATABASE_URL": postgres_url,
+        "SIGNPOST_DATA_DIR": str(config.data_dir),
+        "SIGNPOST_CHAT_KEY_SECRET": "the-same-secret-on-every-worker",
+        "TELEGRAM_WEBHOOK_URL": f"{balancer.url}/hook",
+        "TELEGRAM_WEBHOOK_SECRET": secret,
+        "TELEGRAM_WEBHOOK_LISTEN": "127.0.0.1",
+    }
+    log = tmp_path / "workers.log"
+    first = start_process({**common, "TELEGRAM_WEBHOOK_PORT": str(ports[0])}, log)
+    await asyncio.sleep(3)  # the first migrates and seeds the new database alone
+    second = start_process({**common, "TELEGRAM_WEBHOOK_PORT": str(ports[1])}, log)
+    bot = RunningBot(application=None, config=config)  # type: ignore[arg-type]  (only its token is used)
+    try:
+        for n in range(2):  # both up: each takes one of these
+            warm = make_user(bot, f"Warm {n}")
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    await asyncio.wait_for(warm.tg.send_command("/start"), timeout=30)
+                    await warm.until_buttons("danger", timeout=30)
+                    break
+                except Exception:
+                    assert time.monotonic() < deadline, log.read_text()[-3000:]
+                    await asyncio.sleep(1)
+
+        bot_api_proxy.delay("sendMessage", 0.4, times=10_000)
+        users = [make_user(bot, f"Person {n}") for n in range(PEOPLE)]
+        sending = [asyncio.ensure_future(user.tg.send_command("/start")) for user in users]
+        got: dict[int, list[dict[str, object]]] = {u.id: [] for u in users}
+
+        async def collect(user: User, until: float) -> None:
+            while time.monotonic() < until:
+                got[user.id] += await user.tg.next_messages(min(2.0, max(0.1, until - time.monotonic())))
+
+        menus = lambda: sum(any("danger" in callback_data(m) for m in got[u.id]) for u in users)  # noqa: E731
+        deadline = time.monotonic() + 60
+        while menus() < 5:
+            assert time.monotonic() < deadline, "the workers answered nobody"
+            await asyncio.gather(*(collect(u, time.monotonic() + 0.5) for u in users))
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        answered_before = menus()
+        await asyncio.gather(*sending)
+        settle = time.monotonic() + 90
+        while menus() < PEOPLE and time.monotonic() < settle:
+            await asyncio.gather(*(collect(u, time.monotonic() + 1.0) for u in users))
+        await asyncio.gather(*(collect(u, time.monotonic() + 3.0) for u in users))
+
+        menu_counts = {u.id: sum("danger" in callback_data(m) for m in got[u.id]) for u in users}
+        print(
+            f"answered before the kill: {answered_before}/{PEOPLE}; in the end: {menus()}/{PEOPLE}; "
+            f"webhook calls sent again: {balancer.redelivered}"
+        )
+        assert balancer.redelivered > 0, "no update was in the killed worker's hands: the test proves nothing"
+        assert set(menu_counts.values()) == {1}, menu_counts  # nobody lost, nobody answered twice
+    finally:
+        for process in (first, second):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        balancer.stop()
