@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from datetime import date
+from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,7 +24,7 @@ from services_db import importer, repository
 from services_db.access import MAX_ROW_ID, Action, Principal, Role
 from services_db.diff import field_changes
 from services_db.formats import write_services
-from services_db.formats.csv_format import TEMPLATE
+from services_db.formats.csv_format import TEMPLATE, template_notes
 from services_db.staleness import is_stale
 from services_db.uploads import preview_upload
 from web.core import Console, NotFound, Refused
@@ -65,6 +66,13 @@ def template_row(record: ServiceRecord | None) -> tuple[list[str], dict[str, str
     columns = list(reader.fieldnames or [])
     row = next(reader, None) or {}
     return columns, {k: (v or "") for k, v in row.items() if k is not None}
+
+
+@cache
+def column_notes() -> dict[str, tuple[bool, str]]:
+    """Each template column: (required, what to write), from the template's own notes sheet."""
+    rows = csv.DictReader(io.StringIO(template_notes()))
+    return {r["column"]: (r.get("required", "") == "yes", r.get("what to write", "")) for r in rows}
 
 
 def _one_row_csv(columns: list[str], values: dict[str, str]) -> bytes:
@@ -135,8 +143,9 @@ def router(console: Console) -> APIRouter:
         columns, values = template_row(None)
         values["commissioner_code"] = principal.commissioner_code or ""
         return console.page(
-            request, "edit.html", record=None, columns=columns, values=values, areas=_area_choices(principal)
-        )
+            request, "edit.html", record=None, columns=columns, values=values, areas=_area_choices(principal),
+            notes=column_notes(),
+        )  # fmt: skip
 
     @routes.get("/services/{service_id}")
     def service_page(request: Request, service_id: str, notice: str = "") -> Response:
@@ -180,8 +189,9 @@ def router(console: Console) -> APIRouter:
         principal = console.authorise(request, Action.UPDATE, service_id=record.id)
         columns, values = template_row(record)
         return console.page(
-            request, "edit.html", record=record, columns=columns, values=values, areas=_area_choices(principal)
-        )
+            request, "edit.html", record=record, columns=columns, values=values, areas=_area_choices(principal),
+            notes=column_notes(),
+        )  # fmt: skip
 
     async def save(request: Request, record: ServiceRecord | None) -> Response:
         form = await console.form(request)
@@ -214,7 +224,7 @@ def router(console: Console) -> APIRouter:
                 problems = [p.message if p.field is None else f"{p.field}: {p.message}" for p in preview.plan.problems]
                 return console.page(
                     request, "edit.html", status_code=422, record=record, columns=columns, values=values,
-                    areas=_area_choices(principal), problems=problems,
+                    areas=_area_choices(principal), problems=problems, notes=column_notes(),
                 )  # fmt: skip
             if preview.changes.is_empty:
                 target = record.id if record else values.get("id", "")
@@ -226,7 +236,7 @@ def router(console: Console) -> APIRouter:
             problems = [p.message for p in report.problems]
             return console.page(
                 request, "edit.html", status_code=409, record=record, columns=columns, values=values,
-                areas=_area_choices(principal), problems=problems,
+                areas=_area_choices(principal), problems=problems, notes=column_notes(),
             )  # fmt: skip
         saved = (report.created or report.updated or (values.get("id", ""),))[0]
         return console.redirect(f"/services/{saved}?notice=saved")
