@@ -110,6 +110,7 @@ SAMPLE_SPACING_M = 250.0
 GRID_SPACING_M = 500.0
 MAX_VERTEX_SAMPLES = 100_000
 RING_POINTS = 32
+RING_BATCH = 256
 DEFAULT_TOKEN_DAYS = 90
 MAX_TOKEN_DAYS = 366
 TOKEN_PREFIX = "spt_"
@@ -318,13 +319,11 @@ class ForceAreaCheck:
     def _postcode_problems(self, parts: list[Polygon], pfa_code: str) -> tuple[str, ...]:
         """Sample every part densely and test every postcode inside it (see the module docstring)."""
         for number, part in enumerate(parts, start=1):
-            e, n = _part_samples(part)
-            pe, pn, _ = self._postcodes().within_bng(*part.bounds)
-            if len(pe):
-                inside = shapely.contains_xy(part, pe, pn) | shapely.touches(part, shapely.points(pe, pn))
-                e = np.concatenate([e, pe[inside]])
-                n = np.concatenate([n, pn[inside]])
-            found = self._first_outside(e, n, pfa_code)
+            found = self._first_outside(*_part_samples(part), pfa_code)
+            if found is None:  # the samples all pass: test every postcode (every address) inside the part too
+                pe, pn, _ = self._postcodes().within_bng(*part.bounds)
+                inside = shapely.intersects_xy(part, pe, pn) if len(pe) else np.zeros(0, dtype=bool)
+                found = self._first_outside(pe[inside], pn[inside], pfa_code)
             if found is not None:
                 lon, lat = (float(v) for v in bng_to_wgs84(*found))
                 where = f" (part {number} of {len(parts)})" if len(parts) > 1 else ""
@@ -356,18 +355,20 @@ class ForceAreaCheck:
         if len(e) == 0:
             return None
         foreign = np.flatnonzero(self._pfas(e, n) != pfa_code)
-        if len(foreign) == 0:
-            return None
-        fe, fn = e[foreign], n[foreign]
-        near_ours = np.zeros(len(foreign), dtype=bool)
-        if self.tolerance_m > 0:
-            for dx, dy in _ring(self.tolerance_m):
-                todo = np.flatnonzero(~near_ours)
-                if len(todo) == 0:
-                    break
-                near_ours[todo] = self._pfas(fe[todo] + dx, fn[todo] + dy) == pfa_code
-        far = np.flatnonzero(~near_ours)
-        return (float(fe[far[0]]), float(fn[far[0]])) if len(far) else None
+        # In batches, so that a coverage deep in another force is refused after its first few points.
+        for start in range(0, len(foreign), RING_BATCH):
+            fe, fn = e[foreign[start : start + RING_BATCH]], n[foreign[start : start + RING_BATCH]]
+            near_ours = np.zeros(len(fe), dtype=bool)
+            if self.tolerance_m > 0:
+                for dx, dy in _ring(self.tolerance_m):
+                    todo = np.flatnonzero(~near_ours)
+                    if len(todo) == 0:
+                        break
+                    near_ours[todo] = self._pfas(fe[todo] + dx, fn[todo] + dy) == pfa_code
+            far = np.flatnonzero(~near_ours)
+            if len(far):
+                return float(fe[far[0]]), float(fn[far[0]])
+        return None
 
     def allows(self, coverage: Coverage, pfa_code: str) -> bool:
         return not self.problems(coverage, pfa_code)
