@@ -153,13 +153,12 @@ class _Reader:
         self.negation = frozenset(
             w for phrase in _strings(ignore["negation"], "ignore.negation", source) for w in phrase.split()[:1]
         )
-        self.suppress_patterns = _strings(ignore["suppress"], "ignore.suppress", source)
-        self.suppress = self._compile(self.suppress_patterns, "ignore.suppress")
+        self.suppress = self._compile(_strings(ignore["suppress"], "ignore.suppress", source), "ignore.suppress")
         self.other_suppress: re.Pattern[str] | None = None
         self._deletes = _deletion_index(w for w in self.lexicon if len(w) >= FUZZY_MIN)
         self._undoubled = {_undouble(w): w for w in sorted(self.lexicon, key=len)}
         # Words the catalogue knows as something else are not typos of a danger word ("there" is not "here").
-        self._known = frozenset(re.findall(r"[a-z0-9]+", repr(data))) | self.common
+        self._known = frozenset(w for text in _texts(data) for w in _TOKEN.findall(text.lower()))
 
     # --- compiling patterns ---
 
@@ -366,6 +365,19 @@ def _deletion_index(words: Iterable[str]) -> dict[str, set[str]]:
         for i in range(len(word)):
             index.setdefault(word[:i] + word[i + 1 :], set()).add(word)
     return index
+
+
+def _texts(value: object) -> Iterator[str]:
+    """Every key and text in a catalogue, at any depth."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, inner in value.items():
+            yield str(key)
+            yield from _texts(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _texts(inner)
 
 
 def _table(data: Mapping[str, object], name: str) -> Mapping[str, object]:

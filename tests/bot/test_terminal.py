@@ -130,3 +130,22 @@ def test_signpost_chat_says_when_the_database_cannot_be_opened(data_dir: Path, m
     result = CliRunner().invoke(app, ["chat"], input="")
     assert result.exit_code == 2
     assert "Cannot open the database" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("language", "line"),
+    [
+        (Language.EN, "In danger now? Call 999."),
+        (Language.CY, "Mewn perygl nawr? Ffoniwch 999."),
+        (Language.EASY, "Are you in danger now? Call 999."),
+    ],
+)
+def test_999_is_on_screen_before_anything_is_typed(language: Language, line: str) -> None:
+    text, _ = _chat("", language=language)
+    assert line in text.splitlines()[1]  # the first line inside the first panel
+
+
+def test_an_urgent_answer_in_the_terminal_note_shows_999_and_the_next_question() -> None:
+    text, _ = _chat("6\nhe has a knife\n")
+    after = text.split("> he has a knife", 1)[1]
+    assert "Police emergency: 999" in after and "2 of 5: Where did it happen?" in after
