@@ -25,7 +25,7 @@ import logging
 import signal
 import time
 import traceback
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
@@ -73,7 +73,7 @@ from bot.engine import (
     looks_urgent,
     parse_command,
 )
-from bot.persistence import AlreadyTaken, ConversationStore
+from bot.persistence import DELETABLE_FOR, AlreadyTaken, ConversationStore
 from bot.render import Rendered, render
 
 __all__ = [
@@ -110,6 +110,9 @@ SEND_BACKOFF_S = 0.5
 MAX_RETRY_AFTER_S = 30.0
 MAX_REMEMBERED_CHATS = 100_000
 DELETE_BATCH = 100  # Bot API deleteMessages takes at most 100 ids
+MAX_IDS_PER_CHAT = 500  # in memory, besides the database, for a quick exit with the database down
+MAX_CHATS_WITH_IDS = 20_000
+WIPE_WAIT_S = 2.0  # how long a quick exit waits for the stored ids before going on with those in memory
 MENU_COMMANDS: tuple[str, ...] = ("start", "emergency", "help", "language", "cancel", "forget")
 # The Telegram app languages we have a catalogue for; everyone else gets English (Easy Read is chosen in the bot).
 MENU_LANGUAGES: dict[str | None, Language] = {None: Language.EN, "en": Language.EN, "cy": Language.CY}
@@ -338,6 +341,7 @@ class VictimBot:
     _chat_locks: dict[int, tuple[asyncio.Lock, int]] = field(default_factory=dict, init=False, repr=False)
     # The language each recent chat last used (an enum value; memory only), for answers that cannot wait.
     _languages: OrderedDict[int, Language] = field(default_factory=OrderedDict, init=False, repr=False)
+    _recent_ids: OrderedDict[int, deque[tuple[int, float]]] = field(default_factory=OrderedDict, init=False, repr=False)
     _executor: ThreadPoolExecutor = field(init=False, repr=False)
     _background: set[asyncio.Future[Any]] = field(default_factory=set, init=False, repr=False)
 
@@ -478,6 +482,12 @@ class VictimBot:
             try:
                 turn, previous, marked = await self._stored_turn(update, event)
             except Exception:
+                if race is None and _is_leave(event):
+                    # Leaving must work with the database down too: wipe what this worker knows of the chat.
+                    log.warning("quick exit without the database; the stored state expires on its own")
+                    fallback = self.engine.handle(Conversation.new(self._language(update)), event)
+                    await self._show(update, context, fallback, None, query=query)
+                    return
                 if race is None:
                     raise
                 if not race.computed.done():
@@ -605,10 +615,22 @@ class VictimBot:
             return
         # The person's message id is remembered just before the turn's last message goes: a redelivered update
         # (after a crash) whose id is remembered had its whole reply sent, or at least on its way (see _replay).
+        if marked and update.message is not None:
+            self._note_ids(chat.id, [update.message.message_id])
         before_last = None if marked else partial(self._remember, update)  # marked: kept with the state already
         sent = await _deliver(context.bot, chat.id, outbound, before_last=before_last)
         if sent:
-            await self._off_loop(self.store.remember_messages, chat.id, [sent[-1].message_id])
+            await self._keep_ids(chat.id, [sent[-1].message_id])
+
+    def _note_ids(self, chat_id: int, ids: Sequence[int]) -> None:
+        """The chat's message ids in this worker's memory too (numbers only, bounded), so a quick exit still
+        deletes them when the database is down."""
+        now = time.monotonic()
+        recent = self._recent_ids.pop(chat_id, None) or deque(maxlen=MAX_IDS_PER_CHAT)
+        recent.extend((i, now) for i in ids)
+        self._recent_ids[chat_id] = recent
+        while len(self._recent_ids) > MAX_CHATS_WITH_IDS:
+            self._recent_ids.popitem(last=False)
 
     async def _remember(self, update: Update, sent: Sequence[Message]) -> None:
         """Keep the ids of the person's message and of the bot's replies (numbers only) for a quick exit."""
@@ -618,14 +640,28 @@ class VictimBot:
         if update.message is not None:
             ids.append(update.message.message_id)
         if ids:
-            await self._off_loop(self.store.remember_messages, chat.id, ids)
+            await self._keep_ids(chat.id, ids)
+
+    async def _keep_ids(self, chat_id: int, ids: Sequence[int]) -> None:
+        """Remember message ids in memory and in the store; the reply went out, so a store that fails here is
+        logged, not apologised for (the ids in memory still serve a quick exit on this worker)."""
+        self._note_ids(chat_id, ids)
+        try:
+            await self._off_loop(self.store.remember_messages, chat_id, ids)
+        except Exception as exc:
+            log.warning("message ids not stored: %s", type(exc).__name__)
 
     async def _wipe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Delete the chat from the person's phone: every message of it the bot knows (theirs and its own, under
         48 hours old, as Telegram allows), in batches of at most 100 ids."""
         chat = update.effective_chat
         assert chat is not None
-        ids = set(await self._off_loop(self.store.take_messages, chat.id))
+        now = time.monotonic()
+        ids = {i for i, at in self._recent_ids.pop(chat.id, ()) if now - at < DELETABLE_FOR.total_seconds()}
+        try:
+            ids |= set(await asyncio.wait_for(self._off_loop(self.store.take_messages, chat.id), WIPE_WAIT_S))
+        except Exception as exc:  # the database is down: what this worker remembers still goes
+            log.warning("stored message ids unavailable for a quick exit: %s", type(exc).__name__)
         if update.message is not None:
             ids.add(update.message.message_id)
         if update.callback_query is not None and isinstance(update.callback_query.message, Message):
@@ -745,6 +781,16 @@ def _is_danger(event: Event) -> bool:
     if isinstance(event, Text):
         command = parse_command(event.text)
         return command.name in DANGER_COMMANDS if command is not None else looks_urgent(event.text)
+    return False
+
+
+def _is_leave(event: Event) -> bool:
+    """Leave quickly (the button) or /forget."""
+    if isinstance(event, Choice):
+        return event.action == "leave"
+    if isinstance(event, Text):
+        command = parse_command(event.text)
+        return command is not None and command.name == "forget"
     return False
 
 

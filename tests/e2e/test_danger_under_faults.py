@@ -24,6 +24,7 @@ from bot.content import catalogue
 from bot.engine import Language
 from bot.persistence import ChatKeyer, chat_key_secret
 from services_db.db import make_engine
+from tests.e2e.botapi_proxy import BotApiProxy
 from tests.e2e.conftest import Emulator, RunningBot, StartBot, User, bot_settings, with_button
 from tests.e2e.faults import TcpRelay, sqlite_locked_by_another_process
 from tests.e2e.test_telegram_bot import label_of, texts
@@ -171,3 +172,26 @@ async def test_a_sqlite_file_locked_by_another_process_does_not_delay_the_danger
     for user in users:
         await user.until(lambda got: catalogue(Language.EN)["help"].split("\n")[0] in texts(got), timeout=60)
     print(f"danger screens while SQLite was locked: slowest {max(waits):.2f} s (lock held {locked_for:.1f} s)")
+
+
+async def test_leave_quickly_still_clears_the_phone_with_postgresql_unreachable(
+    bot_api_proxy: BotApiProxy,
+    start_bot: StartBot,
+    make_user: Callable[..., User],
+    postgres_url: str,
+    relay: TcpRelay,
+    tmp_path: Path,
+) -> None:
+    from tests.e2e.test_quick_exit import chat_history, conversation_with_a_note
+
+    config = bot_settings(bot_api_proxy.url, tmp_path / "data", database_url=through(relay, postgres_url))
+    bot = await start_bot(config=config)
+    user = make_user(bot, "Alex")
+    await conversation_with_a_note(user)
+    assert len(await chat_history(user)) > 10
+
+    relay.cut()
+    await user.press(with_button(user.seen, "leave"), catalogue(Language.EN)["btn_leave"])
+    await user.until(lambda got: catalogue(Language.EN)["left"] in texts(got), timeout=30)
+    after = await chat_history(user)
+    assert [m.get("text") for m in after] == [catalogue(Language.EN)["left"]], after
