@@ -581,3 +581,38 @@ def test_the_directory_version_changes_when_an_entry_does() -> None:
     assert directory_version(services) == same and same.startswith("5 entries, last changed ")
     services[0] = replace(services[0], version=services[0].version + 1)
     assert directory_version(services) != same
+
+
+def test_a_population_file_means_no_postcode_directory_is_loaded(
+    tmp_path: Path, geography_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LSOAs nest in districts by their names: the 2.4 million postcodes (seconds, hundreds of MB) stay unread."""
+    import mapping.population
+    import mapping.report.run as run_module
+    from mapping.areas import AreaRegistry
+    from mapping.boundaries import load_boundaries
+    from mapping.report.run import BoundaryInput, ReportOptions, run_report
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the postcode directory was loaded")
+
+    monkeypatch.setattr(run_module, "load_postcode_points", refuse)
+    monkeypatch.setattr(mapping.population, "load_postcode_points", refuse)
+    registry = AreaRegistry.default()
+    boundaries = BoundaryInput(
+        load_boundaries(geography_dir / "pfa_dec2023_buc.geojson").boundaries,
+        load_boundaries(geography_dir / "lad_may2025_buc.geojson").boundaries,
+        "PFA 2023, LAD 2025",
+        "test",
+    )
+    outcome = run_report(
+        [radius_service(53.7997, -1.5492, 10_000, name="Leeds centre")],
+        out_dir=tmp_path / "out",
+        options=ReportOptions(
+            population=str(geography_dir / "lsoa21_population_weighted_centroids.csv"), levels=("pfa",)
+        ),
+        boundaries=boundaries,
+        pfa_for_lad=registry.pfa_for_lad,
+        area_names={a.code: a.name for a in (*registry.pfas(), *registry.lads())},
+    )
+    assert outcome.context.result.population.total == 59_597_576
