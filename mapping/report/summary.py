@@ -11,7 +11,14 @@ __all__ = ["fmt_pct", "summary_lines", "write_summary"]
 
 
 def fmt_pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}%"
+    """One decimal, but never "100.0%" for a share short of all, nor "0.0%" for a share above none."""
+    if value is None:
+        return "n/a"
+    if 99.95 <= value < 100:
+        return ">99.9%"
+    if 0 < value < 0.05:
+        return "<0.1%"
+    return f"{value:.1f}%"
 
 
 def _strand_label(strand: str) -> str:

@@ -616,3 +616,16 @@ def test_a_population_file_means_no_postcode_directory_is_loaded(
         area_names={a.code: a.name for a in (*registry.pfas(), *registry.lads())},
     )
     assert outcome.context.result.population.total == 59_597_576
+
+
+def test_percentages_never_round_to_all_or_none() -> None:
+    from mapping.report.summary import fmt_pct
+
+    assert [fmt_pct(v) for v in (100.0, 99.97, 99.94, 0.0, 0.01, None)] == [
+        "100.0%",
+        ">99.9%",
+        "99.9%",
+        "0.0%",
+        "<0.1%",
+        "n/a",
+    ]
