@@ -77,7 +77,7 @@ async def test_a_killed_bot_loses_no_reply_and_sends_none_twice(
         assert answered_before < PEOPLE, "everyone was answered before the kill: the test proves nothing"
 
         process = start_process(env, log)
-        settle = time.monotonic() + 90
+        settle = time.monotonic() + 150
         while menus() < PEOPLE and time.monotonic() < settle:
             await asyncio.gather(*(collect(u, time.monotonic() + 1.0) for u in users))
         await asyncio.gather(*(collect(u, time.monotonic() + 3.0) for u in users))  # anything more would show now
@@ -161,7 +161,7 @@ async def test_a_killed_webhook_worker_loses_no_reply_and_sends_none_twice(
         first.wait(timeout=10)
         answered_before = menus()
         await asyncio.gather(*sending)
-        settle = time.monotonic() + 90
+        settle = time.monotonic() + 150
         while menus() < PEOPLE and time.monotonic() < settle:
             await asyncio.gather(*(collect(u, time.monotonic() + 1.0) for u in users))
         await asyncio.gather(*(collect(u, time.monotonic() + 3.0) for u in users))
@@ -172,7 +172,8 @@ async def test_a_killed_webhook_worker_loses_no_reply_and_sends_none_twice(
             f"webhook calls sent again: {balancer.redelivered}"
         )
         assert balancer.redelivered > 0, "no update was in the killed worker's hands: the test proves nothing"
-        assert set(menu_counts.values()) == {1}, menu_counts  # nobody lost, nobody answered twice
+        odd = {user: count for user, count in menu_counts.items() if count != 1}
+        assert odd == {}, f"menus per person, other than one: {odd}; workers' log: {log.read_text()[-3000:]}"
     finally:
         for process in (first, second):
             if process.poll() is None:
