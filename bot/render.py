@@ -17,12 +17,24 @@ from bot.engine.engine import Button, Outgoing, ServiceCard, StrandNames
 from bot.engine.model import Language
 from mapping.types import Channel, ChannelKind, MatchReason, Nation, channel_key
 
-__all__ = ["Markup", "Rendered", "render", "render_label"]
+__all__ = [
+    "MAX_MESSAGE",
+    "TELEGRAM_LIMIT",
+    "Markup",
+    "Rendered",
+    "render",
+    "render_label",
+    "render_parts",
+    "split_text",
+]
 
 Markup = Literal["html", "plain"]
 KeyboardRow = tuple[tuple[str, str | None, str | None], ...]
 
-MAX_MESSAGE = 4096  # Telegram's limit for one message, in characters
+MAX_MESSAGE = 1000  # characters: a longer message is sent in parts, so each reads on a phone without a long scroll
+TELEGRAM_LIMIT = 4096  # Telegram's limit for one message, in characters
+# The person's own note is returned as one message to keep or forward, so it is not split (up to the limit).
+KEEP_WHOLE = frozenset({"note_result"})
 
 _TAGS = re.compile(r"</?(?:b|i)>")
 _DAYS = re.compile(r"\b(mon|tue|wed|thu|fri|sat|sun)\b")
@@ -63,6 +75,57 @@ def render(message: Outgoing, language: Language, *, markup: Markup) -> Rendered
     return Rendered(_fit(text.strip()), keyboard, location_label, message.remove_keyboard)
 
 
+def render_parts(message: Outgoing, language: Language, *, markup: Markup) -> tuple[Rendered, ...]:
+    """:func:`render`, split into messages of at most :data:`MAX_MESSAGE` characters at blank lines (between
+    service cards), then at line ends; the keyboard and location request go with the last part."""
+    whole = render(message, language, markup=markup)
+    texts = split_text(whole.text, TELEGRAM_LIMIT if message.key in KEEP_WHOLE else MAX_MESSAGE)
+    if len(texts) == 1:
+        return (whole,)
+    first = [Rendered(texts[0], (), None, whole.remove_keyboard)]
+    middle = [Rendered(text, (), None) for text in texts[1:-1]]
+    return (*first, *middle, Rendered(texts[-1], whole.keyboard, whole.request_location_label))
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Split at blank lines, then lines, so that no HTML tag (always within one line) is cut in two."""
+    if len(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    current = ""
+    for paragraph in text.split("\n\n"):
+        for piece in _split_paragraph(paragraph, limit):
+            candidate = f"{current}\n\n{piece}" if current else piece
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                chunks.append(current)
+                current = piece
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _split_paragraph(paragraph: str, limit: int) -> list[str]:
+    if len(paragraph) <= limit:
+        return [paragraph]
+    pieces: list[str] = []
+    current = ""
+    for line in paragraph.split("\n"):
+        while len(line) > limit:  # a single line longer than a message: cut it (rare: directory text)
+            pieces.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            pieces.append(current)
+            current = line
+    if current:
+        pieces.append(current)
+    return pieces
+
+
 def render_label(button: Button, language: Language) -> str:
     """A button's label (button labels are never parsed as markup, so nothing is escaped)."""
     text = _TAGS.sub("", catalogue(language)[button.label_key])
@@ -71,10 +134,10 @@ def render_label(button: Button, language: Language) -> str:
 
 def _fit(text: str) -> str:
     """Keep a message inside Telegram's limit, cutting at a line end so no tag or entity is split."""
-    if len(text) <= MAX_MESSAGE:
+    if len(text) <= TELEGRAM_LIMIT:
         return text
-    cut = text.rfind("\n", 0, MAX_MESSAGE - 2)
-    return text[: cut if cut > 0 else MAX_MESSAGE - 2].rstrip() + "\n…"
+    cut = text.rfind("\n", 0, TELEGRAM_LIMIT - 2)
+    return text[: cut if cut > 0 else TELEGRAM_LIMIT - 2].rstrip() + "\n…"
 
 
 class _Strict(dict[str, str]):

@@ -46,7 +46,7 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.constants import ChatType, MessageLimit, ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
@@ -74,7 +74,7 @@ from bot.engine import (
     parse_command,
 )
 from bot.persistence import DELETABLE_FOR, AlreadyTaken, ConversationStore
-from bot.render import Rendered, render
+from bot.render import TELEGRAM_LIMIT, Rendered, render_parts, split_text
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -220,45 +220,6 @@ def _inline(rendered: Rendered) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows) if rows else None
 
 
-def _split(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Split at blank lines, then lines, so that no HTML tag (always within one line) is cut in two."""
-    if len(text) <= limit:
-        return [text]
-    chunks: list[str] = []
-    current = ""
-    for paragraph in text.split("\n\n"):
-        for piece in _fit(paragraph, limit):
-            candidate = f"{current}\n\n{piece}" if current else piece
-            if len(candidate) <= limit:
-                current = candidate
-            else:
-                chunks.append(current)
-                current = piece
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _fit(paragraph: str, limit: int) -> list[str]:
-    if len(paragraph) <= limit:
-        return [paragraph]
-    pieces: list[str] = []
-    current = ""
-    for line in paragraph.split("\n"):
-        while len(line) > limit:  # a single line longer than a message: cut it (rare: directory text)
-            pieces.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) <= limit:
-            current = candidate
-        else:
-            pieces.append(current)
-            current = line
-    if current:
-        pieces.append(current)
-    return pieces
-
-
 def telegram_messages(turn: Turn, *, previous: State | None) -> list[_Outbound]:
     """What to send for a turn, in order.
 
@@ -267,25 +228,23 @@ def telegram_messages(turn: Turn, *, previous: State | None) -> list[_Outbound]:
     removed (on the first message that has no inline buttons) once the conversation leaves the location steps.
     """
     language = turn.conversation.language
-    rendered = [render(message, language, markup="html") for message in turn.messages]
+    rendered = [part for message in turn.messages for part in render_parts(message, language, markup="html")]
     asks_location = any(r.request_location_label for r in rendered)
     pending_remove = previous in _LOCATION_STATES and not asks_location
     out: list[_Outbound] = []
     for item in rendered:
         pending_remove = pending_remove or item.remove_keyboard
         inline = _inline(item)
-        chunks = _split(item.text)
-        for index, chunk in enumerate(chunks):
-            last = index == len(chunks) - 1
-            markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = None
-            if last and inline is not None:
-                markup = inline
-            elif last and item.request_location_label:
-                markup = _location_keyboard(item.request_location_label)
-            elif pending_remove and not asks_location:
-                markup = ReplyKeyboardRemove()
-                pending_remove = False
-            out.append(_Outbound(chunk, markup))
+        # (render_parts keeps each part inside a phone screen; the keyboard rides on a message's last part)
+        markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = None
+        if inline is not None:
+            markup = inline
+        elif item.request_location_label:
+            markup = _location_keyboard(item.request_location_label)
+        elif pending_remove and not asks_location:
+            markup = ReplyKeyboardRemove()
+            pending_remove = False
+        out.append(_Outbound(item.text, markup))
         if item.request_location_label and inline is not None:
             hint = "👇 " + html.escape(item.request_location_label, quote=False)
             out.append(_Outbound(hint, _location_keyboard(item.request_location_label)))
@@ -895,7 +854,7 @@ def staff_notifier(application: Application) -> Callable[[int, str], Awaitable[b
 
     async def notify(user_id: int, text: str) -> bool:
         try:
-            for chunk in _split(text):
+            for chunk in split_text(text, TELEGRAM_LIMIT):
                 await application.bot.send_message(user_id, chunk)
         except TelegramError as exc:
             log.warning("staff notification not delivered: %s", type(exc).__name__)

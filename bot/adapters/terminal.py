@@ -30,7 +30,7 @@ from bot.engine import (
     Turn,
     parse_command,
 )
-from bot.render import render, render_label
+from bot.render import render_label, render_parts
 
 __all__ = ["TerminalChat", "TranscriptStats"]
 
@@ -146,10 +146,10 @@ class TerminalChat:
             return
         seen: set[tuple[str | None, str | None]] = set()
         for message in turn.messages:
-            rendered = render(message, language, markup="plain")
             style = "red" if message.key == "danger" else "cyan"
-            self._console.print(Panel(RichText(rendered.text), border_style=style, expand=False))
-            self._location_requested = self._location_requested or rendered.request_location_label is not None
+            for rendered in render_parts(message, language, markup="plain"):
+                self._console.print(Panel(RichText(rendered.text), border_style=style, expand=False))
+                self._location_requested = self._location_requested or rendered.request_location_label is not None
             for row in message.buttons:
                 for button in row:
                     if (button.action, button.url) not in seen:
@@ -172,7 +172,8 @@ class TerminalChat:
             self._console.file.write(_CLEAR)
             self._console.file.flush()
         for message in turn.messages:
-            self._console.print(render(message, turn.conversation.language, markup="plain").text)
+            for part in render_parts(message, turn.conversation.language, markup="plain"):
+                self._console.print(part.text)
 
     def _hint(self, language: Language, key: str) -> None:
         self._console.print(RichText(catalogue(language)[key], style="dim"))

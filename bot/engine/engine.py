@@ -51,6 +51,7 @@ __all__ = [
 
 UK = ZoneInfo("Europe/London")
 PAGE_SIZE = 3
+PLACE_CHOICES = 5  # places with the same name offered at once: with the menu and the way out, 8 buttons
 MAX_TEXT = 600  # longer typed text outside the note is not something the bot can act on
 MAX_NOTE_ANSWER = 700  # keeps the returned note inside one Telegram message (4096 characters)
 NOTE_TTL = timedelta(hours=2)
@@ -281,6 +282,18 @@ def _b(label_key: str, action: str, **label_vars: str) -> Button:
 Row = tuple[Button, ...]
 Rows = tuple[Row, ...]
 
+_ROUTE_STATES = frozenset(
+    {
+        State.MORE,
+        State.REPORTING_MORE,
+        State.WITNESS,
+        State.AFTER_REPORT,
+        State.FRIEND_FAMILY,
+        State.SAFETY,
+        State.ADVOCACY,
+    }
+)
+
 # Every screen: help in danger, and a quick way out that leaves nothing on the screen (see Turn.wipe).
 SAFETY_ROW: Row = (_b("btn_danger", "danger"), _b("btn_leave", "leave"))
 MENU_ROW: Row = (_b("btn_menu", "menu"),)
@@ -394,6 +407,13 @@ class Engine:
             "help": State.HELP,
             "strand:other": State.SOMETHING_ELSE,
             "strand:back": State.STRANDS,
+            "more": State.MORE,
+            "report:more": State.REPORTING_MORE,
+            "witness": State.WITNESS,
+            "after_report": State.AFTER_REPORT,
+            "friend_family": State.FRIEND_FAMILY,
+            "safety": State.SAFETY,
+            "advocacy": State.ADVOCACY,
         }
         if action in simple:
             return self._go(conv, simple[action])
@@ -528,7 +548,10 @@ class Engine:
                 self._danger_message(conv),
                 Outgoing(
                     "danger_after",
-                    buttons=((_b("btn_report", "report"), _b("btn_menu", "menu")), (_b("btn_leave", "leave"),)),
+                    buttons=(
+                        (_b("btn_report", "report"), _b("btn_safety", "safety")),
+                        (_b("btn_menu", "menu"), _b("btn_leave", "leave")),
+                    ),
                 ),
             )
         if state is State.WHAT_HAPPENED:
@@ -575,11 +598,13 @@ class Engine:
         if state is State.AFTERCARE:
             services = self._signposter.national([ServiceKind.EMOTIONAL_SUPPORT, ServiceKind.VICTIM_SUPPORT])
             # Someone who answered "No" may still want to report a crime: the routes are one tap away.
-            rows = ((_b("btn_report", "report"), _b("btn_menu", "menu")), SAFETY_ROW)
+            rows = ((_b("btn_report", "report"), _b("btn_advocacy", "advocacy")), MENU_ROW, SAFETY_ROW)
             return (
                 Outgoing("aftercare", {"services": self._cards(services, conv)}),
                 Outgoing("come_back", buttons=rows),
             )
+        if state in _ROUTE_STATES:
+            return self._more_routes(conv)
         if state is State.LANGUAGE:
             rows = (
                 (_b("btn_lang_en", "lang:en"),),
@@ -596,21 +621,66 @@ class Engine:
         return Outgoing("danger", {"services": self._cards(self._signposter.national([ServiceKind.EMERGENCY]), conv)})
 
     def _menu_buttons(self) -> tuple[tuple[Button, ...], ...]:
+        # At most 8 buttons a screen (a phone shows them without scrolling): the rest are on "More help".
         return (
             SAFETY_ROW,
             (_b("btn_what_happened", "happened"),),
             (_b("btn_report", "report"),),
             (_b("btn_find", "find"),),
-            (_b("btn_note", "note"), _b("btn_after", "after")),
-            (_b("btn_language", "lang"), _b("btn_help", "help")),
+            (_b("btn_note", "note"),),
+            (_b("btn_language", "lang"), _b("btn_more_help", "more")),
         )
+
+    def _more_routes(self, conv: Conversation) -> tuple[Outgoing, ...]:
+        """The menu's second page, "Ways to report"'s second page, and the routes only they lead to."""
+        state, sp = conv.state, self._signposter
+        report_find = (_b("btn_report", "report"), _b("btn_find", "find"))
+        if state is State.MORE:
+            rows: Rows = (
+                (_b("btn_safety", "safety"),),
+                (_b("btn_witness", "witness"),),
+                (_b("btn_after_report", "after_report"),),
+                (_b("btn_friend_family", "friend_family"),),
+                (_b("btn_after", "after"), _b("btn_menu", "menu")),
+                SAFETY_ROW,
+            )
+            return (Outgoing("more", buttons=rows),)
+        if state is State.REPORTING_MORE:
+            rows = (
+                (_b("btn_route_railway", "report:railway"),),
+                (_b("btn_witness", "witness"),),
+                (_b("btn_after_report", "after_report"),),
+                (_b("btn_friend_family", "friend_family"),),
+                (_b("btn_advocacy", "advocacy"), _b("btn_back_reporting", "report")),
+                SAFETY_ROW,
+            )
+            return (Outgoing("reporting_more", buttons=rows),)
+        if state is State.WITNESS:
+            # True Vision takes reports from witnesses and for someone else (hate-crime-facts.md).
+            services = self._cards(sp.national([ServiceKind.ONLINE_REPORTING]), conv)
+            rows = (report_find, (_b("btn_note", "note"), _b("btn_menu", "menu")), SAFETY_ROW)
+            return (Outgoing("witness", {"services": services}, buttons=rows),)
+        if state is State.AFTER_REPORT:
+            rows = (report_find, (_b("btn_after", "after"), _b("btn_menu", "menu")), SAFETY_ROW)
+            return (Outgoing("after_report", buttons=rows),)
+        if state is State.FRIEND_FAMILY:
+            services = self._cards(sp.national([ServiceKind.VICTIM_SUPPORT]), conv)
+            rows = (report_find, (_b("btn_safety", "safety"), _b("btn_menu", "menu")), SAFETY_ROW)
+            return (Outgoing("friend_family", {"services": services}, buttons=rows),)
+        if state is State.SAFETY:
+            rows = (report_find, (_b("btn_note", "note"), _b("btn_menu", "menu")), SAFETY_ROW)
+            return (Outgoing("safety", buttons=rows),)
+        # Someone on your side: the directory's victim support services, national here and local by place.
+        services = self._cards(sp.national([ServiceKind.VICTIM_SUPPORT]), conv)
+        rows = (report_find, MENU_ROW, SAFETY_ROW)
+        return (Outgoing("advocacy", {"services": services}, buttons=rows),)
 
     def _strand_buttons(self, conv: Conversation) -> tuple[tuple[Button, ...], ...]:
         rows: list[Row] = [
             (_b(f"strand_{s.value}", f"strand:{s.value}", mark=_mark(s in conv.strands)),) for s in STRAND_ORDER
         ]
+        # "Next" leads on to local kinds, "Not sure" and "Done": with the way out, at most 8 buttons a screen.
         rows.append((_b("btn_something_else", "strand:other", mark=_mark(bool(conv.local_strands))),))
-        rows.append((_b("btn_not_sure", "strand:unsure"), _b("btn_done", "strand:done")))
         rows.append(SAFETY_ROW)
         return tuple(rows)
 
@@ -625,7 +695,8 @@ class Engine:
             rows.append(
                 (_b("local_strand", f"local:{ls.key}", label=ls.label, mark=_mark(ls.key in conv.local_strands)),)
             )
-        rows.append((_b("btn_back", "strand:back"), _b("btn_done", "local:done")))
+        rows.append((_b("btn_not_sure", "strand:unsure"), _b("btn_done", "local:done")))
+        rows.append((_b("btn_back", "strand:back"),))
         rows.append(SAFETY_ROW)
         key = "something_else" if offered else "something_else_none"
         return (Outgoing(key, buttons=tuple(rows)),)
@@ -652,9 +723,7 @@ class Engine:
             (_b("btn_route_third_party", "report:third_party"),),
             (_b("btn_route_anonymous", "report:anonymous"),),
             (_b("btn_route_specialist", "report:specialist"),),
-            (_b("btn_route_railway", "report:railway"),),
-            (_b("btn_find", "find"), _b("btn_note", "note")),
-            MENU_ROW,
+            (_b("btn_more_ways", "report:more"), _b("btn_menu", "menu")),
             SAFETY_ROW,
         )
 
@@ -662,7 +731,7 @@ class Engine:
         state = conv.state
         sp = self._signposter
         back = (_b("btn_back_reporting", "report"), _b("btn_find", "find"))
-        rows: Rows = (back, MENU_ROW, SAFETY_ROW)
+        rows: Rows = (back, (_b("btn_note", "note"), _b("btn_menu", "menu")), SAFETY_ROW)
         if state is State.REPORT_POLICE:
             services = sp.route(Route.POLICE)
             return (Outgoing("route_police", {"services": self._cards(services, conv)}, buttons=rows),)
@@ -702,7 +771,7 @@ class Engine:
                         name=str(getattr(place, "label", "") or place.name),
                     ),
                 )
-                for place in list(choices)[:6]
+                for place in list(choices)[:PLACE_CHOICES]
             ]
             rows += [MENU_ROW, SAFETY_ROW]
             conv = conv.but(state=State.CHOOSE_PLACE)

@@ -43,6 +43,13 @@ class State(StrEnum):
     AFTERCARE = "aftercare"
     LANGUAGE = "language"
     HELP = "help"
+    MORE = "more"  # the menu's second page
+    REPORTING_MORE = "reporting_more"  # "Ways to report", second page
+    WITNESS = "witness"  # I saw it / it happened to someone else
+    AFTER_REPORT = "after_report"  # what happens after I report
+    FRIEND_FAMILY = "friend_family"
+    SAFETY = "safety"  # keeping safe now, who to tell, keeping evidence
+    ADVOCACY = "advocacy"  # someone on your side
 
 
 NOTE_STATES: tuple[State, ...] = (

@@ -3,6 +3,7 @@ and a breadth-first explorer of the conversation graph."""
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from bot.engine import (
     Conversation,
     Engine,
     Event,
+    Language,
     SharedLocation,
     State,
     Text,
@@ -80,13 +82,15 @@ def actions(turn: Turn) -> list[str]:
     return [b.action for m in turn.messages for row in m.buttons for b in row if b.action]
 
 
-def explore(engine: Engine, *, with_typed: bool = True) -> Iterator[tuple[Conversation, Event, Turn]]:
+def explore(
+    engine: Engine, *, with_typed: bool = True, language: Language = Language.EN
+) -> Iterator[tuple[Conversation, Event, Turn]]:
     """Breadth-first over the conversation: every offered button, the commands, and typical typed input.
 
     Yields each (conversation, event, turn) once per distinct (conversation, event), without note tokens
-    (a random token would make every note step look new).
+    (a random token would make every note step look new). The walk starts in ``language``.
     """
-    start = Conversation.new()
+    start = Conversation.new(language)
     seen: set[tuple[object, ...]] = set()
     queue: deque[Conversation] = deque([start])
     visited: set[tuple[object, ...]] = {_key(start)}
@@ -162,3 +166,30 @@ def corpus(language: str) -> list[Phrase]:
             raise ValueError(f"{path.name} line {number}: want 'now|past|none<TAB>text', got {line!r}")
         phrases.append(Phrase(label, text, section))
     return phrases
+
+
+# English words that do not occur as Welsh words: two of them in one sentence make it an English sentence.
+ENGLISH_WORDS = frozenset(
+    re.findall(
+        r"[a-z]+",
+        "the and you your for with from this that are is of or not can be by it if have has will about who what when"
+        " before after free open hours every only also they them their was were does there here please been any"
+        " call report support help people should would could our we",
+    )
+)
+# Proper names and contact values a Welsh or Easy Read card rightly keeps as they are.
+KEPT_AS_NAMES = re.compile(
+    r"True Vision|Relay UK|Crimestoppers|Samaritans|Galop|Tell MAMA|GATE Herts|Report Racism GRT|CST|"
+    r"Community Security Trust|emergencySMS|\"register\"|999 BSL|Signpost|LGBT\+|[\w.-]+\.(?:uk|org|com)\b"
+)
+
+
+def english_sentences(text: str) -> list[str]:
+    """Sentences of ``text`` that read as English (a simple stopword count, proper names left out)."""
+    text = KEPT_AS_NAMES.sub(" ", text)
+    found = []
+    for sentence in re.split(r"[.!?:;()\n]+", text):
+        words = {w.lower() for w in re.findall(r"[A-Za-zÀ-ÿŵŷŴŶ']+", sentence)}
+        if len(words & ENGLISH_WORDS) >= 2:
+            found.append(sentence.strip())
+    return found

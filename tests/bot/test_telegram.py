@@ -30,7 +30,6 @@ from bot.adapters.telegram import (
     RateLimit,
     RateLimiter,
     VictimBot,
-    _split,
     build_application,
     set_command_menu,
     staff_notifier,
@@ -39,6 +38,7 @@ from bot.content import catalogue
 from bot.engine import Engine as ConversationEngine
 from bot.engine import Language, State
 from bot.persistence import ChatKeyer, ConversationStore
+from bot.render import split_text
 from bot.signposter import DirectorySignposter
 from bot.stats import signposting_counts
 from mapping.locate import Locator
@@ -379,7 +379,7 @@ async def test_staff_notifier_sends_plain_text_and_reports_failure(harness: Harn
 def test_long_text_is_split_between_lines_never_inside_one() -> None:
     lines = [f"<b>Service {n}</b>\nline two of {n}" for n in range(400)]
     text = "\n\n".join(lines)
-    chunks = _split(text, limit=1000)
+    chunks = split_text(text, limit=1000)
     assert all(len(c) <= 1000 for c in chunks)
     assert "\n\n".join(chunks) == text
     assert all(c.count("<b>") == c.count("</b>") for c in chunks)

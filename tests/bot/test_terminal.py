@@ -49,7 +49,7 @@ def test_lat_lon_is_a_shared_location_when_one_is_asked_for() -> None:
 
 def test_a_number_that_is_not_offered_says_which_are() -> None:
     text, _ = _chat("42\n")
-    assert "There is no choice 42. Choose 1 to 9" in text
+    assert "There is no choice 42. Choose 1 to 8" in text
 
 
 def test_quit_and_commands_work() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 import pytest
@@ -15,35 +14,9 @@ from mapping.areas import AreaRegistry
 from mapping.types import TRANSLATION_FIELDS, ServiceRecord, channel_key
 from services_db.seed import load_national_directory
 from services_db.validation import protected_tokens
-from tests.bot.support import actions, make_engine
+from tests.bot.support import actions, english_sentences, make_engine
 
 SHIPPED = load_national_directory().services
-
-# English words that do not occur as Welsh words: two of them in one sentence make it an English sentence.
-ENGLISH_WORDS = frozenset(
-    re.findall(
-        r"[a-z]+",
-        "the and you your for with from this that are is of or not can be by it if have has will about who what when"
-        " before after free open hours every only also they them their was were does there here please been any"
-        " call report support help people should would could our we",
-    )
-)
-# Proper names and contact values a Welsh or Easy Read card rightly keeps as they are.
-KEPT_AS_NAMES = re.compile(
-    r"True Vision|Relay UK|Crimestoppers|Samaritans|Galop|Tell MAMA|GATE Herts|Report Racism GRT|CST|"
-    r"Community Security Trust|emergencySMS|\"register\"|999 BSL|Signpost|LGBT\+|[\w.-]+\.(?:uk|org|com)\b"
-)
-
-
-def english_sentences(text: str) -> list[str]:
-    """Sentences of ``text`` that read as English (a simple stopword count, proper names left out)."""
-    text = KEPT_AS_NAMES.sub(" ", text)
-    found = []
-    for sentence in re.split(r"[.!?:;()\n]+", text):
-        words = {w.lower() for w in re.findall(r"[A-Za-zÀ-ÿŵŷŴŶ']+", sentence)}
-        if len(words & ENGLISH_WORDS) >= 2:
-            found.append(sentence.strip())
-    return found
 
 
 def _card(service: ServiceRecord) -> ServiceCard:

@@ -123,7 +123,7 @@ async def test_strands_are_ticked_in_place_and_a_restart_resumes(
     await user.press(with_button(menu, "happened"), label_of("happened"))
     asked = await user.until_buttons("happened:yes")
     await user.press(with_button(asked, "happened:yes"), EN["btn_yes"])
-    strands = await user.until_buttons("strand:race", "strand:done")
+    strands = await user.until_buttons("strand:race", "strand:other")
     screen = with_button(strands, "strand:race")
 
     race = EN["strand_race"].format(mark="")

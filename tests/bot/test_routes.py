@@ -1,0 +1,132 @@
+"""The routes the best services offer (witnesses, after reporting, friends and family, keeping safe, someone on
+your side), in every language, and every message small enough for a phone."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.content import catalogue
+from bot.engine import Choice, Conversation, Language, State
+from bot.engine.engine import ServiceCard
+from bot.render import MAX_MESSAGE, render_parts
+from mapping.types import ServiceKind
+from tests.bot.support import actions, english_sentences, explore, make_engine
+
+ROUTES = {
+    "witness": State.WITNESS,
+    "after_report": State.AFTER_REPORT,
+    "friend_family": State.FRIEND_FAMILY,
+    "safety": State.SAFETY,
+    "advocacy": State.ADVOCACY,
+}
+MAX_BUTTONS = 8
+
+
+def _reachable(start: State, within: int = 3) -> set[State]:
+    """States reached from ``start`` by tapping its buttons, ``within`` taps."""
+    engine = make_engine()
+    frontier, seen = [Conversation(start)], {start}
+    for _ in range(within):
+        following = []
+        for conv in frontier:
+            for message in engine.screen(conv):
+                for row in message.buttons:
+                    for button in row:
+                        if button.action and button.action not in ("danger", "leave", "menu", "lang", "note"):
+                            nxt = engine.handle(conv, Choice(button.action)).conversation
+                            if nxt.state not in seen:
+                                seen.add(nxt.state)
+                                following.append(nxt)
+        frontier = following
+    return seen
+
+
+@pytest.mark.parametrize("start", [State.WELCOME, State.REPORTING])
+def test_every_new_route_is_reachable_from_the_menu_and_from_ways_to_report(start: State) -> None:
+    reached = _reachable(start)
+    wanted = set(ROUTES.values()) - ({State.SAFETY} if start is State.REPORTING else set())
+    assert wanted <= reached, wanted - reached
+    if start is State.REPORTING:  # keeping safe is one tap from the danger screen and the menu's second page
+        assert State.SAFETY in _reachable(State.DANGER, within=1) and State.SAFETY in _reachable(State.MORE, 1)
+
+
+@pytest.mark.parametrize("state", [*ROUTES.values(), State.MORE, State.REPORTING_MORE], ids=str)
+@pytest.mark.parametrize("language", list(Language), ids=str)
+def test_each_route_screen_has_the_danger_and_leave_buttons_and_reads_in_its_language(
+    state: State, language: Language
+) -> None:
+    engine = make_engine()
+    screen = engine.screen(Conversation(state, language=language))
+    offered = [b.action for m in screen for row in m.buttons for b in row]
+    assert "danger" in offered and "leave" in offered
+    text = "\n".join(part.text for m in screen for part in render_parts(m, language, markup="plain"))
+    if language is Language.CY:
+        assert english_sentences(text) == [], text
+
+
+def test_a_witness_is_shown_true_vision_which_takes_reports_from_witnesses() -> None:
+    turn = make_engine().handle(Conversation(State.WELCOME), Choice("more"))
+    turn = make_engine().handle(turn.conversation, Choice("witness"))
+    cards = [c for m in turn.messages for c in m.vars.get("services", ()) if isinstance(c, ServiceCard)]
+    assert [c.id for c in cards] == ["true-vision"]
+    english = render_parts(turn.messages[0], Language.EN, markup="plain")[0].text
+    assert "takes reports from witnesses" in english and "ask them first" in english
+
+
+def test_after_reporting_says_what_the_police_and_a_third_party_centre_do() -> None:
+    for language, words in {
+        Language.EN: ("crime reference number", "Crown Prosecution Service", "Victim Support", "keep your name out"),
+        Language.CY: ("chyfeirnod trosedd", "Gwasanaeth Erlyn y Goron", "Cymorth i Ddioddefwyr", "gadw eich enw allan"),
+        Language.EASY: ("crime number", "court", "Victim Support", "You choose if they tell the police your name"),
+    }.items():
+        text = catalogue(language)["after_report"]
+        assert all(w in text for w in words), (language, [w for w in words if w not in text])
+
+
+def test_someone_on_your_side_lists_the_directorys_support_services() -> None:
+    engine = make_engine()
+    turn = engine.handle(Conversation(State.AFTERCARE), Choice("advocacy"))
+    cards = [c for m in turn.messages for c in m.vars.get("services", ()) if isinstance(c, ServiceCard)]
+    assert cards and all(c.kind is ServiceKind.VICTIM_SUPPORT for c in cards)
+    assert "find" in actions(turn)
+
+
+def test_the_strand_chooser_pages_on_to_other_kinds_not_sure_and_done() -> None:
+    engine = make_engine()
+    first = [b.action for m in engine.screen(Conversation(State.STRANDS)) for row in m.buttons for b in row]
+    strands = [f"strand:{s}" for s in ("disability", "race", "religion", "sexual_orientation", "transgender")]
+    assert first == [*strands, "strand:other", "danger", "leave"]
+    turn = engine.handle(Conversation(State.STRANDS), Choice("strand:race"))
+    turn = engine.handle(turn.conversation, Choice("strand:other"))
+    assert {"strand:unsure", "local:done", "strand:back"} <= set(actions(turn))
+    done = engine.handle(turn.conversation, Choice("local:done"))
+    assert done.conversation.state is State.EXPLAIN and done.messages[-1].key == "explain_chosen"
+    unsure = engine.handle(turn.conversation, Choice("strand:unsure"))
+    assert unsure.messages[-1].key == "explain_not_sure" and not unsure.conversation.strands
+
+
+@pytest.mark.parametrize("language", list(Language), ids=str)
+def test_no_message_over_1000_characters_and_no_keyboard_over_8_buttons_anywhere(language: Language) -> None:
+    seen_states: set[State] = set()
+    longest, most = 0, 0
+    for conv, _, turn in explore(make_engine(), language=language):
+        seen_states.add(conv.state)
+        for message in turn.messages:
+            buttons = sum(len(row) for row in message.buttons)
+            assert buttons <= MAX_BUTTONS, f"{language} {message.key}: {buttons} buttons"
+            most = max(most, buttons)
+            for part in render_parts(message, language, markup="html"):
+                if message.key != "note_result":  # the person's own note stays one message to keep
+                    assert len(part.text) <= MAX_MESSAGE, f"{language} {message.key}: {len(part.text)} characters"
+                    longest = max(longest, len(part.text))
+    assert seen_states == set(State), set(State) - seen_states  # every state, in this language
+    assert longest > 600 and most == MAX_BUTTONS  # the walk did meet long messages and full keyboards
+
+
+def test_a_long_service_list_is_split_between_cards_with_the_keyboard_on_the_last_part() -> None:
+    engine = make_engine()
+    turn = engine.handle(Conversation(State.REPORTING), Choice("report:specialist"))
+    parts = render_parts(turn.messages[0], Language.CY, markup="html")
+    assert len(parts) > 1 and all(len(p.text) <= MAX_MESSAGE for p in parts)
+    assert all(not p.keyboard for p in parts[:-1]) and parts[-1].keyboard
+    assert all(p.text.count("<b>") == p.text.count("</b>") for p in parts)
