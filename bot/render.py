@@ -209,6 +209,8 @@ def _card(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:
         lines.append(_line(cat, "card_languages", markup, languages=", ".join(names)))
     if card.eligibility:
         lines.append(_filled(cat, "card_eligibility", markup, eligibility=text("eligibility", card.eligibility)))
+    if card.unconfirmed:
+        lines.append(_template(cat, "card_unconfirmed", markup))
     if card.caveat:
         lines.append(_filled(cat, "card_caveat", markup, caveat=text("caveat", card.caveat)))
     if card.checked_on is not None:

@@ -21,6 +21,7 @@ from mapping.areas import AreaRegistry, LocalStrand
 from mapping.locate import Located, LocateResult, Locator
 from mapping.signposting import SignpostIndex
 from mapping.types import (
+    AreaCoverage,
     Location,
     LocationSource,
     Match,
@@ -61,6 +62,10 @@ ROUTES: Mapping[Route, RouteSpec] = {
     Route.RAILWAY: RouteSpec(ids=("british-transport-police",)),
 }
 
+# Kinds of local entry "without going to the police" lists for a place it knows (the police's own are not).
+_WITHOUT_POLICE_KINDS = frozenset(
+    {ServiceKind.THIRD_PARTY_REPORTING, ServiceKind.VICTIM_SUPPORT, ServiceKind.SPECIALIST_SUPPORT}
+)
 _POINT_SOURCES = frozenset({LocationSource.GPS, LocationSource.COORDINATES})
 _KIND_ORDER = {kind: position for position, kind in enumerate(ServiceKind)}
 
@@ -239,11 +244,47 @@ class DirectorySignposter:
         wanted = frozenset(kinds)
         return [s for s in self.snapshot().national if not wanted or s.kind in wanted]
 
-    def route(self, route: Route) -> list[ServiceRecord]:
+    def route(
+        self, route: Route, *, area_codes: Collection[str] = (), strands: Collection[Strand] = ()
+    ) -> list[ServiceRecord]:
         spec, snapshot = ROUTES[route], self.snapshot()
         found = [s for s in snapshot.national if s.kind in spec.kinds and s.id not in spec.exclude]
         named = [snapshot.active[i] for i in spec.ids if i in snapshot.active and i not in {s.id for s in found}]
-        return [*named, *found]
+        if route is not Route.THIRD_PARTY:
+            return [*named, *found]
+        return self._without_police(snapshot, [*named, *found], area_codes, strands)
+
+    def _without_police(
+        self,
+        snapshot: DirectorySnapshot,
+        national: list[ServiceRecord],
+        area_codes: Collection[str],
+        strands: Collection[Strand],
+    ) -> list[ServiceRecord]:
+        """Every route that does not go through the police: local centres and services named for the person's
+        area (confirmed first), the national ones, then the national specialists that take reports (those
+        for the person's strands first; those limited to one community last)."""
+        codes = {c.strip().upper() for c in area_codes if c}
+        local = sorted(
+            (
+                s
+                for s in snapshot.active.values()
+                if s.kind in _WITHOUT_POLICE_KINDS
+                and isinstance(s.coverage, AreaCoverage)
+                and codes & set(s.coverage.area_codes)
+                and s.serves(strands)
+            ),
+            key=lambda s: (_KIND_ORDER[s.kind], s.name, s.id),
+        )
+        specialists = [
+            s
+            for s in snapshot.national
+            if s.kind is ServiceKind.SPECIALIST_SUPPORT and s.strands and s.serves(strands) and s not in national
+        ]
+        specialists.sort(key=lambda s: (bool(s.communities), not (s.strands & set(strands))))
+        confirmed = [s for s in local if s.confirmed]
+        unconfirmed = [s for s in local if not s.confirmed]
+        return [*confirmed, *national, *unconfirmed, *specialists]
 
     def local_strands(self, pfa_code: str | None) -> tuple[LocalStrand, ...]:
         if pfa_code:
@@ -295,6 +336,8 @@ class DirectorySignposter:
     def _build(self) -> DirectorySnapshot:
         key, loaded = self._load()
         services = tuple(loaded)
+        # A demonstration entry never reaches a victim, whatever the directory holds (see ServiceRecord.is_example).
+        services = tuple(s for s in services if not s.is_example)
         active = {s.id: s for s in services if s.status is ServiceStatus.ACTIVE}
         national = [s for s in active.values() if isinstance(s.coverage, NationalCoverage)]
         return DirectorySnapshot(

@@ -146,6 +146,8 @@ class SignpostIndex:
         self._strand_masks = _positions(_strand_mask(s.strands) for s in services)
         self._kind_rank = _positions(_KIND_PRIORITY.index(s.kind) for s in services)
         self._caveated = _positions(int(bool(s.caveat)) for s in services)
+        self._unconfirmed = np.array([not s.confirmed for s in services], dtype=bool)
+        self._communities = tuple(frozenset(s.communities) for s in services)
         # Rank by (name, id), so that ties are broken stably whatever order the directory came in.
         order = sorted(range(len(services)), key=lambda p: (services[p].name, services[p].id))
         self._name_rank = np.empty(len(services), dtype=np.int64)
@@ -191,7 +193,10 @@ class SignpostIndex:
         """
         if cache is None:
             cache = CoverageCache(areas)
-        active = tuple(sorted((s for s in services if s.status is ServiceStatus.ACTIVE), key=lambda s: s.id))
+        # A demonstration entry (the template's example row, an old install's shipped examples) is never an answer.
+        active = tuple(
+            sorted((s for s in services if s.status is ServiceStatus.ACTIVE and not s.is_example), key=lambda s: s.id)
+        )
         local = [s for s in active if not isinstance(s.coverage, NationalCoverage)]
         resolved = dict(zip((id(s) for s in local), cache.resolve_many([s.coverage for s in local]), strict=True))
 
@@ -218,7 +223,8 @@ class SignpostIndex:
                     tree_geometries.append(geometry)
                     tree_services.append([])
                 tree_services[slot].append(position)
-            if service.kind is ServiceKind.THIRD_PARTY_REPORTING:
+            # Only for residents: no help to someone outside its area, so never "nearest outside".
+            if service.kind is ServiceKind.THIRD_PARTY_REPORTING and not service.residents_only:
                 candidate = _outside_candidate(position, cache.resolve_bng(coverage), service.in_person)
                 if candidate is not None:
                     outside.append(candidate)
@@ -291,6 +297,7 @@ class SignpostIndex:
         kinds: Collection[ServiceKind] = (),
         limit: int | None = None,
         nearest_outside: int = NEAREST_OUTSIDE_COUNT,
+        communities: Collection[str] = (),
     ) -> list[Match]:
         """Ranked services for a person at ``location``, each saying why it matched.
 
@@ -307,6 +314,8 @@ class SignpostIndex:
             Kinds of service wanted; empty: all kinds.
         limit
             At most this many matches (after ranking).
+        communities
+            The communities (keys of ``mapping.types.COMMUNITIES``) the person said they belong to, if any.
         nearest_outside
             When no local third-party reporting service covers the point (and third-party reporting is
             wanted), up to this many of the nearest ones outside are added, labelled
@@ -316,18 +325,26 @@ class SignpostIndex:
         Returns
         -------
         list[Match]
-            Those covering the point, then those outside it. Within each: specialist matches first, then
-            local before national, then nearest in-person point first (``distance_m``), then (with no strand
-            chosen) services for everyone before single-community ones, confirmed details before caveated
-            ones, then by kind (third-party reporting, victim support, online reporting, police, ...), then
-            name and id.
+            Those covering the point, then those outside it. Within each: a service limited to communities
+            the person did not say they belong to (e.g. Gypsy, Roma and Traveller people only) after all
+            others; then specialist matches first, then local before national, then entries the commissioner
+            confirmed before unconfirmed ones (from a public page), then nearest in-person point first
+            (``distance_m``), then (with no strand chosen) services for everyone before single-strand ones,
+            confirmed details before caveated ones, then by kind (third-party reporting, victim support,
+            online reporting, police, ...), then name and id.
         """
         wanted_mask, wanted_kinds = _strand_mask(strands), frozenset(kinds)
         local, national = self._covering(location, wanted_mask, wanted_kinds)
         positions = np.concatenate([local, national])
         locality = np.concatenate([np.zeros(len(local), dtype=np.int64), np.ones(len(national), dtype=np.int64)])
         distances = self._in_person_distances(positions, location)
-        specialist = (self._strand_masks[positions] & wanted_mask) != 0
+        wanted_communities = frozenset(communities)
+        limited = [self._communities[p] for p in positions.tolist()]
+        # Someone who said they belong to a community a service is for is its specialist match; anyone else is
+        # offered it after the services for everyone (it would not take them).
+        community_match = np.array([bool(c & wanted_communities) for c in limited], dtype=bool)
+        elsewhere = np.array([bool(c) and not bool(c & wanted_communities) for c in limited], dtype=bool)
+        specialist = ((self._strand_masks[positions] & wanted_mask) != 0) | community_match
         # With no strand chosen, services for everyone come before services for one community.
         narrow = (self._strand_masks[positions] != 0) & (wanted_mask == 0)
         order = np.lexsort(
@@ -337,8 +354,10 @@ class SignpostIndex:
                 self._caveated[positions],  # details a person has confirmed before those still to check
                 narrow,
                 distances,
+                self._unconfirmed[positions],
                 locality,
                 ~specialist,
+                elsewhere,
             )
         )
         reasons = (MatchReason.COVERS, MatchReason.NATIONAL)

@@ -1,4 +1,11 @@
-"""The shipped national directory (services_db/data/national_directory.json) and seeding a database with it.
+"""The shipped directory and seeding a database with it.
+
+Two files ship: ``national_directory.json`` (national and specialist services, confirmed) and
+``local_directory.json`` (the researched starter directory of local services, gathered from public pages and
+``unconfirmed`` until the commissioner for the force area confirms, corrects or closes each entry). Both have
+the same shape (``about``, optional ``commissioners``, ``services``); entries may carry ``translations``.
+The local file's entries name PCCs, so seeding also adds the commissioners of every force area
+(``mapping/data/commissioners.csv``).
 
 Seeded rows are marked ``origin="seed"`` with ``seed_hash``, the content hash of what was shipped. Re-seeding
 compares each row's current content with that hash: a row nobody changed is brought up to the shipped data;
@@ -18,6 +25,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from mapping.areas import AreaRegistry
 from mapping.coverage import AreaGeometryLookup
 from mapping.types import Commissioner, CommissionerKind, ServiceRecord, ServiceStatus
 from services_db.convert import content_hash, record_from_dict, row_to_record
@@ -33,16 +41,19 @@ from services_db.repository import (
 )
 
 __all__ = [
+    "LOCAL_DIRECTORY",
     "NATIONAL_DIRECTORY",
     "NationalDirectory",
     "SeedReport",
     "load_national_directory",
+    "load_shipped_directory",
     "seed",
     "seed_if_new",
     "seed_if_shipped_changed",
 ]
 
 NATIONAL_DIRECTORY = Path(__file__).parent / "data" / "national_directory.json"
+LOCAL_DIRECTORY = Path(__file__).parent / "data" / "local_directory.json"
 SEED_ORIGIN = "seed"
 
 
@@ -87,6 +98,22 @@ def load_national_directory(path: Path | None = None) -> NationalDirectory:
     return NationalDirectory(commissioners, tuple(services))
 
 
+def load_shipped_directory(*paths: Path) -> NationalDirectory:
+    """Everything that ships: the national file, then the local file when present (or the files given), with
+    the force areas' commissioners. Raises ``ValueError`` naming a file and entry, or an id used twice."""
+    files = paths or tuple(p for p in (NATIONAL_DIRECTORY, LOCAL_DIRECTORY) if p.exists())
+    commissioners: dict[str, Commissioner] = {c.code: c for c in AreaRegistry.default().commissioners()}
+    services: dict[str, ServiceRecord] = {}
+    for path in files:
+        part = load_national_directory(path)
+        commissioners.update((c.code, c) for c in part.commissioners)
+        for record in part.services:
+            if record.id in services:
+                raise ValueError(f"{path}: service id {record.id!r} is also used in another shipped file")
+            services[record.id] = record
+    return NationalDirectory(tuple(commissioners.values()), tuple(services.values()))
+
+
 def seed(
     *,
     session: Session,
@@ -108,14 +135,14 @@ def seed(
     now
         The time to record (UTC); the current time by default.
     directory
-        The data to apply; the shipped ``national_directory.json`` by default.
+        The data to apply; what ships (:func:`load_shipped_directory`) by default.
 
     Returns
     -------
     SeedReport
         Ids added, updated, unchanged, left as users changed them, and retired (closed).
     """
-    directory = directory or load_national_directory()
+    directory = directory or load_shipped_directory()
     at = _at(now)
     commissioners_changed = upsert_commissioners(session=session, commissioners=directory.commissioners)
     shipped = {record.id: record for record in directory.services}
@@ -202,14 +229,18 @@ def seed_if_new(*, session: Session, areas: AreaGeometryLookup | None = None) ->
 def seed_if_shipped_changed(*, session: Session, areas: AreaGeometryLookup | None = None) -> SeedReport | None:
     """Bring a seeded directory up to the shipped data (new entries, corrections, translations), leaving
     what users changed alone; ``None`` when nothing shipped changed since the last seed."""
-    shipped = load_national_directory()
+    shipped = load_shipped_directory()
     wanted = {record.id: content_hash(record) for record in shipped.services}
-    stored: dict[str, str | None] = dict(
-        session.exec(select(Service.id, Service.seed_hash).where(Service.origin == SEED_ORIGIN)).all()
-    )
+    rows = session.exec(select(Service.id, Service.seed_hash, Service.status).where(Service.origin == SEED_ORIGIN))
+    stored: dict[str, str | None] = {}
+    still_open: set[str] = set()  # seeded rows not closed: one no longer shipped is to be retired
+    for service_id, seed_hash, status in rows:
+        stored[service_id] = seed_hash
+        if status != ServiceStatus.CLOSED.value:
+            still_open.add(service_id)
     if not stored:
         return None  # never seeded (a directory kept without the national entries): leave it so
-    if all(stored.get(service_id) == digest for service_id, digest in wanted.items()) and set(stored) <= set(wanted):
+    if all(stored.get(service_id) == digest for service_id, digest in wanted.items()) and still_open <= set(wanted):
         return None
     try:
         return seed(session=session, areas=areas, directory=shipped)

@@ -493,8 +493,8 @@ def _validate_one(row: _Row, context: ValidationContext) -> tuple[str | None, Se
     hours = _hours(row)
     coverage = _coverage(row, context)
     status = _enum(row, "status", ServiceStatus, required=False) or ServiceStatus.ACTIVE
-    source_url = _source_url(row)
     confirmation = _enum(row, "confirmation", Confirmation, required=False) or Confirmation.CONFIRMED
+    source_url = _source_url(row, confirmation)
     verified_on = _date_field(row, "verified_on", context, required=confirmation is Confirmation.CONFIRMED)
     page_date = _date_field(row, "page_date", context, required=False)
     if confirmation is Confirmation.UNCONFIRMED and verified_on is not None:
@@ -668,16 +668,24 @@ def _hours(row: _Row) -> OpeningHours:
     return OpeningHours(intervals=intervals, bank_holidays=bank_holidays, note=note)
 
 
-def _source_url(row: _Row) -> str:
+def _source_url(row: _Row, confirmation: Confirmation) -> str:
     url = row.text("source_url", limit=500)
     if not url:
         row.problem("source_url", "is required: the https:// address of the page you checked the details against")
         return ""
     parts = urlsplit(url)
-    if parts.scheme != "https":
-        row.problem("source_url", f"{url!r} must start with https:// (a secure address of the page you checked)")
-    elif not parts.hostname or not HOST_PATTERN.match(parts.hostname) or " " in url:
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or not HOST_PATTERN.match(parts.hostname)
+        or " " in url
+    ):
         row.problem("source_url", f"{url!r} is not a web address: copy it from the browser's address bar")
+    elif parts.scheme == "http" and confirmation is Confirmation.CONFIRMED:
+        row.problem("source_url", f"{url!r} must start with https:// (a secure address of the page you checked)")
+    elif parts.scheme == "http":
+        # An unconfirmed entry records the page it was gathered from, as it was published (older pages are http).
+        row.warn("source_url", f"{url!r} is not secure (http): when you confirm the entry, give the https:// page")
     return url
 
 

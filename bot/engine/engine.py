@@ -193,6 +193,8 @@ class ServiceCard:
     bank_holidays: str = ""  # what the directory says about bank holidays ("closed"), as written there
     bank_holiday_today: bool = False  # today is a bank holiday in England and Wales: weekly hours may not apply
     hours_note: str = ""  # the directory's note on the hours ("24/7, free")
+    # From a public page, not yet confirmed by the commissioner: shown with "contact them first", never "open now".
+    unconfirmed: bool = False
     # The directory's Welsh and Easy Read text (mapping.types.TRANSLATION_FIELDS): the renderer picks the
     # reader's language, so one card renders in any of them.
     translations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -748,7 +750,8 @@ class Engine:
             key = "route_specialist" if specialists else "route_specialist_none"
             variables = {"services": self._cards(specialists, conv), "strands": self._strand_names(conv)}
             return (Outgoing(key, variables, buttons=rows),)
-        services = sp.route(Route.THIRD_PARTY)
+        codes = [code for code in (conv.lad_code, conv.pfa_code) if code]
+        services = sp.route(Route.THIRD_PARTY, area_codes=codes, strands=conv.strands)
         rows = ((_b("btn_find_third_party", "find"),), (_b("btn_back_reporting", "report"),), MENU_ROW, SAFETY_ROW)
         return (Outgoing("route_third_party", {"services": self._cards(services, conv)}, buttons=rows),)
 
@@ -941,7 +944,8 @@ class Engine:
         hours = _hours_text(service.hours) if not service.hours.unknown else ""
         # Weekly hours say nothing about Christmas Day: on a bank holiday, claim neither open nor closed.
         holiday = not service.hours.always_open and is_bank_holiday(local.date())
-        open_now = None if holiday else service.hours.is_open(local)
+        # Hours nobody has confirmed cannot tell a person a service is open now.
+        open_now = None if holiday or not service.confirmed else service.hours.is_open(local)
         return ServiceCard(
             id=service.id,
             name=service.name,
@@ -965,6 +969,7 @@ class Engine:
             bank_holiday_today=holiday and not service.hours.unknown,
             hours_note=service.hours.note,
             translations=service.translations,
+            unconfirmed=not service.confirmed,
         )
 
 

@@ -58,8 +58,12 @@ class Signposter(Protocol):
         """Strands recorded locally in this police force area; every area's when ``pfa_code`` is None."""
         ...
 
-    def route(self, route: Route) -> list[ServiceRecord]:
-        """The directory entries for one national reporting route, best first."""
+    def route(
+        self, route: Route, *, area_codes: Collection[str] = (), strands: Collection[Strand] = ()
+    ) -> list[ServiceRecord]:
+        """The directory entries for one reporting route, best first. For ``THIRD_PARTY`` (without going to the
+        police) also the local entries named for ``area_codes`` (the person's district and force area, when
+        known) and the national specialists serving ``strands`` (all when empty)."""
         ...
 
     def area_name(self, code: str, language: str = "en") -> str | None:

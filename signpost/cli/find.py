@@ -125,7 +125,8 @@ def _why(match: Match) -> str:
         MatchReason.NATIONAL: "national",
         MatchReason.NEAREST_OUTSIDE: "nearest outside your area",
     }[match.reason]
-    return prefix + reason
+    unconfirmed = "; unconfirmed: call first" if not match.service.confirmed else ""
+    return prefix + reason + unconfirmed
 
 
 def _contacts(match: Match) -> list[str]:

@@ -27,14 +27,14 @@ from bot.engine import (
 )
 from bot.signposter import DirectorySignposter
 from mapping.locate import Locator
-from services_db.seed import load_national_directory
+from services_db.seed import load_shipped_directory
 
 # A Thursday afternoon in November (UK time = UTC): inside most weekday opening hours.
 THURSDAY_AFTERNOON = datetime(2026, 11, 26, 14, 30, tzinfo=UTC)
 
 # What a person might type or share, beyond the buttons offered.
 TYPED: tuple[Event, ...] = (
-    Text("LS6 1AA"),  # Leeds: a local (example) reporting centre covers it
+    Text("LS6 1AA"),  # Leeds: local services (from the starter directory, unconfirmed) cover it
     Text("EX1 1AA"),  # Exeter: nothing local; national routes only (the nearest centre is too far away)
     Text("Newport"),  # ambiguous place
     Text("EH1 1YZ"),  # Edinburgh: outside England and Wales
@@ -69,8 +69,9 @@ class Clock:
 
 @cache
 def shipped_signposter() -> DirectorySignposter:
-    """The real signposter over the shipped national directory and the offline locator (built once)."""
-    return DirectorySignposter.from_services(load_national_directory().services, locator=Locator.offline_default())
+    """The real signposter over the shipped directory (national and local files) and the offline locator (built
+    once)."""
+    return DirectorySignposter.from_services(load_shipped_directory().services, locator=Locator.offline_default())
 
 
 def make_engine(clock: Clock | None = None) -> Engine:

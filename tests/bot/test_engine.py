@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,8 +29,10 @@ from bot.engine.engine import PAGE_SIZE, ServiceCard
 from bot.signposter import DirectorySignposter
 from mapping.locate import Locator
 from mapping.types import Strand
-from services_db.seed import load_national_directory
+from services_db.seed import load_national_directory, load_shipped_directory
 from tests.bot.support import Clock, actions, explore, make_engine
+
+DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo_directory.json"
 
 FLOW = Path(__file__).resolve().parents[2] / "bot" / "engine" / "flow.mmd"
 
@@ -259,26 +260,25 @@ def test_wales_and_england_only_services_follow_the_persons_nation() -> None:
     assert "wales-hate-support-centre" in third_party["unknown"]
 
 
-def test_a_real_local_service_counts_as_a_local_match() -> None:
-    services = load_national_directory().services
-    example = next(s for s in services if s.id == "example-leeds-reporting-centre")
-    real = replace(example, id="leeds-centre", name="Leeds centre", caveat="")
-    signposter = DirectorySignposter.from_services([*services, real], locator=Locator.offline_default())
-    turn = _go(Engine(signposter), Choice("find"), Text("LS6 1AA"))
-    assert turn.outcome is not None and turn.outcome.outcome == "matched_local"
-
-
-def test_find_local_help_by_postcode_shows_the_example_but_does_not_count_it_as_local() -> None:
-    engine = make_engine()
+def test_a_local_service_counts_as_a_local_match_and_an_example_never_shows() -> None:
+    services = load_shipped_directory().services
+    examples = load_national_directory(DEMO).services  # the made-up centres older versions shipped
+    assert {e.id for e in examples} >= {"example-leeds-reporting-centre"}
+    signposter = DirectorySignposter.from_services([*services, *examples], locator=Locator.offline_default())
+    engine = Engine(signposter)
     turn = _go(engine, Choice("find"), Text("LS6 1AA"))
     assert turn.conversation.state is State.RESULTS
     assert turn.conversation.lad_code == "E08000035" and turn.conversation.pfa_code == "E23000010"
-    assert turn.outcome is not None and turn.outcome.outcome == "national_only"  # the only local one is an example
-    assert turn.outcome.lad_code == "E08000035"
+    assert turn.outcome is not None and turn.outcome.outcome == "matched_local"
     assert turn.messages[0].key == "results_local"
     assert turn.messages[0].vars["area"] == "(Leeds, West Yorkshire)"  # the person sees they were understood
-    assert "example-leeds-reporting-centre" in _ids(turn)
     assert len(_cards(turn)) <= PAGE_SIZE
+    seen = _ids(turn)
+    for place in ("M1 1AE", "CF10 1EP", "LS1 4AP"):
+        seen |= _ids(_go(engine, Choice("find"), Text(place)))
+    assert not [i for i in seen if i.startswith("example-")]
+    third_party = _go(engine, Choice("report"), Choice("report:third_party"))
+    assert not [c.id for c in _cards(third_party) if c.id.startswith("example-")]
 
 
 def test_nothing_local_says_so_and_offers_national_and_nearest_outside() -> None:

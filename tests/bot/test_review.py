@@ -77,19 +77,21 @@ def test_no_gazetteer_place_name_looks_urgent() -> None:
 
 def test_no_far_away_service_is_offered_as_nearest() -> None:
     engine = make_engine()
-    for place in ("TR21 0HE", "EX1 1AA", "SA62 6PY", "LL57 2DG"):  # Scilly, Exeter, Pembrokeshire, Gwynedd
+    for place in ("TR21 0HE", "EX1 1AA", "SA62 6PY", "LL57 2DG", "BL1 1AA", "HR1 1AA"):
         turn = _find(engine, place)
         cards = _all_pages(engine, turn)
         nearest = [c for c in cards if c.reason is MatchReason.NEAREST_OUTSIDE]
         assert all(c.distance_km is not None and c.distance_km <= NEAREST_OUTSIDE_MAX_KM for c in nearest), place
         # ... and the heading does not promise "the nearest services outside your area" that are not there.
-        assert turn.messages[0].key == ("results_none_local" if nearest else "results_national_only"), place
+        local = any(c.reason is MatchReason.COVERS for c in cards)
+        expected = "results_local" if local else "results_none_local" if nearest else "results_national_only"
+        assert turn.messages[0].key == expected, place
         assert cards, place  # national routes always
 
 
 def test_a_service_just_outside_the_area_is_still_offered_with_its_distance() -> None:
     engine = make_engine()
-    turn = _find(engine, "BL1 1AA")  # Bolton: the (example) Manchester centre is about 17 km away
+    turn = _find(engine, "BL1 1AA")  # Bolton: the nearest local centres are in the next districts
     assert turn.messages[0].key == "results_none_local"
     nearest = [c for c in _all_pages(engine, turn) if c.reason is MatchReason.NEAREST_OUTSIDE]
     assert nearest and all(0 < (c.distance_km or 0) <= NEAREST_OUTSIDE_MAX_KM for c in nearest)

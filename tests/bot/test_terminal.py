@@ -35,8 +35,9 @@ def test_numbers_choose_and_piped_input_ends_cleanly() -> None:
 def test_typed_postcode_finds_local_help_and_counts_the_outcome() -> None:
     text, chat = _chat("5\nLS6 1AA\n")
     assert "Help near LS6 1AA" in text
-    assert "Example: Leeds third-party reporting centre" in text
-    assert chat.stats.outcomes == ["national_only"]  # shown, but a shipped example is not real local help
+    assert "Stop Hate UK" in text  # a local entry of the starter directory, with its caveat
+    assert "Not yet confirmed" in text and "Example" not in text
+    assert chat.stats.outcomes == ["matched_local"]
 
 
 def test_lat_lon_is_a_shared_location_when_one_is_asked_for() -> None:
@@ -44,7 +45,7 @@ def test_lat_lon_is_a_shared_location_when_one_is_asked_for() -> None:
     assert "type it as latitude,longitude" in text
     assert "Help near Manchester" in text
     assert "53.4794" not in text.split("> 53.4794,-2.2453", 1)[1]  # named by district, not echoed back
-    assert chat.stats.outcomes == ["national_only"]  # only the shipped Manchester example covers it
+    assert chat.stats.outcomes == ["matched_local"]
 
 
 def test_a_number_that_is_not_offered_says_which_are() -> None:
@@ -101,7 +102,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_signpost_chat_runs_on_a_fresh_embedded_directory(data_dir: Path) -> None:
     result = CliRunner().invoke(app, ["chat"], input="5\nLS6 1AA\n")
     assert result.exit_code == 0, result.output
-    assert "Example: Leeds third-party reporting centre" in result.output
+    assert "Not yet confirmed" in result.output and "not a real service" not in result.output
     assert "Goodbye." in result.output
     assert (data_dir / "signpost.sqlite3").exists()
 

@@ -127,11 +127,13 @@ def _cardiff(language: Language) -> list[str]:
     return texts
 
 
-def test_a_welsh_speaker_in_cardiff_reads_no_english_service_text() -> None:
+def test_a_welsh_speaker_in_cardiff_reads_no_unmarked_english_service_text() -> None:
     text = "\n".join(_cardiff(Language.CY))
     assert "(Caerdydd, De Cymru)" in text
     assert "Free hate crime support" not in text and "Open 24 hours" not in text
-    assert english_sentences(text) == []
+    # A local entry from the starter directory may have no Welsh yet: its English is marked as English.
+    marker = re.escape(catalogue(Language.CY)["card_in_english"])
+    assert english_sentences(re.sub(rf"[^\n]*{marker}", "", text)) == []
 
 
 def test_an_easy_read_reader_in_cardiff_gets_the_easy_summaries() -> None:

@@ -1,4 +1,5 @@
-"""The shipped national directory: its content rules, and seeding that never overrides what users changed."""
+"""The shipped directory (national file + local starter file): content rules, and seeding that never overrides
+what users changed."""
 
 from __future__ import annotations
 
@@ -16,14 +17,23 @@ from sqlmodel import Session, select
 from mapping.types import ChannelKind, Nation, NationalCoverage, ServiceKind, ServiceStatus, Strand
 from services_db import repository as repo
 from services_db.models import AuditEntry
-from services_db.seed import NationalDirectory, load_national_directory, seed, seed_if_new
+from services_db.seed import (
+    NationalDirectory,
+    load_national_directory,
+    load_shipped_directory,
+    seed,
+    seed_if_new,
+    seed_if_shipped_changed,
+)
 from tests.services_db.factories import make_service, with_changes
 
 FACTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "hate-crime-facts.md"
-SHIPPED = load_national_directory()
+DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo_directory.json"
+SHIPPED = load_shipped_directory()  # everything a fresh install gets
 BY_ID = {s.id: s for s in SHIPPED.services}
-NATIONAL = [s for s in SHIPPED.services if not s.name.startswith("Example")]
-EXAMPLES = [s for s in SHIPPED.services if s.name.startswith("Example")]
+NATIONAL = list(load_national_directory().services)  # the national file: authored from the reference facts
+NATIONAL_BY_ID = {s.id: s for s in NATIONAL}
+NATIONAL_COMMISSIONERS = load_national_directory().commissioners
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +61,7 @@ def test_the_national_routes_a_victim_needs_are_shipped() -> None:
         "samaritans",
         "citizens-advice-england-adviceline",
         "report-racism-grt",
-    } <= set(BY_ID)
+    } <= set(NATIONAL_BY_ID)
     assert len(BY_ID) == len(SHIPPED.services), "ids must be unique"
     assert BY_ID["police-emergency-999"].kind is ServiceKind.EMERGENCY
     assert BY_ID["true-vision"].kind is ServiceKind.ONLINE_REPORTING
@@ -63,30 +73,27 @@ def test_the_national_routes_a_victim_needs_are_shipped() -> None:
     assert BY_ID["citizens-advice-england-adviceline"].coverage == NationalCoverage(Nation.ENGLAND)
 
 
-def test_every_entry_has_https_source_and_a_verified_date_not_in_the_future() -> None:
-    for service in SHIPPED.services:
+def test_every_national_entry_has_https_source_and_a_verified_date_not_in_the_future() -> None:
+    for service in NATIONAL:
         url = urlparse(service.source_url)
         assert url.scheme == "https" and url.netloc, service.id
-        assert date(2010, 1, 1) <= service.verified_on <= date.today(), service.id
-        assert service.status is ServiceStatus.ACTIVE
+        assert service.verified_on is not None and date(2010, 1, 1) <= service.verified_on <= date.today()
+        assert service.status is ServiceStatus.ACTIVE and service.confirmed
 
 
 def test_old_or_unconfirmed_facts_carry_a_caveat() -> None:
-    for service in SHIPPED.services:
+    for service in NATIONAL:
+        assert service.verified_on is not None
         if service.verified_on < date(2024, 1, 1):
             assert service.caveat, f"{service.id}: verified before 2024 without a caveat"
     for unconfirmed in ("tell-mama", "citizens-advice-england-adviceline", "report-racism-grt"):
         assert "Not confirmed" in BY_ID[unconfirmed].caveat
 
 
-def test_national_entries_cover_a_nation_and_examples_are_plainly_examples() -> None:
+def test_national_entries_cover_a_nation_and_nothing_shipped_is_an_example() -> None:
     assert all(isinstance(s.coverage, NationalCoverage) for s in NATIONAL)
-    assert EXAMPLES, "a fresh install should be able to show a local match"
-    for example in EXAMPLES:
-        assert not isinstance(example.coverage, NationalCoverage)
-        assert "not a real service" in example.name and "Example" in example.caveat
-        assert urlparse(example.source_url).netloc == "example.org"
-        assert not [c for c in example.channels if c.kind in (ChannelKind.PHONE, ChannelKind.TEXT, ChannelKind.EMAIL)]
+    assert not [s.id for s in SHIPPED.services if s.is_example]
+    assert all(s.is_example for s in load_national_directory(DEMO).services)  # demo data lives in the tests
 
 
 def test_every_contact_appears_exactly_in_the_reference_facts(facts: str) -> None:
@@ -97,7 +104,7 @@ def test_every_contact_appears_exactly_in_the_reference_facts(facts: str) -> Non
 
 def test_every_phone_number_in_the_seed_is_in_the_reference_facts(facts: str) -> None:
     digits_in_facts = {re.sub(r"\D", "", m) for m in re.findall(r"\d[\d ]{1,14}\d|\d{3,}", facts)}
-    for service in SHIPPED.services:
+    for service in NATIONAL:
         for channel in service.channels:
             if channel.kind in (ChannelKind.PHONE, ChannelKind.TEXT, ChannelKind.RELAY):
                 assert re.sub(r"\D", "", channel.value) in digits_in_facts, f"{service.id}: {channel.value}"
@@ -111,14 +118,14 @@ def test_sources_are_the_pages_the_facts_name(facts: str) -> None:
 
 
 def test_closed_lines_and_local_only_services_are_not_shipped() -> None:
-    numbers = {re.sub(r"\D", "", c.value) for s in SHIPPED.services for c in s.channels}
+    numbers = {re.sub(r"\D", "", c.value) for s in NATIONAL for c in s.channels}
     assert not numbers & {"08088021155", "08088010661"}  # closed or superseded lines
     assert not numbers & {"08001381625", "07717989025"}  # Stop Hate UK is commissioned area by area
     assert not any("stop hate" in s.name.lower() for s in NATIONAL)
 
 
 def test_galop_hours_are_as_the_facts_give_them() -> None:
-    galop = BY_ID["galop"].hours
+    galop = NATIONAL_BY_ID["galop"].hours
     assert galop.to_text() == ("mon 10:00-20:30; tue 10:00-20:30; wed 10:00-20:30; thu 10:00-20:30; fri 10:00-16:30")
     assert "2023" in galop.note
     assert BY_ID["tell-mama"].hours.unknown  # the facts give none we can confirm
@@ -134,7 +141,7 @@ def _audit_count(session: Session) -> int:
 def test_first_seed_adds_everything_and_a_second_changes_nothing(session: Session) -> None:
     report = seed(session=session)
     assert sorted(report.created) == sorted(BY_ID)
-    assert report.commissioners_changed == 2
+    assert report.commissioners_changed == len(SHIPPED.commissioners)
     stored = {r.id: r for r in repo.list_services(session=session)}
     assert {k: replace(v, updated_at=None) for k, v in stored.items()} == BY_ID
     assert {c.code for c in repo.list_commissioners(session=session)} >= {"national", "welsh-government"}
@@ -243,9 +250,20 @@ def test_two_processes_seeding_a_new_directory_at_once_do_not_fail(engine: Engin
         assert session.exec(select(func.count()).select_from(AuditEntry)).one() == len(BY_ID)
 
 
-def test_a_seeded_directory_gets_the_shipped_corrections_on_start(engine: Engine) -> None:
-    from services_db.seed import seed_if_shipped_changed
+def test_an_install_seeded_with_the_old_examples_retires_them(session: Session) -> None:
+    """Earlier versions shipped three made-up local centres: the next start closes them (they were never edited)."""
+    demo = load_national_directory(DEMO)
+    old = NationalDirectory(NATIONAL_COMMISSIONERS, (*NATIONAL, *demo.services))
+    seed(session=session, directory=old)
+    report = seed_if_shipped_changed(session=session)
+    assert report is not None and sorted(report.retired) == sorted(s.id for s in demo.services)
+    for example in demo.services:
+        stored = repo.get_service(session=session, service_id=example.id)
+        assert stored is not None and stored.status is ServiceStatus.CLOSED
+    assert seed_if_shipped_changed(session=session) is None
 
+
+def test_a_seeded_directory_gets_the_shipped_corrections_on_start(engine: Engine) -> None:
     with Session(engine, expire_on_commit=False) as session:
         assert seed_if_shipped_changed(session=session) is None  # never seeded: left alone
         older = load_national_directory()
