@@ -133,6 +133,7 @@ async def staleness_reminders(context: JobContext) -> Mapping[str, Any]:
         "reminders": len(pending),
         "delivered_on_telegram": delivered,
         "services": sum(len(r.service_ids) for _, r in pending),
+        "unconfirmed": sum(len(r.unconfirmed_ids) for _, r in pending),
     }
 
 
@@ -143,7 +144,8 @@ def _queue_reminders(context: JobContext) -> list[tuple[int, Reminder]]:
         for reminder in stale_reminders(session=session, now=now, older_than_days=context.stale_after_days):
             records = _stale_records(session, reminder)
             fresh = [sid for sid, verified in records if session.get(ReminderSent, (sid, verified)) is None]
-            if not fresh:
+            # Stale entries are reminded about once per check date; unconfirmed ones every week until handled.
+            if not fresh and not reminder.unconfirmed_ids:
                 continue
             for sid, verified in records:
                 if session.get(ReminderSent, (sid, verified)) is None:

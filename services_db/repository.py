@@ -28,6 +28,7 @@ from mapping.coverage import AreaGeometryLookup
 from mapping.types import (
     Commissioner,
     CommissionerKind,
+    Confirmation,
     Coverage,
     ServiceKind,
     ServiceRecord,
@@ -364,8 +365,11 @@ def set_verified(
     expected_version: int | None = None,
     now: datetime | None = None,
 ) -> ServiceRecord:
-    """Record that a person checked the service's details on ``on``; a new version, audited."""
-    return _change_one(session, service_id, actor, expected_version, now, "verify", verified_on=on)
+    """Record that a person checked the service's details on ``on`` (which confirms an unconfirmed entry); a
+    new version, audited."""
+    return _change_one(
+        session, service_id, actor, expected_version, now, "verify", verified_on=on, confirmation=Confirmation.CONFIRMED
+    )
 
 
 def delete_service(

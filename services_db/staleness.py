@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from mapping.types import ServiceRecord, ServiceStatus
+from mapping.types import Confirmation, ServiceRecord, ServiceStatus
 from services_db.convert import row_to_record
 from services_db.models import Account, Commissioner, Service
 
@@ -27,6 +27,7 @@ __all__ = [
     "stale_cutoff",
     "stale_reminders",
     "stale_services",
+    "unconfirmed_services",
 ]
 
 DEFAULT_STALE_AFTER_DAYS = 183
@@ -50,8 +51,9 @@ class Reminder:
     commissioner_name: str
     subject: str
     text: str
-    service_ids: tuple[str, ...]
+    service_ids: tuple[str, ...]  # the stale ones (each reminded about once per check date)
     recipients: tuple[Recipient, ...] = ()
+    unconfirmed_ids: tuple[str, ...] = ()  # named every week until confirmed, corrected or closed
 
 
 def stale_cutoff(now: datetime | date, older_than_days: int = DEFAULT_STALE_AFTER_DAYS) -> date:
@@ -107,6 +109,17 @@ def stale_services(
     return [row_to_record(row) for row in rows]
 
 
+def unconfirmed_services(*, session: Session, commissioner_code: str | None = None) -> list[ServiceRecord]:
+    """Entries gathered from public pages that the commissioner has not yet confirmed (not closed), by id."""
+    query = select(Service).where(
+        Service.confirmation == Confirmation.UNCONFIRMED.value,
+        col(Service.status) != ServiceStatus.CLOSED.value,
+    )
+    if commissioner_code is not None:
+        query = query.where(Service.commissioner_code == commissioner_code)
+    return [row_to_record(row) for row in session.exec(query.order_by(col(Service.id)))]
+
+
 def _long_date(day: date) -> str:
     return f"{day.day} {day:%B %Y}"
 
@@ -119,16 +132,39 @@ def reminder_for(
     now: datetime,
     older_than_days: int = DEFAULT_STALE_AFTER_DAYS,
     recipients: Sequence[Recipient] = (),
+    unconfirmed: Sequence[ServiceRecord] = (),
 ) -> Reminder:
-    """The reminder text for one commissioner's editors about ``services`` (its stale entries)."""
+    """The reminder text for one commissioner's editors about ``services`` (its stale entries) and
+    ``unconfirmed`` (its entries from public pages that nobody has confirmed yet)."""
     today = now.date()
-    count = len(services)
+    count = len(services) + len(unconfirmed)
     noun = "service" if count == 1 else "services"
     subject = f"{count} {noun} to check for {commissioner_name}"
-    lines = [
-        f"Signpost: {count} {noun} commissioned by {commissioner_name} "
-        f"{'was' if count == 1 else 'were'} last checked more than {older_than_days} days ago.",
-        "",
+    lines = []
+    if services:
+        stale_noun = "service" if len(services) == 1 else "services"
+        lines += [
+            f"Signpost: {len(services)} {stale_noun} commissioned by {commissioner_name} "
+            f"{'was' if len(services) == 1 else 'were'} last checked more than {older_than_days} days ago.",
+            "",
+        ]
+    if unconfirmed:
+        lines += [
+            f"Signpost: {len(unconfirmed)} {'entry' if len(unconfirmed) == 1 else 'entries'} for {commissioner_name}"
+            " came from public web pages and nobody has confirmed them yet. People are shown them with"
+            " 'not yet confirmed: contact them first'.",
+            "",
+        ]
+        lines += [f"- {r.name} [{r.id}]: NOT YET CONFIRMED (source: {r.source_url})" for r in unconfirmed[:MAX_LISTED]]
+        if len(unconfirmed) > MAX_LISTED:
+            lines.append(f"- and {len(unconfirmed) - MAX_LISTED} more: /myservices lists them all")
+        lines += [
+            "",
+            "Check each with the organisation: /verify ID confirms it as it is; send the corrected spreadsheet to"
+            " change details; /close ID if it no longer runs.",
+            "",
+        ]
+    lines += [
         "A person who has suffered hate crime may be sent to a number or page that no longer works. "
         "Please check each one with the service, correct anything that changed, and record the check.",
         "",
@@ -155,6 +191,7 @@ def reminder_for(
         text="\n".join(lines),
         service_ids=tuple(r.id for r in services),
         recipients=tuple(recipients),
+        unconfirmed_ids=tuple(r.id for r in unconfirmed),
     )
 
 
@@ -179,7 +216,7 @@ def stale_reminders(
     now: datetime,
     older_than_days: int = DEFAULT_STALE_AFTER_DAYS,
 ) -> list[Reminder]:
-    """One :class:`Reminder` per commissioner with stale services (ordered by commissioner code).
+    """One :class:`Reminder` per commissioner with stale or unconfirmed services (ordered by commissioner code).
 
     Services without a commissioner are grouped under ``commissioner_code=None`` and go to admins, as do
     those of a commissioner with no active editor.
@@ -187,17 +224,21 @@ def stale_reminders(
     by_commissioner: dict[str | None, list[ServiceRecord]] = {}
     for record in stale_services(session=session, now=now, older_than_days=older_than_days):
         by_commissioner.setdefault(record.commissioner_code, []).append(record)
+    unconfirmed: dict[str | None, list[ServiceRecord]] = {}
+    for record in unconfirmed_services(session=session):
+        unconfirmed.setdefault(record.commissioner_code, []).append(record)
     names = {c.code: c.name for c in session.exec(select(Commissioner)).all()}
     reminders = []
-    for code in sorted(by_commissioner, key=lambda c: (c is None, c or "")):
+    for code in sorted(set(by_commissioner) | set(unconfirmed), key=lambda c: (c is None, c or "")):
         reminders.append(
             reminder_for(
                 commissioner_code=code,
                 commissioner_name=names.get(code, code) if code else "no commissioner",
-                services=by_commissioner[code],
+                services=by_commissioner.get(code, []),
                 now=now,
                 older_than_days=older_than_days,
                 recipients=_recipients(session, code),
+                unconfirmed=unconfirmed.get(code, []),
             )
         )
     return reminders

@@ -72,7 +72,8 @@ MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API's getFile limit
 UPLOAD_SUFFIXES = (".csv", ".geojson", ".json")
 STAFF_COMMANDS: tuple[tuple[str, str], ...] = (
     ("myservices", "Your services and when each was last checked"),
-    ("verify", "/verify ID: record that a service was checked today"),
+    ("verify", "/verify ID: record that a service was checked today (confirms an unconfirmed one)"),
+    ("close", "/close ID: close a service that no longer runs"),
     ("history", "/history ID: a service's changes, with restore"),
     ("restore", "/restore ID VERSION: bring back an earlier version"),
     ("staffhelp", "How to update your services from a spreadsheet"),
@@ -92,7 +93,11 @@ HELP_TEXT = (
     "4. Press Confirm to apply it (all of it or nothing), or Cancel.\n\n"
     "Services of your commissioner that are missing from the file are closed (kept in the history, restorable).\n"
     "/myservices lists your services; /verify ID records a check; /history ID shows changes; "
-    "/restore ID VERSION brings back an earlier version; /console sends a link to sign in to the web console."
+    "/restore ID VERSION brings back an earlier version; /close ID closes a service that no longer runs;"
+    " /console sends a link to sign in to the web console.\n\n"
+    "Entries marked NOT YET CONFIRMED came from the organisations' public pages when Signpost was set up: "
+    "check each with the organisation, then /verify ID (as it is), send the corrected spreadsheet with "
+    "confirmation 'confirmed' and the check date in verified_on, or /close ID."
 )
 
 
@@ -328,7 +333,10 @@ class StaffBot:
                 if principal.commissioner_code is None:
                     return stale_services(session=session, now=now, older_than_days=self.stale_after_days)
                 records = repository.list_services(session=session, commissioner_code=principal.commissioner_code)
-                return [r for r in records if r.status is not ServiceStatus.CLOSED]
+                # Unconfirmed entries first: they are in front of victims with only a public page behind them.
+                return sorted(
+                    (r for r in records if r.status is not ServiceStatus.CLOSED), key=lambda r: (r.confirmed, r.id)
+                )
 
         records = await asyncio.to_thread(load)
         if principal.commissioner_code is None:
@@ -338,12 +346,15 @@ class StaffBot:
         lines = [head]
         stale_ids: list[str] = []
         for r in records:
-            stale = is_stale(r, now=now, older_than_days=self.stale_after_days)
+            stale = is_stale(r, now=now, older_than_days=self.stale_after_days) or not r.confirmed
             mark = " - NEEDS CHECKING" if stale else ""
             status = f" ({r.status.value})" if r.status is not ServiceStatus.ACTIVE else ""
             untranslated = " - NO " + " OR ".join(_LANGUAGE_NAMES[lang] for lang in r.untranslated())
             untranslated = untranslated if r.untranslated() else ""
-            checked = f"last checked on {_long_date(r.verified_on)}" if r.verified_on else "not yet confirmed"
+            if r.confirmed and r.verified_on is not None:
+                checked = f"last checked on {_long_date(r.verified_on)}"
+            else:
+                checked = "NOT YET CONFIRMED (from its public page)"
             lines.append(f"- {r.name} [{r.id}]{status}: {checked}{mark}{untranslated}")
             if stale:
                 stale_ids.append(r.id)
@@ -351,6 +362,12 @@ class StaffBot:
             lines.append("None yet: send a spreadsheet (CSV) to add them. /staffhelp says how.")
         elif stale_ids:
             lines.append("After checking a service with its provider, press its button or send /verify ID.")
+        if any(not r.confirmed for r in records):
+            lines.append(
+                "NOT YET CONFIRMED entries are shown to people with 'contact them first'. Check each with the"
+                " organisation: /verify ID if it is right, send the corrected spreadsheet if not, /close ID if it"
+                " no longer runs."
+            )
         if any(r.untranslated() for r in records):
             lines.append(
                 "Add the missing Welsh and Easy Read text in the spreadsheet's _cy and _easy columns"
@@ -375,10 +392,38 @@ class StaffBot:
                 )
                 if not decision.allowed:
                     return _refused(decision)
+                before = repository.get_service(session=session, service_id=service_id)
                 record = repository.set_verified(
                     session=session, service_id=service_id, on=today, actor=principal.actor, now=self.clock()
                 )
+                if before is not None and not before.confirmed:
+                    return f"Confirmed: {record.name} [{record.id}], checked on {_long_date(today)}."
                 return f"Recorded: {record.name} [{record.id}] was checked on {_long_date(today)}."
+
+        await _reply(message, await asyncio.to_thread(run))
+
+    async def cmd_close(self, message: Message, principal: Principal, args: Sequence[str]) -> None:
+        if not args:
+            await _reply(message, "Which service? Send /close ID (the id is in /myservices).")
+            return
+        service_id = args[0]
+
+        def run() -> str:
+            with Session(self.engine, expire_on_commit=False) as session:
+                if repository.get_service(session=session, service_id=service_id) is None:
+                    return f"There is no service {service_id!r}. /myservices lists yours."
+                decision = access.authorise(
+                    session=session, principal=principal, action=Action.CLOSE, service_id=service_id, now=self.clock()
+                )
+                if not decision.allowed:
+                    return _refused(decision)
+                record = repository.close_service(
+                    session=session, service_id=service_id, actor=principal.actor, now=self.clock()
+                )
+                return (
+                    f"Closed: {record.name} [{record.id}] is no longer shown to anyone."
+                    f" /history {record.id} can restore it."
+                )
 
         await _reply(message, await asyncio.to_thread(run))
 
@@ -650,6 +695,7 @@ class StaffBot:
 _COMMANDS = {
     "myservices": "cmd_myservices",
     "verify": "cmd_verify",
+    "close": "cmd_close",
     "history": "cmd_history",
     "restore": "cmd_restore",
     "staffhelp": "cmd_help",

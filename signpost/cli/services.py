@@ -1,4 +1,4 @@
-"""`signpost services list|show|seed|history|restore|verify` (import, export and template: services_io.py)."""
+"""`signpost services list|show|seed|history|restore|verify|close` (import, export and template: services_io.py)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,14 @@ def list_command(
     kind: Annotated[list[ServiceKind] | None, typer.Option("--kind", help="Only these kinds (repeatable).")] = None,
     status: Annotated[ServiceStatus | None, typer.Option("--status", help="Only services with this status.")] = None,
     commissioner: Annotated[str | None, typer.Option("--commissioner", help="Only this commissioner's.")] = None,
+    unconfirmed: Annotated[
+        bool,
+        typer.Option(
+            "--unconfirmed",
+            help="Only entries from public pages not yet confirmed (not closed): confirm with `verify`, correct by"
+            " import, or close.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")] = False,
 ) -> None:
     """List the services in the directory."""
@@ -53,6 +61,8 @@ def list_command(
         records = repository.list_services(
             session=session, status=status, kinds=kind or None, commissioner_code=commissioner
         )
+    if unconfirmed:
+        records = [r for r in records if not r.confirmed and r.status is not ServiceStatus.CLOSED]
     if as_json:
         _print_json([record_to_dict(r) for r in records])
         return
@@ -246,7 +256,7 @@ def verify_command(
     on: Annotated[str | None, typer.Option("--on", help="Date checked, YYYY-MM-DD (default today).")] = None,
     actor: ActorOption = None,
 ) -> None:
-    """Record that a person checked the service's details (sets verified_on)."""
+    """Record that a person checked the service's details (sets verified_on; confirms an unconfirmed entry)."""
     try:
         checked = date.fromisoformat(on) if on else date.today()
     except ValueError:
@@ -258,7 +268,24 @@ def verify_command(
             record = repository.set_verified(session=session, service_id=service_id, on=checked, actor=_actor(actor))
         except repository.DirectoryError as exc:
             _fail(exc.message)
-    console.print(f"[green]Verified[/] {service_id} on {record.verified_on} (version {record.version}).")
+    console.print(
+        f"[green]Verified[/] {service_id} on {record.verified_on} ({record.confirmation.value};"
+        f" version {record.version})."
+    )
+
+
+@app.command("close")
+def close_command(
+    service_id: Annotated[str, typer.Argument(help="The service's id.")],
+    actor: ActorOption = None,
+) -> None:
+    """Close a service that no longer runs (kept with its history; `restore` brings it back)."""
+    with _session() as session:
+        try:
+            record = repository.close_service(session=session, service_id=service_id, actor=_actor(actor))
+        except repository.DirectoryError as exc:
+            _fail(exc.message)
+    console.print(f"[green]Closed[/] {service_id} (version {record.version}): no longer shown to anyone.")
 
 
 def _session() -> Session:

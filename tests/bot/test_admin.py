@@ -30,7 +30,7 @@ from bot.adapters.telegram_admin import StaffBot
 from bot.engine import Engine as ConversationEngine
 from bot.persistence import ChatKeyer, ConversationStore
 from mapping.areas import AreaRegistry
-from mapping.types import ServiceRecord, channel_key
+from mapping.types import Confirmation, ServiceRecord, channel_key
 from services_db import access, importer, repository, signin
 from services_db.access import ForceAreaCheck
 from services_db.diff import ChangeSet, ServiceChange
@@ -498,3 +498,47 @@ async def test_console_sends_a_one_time_sign_in_link_to_staff_only(harness: Harn
     assert not isinstance(opened, access.Decision) and opened.principal.name == "Leeds team"
     stranger = await harness.person(999_999).send("/console")
     assert not any("signin?code=" in t for t in texts(stranger))  # not staff: the victim flow answers
+
+
+# --- unconfirmed entries from the starter directory -----------------------------------------------------
+
+
+def _add_unconfirmed(harness: Harness, service_id: str, commissioner_code: str = OWN) -> None:
+    lad = LEEDS_LAD if commissioner_code == OWN else PLACES["manchester"][2]
+    record = area_service(
+        lad,
+        service_id=service_id,
+        commissioner_code=commissioner_code,
+        confirmation=Confirmation.UNCONFIRMED,
+        verified_on=None,
+    )
+    with Session(harness.db, expire_on_commit=False) as session:
+        repository.create_service(session=session, record=record, actor="seed", now=NOW - timedelta(days=1))
+
+
+async def test_unconfirmed_entries_are_listed_first_and_confirmed_or_closed(harness: Harness) -> None:
+    _add_unconfirmed(harness, "leeds-from-a-page")
+    _add_unconfirmed(harness, "leeds-gone")
+    _add_unconfirmed(harness, "manchester-from-a-page", OTHER)
+    editor = harness.person(EDITOR_ID)
+    text = "\n".join(texts(await editor.send("/myservices")))
+    lines = text.splitlines()
+    assert lines[1].startswith("- Test service leeds-from-a-page [leeds-from-a-page]: NOT YET CONFIRMED")
+    assert "/verify ID if it is right" in text and "manchester-from-a-page" not in text
+    assert "Checked: leeds-from-a-page" in buttons(await editor.send("/myservices"))
+    calls = await editor.send("/verify leeds-from-a-page")
+    assert (
+        texts(calls)[0] == "Confirmed: Test service leeds-from-a-page [leeds-from-a-page], checked on 26 November 2026."
+    )
+    stored = harness.services()["leeds-from-a-page"]
+    assert stored.confirmation is Confirmation.CONFIRMED and stored.verified_on == NOW.date()
+    with Session(harness.db) as session:
+        last = repository.history(session=session, service_id="leeds-from-a-page")[-1]
+    assert last.action == "verify" and {"confirmation", "verified_on"} <= set(last.changed_fields)
+    assert last.actor.startswith("Leeds team")
+    calls = await editor.send("/close leeds-gone")
+    assert texts(calls)[0].startswith("Closed: Test service leeds-gone [leeds-gone]")
+    assert harness.services()["leeds-gone"].status.value == "closed"
+    calls = await editor.send("/close manchester-from-a-page")
+    assert texts(calls)[0].startswith("Not allowed:")
+    assert harness.services()["manchester-from-a-page"].status.value == "active"

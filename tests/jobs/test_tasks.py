@@ -20,7 +20,7 @@ from jobs.runner import JobContext
 from mapping.areas import AreaRegistry
 from mapping.boundaries import Boundary, BoundarySet
 from mapping.crs import bng_to_wgs84, geometry_to_wgs84
-from mapping.types import Nation, NationalCoverage, ServiceKind, Strand
+from mapping.types import Confirmation, Nation, NationalCoverage, ServiceKind, Strand
 from services_db import access, repository
 from services_db.boundaries import store_boundaries
 from services_db.formats.csv_format import write_csv
@@ -165,10 +165,44 @@ async def test_reminders_wait_in_the_outbox_without_the_bot(engine: Engine, tmp_
         )
         session.commit()
     counts = await tasks.staleness_reminders(_context(engine, tmp_path))
-    assert counts == {"reminders": 1, "delivered_on_telegram": 0, "services": 1}
+    assert counts == {"reminders": 1, "delivered_on_telegram": 0, "services": 1, "unconfirmed": 0}
     with Session(engine) as session:
         message = session.exec(select(OutboxMessage)).one()
         assert message.delivered_at is None and "old-one" in message.body
+
+
+async def test_the_weekly_reminder_names_unconfirmed_entries_until_they_are_handled(
+    engine: Engine, tmp_path: Path
+) -> None:
+    with Session(engine) as session:
+        _lancashire(session)
+        for service_id in ("from-a-page", "another-page"):
+            repository.create_service(
+                session=session,
+                actor="seed",
+                record=radius_service(
+                    *PRESTON,
+                    service_id=service_id,
+                    commissioner_code=LANCASHIRE,
+                    confirmation=Confirmation.UNCONFIRMED,
+                    verified_on=None,
+                ),
+            )
+        session.commit()
+    counts = await tasks.staleness_reminders(_context(engine, tmp_path))
+    assert counts == {"reminders": 1, "delivered_on_telegram": 0, "services": 0, "unconfirmed": 2}
+    with Session(engine) as session:
+        body = session.exec(select(OutboxMessage)).one().body
+    assert "[from-a-page]: NOT YET CONFIRMED" in body and "[another-page]: NOT YET CONFIRMED" in body
+    assert "/verify ID" in body and "/close ID" in body
+    week_later = NOW + timedelta(days=7)
+    again = await tasks.staleness_reminders(_context(engine, tmp_path, week_later))
+    assert again["unconfirmed"] == 2  # still there: named again
+    with Session(engine, expire_on_commit=False) as session:
+        repository.set_verified(session=session, service_id="from-a-page", on=week_later.date(), actor="pcc")
+        repository.close_service(session=session, service_id="another-page", actor="pcc")
+    handled = await tasks.staleness_reminders(_context(engine, tmp_path, NOW + timedelta(days=14)))
+    assert handled["reminders"] == 0
 
 
 # --- scheduled imports ----------------------------------------------------------------------------------
