@@ -237,8 +237,9 @@ class DirectorySignposter:
         strands: Collection[Strand],
         kinds: Collection[ServiceKind] = (),
         limit: int | None = None,
+        communities: Collection[str] = (),
     ) -> list[Match]:
-        return self.snapshot().index.find(location, strands=strands, kinds=kinds, limit=limit)
+        return self.snapshot().index.find(location, strands=strands, kinds=kinds, limit=limit, communities=communities)
 
     def national(self, kinds: Collection[ServiceKind]) -> list[ServiceRecord]:
         wanted = frozenset(kinds)

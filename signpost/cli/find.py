@@ -20,7 +20,16 @@ from mapping.locate import Ambiguous, Locator, NotFound, Problem
 from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
 from mapping.signposting import OUTSIDE_ENGLAND_WALES_KINDS, SignpostIndex
-from mapping.types import ChannelKind, Location, Match, MatchReason, ServiceKind, ServiceStatus, Strand
+from mapping.types import (
+    COMMUNITIES,
+    ChannelKind,
+    Location,
+    Match,
+    MatchReason,
+    ServiceKind,
+    ServiceStatus,
+    Strand,
+)
 from services_db.boundaries import load_boundary_index
 from services_db.repository import list_services
 from signpost import wiring
@@ -47,10 +56,21 @@ def find_command(
     kind: Annotated[
         list[ServiceKind] | None, typer.Option("--kind", "-k", help="Only these kinds of service (repeatable).")
     ] = None,
+    community: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--community",
+            help="A community the person belongs to (repeatable): " + ", ".join(COMMUNITIES) + ". Services limited"
+            " to a community come after the services for everyone unless it is given.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many services.")] = None,
 ) -> None:
     """Who can help someone at this place: the services covering it, ranked, each saying why."""
+    unknown = [c for c in community or () if c not in COMMUNITIES]
+    if unknown:
+        _fail(f"unknown community {unknown[0]!r}: use one of {', '.join(COMMUNITIES)}")
     engine = wiring.database()
     with Session(engine, expire_on_commit=False) as session:
         services = list_services(session=session, status=ServiceStatus.ACTIVE)
@@ -74,7 +94,7 @@ def find_command(
         matches = index.outside_england_wales(strands=strand or (), kinds=kind or (), limit=limit)
     else:
         location = result.location
-        matches = index.find(location, strands=strand or (), kinds=kind or (), limit=limit)
+        matches = index.find(location, strands=strand or (), kinds=kind or (), limit=limit, communities=community or ())
 
     if as_json:
         console.print_json(json.dumps(_as_json(query, location, matches, index, notice), ensure_ascii=False))

@@ -142,3 +142,12 @@ def test_with_boundaries_loaded(data_dir: Path, geography_dir: Path) -> None:
     assert "wyorks-stop-hate-uk-leeds" in {m["id"] for m in point["matches"]}
     code, out = run("LS6 1AA")
     assert code == 0 and "matched by boundaries" in out
+
+
+def test_a_community_specialist_comes_first_only_for_its_community(data_dir: Path) -> None:
+    plain = [m["id"] for m in find_json("LS6 1AA", "--strand", "race", "--kind", "specialist_support")["matches"]]
+    assert plain[-1] == "report-racism-grt"  # Gypsy, Roma and Traveller people only: after the rest
+    chosen = find_json("LS6 1AA", "--strand", "race", "--community", "gypsy_roma_traveller")["matches"]
+    assert chosen[0]["id"] == "report-racism-grt" and chosen[0]["specialist"]
+    code, out = run("LS6 1AA", "--community", "travellers")
+    assert code == 2 and "gypsy_roma_traveller" in out
