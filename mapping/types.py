@@ -412,7 +412,7 @@ def normalise_translations(data: object) -> dict[str, dict[str, Any]]:
 # --- services -------------------------------------------------------------------------------------------
 
 EXAMPLE_ID_PREFIX = "example-"
-EXAMPLE_NAME_MARKER = "not a real service"
+EXAMPLE_TEXT_MARKERS = ("not a real service", "example only")
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,10 +479,13 @@ class ServiceRecord:
 
     @property
     def is_example(self) -> bool:
-        """A demonstration entry (the template's example row, ``signpost services seed --demo``): its id or name
-        says so. Never shown to a victim, never counted as coverage."""
+        """A demonstration entry (the template's example row, the made-up centres of earlier versions): its id,
+        name or text says so. Never shown to a victim, never counted as coverage."""
         name = self.name.strip().lower()
-        return self.id.startswith(EXAMPLE_ID_PREFIX) or name.startswith("example") or EXAMPLE_NAME_MARKER in name
+        if self.id.startswith(EXAMPLE_ID_PREFIX) or name.startswith("example"):
+            return True
+        text = " ".join((name, self.organisation, self.description, self.caveat)).lower()
+        return any(marker in text for marker in EXAMPLE_TEXT_MARKERS)
 
     def untranslated(self) -> tuple[str, ...]:
         """The languages ("cy", "easy") missing a translation of some text this entry has in English."""

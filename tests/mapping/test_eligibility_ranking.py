@@ -92,8 +92,10 @@ def _radius() -> RadiusCoverage:
 
 def test_examples_are_never_indexed() -> None:
     example = _local("example-leeds-centre")
-    named = _local("test-named", name="Example: a centre (not a real service)")
-    index = SignpostIndex.build([example, named, _local("test-real")])
+    named = _local("test-named", name="Example: a centre")
+    described = _local("test-described", description="A centre. It is not a real service.")
+    caveated = _local("test-caveated", caveat="Example only: do not contact.")
+    index = SignpostIndex.build([example, named, described, caveated, _local("test-real")])
     assert _ids(index) == ["test-real"]
     assert [s.id for s in index.services] == ["test-real"]
 

@@ -125,7 +125,7 @@ def make_service(service_id: str | None = None, **overrides: Any) -> ServiceReco
         "source_url": f"https://example.org/services/{service_id}",
         "verified_on": VERIFIED_ON,
         "organisation": "Example Organisation",
-        "description": "Test data: not a real service.",
+        "description": "Test data: a fictional service.",
         "channels": (phone(), web()),
         "hours": hours(),
         **overrides,

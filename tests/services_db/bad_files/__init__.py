@@ -22,7 +22,7 @@ GOOD_ROW: dict[str, str] = {
     "name": "Test centre (test data)",
     "organisation": "Example Organisation",
     "kind": "third_party_reporting",
-    "description": "Test data: not a real service.",
+    "description": "Test data: a fictional service.",
     "strands": "race; religion",
     "commissioner_code": "pcc-E23000010",
     "phone": "0113 496 0000 [drama number]",
