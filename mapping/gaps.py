@@ -621,15 +621,22 @@ def compute_coverage(
                 cand = np.array([], dtype=np.int64)
             partial = _partial_code_geometries(resolved, unit, level, lads)
             pieces = _covered_by_mask(geom, geoms[cand], geo_masks[cand], partial)
+            # Strands served by the same services share their covered geometry and gap: computed once per area.
+            shared: dict[tuple[int, ...], tuple[BaseGeometry, float]] = {}
+            gap_shapes: dict[tuple[int, ...], BaseGeometry] = {}
             for key in strand_keys:
                 bits = bits_for[key]
+                chosen = tuple(m for m in pieces if m & bits)
                 if full[i] & bits:
                     covered_geom: BaseGeometry = geom
                     covered_area = area_m2
+                elif chosen in shared:
+                    covered_geom, covered_area = shared[chosen]
                 else:
-                    parts = [g for m, g in pieces.items() if m & bits]
+                    parts = [pieces[m] for m in chosen]
                     covered_geom = shapely.union_all(parts) if parts else shapely.Polygon()
                     covered_area = float(covered_geom.area)
+                    shared[chosen] = (covered_geom, covered_area)
                 ids = [geometric[s].record.id for s in cand.tolist() if geo_masks[s] & bits]
                 ids += [r.record.id for r in code_services[i] if r.mask & bits]
                 rows.append(
@@ -650,7 +657,11 @@ def compute_coverage(
                 )
                 if gaps and area_m2 - covered_area > 1.0:
                     # A 1 m precision grid drops the hairline slivers left where edges differ by millimetres.
-                    gap_geom = geom if covered_geom.is_empty else shapely.difference(geom, covered_geom, grid_size=1.0)
+                    if chosen not in gap_shapes:
+                        gap_shapes[chosen] = (
+                            geom if covered_geom.is_empty else shapely.difference(geom, covered_geom, grid_size=1.0)
+                        )
+                    gap_geom = gap_shapes[chosen]
                     members = order[starts[i] : starts[i + 1]]
                     uncovered = members[(point_mask[members] & bits) == 0]
                     gap_list.extend(_gap_parts(unit, key, gap_geom, uncovered, population))
