@@ -562,8 +562,28 @@ class VictimBot:
     ) -> None:
         chat = update.effective_chat
         assert chat is not None
-        if query is not None:
-            await _answer(query)
+        # The button's answer (stopping the app's spinner) goes alongside the reply rather than before it: one
+        # round trip less before the person sees the screen.
+        answering = asyncio.ensure_future(_answer(query)) if query is not None else None
+        await asyncio.sleep(0)  # let the answer go out first
+        try:
+            await self._show_turn(update, context, turn, previous, query=query, marked=marked)
+        finally:
+            if answering is not None:
+                await answering
+
+    async def _show_turn(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        turn: Turn,
+        previous: State | None,
+        *,
+        query: CallbackQuery | None,
+        marked: bool,
+    ) -> None:
+        chat = update.effective_chat
+        assert chat is not None
         outbound = telegram_messages(turn, previous=previous)
         if turn.wipe:
             await self._wipe(update, context)
