@@ -23,7 +23,10 @@ from services_db.access import AccountError, Role
 from signpost import wiring
 from signpost.cli.operator import operator_actor
 
-app = typer.Typer(no_args_is_help=True, help="Staff accounts (PCC editors, analysts, admins) and their API tokens.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Staff accounts (PCC editors, analysts, admins), web console sign-in links and API tokens.",
+)
 console = Console()
 errors = Console(stderr=True)
 
@@ -67,7 +70,7 @@ def add_command(
             help="Their Telegram user id, with their consent, for the staff chat commands and web sign-in links.",
         ),
     ] = None,
-    issue_token: Annotated[bool, typer.Option("--issue-token", help="Also issue a command-line token.")] = False,
+    issue_token: Annotated[bool, typer.Option("--issue-token", help="Also issue an API token (web console).")] = False,
     expires_days: DaysOption = access.DEFAULT_TOKEN_DAYS,
 ) -> None:
     """Register a member of staff."""
@@ -170,7 +173,7 @@ def token_command(
     account_id: Annotated[int, typer.Argument(min=1, max=access.MAX_ROW_ID, help="The account the token is for.")],
     expires_days: DaysOption = access.DEFAULT_TOKEN_DAYS,
 ) -> None:
-    """Issue a new command-line token for an account (shown once)."""
+    """Issue a new API token for an account, for scripts against the web console (shown once)."""
     with _session() as session:
         actor = operator_actor()
         try:
