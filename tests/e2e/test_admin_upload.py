@@ -61,7 +61,10 @@ def _register_editor(bot: RunningBot, telegram_user_id: int) -> None:
 async def test_upload_preview_confirm(signpost_bot: RunningBot, make_user: Callable[..., User]) -> None:
     editor, stranger = make_user(signpost_bot, "Editor"), make_user(signpost_bot, "Stranger")
     _register_editor(signpost_bot, editor.id)
-    hub = _directory(signpost_bot)["example-leeds-hub"]
+    directory = _directory(signpost_bot)
+    hub = directory["example-leeds-hub"]
+    # As a team does: its export (the shipped West Yorkshire entries too) with one row edited and one added.
+    others = [r for r in directory.values() if r.commissioner_code == OWN and r.id != "example-leeds-hub"]
     edited = area_service(
         LEEDS_LAD,
         service_id="example-leeds-hub",
@@ -69,7 +72,7 @@ async def test_upload_preview_confirm(signpost_bot: RunningBot, make_user: Calla
         channels=(phone(DRAMA_PHONES[4]),),
     )
     new = area_service(LEEDS_LAD, service_id="example-leeds-new", name="Example Leeds centre", commissioner_code=OWN)
-    content = write_services([edited, new], "csv").encode("utf-8")
+    content = write_services([edited, new, *others], "csv").encode("utf-8")
 
     # A stranger's document is just something the victim flow cannot read.
     await stranger.tg.send_document("services.csv", content, "text/csv")
