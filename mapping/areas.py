@@ -66,6 +66,11 @@ class LocalStrand:
     label: str
     since: str
     source_url: str
+    label_cy: str = ""  # the label in Welsh, shown to people chatting in Welsh
+
+    def label_in(self, language: str) -> str:
+        """The label for a reader of ``language`` ("cy" gets the Welsh label where there is one)."""
+        return self.label_cy if language == "cy" and self.label_cy else self.label
 
 
 def _read_csv(name: str, text: str | None = None) -> list[dict[str, str]]:
@@ -106,7 +111,9 @@ class AreaRegistry:
         self._commissioner_sources = {row["code"]: row["source_url"] for row in commissioners}
         strands: dict[str, list[LocalStrand]] = {}
         for row in local_strands:
-            strand = LocalStrand(row["pfa_code"], row["key"], row["label"], row["since"], row["source_url"])
+            strand = LocalStrand(
+                row["pfa_code"], row["key"], row["label"], row["since"], row["source_url"], row.get("label_cy", "")
+            )
             strands.setdefault(strand.pfa_code, []).append(strand)
         self._local_strands = {k: tuple(v) for k, v in strands.items()}
 

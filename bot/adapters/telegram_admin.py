@@ -40,7 +40,7 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.constants import ChatType, MessageLimit
+from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
@@ -54,6 +54,7 @@ from telegram.ext import (
 from bot.adapters.telegram import MENU_COMMANDS, STAFF_GROUP
 from bot.content import catalogue
 from bot.engine import Language
+from bot.render import TELEGRAM_LIMIT, split_text
 from mapping.coverage import AreaGeometryLookup
 from mapping.types import ServiceRecord, ServiceStatus
 from services_db import access, importer, repository, signin
@@ -103,28 +104,6 @@ HELP_TEXT = (
 
 def _long_date(day: date) -> str:
     return f"{day.day} {day:%B %Y}"
-
-
-def _chunks(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Split on line breaks so that no message is longer than Telegram allows."""
-    out: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            if current:
-                out.append(current)
-                current = ""
-            out.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            out.append(current)
-            current = line
-        else:
-            current = candidate
-    if current:
-        out.append(current)
-    return out or [""]
 
 
 def _button(label: str, *parts: str) -> InlineKeyboardButton | None:
@@ -737,7 +716,7 @@ def _problems_outcome(plan: importer.ImportPlan) -> _Outcome:
 
 
 async def _reply(message: Message, text: str, *, markup: InlineKeyboardMarkup | None = None) -> None:
-    parts = _chunks(text)
+    parts = split_text(text, TELEGRAM_LIMIT) or [""]
     for i, part in enumerate(parts):
         await message.get_bot().send_message(
             message.chat.id, part, reply_markup=markup if i == len(parts) - 1 else None

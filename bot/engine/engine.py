@@ -695,7 +695,14 @@ class Engine:
                 continue
             seen.add(ls.key)
             rows.append(
-                (_b("local_strand", f"local:{ls.key}", label=ls.label, mark=_mark(ls.key in conv.local_strands)),)
+                (
+                    _b(
+                        "local_strand",
+                        f"local:{ls.key}",
+                        label=ls.label_in(conv.language.value),
+                        mark=_mark(ls.key in conv.local_strands),
+                    ),
+                )
             )
         rows.append((_b("btn_not_sure", "strand:unsure"), _b("btn_done", "local:done")))
         rows.append((_b("btn_back", "strand:back"),))
@@ -916,7 +923,7 @@ class Engine:
         return turn
 
     def _strand_names(self, conv: Conversation) -> StrandNames:
-        labels = {ls.key: ls.label for ls in self._signposter.local_strands(conv.pfa_code)}
+        labels = {ls.key: ls.label_in(conv.language.value) for ls in self._signposter.local_strands(conv.pfa_code)}
         local = tuple(labels.get(key, key.replace("_", " ")) for key in sorted(conv.local_strands))
         return StrandNames(tuple(s for s in STRAND_ORDER if s in conv.strands), local)
 

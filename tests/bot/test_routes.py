@@ -130,3 +130,24 @@ def test_a_long_service_list_is_split_between_cards_with_the_keyboard_on_the_las
     assert len(parts) > 1 and all(len(p.text) <= MAX_MESSAGE for p in parts)
     assert all(not p.keyboard for p in parts[:-1]) and parts[-1].keyboard
     assert all(p.text.count("<b>") == p.text.count("</b>") for p in parts)
+
+
+def test_every_screen_of_the_welsh_walk_reads_in_welsh() -> None:
+    """Every message the Welsh conversation sends, services and area names included: no English sentence."""
+    english: dict[str, list[str]] = {}
+    for _, _, turn in explore(make_engine(), language=Language.CY):
+        if turn.conversation.language is not Language.CY:
+            continue  # the walk tapped "English" on the language screen
+        for message in turn.messages:
+            for part in render_parts(message, Language.CY, markup="plain"):
+                if found := english_sentences(part.text):
+                    english.setdefault(message.key, found)
+    assert english == {}
+
+
+def test_every_screen_of_the_easy_read_walk_uses_the_easy_read_directory_text() -> None:
+    marker = catalogue(Language.EASY)["card_in_english"]
+    for _, _, turn in explore(make_engine(), language=Language.EASY):
+        for message in turn.messages:
+            for part in render_parts(message, Language.EASY, markup="plain"):
+                assert marker not in part.text, (message.key, part.text)
