@@ -175,13 +175,14 @@ ENGLISH_WORDS = frozenset(
         r"[a-z]+",
         "the and you your for with from this that are is of or not can be by it if have has will about who what when"
         " before after free open hours every only also they them their was were does there here please been any"
-        " call report support help people should would could our we",
+        " call report support people should would could our we",
     )
 )
 # Proper names and contact values a Welsh or Easy Read card rightly keeps as they are.
 KEPT_AS_NAMES = re.compile(
     r"True Vision|Relay UK|Crimestoppers|Samaritans|Galop|Tell MAMA|GATE Herts|Report Racism GRT|CST|"
-    r"Community Security Trust|emergencySMS|\"register\"|999 BSL|Signpost|LGBT\+|[\w.-]+\.(?:uk|org|com)\b"
+    r"Community Security Trust|emergencySMS|\"register\"|999 BSL|Signpost|LGBT\+|https?://\S+|"
+    r"[\w.-]+\.(?:uk|org|com|net|cymru|wales)\b\S*"
 )
 
 
