@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from mapping.areas import AreaRegistry
-from mapping.types import OpeningHours
+from mapping.types import OpeningHours, normalise_translations
 from services_db.importer import locator_place_check
 from services_db.validation import RawService, ValidationContext, validate_services
 
@@ -165,7 +165,9 @@ def test_entries_have_the_agreed_shape_and_are_marked_unconfirmed() -> None:
         assert entry["channels"], f"{entry['id']}: an entry without a contact must be left out"
         assert entry["description"].strip(), entry["id"]
         if "translations" in entry:
-            assert set(entry["translations"]) == {"cy"} and entry["translations"]["cy"]["name"].strip()
+            # Welsh (and Easy Read) in the national directory's shape (mapping.types.TRANSLATION_FIELDS)
+            assert set(entry["translations"]) <= {"cy", "easy"} and entry["translations"].get("cy"), entry["id"]
+            assert normalise_translations(entry["translations"]) == entry["translations"], entry["id"]
 
 
 def test_every_entry_names_its_source_page() -> None:
