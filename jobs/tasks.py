@@ -7,7 +7,6 @@ answering people while a job runs. Counts never hold personal data.
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import logging
 import os
@@ -26,6 +25,7 @@ from mapping.areas import AreaRegistry
 from mapping.gaps import Geography, compute_coverage
 from mapping.nesting import DistrictNames, load_nested_population
 from mapping.population import PostcodePoints, load_postcode_points, postcode_proxy
+from mapping.spreadsheet import csv_writer
 from services_db import access, importer, repository
 from services_db.boundaries import load_boundary_index
 from services_db.models import (
@@ -90,7 +90,7 @@ def _statistics(context: JobContext) -> dict[str, int]:
         for name, fields in STATISTICS_EXPORTS.items():
             rows = signposting_counts(session=session, suppress_under=5, group_by=fields)  # type: ignore[arg-type]
             buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
+            writer = csv_writer(buffer, lineterminator="\n")
             writer.writerow([*fields, "count"])
             for row in rows:
                 writer.writerow([getattr(row, f) or "" for f in fields] + ["<5" if row.suppressed else row.count])

@@ -25,8 +25,9 @@ from mapping.types import AreaCoverage, Commissioner, NationalCoverage
 from services_db import repository
 from services_db.diff import ChangeSet, RemovalScope, diff_directory
 from services_db.formats import FileFormat, read_services, write_services
+from services_db.formats.common import read_file_bounded
 from services_db.models import Commissioner as CommissionerRow
-from services_db.validation import MAX_FILE_BYTES, PlaceCheck, Problem, ValidationContext, validate_services
+from services_db.validation import PlaceCheck, Problem, ValidationContext, validate_services
 
 __all__ = [
     "ImportPlan",
@@ -125,22 +126,8 @@ def _read(path: Path | None, data: bytes | None, name: str | None) -> tuple[str,
         return name or "upload", data, None
     if path is None:
         raise TypeError("plan_import needs path= or data=")
-    label = path.name
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES // 1_048_576
-            message = (
-                f"the file is {size / 1_048_576:.1f} MB; the limit is {limit} MB: split it (e.g. per commissioner)"
-            )
-            return label, None, Problem(label, None, None, message)
-        return label, path.read_bytes(), None
-    except FileNotFoundError:
-        return label, None, Problem(label, None, None, f"no such file: {path}")
-    except IsADirectoryError:
-        return label, None, Problem(label, None, None, f"{path} is a folder: give the services file inside it")
-    except PermissionError:
-        return label, None, Problem(label, None, None, f"cannot read {path}: permission denied")
+    raw, problem = read_file_bounded(path)
+    return path.name, raw, problem
 
 
 def plan_import(

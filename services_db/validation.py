@@ -15,6 +15,7 @@ import difflib
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -30,6 +31,7 @@ from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from mapping.crs import bng_to_wgs84, geometry_to_bng
+from mapping.spreadsheet import FORMULA_STARTS, is_formula
 from mapping.types import (
     COMMUNITIES,
     TRANSLATION_FIELDS,
@@ -75,6 +77,7 @@ __all__ = [
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a whole country's directory is a few MB; anything bigger is a mistake
 MAX_ROWS = 50_000
+MAX_VERSION = 1_000_000_000  # a service edited every second for thirty years; longer numbers are mistakes
 MAX_RADIUS_M = 100_000.0  # larger than any force area's reach from one centre: use area codes instead
 MIN_RADIUS_M = 50.0
 POLYGON_REPAIR_TOLERANCE = 0.01  # make_valid may change the area by at most 1 %
@@ -103,10 +106,15 @@ COLUMN_NOTES: dict[str, tuple[bool, str]] = {
         "Who commissions it: 'pcc-' and the force area code (e.g. pcc-E23000010, also for mayors and MOPAC),"
         " 'national' for national services; blank when nobody commissions it.",
     ),
-    "phone": (False, "UK phone numbers, ';'-separated; a note in square brackets: 0800 123 4567 [free, 24/7]."),
+    "phone": (
+        False,
+        "UK phone numbers, ';'-separated; a note in square brackets: 0800 123 4567 [free, 24/7]. May start with"
+        " +44. Premium-rate, shared-cost and personal numbers (09, 084, 087, 070) only with the cost in the note,"
+        " e.g. [calls cost 7p per minute plus your phone company's access charge].",
+    ),
     "text": (False, "Numbers that take SMS text messages, ';'-separated, notes in [brackets]."),
     "email": (False, "E-mail addresses, ';'-separated."),
-    "web": (False, "Web pages (https://...), ';'-separated."),
+    "web": (False, "Web pages (https://..., no user name or password in the address), ';'-separated."),
     "web_form": (False, "Online reporting form addresses (https://...)."),
     "web_chat": (False, "Live chat addresses (https://...)."),
     "bsl": (False, "British Sign Language access: a video relay address or a short description."),
@@ -234,8 +242,28 @@ EMAIL_PATTERN = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
 )
 HOST_PATTERN = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
-MARKUP_PATTERN = re.compile(r"<\s*/?\s*[A-Za-z!][^>]*>|javascript\s*:|&lt;\s*script|\bon[a-z]+\s*=\s*[\"']", re.I)
-CONTROL_PATTERN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+MARKUP_PATTERN = re.compile(
+    r"<\s*/?\s*[A-Za-z!][^>]*>|javascript\s*:|&lt;\s*script|\bon[a-z]+\s*=\s*[\"']|\[[^\]\n]*\]\(\s*[^)\s]+", re.I
+)
+# Characters nobody can see or that reverse the text around them (U+202E shows "gnp.exe" as "exe.png"), control
+# characters other than newline and tab, and lone surrogates (JSON "\ud800"), which no output can encode.
+# The format characters (Unicode category Cf) are listed by hand: computing them costs every start 0.3 s.
+HIDDEN_PATTERN = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f]"
+)
+PHONE_FIELDS = frozenset({"phone", "text", "relay"})  # "+44 ..." is a phone number, not a formula
+NUMBER_LIST_FIELDS = frozenset({"in_person_lat", "in_person_lon"})  # "-1.5; -1.6": read as numbers or refused
+CHARGEABLE_TYPES = {
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "a premium-rate or service-charge number",
+    phonenumbers.PhoneNumberType.SHARED_COST: "a shared-cost number",
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "a personal (070) number, charged at a high rate",
+}
+COST_NOTE = re.compile(r"£\s?\d|\d\s?p\b|\bpence\b|per minute|a minute|/\s?min|\bcosts?\b|\bcharged?\b", re.I)
+PROTECTED_DOMAINS = ("gov.uk", "police.uk", "nhs.uk")
+_LOOKALIKE_DIGITS = str.maketrans({"0": "o", "1": "l", "3": "e", "5": "s"})
 AREA_CODE_PATTERN = re.compile(r"^(E0[6-9]|W06|E23|W15)\d{6}$")
 LOCAL_STRAND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 ANY_ONS_CODE = re.compile(r"^[A-Z]\d{8}$")
@@ -374,11 +402,9 @@ class _Row:
 
     def check_plain(self, name: str, text: str) -> None:
         if MARKUP_PATTERN.search(text):
-            self.problem(name, "contains HTML or script; write plain text only (no <tags>, no javascript:)")
-        elif text.startswith(("=", "@")):
-            self.problem(name, f"starts with {text[0]!r}, which a spreadsheet runs as a formula; remove it")
-        if CONTROL_PATTERN.search(text):
-            self.problem(name, "contains control characters; retype the text")
+            self.problem(
+                name, "contains HTML, a markdown link or script; write plain text only (no <tags>, no [text](link))"
+            )
 
     def items(self, name: str) -> list[str]:
         value = self.raw.fields.get(name)
@@ -443,6 +469,7 @@ def validate_services(
     context = replace(context, place_check=_remembered(context.place_check))
     for done, raw in enumerate(raw_services, start=1):
         row = _Row(file, raw, problems, warnings)
+        row.raw = _cleaned(row)
         service_id, record, version = _validate_one(row, context)
         if service_id and service_id in first_row:
             row.problem(
@@ -513,6 +540,12 @@ def _validate_one(row: _Row, context: ValidationContext) -> tuple[str | None, Se
         "bank_holidays": hours.bank_holidays,
     }
     translations = _translations(row, english, channels)
+    if commissioner and commissioner.startswith("pcc-") and isinstance(coverage, NationalCoverage):
+        row.problem(
+            "coverage_type",
+            f"national coverage, but {commissioner!r} commissions services for one force area: use coverage_type"
+            " areas with its area codes (national services have commissioner_code 'national' or none)",
+        )
     if row.failed or service_id is None or kind is None or coverage is None:
         return service_id, None, None
     record = ServiceRecord(
@@ -673,17 +706,11 @@ def _source_url(row: _Row, confirmation: Confirmation) -> str:
     if not url:
         row.problem("source_url", "is required: the https:// address of the page you checked the details against")
         return ""
-    parts = urlsplit(url)
-    if (
-        parts.scheme not in ("https", "http")
-        or not parts.hostname
-        or not HOST_PATTERN.match(parts.hostname)
-        or " " in url
-    ):
-        row.problem("source_url", f"{url!r} is not a web address: copy it from the browser's address bar")
-    elif parts.scheme == "http" and confirmation is Confirmation.CONFIRMED:
-        row.problem("source_url", f"{url!r} must start with https:// (a secure address of the page you checked)")
-    elif parts.scheme == "http":
+    unconfirmed = confirmation is not Confirmation.CONFIRMED
+    problem = _url_problem(url, plain_http=unconfirmed)
+    if problem is not None:
+        row.problem("source_url", f"{url!r} {problem} (the page you checked the details against)")
+    elif url.lower().startswith("http://"):
         # An unconfirmed entry records the page it was gathered from, as it was published (older pages are http).
         row.warn("source_url", f"{url!r} is not secure (http): when you confirm the entry, give the https:// page")
     return url
@@ -772,14 +799,14 @@ def _version(row: _Row) -> int | None:
     value = row.raw.fields.get("version")
     if value is None or value == "":
         return None
-    try:
-        version = int(str(value).strip())
-    except ValueError:
-        row.problem("version", f"{value!r} is not a version number: leave the exported value or clear it")
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"\d{1,10}", text) or not 1 <= int(text) <= MAX_VERSION:
+        row.problem(
+            "version",
+            f"{text[:24]!r} is not a version number (1 to {MAX_VERSION:,}): leave the exported value or clear it",
+        )
         return None
-    if version < 1:
-        row.problem("version", f"{version} is not a version number: leave the exported value or clear it")
-        return None
+    version = int(text)
     return version
 
 
@@ -870,6 +897,9 @@ def _channels(row: _Row, kind: ServiceKind | None, context: ValidationContext) -
             row.problem("channels", 'must be a list of objects like {"kind": "phone", "value": "0800 ..."}')
             return ()
         for item in listed:
+            if not all(isinstance(item.get(k), str | None) for k in ("kind", "value", "note")):
+                row.problem("channels", "a channel's kind, value and note must be text")
+                continue
             raw_kind = str(item.get("kind", ""))
             try:
                 channel_kind = ChannelKind(raw_kind)
@@ -954,7 +984,7 @@ def _channel(
     row.check_plain(column, note)
     ok = True
     if channel_kind in (ChannelKind.PHONE, ChannelKind.TEXT, ChannelKind.RELAY):
-        ok = _phone(row, column, value, kind, channel_kind)
+        ok = _phone(row, column, value, kind, channel_kind, note=note)
     elif channel_kind is ChannelKind.EMAIL:
         if not EMAIL_PATTERN.match(value):
             row.problem(column, f"{value!r} is not an e-mail address: write it like name@example.org")
@@ -991,8 +1021,17 @@ def _spreadsheet_mangled(digits: str) -> bool:
     return False
 
 
-def _phone(row: _Row, column: str, value: str, kind: ServiceKind | None, channel_kind: ChannelKind) -> bool:
+def _phone(
+    row: _Row, column: str, value: str, kind: ServiceKind | None, channel_kind: ChannelKind, *, note: str = ""
+) -> bool:
     digits = re.sub(r"[\s()-]", "", value)
+    if re.fullmatch(r"118\d{3}", digits):
+        row.problem(
+            column,
+            f"{value!r} is a directory enquiry (118) number, which costs a victim several pounds a call: give the"
+            " service's own number",
+        )
+        return False
     if digits in SHORT_CODES:
         if kind is not None and kind not in SHORT_CODES[digits]:
             allowed = ", ".join(k.value for k in SHORT_CODES[digits])
@@ -1025,7 +1064,16 @@ def _phone(row: _Row, column: str, value: str, kind: ServiceKind | None, channel
             " 0800 123 4567 (short numbers such as 999, 101 and 116 123 only for the services they belong to)",
         )
         return False
-    if channel_kind is ChannelKind.TEXT and phonenumbers.number_type(number) not in (
+    number_type = phonenumbers.number_type(number)
+    if number_type in CHARGEABLE_TYPES and not COST_NOTE.search(note):
+        row.problem(
+            column,
+            f"{value!r} is {CHARGEABLE_TYPES[number_type]}: a victim pays to call it. Give a free or local-rate"
+            " number, or say what a call costs in the note, e.g. [calls cost 7p per minute plus your phone"
+            " company's access charge]",
+        )
+        return False
+    if channel_kind is ChannelKind.TEXT and number_type not in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ):
@@ -1033,17 +1081,52 @@ def _phone(row: _Row, column: str, value: str, kind: ServiceKind | None, channel
     return True
 
 
+def _lookalike(host: str) -> str | None:
+    """The protected domain ``host`` imitates (``gov.uk.example.com``, ``g0v-uk.org``), or ``None``."""
+    host = host.lower().rstrip(".")
+    if any(host == d or host.endswith("." + d) for d in PROTECTED_DOMAINS):
+        return None
+    squashed = re.sub(r"[^a-z]", "", host.translate(_LOOKALIKE_DIGITS))
+    return next((d for d in PROTECTED_DOMAINS if d.replace(".", "") in squashed), None)
+
+
+def _url_problem(value: str) -> str | None:
+    """Why a victim should not be sent to ``value`` (any scheme but https, user info, look-alikes), or ``None``."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return "is not a web address: copy it from the browser's address bar"
+    if host and not host.isascii():
+        return (
+            "has letters from other alphabets in the site name, which can imitate another site: give the plain address"
+        )
+    if parts.scheme.lower() != "https":
+        return "must start with https:// (a secure address); other kinds of address are not offered to victims"
+    if not host or not HOST_PATTERN.match(host) or re.search(r"\s", value):
+        return "is not a web address: copy it from the browser's address bar"
+    if "@" in parts.netloc:
+        return (
+            "has a user name or '@' before the site name, which hides the real site"
+            f" (this one goes to {host!r}): give the plain address"
+        )
+    if port not in (None, 443):
+        return f"uses port {port}: give the site's ordinary https:// address"
+    if any(label.startswith("xn--") for label in host.split(".")):
+        return "uses an internationalised (xn--) site name, which can imitate another site: give the plain address"
+    imitated = _lookalike(host)
+    if imitated:
+        return f"{host!r} looks like a {imitated} address but is not one: give the real {imitated} address"
+    return None
+
+
 def _web_address(row: _Row, column: str, value: str) -> bool:
     text = value if "://" in value else "https://" + value
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname or not HOST_PATTERN.match(parts.hostname):
-        row.problem(column, f"{value!r} is not a web address: write it like https://www.example.org/report")
+    problem = _url_problem(text)
+    if problem is not None:
+        row.problem(column, f"{value!r} {problem}, e.g. https://www.example.org/report")
         return False
-    if " " in value:
-        row.problem(column, f"{value!r} contains spaces: a web address has none")
-        return False
-    if parts.scheme == "http":
-        row.warn(column, f"{value!r} is not secure (http): use the https:// address if the site has one")
     return True
 
 
@@ -1286,3 +1369,65 @@ def _read_geometry(row: _Row) -> BaseGeometry | None:
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, GEOSException, json.JSONDecodeError) as exc:
         row.problem("geometry", f"cannot read the polygon ({str(exc)[:120]}): paste WKT like POLYGON((lon lat, ...))")
         return None
+
+
+# --- text as it arrives ------------------------------------------------------------------------------------
+
+
+def _hidden_character(char: str) -> str:
+    code = f"U+{ord(char):04X}"
+    if "\ud800" <= char <= "\udfff":
+        return f"a broken character ({code}, half of a surrogate pair)"
+    name = unicodedata.name(char, "")
+    return f"an invisible or control character ({code}{' ' + name if name else ''})"
+
+
+def _formula_start(field_name: str, text: str, *, phone: bool) -> str | None:
+    if field_name in NUMBER_LIST_FIELDS:
+        return None
+    if text.startswith(("\t", "\r")):
+        return text[0]
+    stripped = text.strip()
+    if not stripped.startswith(FORMULA_STARTS) or not is_formula(stripped):
+        return None
+    if phone and stripped.startswith("+"):
+        return None
+    return stripped[0]
+
+
+def _clean_text(row: _Row, field_name: str, text: str, *, phone: bool) -> str:
+    hidden = HIDDEN_PATTERN.search(text)
+    if hidden:
+        row.problem(
+            field_name,
+            f"contains {_hidden_character(hidden.group())} at character {hidden.start() + 1}: retype the text"
+            " without it",
+        )
+        return text.encode("utf-8", "replace").decode("utf-8")  # no lone surrogate travels further
+    start = _formula_start(field_name, text, phone=phone)
+    if start is not None:
+        row.problem(
+            field_name,
+            f"starts with {start!r}, which a spreadsheet runs as a formula: remove it or start with a word"
+            + (" (a phone number may start with +44)" if field_name in PHONE_FIELDS else ""),
+        )
+    return unicodedata.normalize("NFC", text)
+
+
+def _clean_value(row: _Row, field_name: str, value: Any, *, phone: bool) -> Any:
+    if isinstance(value, str):
+        return _clean_text(row, field_name, value, phone=phone)
+    if isinstance(value, list):
+        return [_clean_value(row, field_name, v, phone=phone) for v in value]
+    if isinstance(value, dict):
+        phone = phone or value.get("kind") in PHONE_FIELDS
+        return {k: _clean_value(row, field_name, v, phone=phone) for k, v in value.items()}
+    return value
+
+
+def _cleaned(row: _Row) -> RawService:
+    """The entry with every text NFC-normalised; hidden characters and formula starts are reported."""
+    fields = {
+        name: _clean_value(row, name, value, phone=name in PHONE_FIELDS) for name, value in row.raw.fields.items()
+    }
+    return replace(row.raw, fields=fields)

@@ -19,7 +19,9 @@ Messages are plain text (no parse mode): directory values are shown as they are,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
+import io
 import logging
 import re
 import secrets
@@ -70,6 +72,23 @@ __all__ = ["MAX_DOWNLOAD_BYTES", "STAFF_COMMANDS", "StaffBot"]
 log = logging.getLogger(__name__)
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API's getFile limit
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _CappedBuffer(io.BytesIO):
+    """Keeps at most MAX_DOWNLOAD_BYTES + 1 bytes of a download: a sender's stated size is not trusted."""
+
+    def write(self, chunk: Any, /) -> int:
+        room = MAX_DOWNLOAD_BYTES + 1 - self.tell()
+        if len(chunk) > room:
+            super().write(bytes(chunk)[:room])
+            raise _TooBig
+        return super().write(chunk)
+
+
 UPLOAD_SUFFIXES = (".csv", ".geojson", ".json")
 STAFF_COMMANDS: tuple[tuple[str, str], ...] = (
     ("myservices", "Your services and when each was last checked"),
@@ -527,7 +546,10 @@ class StaffBot:
         context: ContextTypes.DEFAULT_TYPE,
     ) -> _Outcome:
         telegram_file = await context.bot.get_file(file_id)
-        data = bytes(await telegram_file.download_as_bytearray())
+        buffer = _CappedBuffer()
+        with contextlib.suppress(_TooBig):  # the first limit + 1 bytes are kept: plan_import reports the size
+            await telegram_file.download_to_memory(out=buffer)
+        data = buffer.getvalue()
         progress = _Progress(status, asyncio.get_running_loop())
         return await asyncio.to_thread(self._plan_sync, principal, data, name, progress)
 

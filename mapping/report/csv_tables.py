@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from mapping.report.context import ReportContext
+from mapping.spreadsheet import csv_writer
 
 __all__ = ["CSV_COLUMNS", "write_csv", "write_sites_csv"]
 
@@ -42,7 +42,7 @@ def write_csv(context: ReportContext, level: str, path: Path) -> Path:
     extra_columns = context.extra_columns(level)
     unit = f"{context.unit} (PROXY)" if context.is_proxy else context.unit
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow([*CSV_COLUMNS, *extra_columns])
         for r in result.rows_for_level(level):
             extra = context.extra_for(level, r.code)
@@ -77,7 +77,7 @@ def write_sites_csv(context: ReportContext, path: Path) -> Path:
     siting = context.siting
     assert siting is not None
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(
             ["rank", "lat", "lon", "easting", "northing", "lad_code", "lad_name", "pfa_code", "pfa_name",
              "radius_m", "strand", f"newly_covered_{context.unit}"]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import stat
 from datetime import time
+from itertools import accumulate
+from pathlib import Path
 from typing import Any
 
 from mapping.types import (
@@ -19,10 +25,120 @@ from mapping.types import (
 )
 from services_db.validation import MAX_FILE_BYTES, Problem
 
-__all__ = ["decode_text", "format_hours", "hours_to_dict", "record_to_properties", "strands_text"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "JsonProblem",
+    "decode_text",
+    "format_hours",
+    "hours_to_dict",
+    "load_json",
+    "read_file_bounded",
+    "record_to_properties",
+    "strands_text",
+]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 END_OF_DAY = time(23, 59, 59)  # what parse_intervals makes of a closing time of 00:00
+
+
+MAX_JSON_DEPTH = 32  # a MultiPolygon inside an ORUK service is about 10 deep; 100,000 is an attack
+_CHUNK = 1 << 20
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _size_problem(file: str, size: float) -> Problem:
+    return Problem(
+        file,
+        None,
+        None,
+        f"the file is {'over ' if size > MAX_FILE_BYTES else ''}{size / 1_048_576:.1f} MB; the limit is"
+        f" {MAX_FILE_BYTES // 1_048_576} MB: split it (e.g. one file per commissioner)",
+    )
+
+
+def read_file_bounded(path: Path, *, limit: int = MAX_FILE_BYTES) -> tuple[bytes | None, Problem | None]:
+    """The bytes of a regular file, read at most ``limit`` + 1 bytes at a time, or a problem saying why not.
+
+    Devices (``/dev/zero``, ``/dev/urandom``), FIFOs, sockets and folders are refused by type before reading, and
+    the size is counted while reading, so neither an endless stream nor a growing file is read past the limit.
+    """
+    label = path.name or str(path)
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            return None, Problem(label, None, None, f"{path} is a folder: give the services file inside it")
+        if not stat.S_ISREG(mode):
+            return None, Problem(
+                label, None, None, f"{path} is not a regular file (a device, pipe or socket): save the services file"
+            )
+        # O_NONBLOCK: a path swapped for a FIFO after the check above must not hang the import.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None, Problem(label, None, None, f"{path} is not a regular file: save the services file")
+            chunks: list[bytes] = []
+            size = 0
+            while chunk := handle.read(min(_CHUNK, limit + 1 - size)):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    return None, _size_problem(label, size)
+            return b"".join(chunks), None
+    except FileNotFoundError:
+        return None, Problem(label, None, None, f"no such file: {path}")
+    except PermissionError:
+        return None, Problem(label, None, None, f"cannot read {path}: permission denied")
+    except OSError as exc:
+        return None, Problem(label, None, None, f"cannot read {path}: {exc.strerror or exc}")
+
+
+class JsonProblem(ValueError):
+    """A JSON document Signpost will not read (too deep, a key twice, not a number)."""
+
+
+def _json_depth(text: str) -> int:
+    # Only brackets outside strings count; walking them is fast enough for the 20 MB limit.
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    if not brackets:
+        return 0
+    return max(accumulate(1 if c in "[{" else -1 for c in brackets))
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise JsonProblem(
+                f"the key {key!r} appears twice in one object: keep one (Signpost does not guess which one you meant)"
+            )
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise JsonProblem(f"{name} is not a JSON number: write a number or null")
+
+
+def load_json(text: str, *, file: str) -> tuple[Any, Problem | None]:
+    """Parse JSON text, refusing nesting deeper than :data:`MAX_JSON_DEPTH`, keys repeated inside one object,
+    ``NaN``/``Infinity`` and numbers too long to be real; the problem names the line and column when it can."""
+    depth = _json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        return None, Problem(
+            file,
+            None,
+            None,
+            f"the JSON is nested {depth:,} levels deep; the limit is {MAX_JSON_DEPTH}: is it the right file?",
+        )
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant), None
+    except json.JSONDecodeError as exc:
+        return None, Problem(file, None, None, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
+    except JsonProblem as exc:
+        return None, Problem(file, None, None, str(exc))
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of thousands of digits
+        return None, Problem(file, None, None, f"cannot read the JSON: {str(exc)[:160]}")
 
 
 def decode_text(data: bytes, *, file: str, fmt: str) -> tuple[str | None, list[Problem]]:
@@ -35,15 +151,7 @@ def decode_text(data: bytes, *, file: str, fmt: str) -> tuple[str | None, list[P
     if not data.strip(b" \t\r\n\xef\xbb\xbf"):
         return None, [Problem(file, None, None, "the file is empty: fill in at least one service (see the template)")]
     if len(data) > MAX_FILE_BYTES:
-        return None, [
-            Problem(
-                file,
-                None,
-                None,
-                f"the file is {len(data) / 1_048_576:.1f} MB; the limit is {MAX_FILE_BYTES // 1_048_576} MB:"
-                " split it (e.g. one file per commissioner)",
-            )
-        ]
+        return None, [_size_problem(file, len(data))]
     if data.startswith(b"PK\x03\x04"):
         return None, [
             Problem(file, None, None, f"this is an Excel workbook or other zip file, not {fmt.upper()}: {save_as}")

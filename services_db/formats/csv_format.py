@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from mapping.spreadsheet import csv_writer, restore_cell, safe_cell
 from mapping.types import (
     AreaCoverage,
     ChannelKind,
@@ -114,7 +115,7 @@ def read_csv(text: str, *, file: str) -> tuple[list[RawService], list[Problem], 
                     )
                 )
                 continue
-            fields = {key: cells[index] if index < len(cells) else "" for key, index in known.items()}
+            fields = {key: restore_cell(cells[index]) if index < len(cells) else "" for key, index in known.items()}
             services.append(RawService(row=start, fields=fields))
     except csv.Error as exc:
         problems.append(Problem(file, line + 1, None, f"cannot read this line as CSV ({exc}): check its quotes"))
@@ -192,7 +193,7 @@ def write_csv(records: Iterable[ServiceRecord]) -> str:
     writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\r\n")
     writer.writeheader()
     for record in records:
-        writer.writerow(record_to_row(record))
+        writer.writerow({column: safe_cell(value) for column, value in record_to_row(record).items()})
     return out.getvalue()
 
 
@@ -204,7 +205,7 @@ def template_notes() -> str:
     """The notes sheet: for each template column, whether it is required, what to write and the example."""
     example = next(csv.DictReader(io.StringIO(TEMPLATE.read_text(encoding="utf-8-sig"), newline="")))
     out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out, lineterminator="\r\n")
     writer.writerow(["column", "required", "what to write", "example"])
     for column in COLUMNS:
         required, note = COLUMN_NOTES[column]

@@ -16,7 +16,7 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from mapping.types import PolygonCoverage, RadiusCoverage, ServiceRecord
-from services_db.formats.common import record_to_properties
+from services_db.formats.common import load_json, record_to_properties
 from services_db.validation import COLUMNS, MAX_ROWS, Problem, RawService, canonical_geojson, suggest
 
 __all__ = ["WGS84_NAMES", "read_geojson", "write_geojson"]
@@ -38,10 +38,6 @@ GEOMETRY_TYPES = frozenset({"Point", "Polygon", "MultiPolygon"})
 PROPERTY_NAMES = frozenset(COLUMNS) | {"channels", "translations"}
 
 
-def _json_problem(file: str, text: str, exc: json.JSONDecodeError) -> Problem:
-    return Problem(file, None, None, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
-
-
 def _crs_problem(file: str, collection: Mapping[str, Any]) -> Problem | None:
     crs = collection.get("crs")
     if crs is None:
@@ -60,10 +56,9 @@ def _crs_problem(file: str, collection: Mapping[str, Any]) -> Problem | None:
 
 def read_geojson(text: str, *, file: str) -> tuple[list[RawService], list[Problem], list[Problem]]:
     """Features of a FeatureCollection as raw entries (row = feature index, from 0)."""
-    try:
-        collection = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return [], [_json_problem(file, text, exc)], []
+    collection, problem = load_json(text, file=file)
+    if problem is not None:
+        return [], [problem], []
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
         kind = collection.get("type") if isinstance(collection, dict) else type(collection).__name__
         return (

@@ -30,7 +30,7 @@ from mapping.types import (
     ServiceStatus,
     Strand,
 )
-from services_db.formats.common import DAY_NAMES, record_to_properties
+from services_db.formats.common import DAY_NAMES, load_json, record_to_properties
 from services_db.validation import COLUMNS, MAX_ROWS, Problem, RawService, canonical_geojson, suggest
 
 __all__ = ["EXTENSION", "read_oruk", "write_oruk"]
@@ -193,14 +193,9 @@ def write_oruk(records: Sequence[ServiceRecord], *, geometries: Mapping[str, Bas
 
 def read_oruk(text: str, *, file: str) -> tuple[list[RawService], list[Problem], list[Problem]]:
     """ORUK services as raw entries (row = index in ``content``, from 0)."""
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return (
-            [],
-            [Problem(file, None, None, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
-            [],
-        )
+    document, problem = load_json(text, file=file)
+    if problem is not None:
+        return [], [problem], []
     if isinstance(document, dict) and isinstance(document.get("content"), list):
         services = document["content"]
     elif isinstance(document, list):
@@ -237,6 +232,18 @@ def read_oruk(text: str, *, file: str) -> tuple[list[RawService], list[Problem],
                 problems.append(Problem(file, index, f"{EXTENSION}.{key}", f"unknown field.{suggest(key, COLUMNS)}"))
             if unknown:
                 continue
+            outer_id, inner_id = service.get("id"), extension.get("id")
+            if outer_id not in (None, "") and outer_id != inner_id:
+                problems.append(
+                    Problem(
+                        file,
+                        index,
+                        f"{EXTENSION}.id",
+                        f"the service's id {str(outer_id)[:80]!r} and its {EXTENSION} id {str(inner_id)[:80]!r}"
+                        " differ: make them the same (which record is meant is otherwise a guess)",
+                    )
+                )
+                continue
             fields = dict(extension)
             geometry = fields.pop("geometry", None)
             out.append(RawService(row=index, fields=fields, geometry=geometry if isinstance(geometry, dict) else None))
@@ -245,9 +252,24 @@ def read_oruk(text: str, *, file: str) -> tuple[list[RawService], list[Problem],
     return out, problems, []
 
 
+def _objects(value: Any, where: str, file: str, index: int, problems: list[Problem]) -> list[dict[str, Any]]:
+    """The objects of an ORUK list member; anything else in it is reported, not guessed at."""
+    if value in (None, "", []):
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        problems.append(Problem(file, index, where, "must be a list of objects, as in the Open Referral UK schema"))
+        return []
+    return value
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _from_standard(file: str, index: int, service: Mapping[str, Any], problems: list[Problem]) -> RawService:
+    raw_id = service.get("id")
     fields: dict[str, Any] = {
-        "id": _slug(str(service.get("id") or "")),
+        "id": _slug(raw_id) if isinstance(raw_id, str) else raw_id,
         "name": service.get("name"),
         "description": service.get("description") or "",
         "status": STATUS_FROM_ORUK.get(str(service.get("status") or "active").lower(), service.get("status")),
@@ -260,19 +282,18 @@ def _from_standard(file: str, index: int, service: Mapping[str, Any], problems: 
     if isinstance(url, str) and url.startswith("https://"):
         fields["source_url"] = url
     channels: list[dict[str, Any]] = []
-    for contact in service.get("contacts") or []:
-        for phone in (contact or {}).get("phones") or []:
-            if (phone or {}).get("number"):
-                channels.append({"kind": "phone", "value": str(phone["number"]), "note": contact.get("name") or ""})
+    for contact in _objects(service.get("contacts"), "contacts", file, index, problems):
+        for phone in _objects(contact.get("phones"), "contacts.phones", file, index, problems):
+            if phone.get("number"):
+                channels.append({"kind": "phone", "value": phone["number"], "note": contact.get("name") or ""})
     if service.get("email"):
-        channels.append({"kind": "email", "value": str(service["email"])})
+        channels.append({"kind": "email", "value": service["email"]})
     if url:
-        channels.append({"kind": "web", "value": str(url)})
-    for link in service.get("service_at_locations") or []:
-        location = (link or {}).get("location") or {}
-        address = location.get("name") or next(
-            (a.get("address_1") for a in location.get("physical_addresses") or [] if a.get("address_1")), None
-        )
+        channels.append({"kind": "web", "value": url})
+    for link in _objects(service.get("service_at_locations"), "service_at_locations", file, index, problems):
+        location = _object(link.get("location"))
+        addresses = _objects(location.get("physical_addresses"), "physical_addresses", file, index, problems)
+        address = location.get("name") or next((a["address_1"] for a in addresses if a.get("address_1")), None)
         if address:
             channels.append(
                 {
@@ -283,27 +304,31 @@ def _from_standard(file: str, index: int, service: Mapping[str, Any], problems: 
                 }
             )
     fields["channels"] = channels
-    for term in service.get("service_taxonomys") or []:
-        taxonomy = (term or {}).get("taxonomy") or {}
+    for term in _objects(service.get("service_taxonomys"), "service_taxonomys", file, index, problems):
+        taxonomy = _object(term.get("taxonomy"))
         if taxonomy.get("vocabulary") == KIND_VOCABULARY:
             fields["kind"] = taxonomy.get("name")
         elif taxonomy.get("vocabulary") == STRAND_VOCABULARY:
             fields.setdefault("strands", []).append(taxonomy.get("name"))
-    fields["languages"] = [str(x.get("language")) for x in service.get("languages") or [] if x and x.get("language")]
-    for eligibility in service.get("eligibilitys") or []:
+    fields["languages"] = [
+        x["language"]
+        for x in _objects(service.get("languages"), "languages", file, index, problems)
+        if x.get("language")
+    ]
+    for eligibility in _objects(service.get("eligibilitys"), "eligibilitys", file, index, problems):
         if isinstance(eligibility, dict):
             fields.setdefault("eligibility", eligibility.get("eligibility") or "")
             fields.setdefault("min_age", eligibility.get("minimum_age"))
             fields.setdefault("max_age", eligibility.get("maximum_age"))
     intervals = []
-    for schedule in service.get("regular_schedules") or []:
-        for day in str((schedule or {}).get("byday") or "").split(","):
+    for schedule in _objects(service.get("regular_schedules"), "regular_schedules", file, index, problems):
+        for day in str(schedule.get("byday") or "").split(","):
             day = day.strip().upper()
             if day in BYDAY and schedule.get("opens_at") and schedule.get("closes_at"):
                 opens, closes = str(schedule["opens_at"])[:5], str(schedule["closes_at"])[:5]
                 intervals.append(f"{DAY_NAMES[BYDAY.index(day)]} {opens}-{closes}")
             elif day:
-                problems.append(Problem(file, index, "regular_schedules", f"cannot read schedule day {day!r}"))
+                problems.append(Problem(file, index, "regular_schedules", f"cannot read schedule day {day[:20]!r}"))
     if intervals:
         fields["hours"] = "; ".join(intervals)
     geometry = _standard_coverage(file, index, service, fields, problems)
@@ -314,8 +339,7 @@ def _standard_coverage(
     file: str, index: int, service: Mapping[str, Any], fields: dict[str, Any], problems: list[Problem]
 ) -> dict[str, Any] | None:
     codes: list[str] = []
-    for area in service.get("service_areas") or []:
-        area = area or {}
+    for area in _objects(service.get("service_areas"), "service_areas", file, index, problems):
         uri = str(area.get("uri") or "")
         name = str(area.get("service_area") or area.get("name") or "").strip()
         code = uri.rsplit("/", 1)[-1] if uri.startswith(ONS_URI) else name.upper()
@@ -328,10 +352,9 @@ def _standard_coverage(
             return None
         extent = area.get("extent")
         if extent:
-            try:
-                geometry = json.loads(extent) if isinstance(extent, str) else extent
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(file, index, "service_areas.extent", f"is not GeoJSON: {exc.msg}"))
+            geometry, problem = load_json(extent, file=file) if isinstance(extent, str) else (extent, None)
+            if problem is not None:
+                problems.append(Problem(file, index, "service_areas.extent", f"is not GeoJSON: {problem.message}"))
                 return None
             fields["coverage_type"] = "polygon"
             return geometry if isinstance(geometry, dict) else None

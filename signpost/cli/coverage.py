@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import shlex
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from mapping.population import PopulationError
 # mapping.report (and through it matplotlib) is imported inside the commands that use it: every `signpost`
 # command, even --help, would otherwise pay seconds of start-up for it.
 from mapping.siting import DEFAULT_RADIUS_M
+from mapping.spreadsheet import csv_writer
 from mapping.types import ServiceKind, ServiceRecord, Strand
 from services_db.reports import stored_report_boundaries
 from signpost import wiring
@@ -292,7 +292,7 @@ def history(
     console.print(table)
     if csv_out:
         with csv_out.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
+            writer = csv_writer(fh)
             writer.writerow(
                 ["taken_on", "area", "strand", "population", "population_covered", "pct", "method", "scope"]
             )

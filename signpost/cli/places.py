@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn, TextIO
@@ -16,6 +15,7 @@ from mapping.areas import AreaRegistry
 from mapping.locate import Ambiguous, Located, LocateResult, Locator
 from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
+from mapping.spreadsheet import csv_writer
 from services_db.boundaries import load_boundary_index
 from signpost import wiring
 
@@ -64,7 +64,7 @@ def locate_command(
         _fail(f"{out}: cannot write ({exc.strerror}); choose another --out path")
     located = 0
     try:
-        writer = csv.writer(target, lineterminator="\n")
+        writer = csv_writer(target, lineterminator="\n")
         writer.writerow(COLUMNS)
         with Progress(
             TextColumn("Locating"),

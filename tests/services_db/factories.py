@@ -190,13 +190,16 @@ def mixed_directory(
         else:
             coverage = PolygonCoverage(square_geojson(round(lat, 5), round(lon, 5), rng.choice([0.02, 0.05, 0.1])))
         strands = rng.sample(list(Strand), rng.choice([0, 0, 1, 2]))
+        commissioner = rng.choice(list(commissioner_codes))
+        if isinstance(coverage, NationalCoverage) and commissioner and commissioner.startswith("pcc-"):
+            commissioner = None  # a force area's commissioner does not commission national services
         record = make_service(
             f"test-{seed}-{n:06d}",
             name=f"Test centre {n}",
             kind=rng.choice(list(ServiceKind)),
             coverage=coverage,
             strands=strands,
-            commissioner_code=rng.choice(list(commissioner_codes)),
+            commissioner_code=commissioner,
             channels=(phone(rng.choice(DRAMA_PHONES)), in_person(round(lat, 5), round(lon, 5))),
             hours=hours(rng.choice(["24/7", "mon-fri 09:00-17:00", "mon-thu 10:00-20:30; fri 10:00-16:30"])),
             status=ServiceStatus.ACTIVE if n % 17 else ServiceStatus.SUSPENDED,

@@ -23,8 +23,8 @@ from tests.services_db.bad_files import BAD_FILES, GOOD_ROW, BadFile, csv_bytes
 runner = CliRunner()
 
 
-def test_the_corpus_has_at_least_thirty_distinct_defects() -> None:
-    assert len({case.defect for case in BAD_FILES}) == len(BAD_FILES) >= 30
+def test_the_corpus_has_at_least_a_hundred_distinct_defects() -> None:
+    assert len({case.defect for case in BAD_FILES}) == len(BAD_FILES) >= 100
 
 
 @pytest.fixture

@@ -165,7 +165,8 @@ def test_locate_writes_csv(data_dir: Path, tmp_path: Path) -> None:
     assert by_query["LS6"]["source"] == "outcode"
     assert by_query["Newport"]["error"].startswith("ambiguous") and "Isle of Wight" in by_query["Newport"]["error"]
     assert by_query["LS6 1A"]["error"].startswith("malformed_postcode")
-    assert by_query["-1.55, 53.8"]["error"].startswith("swapped_coordinates")
+    # A query starting with '-' would be a formula in a spreadsheet: the export shows it as text ('-...).
+    assert by_query["'-1.55, 53.8"]["error"].startswith("swapped_coordinates")
     assert by_query["EH1 1RW"]["error"].startswith("outside_england_wales") and by_query["EH1 1RW"]["lat"] == ""
 
 

@@ -384,4 +384,10 @@ def _cases() -> list[BadFile]:
     ]
 
 
-BAD_FILES: list[BadFile] = _cases()
+def _all_cases() -> list[BadFile]:
+    from tests.services_db.bad_files.hostile import hostile_cases  # built on the helpers above
+
+    return _cases() + hostile_cases()
+
+
+BAD_FILES: list[BadFile] = _all_cases()
