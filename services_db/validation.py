@@ -1090,8 +1090,12 @@ def _lookalike(host: str) -> str | None:
     return next((d for d in PROTECTED_DOMAINS if d.replace(".", "") in squashed), None)
 
 
-def _url_problem(value: str) -> str | None:
-    """Why a victim should not be sent to ``value`` (any scheme but https, user info, look-alikes), or ``None``."""
+def _url_problem(value: str, *, plain_http: bool = False) -> str | None:
+    """Why a victim should not be sent to ``value`` (any scheme but https, user info, look-alikes), or ``None``.
+
+    ``plain_http`` lets an ``http://`` address through (the caller warns): some small services' own sites have
+    no https yet, and they are still the service's address.
+    """
     try:
         parts = urlsplit(value)
         host = parts.hostname
@@ -1102,7 +1106,7 @@ def _url_problem(value: str) -> str | None:
         return (
             "has letters from other alphabets in the site name, which can imitate another site: give the plain address"
         )
-    if parts.scheme.lower() != "https":
+    if parts.scheme.lower() != "https" and not (plain_http and parts.scheme.lower() == "http"):
         return "must start with https:// (a secure address); other kinds of address are not offered to victims"
     if not host or not HOST_PATTERN.match(host) or re.search(r"\s", value):
         return "is not a web address: copy it from the browser's address bar"
@@ -1123,10 +1127,12 @@ def _url_problem(value: str) -> str | None:
 
 def _web_address(row: _Row, column: str, value: str) -> bool:
     text = value if "://" in value else "https://" + value
-    problem = _url_problem(text)
+    problem = _url_problem(text, plain_http=True)
     if problem is not None:
         row.problem(column, f"{value!r} {problem}, e.g. https://www.example.org/report")
         return False
+    if text.lower().startswith("http://"):
+        row.warn(column, f"{value!r} is not secure (http): use the https:// address if the site has one")
     return True
 
 

@@ -82,7 +82,7 @@ def _csv_cases() -> list[BadFile]:
             "source_url",
             "user name",
         ),
-        BadFile("http web address", csv, row(web="http://example.org/report"), 2, "web", "must start with https://"),
+        BadFile("http source_url", csv, row(source_url="http://example.org/s2"), 2, "source_url", "https://"),
         BadFile("ftp web address", csv, row(web="ftp://example.org/report"), 2, "web", "must start with https://"),
         BadFile("javascript address", csv, row(web="javascript:alert(1)"), 2, "web", "plain text only"),
         BadFile("data address", csv, row(web="data:text/html,hello"), 2, "web", "not a web address"),
@@ -101,7 +101,7 @@ def _csv_cases() -> list[BadFile]:
         ),
         BadFile("g0v look-alike", csv, row(web="https://www.g0v-uk.example/"), 2, "web", "gov.uk address"),
         BadFile("unusual port", csv, row(web="https://example.org:8443/report"), 2, "web", "port 8443"),
-        BadFile("web chat over http", csv, row(web_chat="http://example.org/chat"), 2, "web_chat", "https://"),
+        BadFile("web chat over gopher", csv, row(web_chat="gopher://example.org/chat"), 2, "web_chat", "https://"),
         # Characters nobody can see.
         BadFile("right-to-left override", csv, row(name="Leeds centre \u202egnp.exe"), 2, "name", "U+202E"),
         BadFile("zero-width space in id", csv, row(id="test-bad\u200bfiles-centre"), 2, "id", "U+200B"),
