@@ -31,6 +31,8 @@ import json
 import logging
 import os
 import secrets
+import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -94,17 +96,34 @@ def chat_key_secret(*, configured: str | None, data_dir: Path) -> bytes:
         return configured.encode("utf-8")
     path = data_dir / SECRET_FILE
     if path.exists():
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+        return _read_secret(path)
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_bytes(32)
-    # O_EXCL: two workers starting at once agree on whichever secret was written first.
+    # Written in full to a private temporary file, then published with link(), which fails if the name exists:
+    # a worker starting beside another never sees a half-written secret, and both agree on the first one.
+    fd, temporary = tempfile.mkstemp(prefix=".chat-key-", dir=data_dir)  # mode 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(secret.hex())
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secret.hex())
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return _read_secret(path)
+    finally:
+        os.unlink(temporary)
     return secret
+
+
+def _read_secret(path: Path, *, attempts: int = 50) -> bytes:
+    """The secret in ``path``; an empty or partial file (written by an older version) is read again shortly."""
+    for _ in range(attempts):
+        text = path.read_text(encoding="ascii").strip()
+        if len(text) == 64:
+            return bytes.fromhex(text)
+        time.sleep(0.02)
+    raise ValueError(f"{path} does not hold a 32-byte hex secret: delete it to have a new one made")
 
 
 @dataclass(frozen=True)

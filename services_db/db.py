@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -72,9 +72,21 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+MIGRATION_LOCK = 0x5167_6E70_6F73_7401  # PostgreSQL advisory lock key: "Signpost" migrations
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to ``revision`` (all migrations by default). Safe to call on every start."""
+    """Bring the schema up to ``revision`` (all migrations by default). Safe to call on every start.
+
+    Runs under a database lock held to the end of the transaction (PostgreSQL: an advisory lock; SQLite: an
+    exclusive transaction), so two workers starting at once migrate one after the other: the second finds the
+    schema current and does nothing.
+    """
     with engine.begin() as connection:
+        if is_postgresql(engine):
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        elif engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN EXCLUSIVE")
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from signpost.cli import accounts, bot, coverage, find, geography, jobs, places, services, services_io, web
+from signpost.cli.console import make_output_safe
 
 app = typer.Typer(
     name="signpost",
@@ -30,4 +31,5 @@ web.register(app)  # web
 
 
 def main() -> None:
+    make_output_safe()
     app()

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +21,7 @@ from sqlmodel import Session
 from services_db import access, signin
 from services_db.access import AccountError, Role
 from signpost import wiring
+from signpost.cli.console import escape, fail
 from signpost.cli.operator import operator_actor
 
 app = typer.Typer(
@@ -31,11 +32,6 @@ console = Console()
 errors = Console(stderr=True)
 
 DaysOption = Annotated[int, typer.Option("--expires-days", min=1, max=366, help="Days until the token expires.")]
-
-
-def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]error:[/] {message}")
-    raise typer.Exit(2)
 
 
 @contextmanager
@@ -93,8 +89,8 @@ def add_command(
                 else None
             )
         except AccountError as exc:
-            _fail(str(exc))
-    console.print(f"Account [bold]{info.id}[/] added: {info.name} ({info.role.value}{_of(info)}).")
+            fail(str(exc))
+    console.print(f"Account [bold]{info.id}[/] added: {escape(info.name)} ({info.role.value}{_of(info)}).")
     if issued is not None:
         _show_token(issued)
 
@@ -137,7 +133,7 @@ def list_command(
         tokens = ", ".join(f"{t.prefix} (to {t.expires_at:%Y-%m-%d})" for t in a.tokens if t.active(now)) or "-"
         status = "active" if a.active else f"revoked {a.revoked_at:%Y-%m-%d}"
         telegram = "yes" if a.telegram_user_id is not None else "-"
-        table.add_row(str(a.id), a.name, a.role.value, a.commissioner_code or "-", telegram, tokens, status)
+        table.add_row(str(a.id), escape(a.name), a.role.value, a.commissioner_code or "-", telegram, tokens, status)
     console.print(table)
 
 
@@ -153,7 +149,7 @@ def revoke_command(
 ) -> None:
     """Revoke an account (and its tokens), or one token."""
     if (account_id is None) == (token_prefix is None):
-        _fail("give an account id, or --token-prefix PREFIX (not both)")
+        fail("give an account id, or --token-prefix PREFIX (not both)")
     with _session() as session:
         actor = operator_actor()
         try:
@@ -164,8 +160,8 @@ def revoke_command(
             assert account_id is not None
             info = access.revoke_account(session=session, account_id=account_id, actor=actor)
         except AccountError as exc:
-            _fail(str(exc))
-    console.print(f"Account {info.id} ({info.name}) revoked, with its tokens; its Telegram id is forgotten.")
+            fail(str(exc))
+    console.print(f"Account {info.id} ({escape(info.name)}) revoked, with its tokens; its Telegram id is forgotten.")
 
 
 @app.command("token")
@@ -181,7 +177,7 @@ def token_command(
                 session=session, account_id=account_id, actor=actor, valid_for=timedelta(days=expires_days)
             )
         except AccountError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     _show_token(issued)
 
 
@@ -214,5 +210,5 @@ def refusals_command(
     for column in ("when", "who", "service", "what and why"):
         table.add_column(column)
     for r in rows:
-        table.add_row(f"{r.at:%Y-%m-%d %H:%M}", r.actor, r.service_id or "-", r.detail)
+        table.add_row(f"{r.at:%Y-%m-%d %H:%M}", escape(r.actor), r.service_id or "-", escape(r.detail))
     console.print(table)

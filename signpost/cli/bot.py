@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from signpost import wiring
+from signpost.cli.console import fail
 
 
 def register(app: typer.Typer) -> None:
@@ -71,8 +72,7 @@ def chat(
     try:
         chosen = Language(language.lower())
     except ValueError:
-        errors.print(f"[red]Unknown language {language!r}.[/red] Use en, cy or easy.")
-        raise typer.Exit(2) from None
+        fail(f"unknown language {language!r}. Use en, cy or easy.")
     config = wiring.settings()
     console = Console(highlight=False)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,6 +26,7 @@ from mapping.spreadsheet import csv_writer
 from mapping.types import ServiceKind, ServiceRecord, Strand
 from services_db.reports import stored_report_boundaries
 from signpost import wiring
+from signpost.cli.console import fail
 
 if TYPE_CHECKING:
     from mapping.report.context import AreaExtra
@@ -37,28 +38,23 @@ errors = Console(stderr=True)
 LEVELS = ("pfa", "lad")
 
 
-def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
 def _levels(text: str) -> tuple[str, ...]:
     levels = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
     bad = [lv for lv in levels if lv not in LEVELS]
     if bad or not levels:
-        _fail(f"--level {text!r}: use pfa, lad or pfa,lad")
+        fail(f"--level {text!r}: use pfa, lad or pfa,lad")
     return levels
 
 
 def _services_from_file(path: Path, session: Session) -> list[ServiceRecord]:
     from services_db.formats import read_services
+    from services_db.formats.common import read_file_bounded
     from services_db.importer import default_context
     from services_db.validation import validate_services
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        _fail(f"{path}: cannot read it ({exc.strerror or exc})")
+    data, problem = read_file_bounded(path)
+    if data is None:
+        fail(f"{path}: {problem.message if problem else 'cannot read it'}")
     parsed = read_services(data, name=str(path))
     problems = list(parsed.problems)
     records: list[ServiceRecord] = []
@@ -69,7 +65,7 @@ def _services_from_file(path: Path, session: Session) -> list[ServiceRecord]:
     if problems:
         shown = "\n  ".join(str(p) for p in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        _fail(f"{path}: {len(problems)} problem(s), fix them and run again:\n  {shown}{more}")
+        fail(f"{path}: {len(problems)} problem(s), fix them and run again:\n  {shown}{more}")
     return records
 
 
@@ -78,12 +74,12 @@ def _boundaries(pfa: str | None, lad: str | None, session: Session) -> BoundaryI
     from mapping.report.run import BoundaryInput
 
     if (pfa is None) != (lad is None):
-        _fail("give both --pfa and --lad (or neither, to use the boundaries loaded with `signpost geography load`)")
+        fail("give both --pfa and --lad (or neither, to use the boundaries loaded with `signpost geography load`)")
     if pfa is not None and lad is not None:
         try:
             pfas, lads = load_boundaries(pfa, level="pfa"), load_boundaries(lad, level="lad")
         except BoundaryError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         vintage = f"PFA {pfas.vintage}, LAD {lads.vintage}"
         return BoundaryInput(pfas.boundaries, lads.boundaries, vintage, f"{pfa}, {lad}")
     return stored_report_boundaries(session=session)
@@ -174,7 +170,7 @@ def report(
 
     levels = _levels(level)
     if siting_radius_km <= 0:
-        _fail("--siting-radius-km must be positive")
+        fail("--siting-radius-km must be positive")
     engine = wiring.database()
     registry = AreaRegistry.default()
     with Session(engine, expire_on_commit=False) as session:
@@ -234,7 +230,7 @@ def report(
         except (PopulationError, CrimeError, CoverageInputError, ValueError) as exc:
             bar.stop()
             message = "; ".join(str(p) for p in exc.problems) if isinstance(exc, CoverageInputError) else str(exc)
-            _fail(f"{message}\nNothing was written.")
+            fail(f"{message}\nNothing was written.")
     console.print(Markdown("\n".join(summary_lines(outcome.context))))
     console.print(f"Wrote {len(outcome.files)} files to {out}:")
     for path in outcome.files:
@@ -258,13 +254,13 @@ def history(
     from services_db.snapshots import snapshot_series
 
     if strand != ANY and strand not in {s.value for s in Strand}:
-        _fail(f"unknown strand {strand!r}: use any, {', '.join(s.value for s in Strand)}")
+        fail(f"unknown strand {strand!r}: use any, {', '.join(s.value for s in Strand)}")
     registry = AreaRegistry.default()
     if area is not None:
         area = area.strip().upper()
         info = registry.area(area)
         if info is None or info.level != "pfa":
-            _fail(f"{area} is not a police force area code (E23000001-E23000039, W15000001-W15000004)")
+            fail(f"{area} is not a police force area code (E23000001-E23000039, W15000001-W15000004)")
     engine = wiring.database()
     with Session(engine) as session:
         scope = "with_national" if include_national else "local"

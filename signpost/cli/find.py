@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,6 +33,7 @@ from mapping.types import (
 from services_db.boundaries import load_boundary_index
 from services_db.repository import list_services
 from signpost import wiring
+from signpost.cli.console import escape, fail
 
 console = Console()
 errors = Console(stderr=True)
@@ -80,10 +81,10 @@ def find_command(
     result = locator.locate(query)
     if isinstance(result, Ambiguous):
         choices = "; ".join(f'"{p.name}, {p.district}" ({p.region})' if p.district else p.label for p in result.choices)
-        _fail(f"'{query}' could be more than one place: run again with one of: {choices}")
+        fail(f"'{query}' could be more than one place: run again with one of: {choices}")
     outside = isinstance(result, NotFound) and result.problem == Problem.OUTSIDE_ENGLAND_WALES
     if isinstance(result, NotFound) and not outside:
-        _fail(result.message)
+        fail(result.message)
 
     index = SignpostIndex.build(services, areas=boundaries.geometry if boundaries is not None else None)
     location: Location | None = None
@@ -129,10 +130,10 @@ def _print_table(matches: list[Match]) -> None:
         table.add_column(column)
     for match in matches:
         service = match.service
-        name = service.name + (" [yellow](caveat)[/]" if service.caveat else "")
+        name = escape(service.name) + (" [yellow](caveat)[/]" if service.caveat else "")
         why = _why(match)
         distance = _distance(match.distance_m) if match.distance_m is not None else ""
-        table.add_row(name, service.kind.value, why, distance, "\n".join(_contacts(match)))
+        table.add_row(name, service.kind.value, why, distance, escape("\n".join(_contacts(match))))
     console.print(table)
     if any(m.reason is MatchReason.NEAREST_OUTSIDE for m in matches):
         console.print("[dim]'nearest outside your area': no local third-party reporting covers this place.[/]")
@@ -199,8 +200,3 @@ def _as_json(
             for m in matches
         ],
     }
-
-
-def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]{message}")
-    raise typer.Exit(2)

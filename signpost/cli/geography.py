@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,15 +13,11 @@ from mapping.areas import LAD, PFA
 from mapping.boundaries import BoundaryError, BoundaryIndex, BoundarySet, load_boundaries
 from services_db.boundaries import boundary_status, load_boundary_index, store_boundaries
 from signpost import wiring
+from signpost.cli.console import fail
 
 app = typer.Typer(no_args_is_help=True, help="Official boundaries (Police Force Areas, Local Authority Districts).")
 console = Console()
 errors = Console(stderr=True)
-
-
-def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]{message}", highlight=False)
-    raise typer.Exit(2)
 
 
 @app.command("load")
@@ -35,7 +31,7 @@ def load_command(
 ) -> None:
     """Load, check and store official boundaries; services' coverage geometries are then re-resolved."""
     if pfa is None and lad is None:
-        _fail("give --pfa FILE_OR_URL and/or --lad FILE_OR_URL (ONS boundary files, GeoJSON)")
+        fail("give --pfa FILE_OR_URL and/or --lad FILE_OR_URL (ONS boundary files, GeoJSON)")
     sets: list[BoundarySet] = []
     with console.status("Reading boundaries...", spinner="dots") as status:
         for level, source in ((PFA, pfa), (LAD, lad)):
@@ -45,7 +41,7 @@ def load_command(
             try:
                 sets.append(load_boundaries(source, level=level))
             except BoundaryError as exc:
-                _fail(str(exc))
+                fail(str(exc))
         status.update("Storing...")
         engine = wiring.database()
         with Session(engine, expire_on_commit=False) as session:

@@ -17,6 +17,7 @@ from jobs.schedule import JOBS, build_scheduler, job_spec, run_now
 from services_db.access import MAX_ROW_ID
 from services_db.models import Account, JobRun, OutboxMessage, ScheduledImport
 from signpost import wiring
+from signpost.cli.console import escape, fail
 
 app = typer.Typer(no_args_is_help=True, help="Scheduled jobs: reports, reminders, retention and statistics.")
 console = Console()
@@ -49,8 +50,7 @@ def run_now_command(job_id: str = typer.Argument(..., help="A job id from `signp
     try:
         job_spec(job_id)
     except KeyError as exc:
-        errors.print(f"[red]{exc.args[0]}[/red]")
-        raise typer.Exit(2) from None
+        fail(str(exc.args[0]))
     outcome = asyncio.run(run_now(job_id, wiring.job_context()))
     colour = {"ok": "green", "skipped": "yellow"}.get(outcome.outcome, "red")
     console.print(f"[{colour}]{job_id}: {outcome.outcome}[/{colour}] {json.dumps(dict(outcome.counts))}")
@@ -113,18 +113,16 @@ def imports_add(
 ) -> None:
     """Register a published list; the daily job imports it through the same validation as `services import`."""
     if not source.startswith(("https://", "http://")) and not Path(source).is_file():
-        errors.print(f"[red]{source} is neither an http(s) URL nor a file that exists[/red]")
-        raise typer.Exit(2)
+        fail(f"{source} is neither an http(s) URL nor a file that exists")
     engine = wiring.database()
     with Session(engine) as session:
         owner = session.get(Account, account)
         if owner is None or owner.revoked_at is not None or owner.role != "pcc_editor":
-            errors.print(f"[red]account {account} is not an active pcc_editor: see `signpost accounts list`[/red]")
-            raise typer.Exit(2)
+            fail(f"account {account} is not an active pcc_editor: see `signpost accounts list`")
         schedule = ScheduledImport(account_id=account, source=source, created_at=datetime.now(UTC))
         session.add(schedule)
         session.commit()
-        console.print(f"Registered scheduled import {schedule.id}: {source} as {owner.name}")
+        console.print(f"Registered scheduled import {schedule.id}: {escape(source)} as {escape(owner.name)}")
 
 
 @imports_app.command("list")
@@ -147,8 +145,7 @@ def imports_remove(schedule_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID)
     with Session(engine) as session:
         schedule = session.get(ScheduledImport, schedule_id)
         if schedule is None:
-            errors.print(f"[red]no scheduled import {schedule_id}: see `signpost jobs imports list`[/red]")
-            raise typer.Exit(2)
+            fail(f"no scheduled import {schedule_id}: see `signpost jobs imports list`")
         session.delete(schedule)
         session.commit()
     console.print(f"Removed scheduled import {schedule_id}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
@@ -17,7 +17,9 @@ from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
 from mapping.spreadsheet import csv_writer
 from services_db.boundaries import load_boundary_index
+from services_db.formats.common import read_file_bounded
 from signpost import wiring
+from signpost.cli.console import fail
 
 COLUMNS = ("query", "lat", "lon", "precision_m", "source", "lad_code", "pfa_code", "error")
 _PROGRESS_FROM = 200  # lines: below this the answer comes before a bar would be worth drawing
@@ -28,11 +30,6 @@ errors = Console(stderr=True)
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
     app.command("locate")(locate_command)
-
-
-def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]{message}", highlight=False)
-    raise typer.Exit(2)
 
 
 def locate_command(
@@ -61,7 +58,7 @@ def locate_command(
     try:
         target: TextIO = partial.open("w", encoding="utf-8", newline="") if partial is not None else sys.stdout
     except OSError as exc:
-        _fail(f"{out}: cannot write ({exc.strerror}); choose another --out path")
+        fail(f"{out}: cannot write ({exc.strerror}); choose another --out path")
     located = 0
     try:
         writer = csv_writer(target, lineterminator="\n")
@@ -92,7 +89,7 @@ def locate_command(
             partial.replace(out)
         except OSError as exc:
             partial.unlink(missing_ok=True)
-            _fail(f"{out}: cannot write ({exc.strerror}); choose another --out path")
+            fail(f"{out}: cannot write ({exc.strerror}); choose another --out path")
     where = f" into {out}" if out is not None else ""
     failed = len(queries) - located
     note = f", {failed} not (see the error column)" if failed else ""
@@ -101,28 +98,25 @@ def locate_command(
 
 
 def _read_lines(file: Path) -> list[str]:
-    try:
-        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        _fail(f"{file}: no such file; give a text file with one postcode, place or 'lat,lon' per line")
-    except UnicodeDecodeError:
-        _fail(f"{file}: not UTF-8 text; save it as UTF-8 (plain text or CSV) and run again")
-    except OSError as exc:
-        _fail(f"{file}: cannot read ({exc.strerror})")
+    if str(file) == "-":
+        text = sys.stdin.read()
+    else:
+        data, problem = read_file_bounded(file)  # never /dev/zero, a FIFO or a 5 GB file
+        if data is None:
+            fail(problem.message if problem else f"{file}: cannot read it")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            fail(f"{file}: not UTF-8 text; save it as UTF-8 (plain text or CSV) and run again")
     # Lines starting with "#" are comments, so a list can carry notes.
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-
-
-def _cell(query: str) -> str:
-    """The query as a CSV cell a spreadsheet shows as text, never runs as a formula."""
-    return "'" + query if query[:1] in ("=", "+", "@", "\t", "\r") else query
 
 
 def _row(query: str, result: LocateResult) -> list[str]:
     if isinstance(result, Located):
         loc = result.location
         return [
-            _cell(query),
+            query,
             f"{loc.lat:.6f}",
             f"{loc.lon:.6f}",
             f"{loc.precision_m:.0f}",
@@ -133,5 +127,5 @@ def _row(query: str, result: LocateResult) -> list[str]:
         ]
     if isinstance(result, Ambiguous):
         choices = "; ".join(p.label for p in result.choices)
-        return [_cell(query), "", "", "", "", "", "", f"ambiguous: several places have this name ({choices})"]
-    return [_cell(query), "", "", "", "", "", "", f"{result.problem}: {result.message}"]
+        return [query, "", "", "", "", "", "", f"ambiguous: several places have this name ({choices})"]
+    return [query, "", "", "", "", "", "", f"{result.problem}: {result.message}"]

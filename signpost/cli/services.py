@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session
 
@@ -27,6 +26,7 @@ from services_db.boundaries import load_boundary_index
 from services_db.convert import record_to_dict
 from services_db.seed import seed as seed_directory
 from signpost import wiring
+from signpost.cli.console import escape, fail
 from signpost.cli.operator import operator_actor
 
 app = typer.Typer(
@@ -75,7 +75,7 @@ def list_command(
         flag = " [yellow](caveat)[/]" if r.caveat else ""
         table.add_row(
             r.id,
-            r.name + flag,
+            escape(r.name) + flag,
             r.kind.value,
             _coverage_text(r),
             r.status.value,
@@ -94,7 +94,7 @@ def show_command(
     with _session() as session:
         record = repository.get_service(session=session, service_id=service_id)
     if record is None:
-        _fail(repository.ServiceNotFound(service_id).message)
+        fail(repository.ServiceNotFound(service_id).message)
     if as_json:
         _print_json(record_to_dict(record))
         return
@@ -122,13 +122,13 @@ def show_command(
         ("communities", ", ".join(record.communities)),
         ("ages", _ages_text(record)),
         ("residents only", "yes" if record.residents_only else ""),
-        ("caveat", f"[yellow]{record.caveat}[/]" if record.caveat else ""),
+        ("caveat", f"[yellow]{escape(record.caveat)}[/]" if record.caveat else ""),
         *_translation_rows(record),
         ("version", f"{record.version} (updated {record.updated_at:%Y-%m-%d %H:%M} UTC)" if record.updated_at else ""),
     ]
     for name, value in rows:
         if value:
-            table.add_row(name, value)
+            table.add_row(name, value if name == "caveat" else escape(value))
     console.print(table)
 
 
@@ -152,7 +152,7 @@ def seed_command(actor: ActorOption = None) -> None:
         try:
             report = seed_directory(session=session, actor=operator_actor(actor or "seed"), areas=_areas(session))
         except repository.DirectoryError as exc:
-            _fail(exc.message)
+            fail(exc.message)
     console.print(
         f"[green]National directory applied[/]: {len(report.created)} added, {len(report.updated)} updated, "
         f"{len(report.unchanged)} unchanged, {len(report.retired)} retired."
@@ -201,7 +201,7 @@ def history_command(
     with _session() as session:
         entries = repository.history(session=session, service_id=service_id)
     if not entries:
-        _fail(f"no history for service {service_id!r}: check the id with `signpost services list`")
+        fail(f"no history for service {service_id!r}: check the id with `signpost services list`")
     if as_json:
         _print_json(
             [
@@ -224,7 +224,7 @@ def history_command(
         table.add_column(column)
     for e in entries:
         changed = _changes(e) or e.detail or ("new entry" if e.before is None else "")
-        table.add_row(str(e.version or ""), f"{e.at:%Y-%m-%d %H:%M}", e.actor, e.action, changed)
+        table.add_row(str(e.version or ""), f"{e.at:%Y-%m-%d %H:%M}", escape(e.actor), e.action, escape(changed))
     console.print(table)
     console.print(f"Restore an earlier version with `signpost services restore {service_id} --version N`.")
 
@@ -240,13 +240,13 @@ def restore_command(
     """Bring back an earlier version of a service, saved as a new version."""
     with _session() as session:
         if not repository.history(session=session, service_id=service_id):
-            _fail(f"no service with id {service_id!r}: check the id with `signpost services list`")
+            fail(f"no service with id {service_id!r}: check the id with `signpost services list`")
         try:
             record = repository.restore(
                 session=session, service_id=service_id, version=version, actor=_actor(actor), areas=_areas(session)
             )
         except repository.DirectoryError as exc:
-            _fail(exc.message)
+            fail(exc.message)
     console.print(f"[green]Restored[/] {service_id} to the content of version {version}: now version {record.version}.")
 
 
@@ -260,14 +260,14 @@ def verify_command(
     try:
         checked = date.fromisoformat(on) if on else date.today()
     except ValueError:
-        _fail(f"--on {on!r} is not a date: write it as YYYY-MM-DD, e.g. 2025-03-01")
+        fail(f"--on {on!r} is not a date: write it as YYYY-MM-DD, e.g. 2025-03-01")
     if checked > date.today():
-        _fail(f"--on {checked} is in the future: give the date the details were actually checked")
+        fail(f"--on {checked} is in the future: give the date the details were actually checked")
     with _session() as session:
         try:
             record = repository.set_verified(session=session, service_id=service_id, on=checked, actor=_actor(actor))
         except repository.DirectoryError as exc:
-            _fail(exc.message)
+            fail(exc.message)
     console.print(
         f"[green]Verified[/] {service_id} on {record.verified_on} ({record.confirmation.value};"
         f" version {record.version})."
@@ -284,7 +284,7 @@ def close_command(
         try:
             record = repository.close_service(session=session, service_id=service_id, actor=_actor(actor))
         except repository.DirectoryError as exc:
-            _fail(exc.message)
+            fail(exc.message)
     console.print(f"[green]Closed[/] {service_id} (version {record.version}): no longer shown to anyone.")
 
 
@@ -300,11 +300,6 @@ def _areas(session: Session) -> AreaGeometryLookup | None:
 
 def _actor(actor: str | None) -> str:
     return operator_actor(actor)
-
-
-def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]Error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
 
 
 def _print_json(data: Any) -> None:

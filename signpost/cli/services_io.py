@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ from services_db.formats.csv_format import TEMPLATE, template_notes
 from services_db.importer import ImportPlan, apply_import, export_directory, plan_import
 from services_db.validation import Problem
 from signpost import wiring
+from signpost.cli.console import escape, fail
 from signpost.cli.operator import operator_actor
 
 console = Console()
@@ -28,11 +29,6 @@ errors = Console(stderr=True)
 MAX_LISTED_PROBLEMS = 200
 T = TypeVar("T")
 FORMATS = ["auto", *(f.value for f in FileFormat)]
-
-
-def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]{message}[/]")
-    raise typer.Exit(2)
 
 
 def _print_problems(problems: tuple[Problem, ...], *, title: str, style: str = "red") -> None:
@@ -59,7 +55,7 @@ def _print_changes(changes: ChangeSet, *, show: int = 50) -> None:
         for column in ("id", "name", "kind", "coverage", "status"):
             table.add_column(column)
         for r in added:
-            table.add_row(r.id, r.name, r.kind.value, r.coverage.type.value, r.status.value)
+            table.add_row(r.id, escape(r.name), r.kind.value, r.coverage.type.value, r.status.value)
         console.print(table)
     if changes.changed:
         changed, more = shown(changes.changed)
@@ -68,7 +64,7 @@ def _print_changes(changes: ChangeSet, *, show: int = 50) -> None:
             table.add_column(column, overflow="fold")
         for change in changed:
             for n, f in enumerate(change.fields):
-                table.add_row(change.service_id if n == 0 else "", f.column, f.before, f.after)
+                table.add_row(change.service_id if n == 0 else "", f.column, escape(f.before), escape(f.after))
         console.print(table)
     if changes.removed:
         removed, more = shown(changes.removed)
@@ -76,7 +72,7 @@ def _print_changes(changes: ChangeSet, *, show: int = 50) -> None:
         for column in ("id", "name", "commissioner"):
             table.add_column(column)
         for r in removed:
-            table.add_row(r.id, r.name, r.commissioner_code or "")
+            table.add_row(r.id, escape(r.name), r.commissioner_code or "")
         console.print(table)
 
 
@@ -124,7 +120,7 @@ def import_command(
 ) -> None:
     """Import services from a file: every problem is listed at once; a real import is all or nothing."""
     if fmt not in FORMATS:
-        _fail(f"unknown --format {fmt!r}: use one of {', '.join(FORMATS)}")
+        fail(f"unknown --format {fmt!r}: use one of {', '.join(FORMATS)}")
     engine = wiring.database()
     with Session(engine, expire_on_commit=False) as session:
         plan = _plan(session, file, fmt, replace_all)
@@ -154,7 +150,7 @@ def export_command(
 ) -> None:
     """Export the whole directory (every status) as CSV, GeoJSON or Open Referral UK JSON."""
     if fmt not in [f.value for f in FileFormat]:
-        _fail(f"unknown --format {fmt!r}: use csv, geojson or oruk")
+        fail(f"unknown --format {fmt!r}: use csv, geojson or oruk")
     engine = wiring.database()
     with Session(engine, expire_on_commit=False) as session:
         text = export_directory(session=session, fmt=fmt, areas=_areas(session))
@@ -164,7 +160,7 @@ def export_command(
     try:
         out.write_text(text, encoding="utf-8", newline="")
     except OSError as exc:
-        _fail(f"cannot write {out}: {exc.strerror}")
+        fail(f"cannot write {out}: {exc.strerror}")
     errors.print(f"[green]wrote {out}[/]")
 
 
@@ -179,7 +175,7 @@ def template_command(
         out.write_bytes(TEMPLATE.read_bytes())
         notes.write_text(template_notes(), encoding="utf-8", newline="")
     except OSError as exc:
-        _fail(f"cannot write the template: {exc.strerror} ({exc.filename})")
+        fail(f"cannot write the template: {exc.strerror} ({exc.filename})")
     console.print(f"[green]wrote {out} (template with one example row) and {notes} (what each column means)[/]")
 
 

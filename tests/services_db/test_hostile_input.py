@@ -145,3 +145,19 @@ def test_a_lone_surrogate_never_crashes_the_command_line(cli_database: Engine, t
     result = runner.invoke(app, ["services", "import", str(path), "--actor", "test"])
     assert result.exit_code == 2, result.output
     assert "surrogate" in result.output and "Traceback" not in result.output
+
+
+def test_markup_in_a_file_is_printed_as_text(cli_database: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_bytes(b'id,name,[/free],"[free, 24/7]"\r\nx,y,1,2\r\n')
+    result = runner.invoke(app, ["coverage", "report", "--services", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "MarkupError" not in result.output and "Traceback" not in result.output
+    assert "'[/free]'" in result.output and "'[free, 24/7]'" in result.output
+
+
+def test_user_errors_exit_2_with_the_text_escaped() -> None:
+    result = runner.invoke(app, ["chat", "--language", "[/bold]"])
+    assert result.exit_code == 2 and "[/bold]" in result.output
+    result = runner.invoke(app, ["jobs", "run-now", "[red]nope"])
+    assert result.exit_code == 2 and "[red]nope" in result.output
