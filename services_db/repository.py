@@ -415,7 +415,11 @@ def restore(
     areas: AreaGeometryLookup | None = None,
     now: datetime | None = None,
 ) -> ServiceRecord:
-    """Bring back the content a service had at ``version``, as a new version (also after it was deleted)."""
+    """Bring back the content a service had at ``version``, as a new version (also after it was deleted).
+
+    When the service already has that content (an old Restore button pressed twice), nothing is written and
+    the current record is returned: its version is unchanged.
+    """
     with _transaction(session):
         entries = history(session=session, service_id=service_id)
         states = {e.version: e.after for e in entries if e.after is not None and e.version is not None}
@@ -434,9 +438,10 @@ def restore(
             )
         else:
             rewritten = writes.update(
-                session, row, wanted, actor=actor, at=at, areas=areas, action="restore", detail=detail, force=True
+                session, row, wanted, actor=actor, at=at, areas=areas, action="restore", detail=detail
             )
-            assert rewritten is not None  # force=True always writes
+            if rewritten is None:
+                return row_to_record(row)  # already that content: no new version
             restored = rewritten
         writes.flush(session)
     return restored

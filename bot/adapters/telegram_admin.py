@@ -492,6 +492,7 @@ class StaffBot:
                 )
                 if not decision.allowed:
                     return _refused(decision)
+                current = repository.get_service(session=session, service_id=service_id)
                 try:
                     restored = repository.restore(
                         session=session,
@@ -503,6 +504,8 @@ class StaffBot:
                     )
                 except repository.DirectoryError as exc:
                     return f"Not restored: {exc}"
+                if current is not None and restored.version == current.version:
+                    return f"{restored.name} [{service_id}] already has version {version}'s content: nothing changed."
                 return (
                     f"Restored {restored.name} [{service_id}] to version {version}'s content (now v{restored.version})."
                 )
@@ -620,13 +623,26 @@ class StaffBot:
             session.commit()
         return nonce
 
-    def _take(self, principal: Principal, nonce: str) -> PendingUpload | None:
-        """The pending upload, if it is this person's and not expired; it is removed either way."""
+    def _take(self, principal: Principal, nonce: str) -> PendingUpload | Decision | None:
+        """The pending upload, if it is this person's and not expired; it is removed either way.
+
+        Someone else's preview (a colleague pressing Confirm in a shared chat) is left for its owner, and the
+        attempt is refused and audited like any other refusal.
+        """
         now = self.clock()
         with Session(self.engine, expire_on_commit=False) as session:
             pending = session.get(PendingUpload, nonce)
-            if pending is None or pending.account_id != principal.account_id:
+            if pending is None:
                 return None
+            if pending.account_id != principal.account_id:
+                decision = Decision(
+                    allowed=False,
+                    action=Action.IMPORT,
+                    actor=principal.actor,
+                    reasons=("this preview belongs to the person who sent the file: only they can confirm or cancel",),
+                )
+                access.record_refusal(session=session, decision=decision, service_id=None, now=now)
+                return decision
             session.delete(pending)
             session.commit()
         expires = pending.expires_at if pending.expires_at.tzinfo else pending.expires_at.replace(tzinfo=UTC)
@@ -636,6 +652,9 @@ class StaffBot:
         self, message: Message, principal: Principal, nonce: str, context: ContextTypes.DEFAULT_TYPE
     ) -> None:
         pending = await asyncio.to_thread(self._take, principal, nonce)
+        if isinstance(pending, Decision):
+            await _reply(message, _refused(pending, nothing_changed=True))
+            return
         await _drop_buttons(message)
         if pending is None:
             await _reply(message, "This preview has expired or was already used: send the file again.")
@@ -675,6 +694,9 @@ class StaffBot:
 
     async def _cancel(self, message: Message, principal: Principal, nonce: str) -> None:
         pending = await asyncio.to_thread(self._take, principal, nonce)
+        if isinstance(pending, Decision):
+            await _reply(message, _refused(pending, nothing_changed=True))
+            return
         await _drop_buttons(message)
         text = "Cancelled: nothing was changed." if pending is not None else "This preview was already closed."
         await _reply(message, text)

@@ -294,6 +294,9 @@ async def test_history_and_restore(harness: Harness) -> None:
     calls = await editor.press("adm:r:1:leeds-youth")
     assert "to version 1's content (now v3)" in texts(calls)[0]
     assert harness.services()["leeds-youth"].channels != changed.channels
+    calls = await editor.press("adm:r:1:leeds-youth")  # the old button again: no identical extra version
+    assert "already has version 1's content: nothing changed" in texts(calls)[0]
+    assert harness.services()["leeds-youth"].version == 3
     calls = await editor.send("/restore manchester-hub 1")
     assert texts(calls)[0].startswith("Not allowed:") and len(harness.refusals()) == 1
 
@@ -397,6 +400,19 @@ async def test_two_editors_of_one_service_the_second_is_told(harness: Harness, w
         assert f"{DRAMA_PHONES[2]} -> {DRAMA_PHONES[3]}" in joined
         assert "Confirm" in buttons(calls)
     assert harness.services()["leeds-hub"].channels[0].value == DRAMA_PHONES[2]  # not overwritten
+
+
+async def test_someone_elses_confirm_is_refused_audited_and_left_for_its_owner(harness: Harness) -> None:
+    owner, colleague = harness.person(EDITOR_ID), harness.person(SECOND_EDITOR_ID)
+    stored = harness.services()
+    calls = await owner.upload("a.csv", _csv([stored["leeds-hub"], stored["leeds-youth"], _leeds("leeds-other")]))
+    confirm, cancel = buttons(calls)["Confirm"], buttons(calls)["Cancel"]
+    for button in (confirm, cancel):
+        calls = await colleague.press(button)
+        assert texts(calls)[-1].startswith("Not allowed (nothing was changed):")
+        assert "only they can confirm or cancel" in texts(calls)[-1]
+    assert len(harness.refusals()) == 2 and "leeds-other" not in harness.services()
+    assert "Done:" in texts(await owner.press(confirm))[-1]  # still the owner's to confirm
 
 
 def _drop_column(content: bytes, column: str) -> bytes:

@@ -82,6 +82,10 @@ def test_restore_brings_back_an_earlier_version_as_a_new_version(session: Sessio
     last = repo.history(session=session, service_id="svc")[-1]
     assert (last.action, last.actor, last.detail) == ("restore", "c", "restored version 1")
     assert last.before == v2 and last.after == restored
+    # the same restore again (an old button) changes nothing and writes no version
+    entries = len(repo.history(session=session, service_id="svc"))
+    same = repo.restore(session=session, service_id="svc", version=1, actor="c", now=at(2))
+    assert same.version == 3 and len(repo.history(session=session, service_id="svc")) == entries
     # restoring the restored version's own source again is still a recorded change of version
     again = repo.restore(session=session, service_id="svc", version=2, actor="c", now=at(3))
     assert (again.name, again.version) == ("Second", 4)
