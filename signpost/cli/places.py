@@ -103,7 +103,7 @@ def _read_lines(file: Path) -> list[str]:
     else:
         data, problem = read_file_bounded(file)  # never /dev/zero, a FIFO or a 5 GB file
         if data is None:
-            fail(problem.message if problem else f"{file}: cannot read it")
+            fail(str(problem) if problem else f"{file}: cannot read it")
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
