@@ -166,7 +166,9 @@ def _queue_reminders(context: JobContext) -> list[tuple[int, Reminder]]:
 
 
 def _stale_records(session: Session, reminder: Reminder) -> list[tuple[str, Any]]:
-    rows = session.exec(select(Service.id, Service.verified_on).where(col(Service.id).in_(reminder.service_ids)))
+    rows = session.exec(
+        select(col(Service.id), col(Service.verified_on)).where(col(Service.id).in_(reminder.service_ids))
+    )
     return [(sid, verified) for sid, verified in rows]
 
 

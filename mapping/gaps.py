@@ -95,9 +95,12 @@ class AreaUnit:
 
 
 class BoundaryLike(Protocol):
-    code: str
-    name: str
-    geometry: BaseGeometry  # WGS84
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def geometry(self) -> BaseGeometry: ...  # WGS84
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ import shapely
 from shapely.geometry import GeometryCollection, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mapping.areas import AreaRegistry
 from mapping.coverage import AreaGeometryLookup, resolve_coverage
@@ -634,7 +634,7 @@ def _owners(session: Session, ids: Iterable[str]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
-        for sid, owner in session.exec(select(Service.id, Service.commissioner_code).where(Service.id.in_(chunk))):
+        for sid, owner in session.exec(select(Service.id, Service.commissioner_code).where(col(Service.id).in_(chunk))):
             out[sid] = owner
     return out
 
@@ -733,7 +733,7 @@ def refusals(*, session: Session, since: datetime | None = None, limit: int = 10
     query = select(AuditEntry).where(AuditEntry.action == "refused")
     if since is not None:
         query = query.where(AuditEntry.at >= since)
-    rows = session.exec(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)).all()
+    rows = session.exec(query.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc()).limit(limit)).all()
     return [RefusalRecord(_aware(r.at), r.actor, r.service_id, r.detail) for r in rows]
 
 
@@ -807,7 +807,7 @@ def _token_info(row: ApiToken) -> TokenInfo:
 
 def _account_info(session: Session, account: Account) -> AccountInfo:
     assert account.id is not None
-    tokens = session.exec(select(ApiToken).where(ApiToken.account_id == account.id).order_by(ApiToken.id)).all()
+    tokens = session.exec(select(ApiToken).where(ApiToken.account_id == account.id).order_by(col(ApiToken.id))).all()
     return AccountInfo(
         id=account.id,
         name=account.name,
@@ -907,7 +907,7 @@ def get_account(*, session: Session, account_id: int) -> AccountInfo | None:
 
 
 def list_accounts(*, session: Session, include_revoked: bool = False) -> list[AccountInfo]:
-    query = select(Account).order_by(Account.id)
+    query = select(Account).order_by(col(Account.id))
     if not include_revoked:
         query = query.where(Account.revoked_at.is_(None))  # type: ignore[union-attr]
     return [_account_info(session, a) for a in session.exec(query).all()]

@@ -21,6 +21,8 @@ from signpost.config import Settings
 if TYPE_CHECKING:
     from telegram.ext import Application
 
+    from mapping.geocoder import NominatimGeocoder
+
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
@@ -31,6 +33,20 @@ def settings() -> Settings:
     # The postcode reverse index (GPS points, import place checks) is kept between runs in the data folder.
     PostcodeDirectory.default().set_cache_dir(config.data_dir / "cache")
     return config
+
+
+def geocoder(config: Settings | None = None) -> NominatimGeocoder | None:
+    """The online geocoder when ``SIGNPOST_GEOCODER`` is on, else ``None``.
+
+    Only the staff commands (``signpost find``, ``signpost locate``) use it: a victim's words never leave the
+    server, so the bot always locates offline.
+    """
+    config = config or settings()
+    if not config.geocoder_enabled:
+        return None
+    from mapping.geocoder import NominatimGeocoder
+
+    return NominatimGeocoder(user_agent=config.geocoder_user_agent)
 
 
 def database(config: Settings | None = None, *, seed_new: bool = True) -> Engine:

@@ -661,10 +661,11 @@ class VictimBot:
         if stored is None or stored == turn.conversation or stored.state is not turn.conversation.state:
             return
         redrawn = telegram_messages(Turn(stored, self.engine.screen(stored)), previous=stored.state)
-        if len(redrawn) != 1 or not isinstance(query.message, Message):
+        markup = redrawn[0].markup if len(redrawn) == 1 else None
+        if not isinstance(query.message, Message) or not isinstance(markup, InlineKeyboardMarkup | None):
             return
         try:
-            await query.message.edit_reply_markup(reply_markup=redrawn[0].markup)
+            await query.message.edit_reply_markup(reply_markup=markup)
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 log.info("screen not redrawn: %s", type(exc).__name__)

@@ -239,7 +239,8 @@ class StaffBot:
                 )
             ).all()
         for user_id in ids:
-            await self._set_menu(application.bot, int(user_id))
+            if user_id is not None:
+                await self._set_menu(application.bot, user_id)
 
     async def _set_menu(self, bot: Bot, user_id: int) -> None:
         cat = catalogue(Language.EN)
@@ -268,7 +269,7 @@ class StaffBot:
             await self._set_menu(context.bot, user.id)
         if message.document is not None:
             await self._upload(message, principal, context)
-        else:
+        elif command is not None:
             await getattr(self, _COMMANDS[command])(message, principal, args)
         raise ApplicationHandlerStop
 

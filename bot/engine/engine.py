@@ -24,6 +24,7 @@ from bot.engine.events import Choice, Command, Event, SharedLocation, Text, Unsu
 from bot.engine.model import NOTE_STATES, Conversation, Language, State
 from bot.engine.ports import Route, Signposter
 from bot.engine.urgency import Urgency, assess, load_catalogues
+from mapping.bank_holidays import is_bank_holiday
 from mapping.types import (
     DAY_NAMES,
     Channel,
@@ -986,54 +987,6 @@ def _strand(text: str) -> Strand | None:
         return Strand(text)
     except ValueError:
         return STRAND_ALIASES.get(text.replace("_", "-"))
-
-
-def _easter_sunday(year: int) -> date:
-    """Western Easter Sunday (the anonymous Gregorian algorithm)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = divmod(b, 4)
-    g = (8 * b + 13) // 25
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    weekday = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 19 * weekday) // 433
-    month = (h + weekday - 7 * m + 90) // 25
-    return date(year, month, (h + weekday - 7 * m + 33 * month + 19) % 32)
-
-
-def _first_monday(year: int, month: int) -> date:
-    first = date(year, month, 1)
-    return first + timedelta(days=(7 - first.weekday()) % 7)
-
-
-def _last_monday(year: int, month: int) -> date:
-    last = (date(year + (month == 12), month % 12 + 1, 1)) - timedelta(days=1)
-    return last - timedelta(days=last.weekday())
-
-
-def bank_holidays(year: int) -> frozenset[date]:
-    """The regular bank holidays of England and Wales in ``year``, with substitute days.
-
-    One-off holidays (a coronation, a state funeral) and moved ones (VE Day 2020) are announced, not computed:
-    on those days the weekly hours are used as on any other day.
-    """
-    easter = _easter_sunday(year)
-    days = {easter - timedelta(days=2), easter + timedelta(days=1)}
-    days |= {_first_monday(year, 5), _last_monday(year, 5), _last_monday(year, 8)}
-    new_year = date(year, 1, 1)
-    days.add(new_year + timedelta(days=(7 - new_year.weekday()) % 7 if new_year.weekday() >= 5 else 0))
-    christmas, boxing = date(year, 12, 25), date(year, 12, 26)
-    taken: set[date] = set()
-    for day in (christmas, boxing):
-        while day.weekday() >= 5 or day in taken:
-            day += timedelta(days=1)
-        taken.add(day)
-    return frozenset(days | taken)
-
-
-def is_bank_holiday(day: date) -> bool:
-    """True on a regular England and Wales bank holiday (see :func:`bank_holidays`)."""
-    return day in bank_holidays(day.year)
 
 
 def _hours_text(hours: OpeningHours) -> str:

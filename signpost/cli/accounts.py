@@ -189,7 +189,7 @@ def link_command(
     with _session() as session:
         account = signin.find_account(session=session, who=who)
         if account is None or account.id is None:
-            _fail(f"no single active account {who!r}: see signpost accounts list")
+            fail(f"no single active account {who!r}: see signpost accounts list")
         issued = signin.issue_code(session=session, account_id=account.id, actor=operator_actor())
     url = wiring.settings().web_url.rstrip("/")
     console.print(

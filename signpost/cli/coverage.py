@@ -5,12 +5,12 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlmodel import Session
 
@@ -92,7 +92,8 @@ def _demand(session: Session) -> list[AreaExtra]:
     from bot.stats import signposting_counts
 
     out: list[AreaExtra] = []
-    for level, field in (("pfa", "pfa_code"), ("lad", "lad_code")):
+    fields: tuple[tuple[str, Literal["pfa_code", "lad_code"]], ...] = (("pfa", "pfa_code"), ("lad", "lad_code"))
+    for level, field in fields:
         rows = signposting_counts(session=session, suppress_under=5, group_by=(field, "strand"))
         values: dict[tuple[str, str], dict[str, str | float | int | None]] = {}
         for row in rows:
@@ -208,7 +209,7 @@ def report(
         console=errors,
         transient=True,
     ) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(step: str, done: int, total: int) -> None:
             if step not in tasks:
@@ -265,7 +266,8 @@ def history(
     with Session(engine) as session:
         scope = "with_national" if include_national else "local"
         series = snapshot_series(session=session, area_code=area, strand=strand, scope=scope)
-    where = registry.area(area).name if area and registry.area(area) else "England and Wales"
+    named = registry.area(area) if area else None
+    where = named.name if named is not None else "England and Wales"
     if not series:
         console.print(f"No coverage snapshots for {where} yet: run `signpost jobs run-now coverage-snapshot`.")
         return

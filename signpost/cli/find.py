@@ -77,7 +77,13 @@ def find_command(
         services = list_services(session=session, status=ServiceStatus.ACTIVE)
         boundaries = load_boundary_index(session=session)
     registry = AreaRegistry.default()
-    locator = Locator(postcodes=PostcodeDirectory(), registry=registry, gazetteer=Gazetteer(), boundaries=boundaries)
+    locator = Locator(
+        postcodes=PostcodeDirectory(),
+        registry=registry,
+        gazetteer=Gazetteer(),
+        boundaries=boundaries,
+        geocoder=wiring.geocoder(),
+    )
     result = locator.locate(query)
     if isinstance(result, Ambiguous):
         choices = "; ".join(f'"{p.name}, {p.district}" ({p.region})' if p.district else p.label for p in result.choices)

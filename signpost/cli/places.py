@@ -52,6 +52,7 @@ def locate_command(
         registry=AreaRegistry.default(),
         gazetteer=Gazetteer.default(),
         boundaries=index,
+        geocoder=wiring.geocoder(),
     )
     # Written to a temporary file beside --out and moved into place at the end: never a half-written CSV.
     partial = out.with_name(f".{out.name}.partial") if out is not None else None

@@ -10,6 +10,7 @@ from bot.content import catalogue
 from bot.engine import Choice, Command, Conversation, Language, State, Text, looks_urgent
 from bot.engine.engine import NEAREST_OUTSIDE_MAX_KM, Outgoing, ServiceCard
 from bot.render import render
+from mapping.bank_holidays import bank_holidays
 from mapping.types import MatchReason, OpeningHours, OpeningInterval, ServiceKind
 from tests.bot.support import Clock, actions, make_engine, shipped_signposter
 
@@ -292,7 +293,11 @@ def test_in_the_terminal_note_a_number_that_picks_nothing_is_an_answer() -> None
 @pytest.mark.parametrize(
     ("year", "expected"),
     [
-        # gov.uk's lists, less the announced one-offs (2020's moved VE Day; 2022's Jubilee and state funeral)
+        # gov.uk's lists for England and Wales, one-off holidays included
+        (2012, ["01-02", "04-06", "04-09", "05-07", "06-04", "06-05", "08-27", "12-25", "12-26"]),
+        (2020, ["01-01", "04-10", "04-13", "05-08", "05-25", "08-31", "12-25", "12-28"]),
+        (2022, ["01-03", "04-15", "04-18", "05-02", "06-02", "06-03", "08-29", "09-19", "12-26", "12-27"]),
+        (2023, ["01-02", "04-07", "04-10", "05-01", "05-08", "05-29", "08-28", "12-25", "12-26"]),
         (2021, ["01-01", "04-02", "04-05", "05-03", "05-31", "08-30", "12-27", "12-28"]),
         (2026, ["01-01", "04-03", "04-06", "05-04", "05-25", "08-31", "12-25", "12-28"]),
         (2027, ["01-01", "03-26", "03-29", "05-03", "05-31", "08-30", "12-27", "12-28"]),
@@ -300,8 +305,6 @@ def test_in_the_terminal_note_a_number_that_picks_nothing_is_an_answer() -> None
     ],
 )
 def test_bank_holidays_of_england_and_wales(year: int, expected: list[str]) -> None:
-    from bot.engine.engine import bank_holidays
-
     assert sorted(day.strftime("%m-%d") for day in bank_holidays(year)) == expected
 
 
