@@ -20,7 +20,7 @@ conversation row, for at most :data:`NOTE_SEALED_FOR`; the engine holds it in me
 chat id is not stored, so the database (even with the secret) cannot open a note without knowing whose it is.
 
 For the quick exit, the ids of the messages in each chat (numbers only) are kept in ``chat_message`` until the
-person leaves or forgets, or the conversation expires (:func:`purge_expired`).
+person leaves or forgets, or the conversation expires (:func:`services_db.retention.purge_expired`).
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ from sqlmodel import Session
 
 from bot.engine.engine import Turn
 from bot.engine.model import Conversation
-from bot.stats import record_signposting
 from services_db.models import ChatMessage, ConversationRecord
+from services_db.retention import DELETABLE_FOR
+from services_db.stats import record_signposting
 
 __all__ = [
-    "DELETABLE_FOR",
     "NOTE_SEALED_FOR",
     "AlreadyTaken",
     "ChatKeyer",
@@ -61,15 +61,12 @@ __all__ = [
     "NoteCarrier",
     "NoteSeal",
     "chat_key_secret",
-    "purge_expired",
 ]
 
 log = logging.getLogger(__name__)
 SECRET_FILE = "chat-key.secret"
 _TABLE = ConversationRecord.__table__  # type: ignore[attr-defined]
 _MESSAGES = ChatMessage.__table__  # type: ignore[attr-defined]
-# Telegram lets a bot delete messages in a private chat for 48 hours; older ids are of no use.
-DELETABLE_FOR = timedelta(hours=48)
 # A note not given back within this time is dropped (the engine's own limit may be shorter).
 NOTE_SEALED_FOR = timedelta(minutes=30)
 # Update ids remembered per conversation: more than any redelivery can span for one person.
@@ -451,26 +448,3 @@ def _record(session: Session, turn: Turn, now: datetime) -> None:
 
 def _aware(value: datetime) -> datetime:
     return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
-
-
-def purge_expired(*, session: Session, now: datetime) -> int:
-    """Delete every conversation idle past its expiry, sealed notes past theirs, and message ids of chats with
-    no conversation left (or too old to delete anyway); returns how many conversations. The retention job
-    calls this.
-
-    Parameters
-    ----------
-    session
-        An open session; the caller commits.
-    now
-        Aware UTC time.
-    """
-    conn = session.connection()
-    result = conn.execute(delete(_TABLE).where(_TABLE.c.expires_at <= now))
-    conn.execute(update(_TABLE).where(_TABLE.c.note_expires_at <= now).values(note=None, note_expires_at=None))
-    conn.execute(
-        delete(_MESSAGES).where(
-            (_MESSAGES.c.sent_at <= now - DELETABLE_FOR) | _MESSAGES.c.chat_key.not_in(select(_TABLE.c.chat_key))
-        )
-    )
-    return int(result.rowcount or 0)

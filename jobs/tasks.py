@@ -18,8 +18,6 @@ from typing import Any
 import httpx
 from sqlmodel import Session, col, delete, select
 
-from bot.persistence import purge_expired
-from bot.stats import signposting_counts
 from jobs.runner import JobContext
 from mapping.areas import AreaRegistry
 from mapping.gaps import Geography, compute_coverage
@@ -37,7 +35,9 @@ from services_db.models import (
     ScheduledImport,
     Service,
 )
+from services_db.retention import purge_expired
 from services_db.staleness import Reminder, stale_reminders
+from services_db.stats import signposting_counts
 
 __all__ = ["coverage_snapshot", "retention", "scheduled_imports", "staleness_reminders", "statistics"]
 

@@ -89,7 +89,7 @@ def _demand(session: Session) -> list[AreaExtra]:
     from mapping.report.context import AreaExtra
 
     """The bot's anonymised signposting counts per area (any strand), counts under 5 suppressed."""
-    from bot.stats import signposting_counts
+    from services_db.stats import signposting_counts
 
     out: list[AreaExtra] = []
     fields: tuple[tuple[str, Literal["pfa_code", "lad_code"]], ...] = (("pfa", "pfa_code"), ("lad", "lad_code"))

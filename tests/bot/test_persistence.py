@@ -13,10 +13,11 @@ from sqlalchemy import Engine, inspect, select
 from sqlmodel import Session
 
 from bot.engine import Conversation, Language, SignpostingOutcome, State, Turn
-from bot.persistence import ChatKeyer, ConcurrentTurns, ConversationStore, chat_key_secret, purge_expired
-from bot.stats import signposting_counts
+from bot.persistence import ChatKeyer, ConcurrentTurns, ConversationStore, chat_key_secret
 from mapping.types import Strand
 from services_db.models import ChatMessage, ConversationRecord
+from services_db.retention import purge_expired
+from services_db.stats import signposting_counts
 
 CHAT = 123456789
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -40,11 +40,11 @@ from bot.engine import Language, State
 from bot.persistence import ChatKeyer, ConversationStore
 from bot.render import split_text
 from bot.signposter import DirectorySignposter
-from bot.stats import signposting_counts
 from mapping.locate import Locator
 from mapping.types import ServiceKind
 from services_db.models import ConversationRecord
 from services_db.seed import load_national_directory
+from services_db.stats import signposting_counts
 from tests.services_db.factories import PLACES, radius_service
 
 TOKEN = "123456:OFFLINE-TEST"

@@ -18,9 +18,9 @@ from sqlmodel import Session
 from bot.content import catalogue
 from bot.engine import Language, State
 from bot.persistence import ChatKeyer, chat_key_secret
-from bot.stats import signposting_counts
 from services_db.db import make_engine
 from services_db.models import ConversationRecord
+from services_db.stats import signposting_counts
 from tests.e2e.conftest import (
     Record,
     RunningBot,

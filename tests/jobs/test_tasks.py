@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.stats import record_signposting
 from jobs import tasks
 from jobs.runner import JobContext
 from mapping.areas import AreaRegistry
@@ -25,6 +24,7 @@ from services_db import access, repository
 from services_db.boundaries import store_boundaries
 from services_db.formats.csv_format import write_csv
 from services_db.models import CoverageSnapshot, OutboxMessage, PendingUpload, ScheduledImport
+from services_db.stats import record_signposting
 from tests.services_db.factories import area_service, make_service, radius_service
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

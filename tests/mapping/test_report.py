@@ -14,7 +14,6 @@ import pytest
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from bot.stats import record_signposting
 from mapping.crime import load_recorded_crime, prioritise
 from mapping.gaps import ANY, compute_coverage
 from mapping.population import PopulationBasis
@@ -25,6 +24,7 @@ from mapping.report.summary import summary_lines
 from mapping.siting import propose_sites
 from mapping.types import RadiusCoverage, ServiceKind, Strand
 from services_db.formats import write_services
+from services_db.stats import record_signposting
 from signpost import wiring
 from signpost.cli import app
 from tests.mapping.test_gaps import L1, L3, P1, P2, toy_geography, toy_population, toy_services

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, inspect
 from sqlmodel import Session, select
 
-from bot.stats import ANY_STRAND, UNSPECIFIED_STRAND, iso_week, record_signposting, signposting_counts
 from mapping.types import Strand
 from services_db.db import make_engine
 from services_db.models import SignpostingCount
+from services_db.stats import ANY_STRAND, UNSPECIFIED_STRAND, iso_week, record_signposting, signposting_counts
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # ISO week 2026-W48
 MANCHESTER_LAD, GMP_PFA = "E08000003", "E23000005"
