@@ -50,7 +50,6 @@ def test_bot_engine_never_imports_telegram() -> None:
         assert not bad, f"{path} imports {bad}"
 
 
-<<<<<<< HEAD
 @pytest.mark.parametrize("path", _files("web"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_web_is_a_thin_adapter_over_services_db(path: Path) -> None:
     """The console uses services_db and mapping only: never the bot's or the jobs' internals, nor the CLI."""
@@ -62,7 +61,8 @@ def test_web_is_a_thin_adapter_over_services_db(path: Path) -> None:
 def test_inner_packages_never_import_the_web_console(package: str) -> None:
     for path in _files(package):
         assert "web" not in _imports(path), f"{path} imports web"
-=======
+
+
 # bot, jobs and web are siblings: what two of them share lives in services_db or mapping, once.
 SIBLINGS = {"bot": {"jobs", "web"}, "jobs": {"bot", "web"}, "web": {"bot", "jobs"}}
 
@@ -76,4 +76,3 @@ def test_bot_jobs_and_web_do_not_reach_into_each_other(path: Path) -> None:
     package = path.relative_to(ROOT).parts[0]
     bad = _imports(path) & SIBLINGS[package]
     assert not bad, f"{path} imports {bad}: move what they share into services_db or mapping"
->>>>>>> 37a1e62 (architecture: jobs no longer reaches into bot (signposting statistics and the retention purge move to services_db.stats and services_db.retention); a test keeps bot, jobs and web apart)
