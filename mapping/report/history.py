@@ -52,7 +52,7 @@ def draw_history(series: Sequence[SnapshotPoint], *, title: str, path: Path) -> 
     for run in runs_by_method(series):
         method = run[0].method
         ax.plot(
-            [p.taken_on for p in run],
+            [p.taken_on for p in run],  # type: ignore[arg-type]  # dates: matplotlib converts them
             [p.pct if p.pct is not None else float("nan") for p in run],
             marker="o",
             color=COLOURS[methods.index(method) % len(COLOURS)],

@@ -19,6 +19,7 @@ from shapely.geometry import mapping
 
 from mapping.areas import AreaRegistry
 from mapping.coverage import resolve_coverage
+from mapping.spreadsheet import restore_cell
 from mapping.types import AreaCoverage, Confirmation, NationalCoverage, RadiusCoverage, ServiceRecord, ServiceStatus
 from services_db import importer, repository
 from services_db.access import MAX_ROW_ID, Action, Principal, Role
@@ -52,7 +53,7 @@ def coverage_text(record: ServiceRecord) -> str:
     if isinstance(coverage, NationalCoverage):
         return f"national ({coverage.nation.value})"
     if isinstance(coverage, AreaCoverage):
-        names = [f"{(registry.area(c).name if registry.area(c) else c)} ({c})" for c in coverage.area_codes]
+        names = [f"{(area.name if (area := registry.area(c)) else c)} ({c})" for c in coverage.area_codes]
         return ", ".join(names)
     if isinstance(coverage, RadiusCoverage):
         return f"{coverage.radius_m / 1000:g} km around {coverage.lat:.4f}, {coverage.lon:.4f}"
@@ -65,7 +66,8 @@ def template_row(record: ServiceRecord | None) -> tuple[list[str], dict[str, str
     reader = csv.DictReader(io.StringIO(text))
     columns = list(reader.fieldnames or [])
     row = next(reader, None) or {}
-    return columns, {k: (v or "") for k, v in row.items() if k is not None}
+    # The export marks cells a spreadsheet would run (a phone's "+44 ..."); a form shows the value itself.
+    return columns, {k: restore_cell(v or "") for k, v in row.items() if k is not None}
 
 
 @cache
