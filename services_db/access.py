@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import shapely
@@ -69,9 +69,11 @@ from mapping.coverage import AreaGeometryLookup, resolve_coverage
 from mapping.crs import bng_to_wgs84, geometry_to_bng
 from mapping.postcodes import PostcodeDirectory
 from mapping.types import AreaCoverage, Coverage, NationalCoverage, ServiceRecord
-from services_db.diff import ChangeSet
-from services_db.importer import ImportPlan
 from services_db.models import Account, ApiToken, AuditEntry, Commissioner, Service
+
+if TYPE_CHECKING:
+    from services_db.diff import ChangeSet
+    from services_db.importer import ImportPlan
 
 __all__ = [
     "FORCE_AREA_TOLERANCE_M",
@@ -693,6 +695,8 @@ def change_set_parts(
     changes: ChangeSet | ImportPlan | None,
 ) -> tuple[list[ServiceRecord], list[ServiceRecord], list[str]]:
     """(added records, changed records as they would be, ids that would close) of a change set or an import plan."""
+    from services_db.importer import ImportPlan  # the import machinery loads only when a plan is checked
+
     if isinstance(changes, ImportPlan):
         changes = changes.changes
     if changes is None:

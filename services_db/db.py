@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+_REVISION = re.compile(r"""^(down_revision|revision)\s*=\s*['"]?([\w-]+|None)['"]?""", re.M)
 
 
 def restrict(path: Path, mode: int) -> None:
@@ -66,6 +72,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -82,6 +90,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     exclusive transaction), so two workers starting at once migrate one after the other: the second finds the
     schema current and does nothing.
     """
+    if revision == "head" and _current_revision(engine) == head_revision():
+        return  # nothing to do: alembic (a third of a second to import) is not needed
+    from alembic import command
+
     with engine.begin() as connection:
         if is_postgresql(engine):
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
@@ -90,6 +102,29 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+@cache
+def head_revision() -> str | None:
+    """The newest migration: the one revision no other names as its ``down_revision`` (read from the files)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REVISION.findall(path.read_text(encoding="utf-8")))
+        if "revision" in found:
+            revisions.add(found["revision"])
+            parents.add(found.get("down_revision", "None"))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None  # several heads: let alembic say what is wrong
+
+
+def _current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:  # a new database: no version table yet
+        return None
+    return rows[0][0] if len(rows) == 1 else None
 
 
 def is_postgresql(engine: Engine) -> bool:

@@ -11,16 +11,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from jobs.runner import JobContext, Notifier
-from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
 from services_db.db import make_engine, migrate, restrict
-from services_db.seed import seed_if_new, seed_if_shipped_changed
 from signpost.config import Settings
 
 if TYPE_CHECKING:
     from telegram.ext import Application
 
+    from jobs.runner import JobContext, Notifier
     from mapping.geocoder import NominatimGeocoder
 
 
@@ -57,6 +55,8 @@ def database(config: Settings | None = None, *, seed_new: bool = True) -> Engine
     engine = make_engine(config.effective_database_url)
     migrate(engine)
     if seed_new:
+        from services_db.seed import seed_if_new, seed_if_shipped_changed
+
         with Session(engine, expire_on_commit=False) as session:
             if seed_if_new(session=session) is None:
                 seed_if_shipped_changed(session=session)
@@ -66,6 +66,8 @@ def database(config: Settings | None = None, *, seed_new: bool = True) -> Engine
 def job_context(config: Settings | None = None, *, notify: Notifier | None = None) -> JobContext:
     """The context scheduled jobs run with; ``notify`` delivers staff messages on Telegram when the bot runs."""
     config = config or settings()
+    from jobs.runner import JobContext
+
     return JobContext(
         engine=database(config),
         data_dir=config.data_dir,
@@ -97,6 +99,8 @@ def web_app(config: Settings | None = None, *, engine: Engine | None = None) -> 
 
 
 def _warm_lookups() -> None:
+    from mapping.places import Gazetteer
+
     PostcodeDirectory.default().build_reverse_index()
     Gazetteer.default().warm()
 

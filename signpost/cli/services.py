@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
-from mapping.coverage import AreaGeometryLookup
 from mapping.types import (
     AreaCoverage,
     NationalCoverage,
@@ -22,12 +21,13 @@ from mapping.types import (
 )
 from services_db import repository
 from services_db.access import MAX_ROW_ID
-from services_db.boundaries import load_boundary_index
 from services_db.convert import record_to_dict
-from services_db.seed import seed as seed_directory
 from signpost import wiring
 from signpost.cli.console import escape, fail
 from signpost.cli.operator import operator_actor
+
+if TYPE_CHECKING:
+    from mapping.coverage import AreaGeometryLookup
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -150,6 +150,8 @@ def seed_command(actor: ActorOption = None) -> None:
     """Apply the shipped national directory again, without touching services users added or changed."""
     with _session() as session:
         try:
+            from services_db.seed import seed as seed_directory
+
             report = seed_directory(session=session, actor=operator_actor(actor or "seed"), areas=_areas(session))
         except repository.DirectoryError as exc:
             fail(exc.message)
@@ -294,6 +296,8 @@ def _session() -> Session:
 
 def _areas(session: Session) -> AreaGeometryLookup | None:
     """Loaded boundaries resolve area-coded and national coverage; without them services match by codes."""
+    from services_db.boundaries import load_boundary_index
+
     index = load_boundary_index(session=session)
     return index.geometry if index is not None else None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -12,23 +12,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlmodel import Session
 
-from mapping.coverage import AreaGeometryLookup
-from services_db.boundaries import load_boundary_index
-from services_db.diff import ChangeSet
-from services_db.formats import FileFormat
-from services_db.formats.csv_format import TEMPLATE, template_notes
-from services_db.importer import ImportPlan, apply_import, export_directory, plan_import
-from services_db.validation import Problem
 from signpost import wiring
 from signpost.cli.console import escape, fail
 from signpost.cli.operator import operator_actor
+
+if TYPE_CHECKING:  # the import machinery (geometry, phone numbers) loads only when a command here runs
+    from mapping.coverage import AreaGeometryLookup
+    from services_db.diff import ChangeSet
+    from services_db.importer import ImportPlan
+    from services_db.validation import Problem
 
 console = Console()
 errors = Console(stderr=True)
 
 MAX_LISTED_PROBLEMS = 200
 T = TypeVar("T")
-FORMATS = ["auto", *(f.value for f in FileFormat)]
+FILE_FORMATS = ("csv", "geojson", "oruk")  # services_db.formats.FileFormat (a test keeps them equal)
+FORMATS = ["auto", *FILE_FORMATS]
 
 
 def _print_problems(problems: tuple[Problem, ...], *, title: str, style: str = "red") -> None:
@@ -78,6 +78,8 @@ def _print_changes(changes: ChangeSet, *, show: int = 50) -> None:
 
 def _areas(session: Session) -> AreaGeometryLookup | None:
     """The stored boundaries' lookup (so area-coded coverage gets its geometry), or None when none are loaded."""
+    from services_db.boundaries import load_boundary_index
+
     index = load_boundary_index(session=session)
     return index.geometry if index is not None else None
 
@@ -92,6 +94,8 @@ def _plan(session: Session, file: Path, fmt: str, replace_all: bool) -> ImportPl
         transient=True,
     ) as progress:
         task = progress.add_task(f"reading {file.name}", total=None)
+
+        from services_db.importer import plan_import
 
         def report(stage: str, done: int, total: int) -> None:
             progress.update(task, description=stage, completed=done, total=total)
@@ -134,6 +138,8 @@ def import_command(
         if dry_run:
             console.print("[cyan]dry run: nothing was written[/]")
             return
+        from services_db.importer import apply_import
+
         report = apply_import(session=session, plan=plan, actor=who, areas=_areas(session))
     if not report.applied:
         _print_problems(report.problems, title="nothing was imported")
@@ -149,8 +155,10 @@ def export_command(
     out: Annotated[Path | None, typer.Option("--out", help="File to write (default: standard output).")] = None,
 ) -> None:
     """Export the whole directory (every status) as CSV, GeoJSON or Open Referral UK JSON."""
-    if fmt not in [f.value for f in FileFormat]:
+    if fmt not in FILE_FORMATS:
         fail(f"unknown --format {fmt!r}: use csv, geojson or oruk")
+    from services_db.importer import export_directory
+
     engine = wiring.database()
     with Session(engine, expire_on_commit=False) as session:
         text = export_directory(session=session, fmt=fmt, areas=_areas(session))
@@ -170,6 +178,8 @@ def template_command(
     ),
 ) -> None:
     """Write the CSV template (one example row) and a notes sheet explaining each column."""
+    from services_db.formats.csv_format import TEMPLATE, template_notes
+
     notes = out.with_name(out.stem + "_notes.csv")
     try:
         out.write_bytes(TEMPLATE.read_bytes())

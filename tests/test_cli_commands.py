@@ -1,0 +1,43 @@
+"""The root command imports a command's module only to run it: `signpost --help` lists every command from
+the registry, whose one-line help must be each command's own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from signpost.cli import COMMANDS, load_command
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_the_listed_help_is_the_commands_own(name: str) -> None:
+    command = load_command(name)
+    own = " ".join((command.help or "").split("\n\n")[0].split())
+    assert own == COMMANDS[name][2], f"update COMMANDS[{name!r}] in signpost/cli/__init__.py"
+
+
+def test_help_imports_no_command_module() -> None:
+    code = (
+        "import sys\n"
+        "from signpost.cli import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in sys.modules if m.startswith(('signpost.cli.', 'sqlalchemy', 'sqlmodel', 'services_db'))]\n"
+        "print(heavy, file=sys.stderr)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert "services" in done.stdout and "chat" in done.stdout
+    assert done.stderr.strip() == "[]", done.stderr
+
+
+def test_the_cli_knows_every_file_format() -> None:
+    from services_db.formats import FileFormat
+    from signpost.cli.services_io import FILE_FORMATS
+
+    assert tuple(f.value for f in FileFormat) == FILE_FORMATS
