@@ -35,6 +35,7 @@ __all__ = [
     "read_file_bounded",
     "record_to_properties",
     "strands_text",
+    "time_text",
 ]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -183,7 +184,8 @@ def strands_text(record: ServiceRecord) -> str:
     return "; ".join(s.value for s in Strand if s in record.strands)
 
 
-def _time_text(value: time) -> str:
+def time_text(value: time) -> str:
+    """``HH:MM`` as people write it: the end of the day (stored as 23:59:59) is ``00:00``."""
     if value == END_OF_DAY:
         return "00:00"
     return value.strftime("%H:%M:%S" if value.second else "%H:%M")
@@ -208,7 +210,7 @@ def format_hours(hours: OpeningHours) -> str:
     parts = []
     for first, last, opens, closes in _interval_groups(hours.intervals):
         days = DAY_NAMES[first] if first == last else f"{DAY_NAMES[first]}-{DAY_NAMES[last]}"
-        parts.append(f"{days} {_time_text(opens)}-{_time_text(closes)}")
+        parts.append(f"{days} {time_text(opens)}-{time_text(closes)}")
     return "; ".join(parts)
 
 

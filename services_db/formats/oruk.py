@@ -30,7 +30,7 @@ from mapping.types import (
     ServiceStatus,
     Strand,
 )
-from services_db.formats.common import DAY_NAMES, load_json, record_to_properties
+from services_db.formats.common import DAY_NAMES, load_json, record_to_properties, time_text
 from services_db.validation import COLUMNS, MAX_ROWS, Problem, RawService, canonical_geojson, suggest
 
 __all__ = ["EXTENSION", "read_oruk", "write_oruk"]
@@ -129,8 +129,8 @@ def _service(record: ServiceRecord, geometries: Mapping[str, BaseGeometry]) -> d
                 "id": _id(record.id, "schedule", str(i)),
                 "freq": "WEEKLY",
                 "byday": BYDAY[interval.day],
-                "opens_at": interval.opens.strftime("%H:%M"),
-                "closes_at": interval.closes.strftime("%H:%M"),
+                "opens_at": time_text(interval.opens),
+                "closes_at": time_text(interval.closes),  # "00:00" for midnight, as the hours were written
             }
             for i, interval in enumerate(record.hours.intervals)
         ],
