@@ -76,3 +76,11 @@ def test_bot_jobs_and_web_do_not_reach_into_each_other(path: Path) -> None:
     package = path.relative_to(ROOT).parts[0]
     bad = _imports(path) & SIBLINGS[package]
     assert not bad, f"{path} imports {bad}: move what they share into services_db or mapping"
+
+
+@pytest.mark.parametrize("package", ["mapping", "services_db", "bot", "jobs", "web", "signpost"])
+def test_every_csv_is_written_through_the_formula_safe_writer(package: str) -> None:
+    """A spreadsheet runs a cell starting with = + - @: mapping.spreadsheet.csv_writer shows it as text."""
+    for path in _files(package):
+        if path.name != "spreadsheet.py":
+            assert "csv.writer(" not in path.read_text(encoding="utf-8"), f"{path}: use mapping.spreadsheet.csv_writer"

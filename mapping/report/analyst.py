@@ -7,7 +7,6 @@ Wide tables have one row per area and a column per strand, headed with ONS field
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import shapely
 
 from mapping.gaps import ANY
 from mapping.report.context import ReportContext
+from mapping.spreadsheet import csv_writer
 
 __all__ = ["wide_rows", "write_geopackage", "write_lsoa_csv", "write_wide_csv", "write_workbook"]
 
@@ -82,7 +82,7 @@ def write_wide_csv(context: ReportContext, level: str, path: Path) -> Path:
     """``coverage_{level}_wide.csv``: one row per area, a column per strand (blank where there is no one)."""
     header, rows = wide_rows(context, level)
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(header)
         writer.writerows(["" if v is None else v for v in row] for row in rows)
     return path
@@ -101,7 +101,7 @@ def write_lsoa_csv(context: ReportContext, path: Path) -> Path | None:
     confirmed_any = result.covered_points(ANY, confirmed_only=True)
     names = population.names if population.names is not None else np.full(len(population), "")
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(
             ["LSOA21CD", "LSOA21NM", "LAD25CD", "PFA23CD", context.unit, *[f"covered_{s}" for s in strands],
              "covered_any", "covered_any_confirmed_only"]
@@ -168,7 +168,7 @@ def write_workbook(context: ReportContext, path: Path) -> Path:
     for level in context.result.levels:
         header, rows = wide_rows(context, level)
         sheet(level.upper(), header, rows, [max(10, min(40, len(str(h)) + 2)) for h in header])
-    gaps = [
+    gaps: list[list[Cell]] = [
         [g.level, g.code, g.name, g.strand, g.part, g.parts, round(g.area_km2, 3), round(g.population)]
         for g in context.result.gaps
     ]
