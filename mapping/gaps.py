@@ -629,17 +629,17 @@ def compute_coverage(
             gap_shapes: dict[tuple[int, ...], BaseGeometry] = {}
             for key in strand_keys:
                 bits = bits_for[key]
-                chosen = tuple(m for m in pieces if m & bits)
+                serving = tuple(m for m in pieces if m & bits)
                 if full[i] & bits:
                     covered_geom: BaseGeometry = geom
                     covered_area = area_m2
-                elif chosen in shared:
-                    covered_geom, covered_area = shared[chosen]
+                elif serving in shared:
+                    covered_geom, covered_area = shared[serving]
                 else:
-                    parts = [pieces[m] for m in chosen]
+                    parts = [pieces[m] for m in serving]
                     covered_geom = shapely.union_all(parts) if parts else shapely.Polygon()
                     covered_area = float(covered_geom.area)
-                    shared[chosen] = (covered_geom, covered_area)
+                    shared[serving] = (covered_geom, covered_area)
                 ids = [geometric[s].record.id for s in cand.tolist() if geo_masks[s] & bits]
                 ids += [r.record.id for r in code_services[i] if r.mask & bits]
                 rows.append(
@@ -660,11 +660,11 @@ def compute_coverage(
                 )
                 if gaps and area_m2 - covered_area > 1.0:
                     # A 1 m precision grid drops the hairline slivers left where edges differ by millimetres.
-                    if chosen not in gap_shapes:
-                        gap_shapes[chosen] = (
+                    if serving not in gap_shapes:
+                        gap_shapes[serving] = (
                             geom if covered_geom.is_empty else shapely.difference(geom, covered_geom, grid_size=1.0)
                         )
-                    gap_geom = gap_shapes[chosen]
+                    gap_geom = gap_shapes[serving]
                     members = order[starts[i] : starts[i + 1]]
                     uncovered = members[(point_mask[members] & bits) == 0]
                     gap_list.extend(_gap_parts(unit, key, gap_geom, uncovered, population))

@@ -71,7 +71,7 @@ def find_command(
     """Who can help someone at this place: the services covering it, ranked, each saying why."""
     unknown = [c for c in community or () if c not in COMMUNITIES]
     if unknown:
-        _fail(f"unknown community {unknown[0]!r}: use one of {', '.join(COMMUNITIES)}")
+        fail(f"unknown community {unknown[0]!r}: use one of {', '.join(COMMUNITIES)}")
     engine = wiring.database()
     with Session(engine, expire_on_commit=False) as session:
         services = list_services(session=session, status=ServiceStatus.ACTIVE)
