@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "accounts": (
         "signpost.cli.accounts",
         "app",
-        "Staff accounts (PCC editors, analysts, admins) and their API tokens.",
+        "Staff accounts (PCC editors, analysts, admins), web console sign-in links and API tokens.",
     ),
     "jobs": ("signpost.cli.jobs", "app", "Scheduled jobs: reports, reminders, retention and statistics."),
     "outbox": (
