@@ -88,7 +88,8 @@ def _strand_buttons(message: dict[str, object]) -> dict[str, str]:
         b["callback_data"]: b["text"]
         for row in rows
         for b in row
-        if str(b.get("callback_data", "")).startswith("strand:") and b["callback_data"] != "strand:done"
+        if str(b.get("callback_data", "")).startswith("strand:")
+        and b["callback_data"] not in {"strand:done", "strand:other", "strand:unsure"}
     }
 
 
@@ -109,7 +110,7 @@ async def test_simultaneous_taps_on_two_workers_leave_the_screen_as_stored(
     await user.press(with_button(menu, "happened"), label_of("happened"))
     asked = await user.until_buttons("happened:yes")
     await user.press(with_button(asked, "happened:yes"), EN["btn_yes"])
-    strands = await user.until_buttons("strand:race", "strand:done")
+    strands = await user.until_buttons("strand:race", "strand:religion")
     screen_id = with_button(strands, "strand:race")["messageId"]
     pairs = [("race", "religion"), ("disability", "race"), ("religion", "sexual_orientation"), ("race", "disability")]
 
