@@ -201,7 +201,8 @@ def _card(card: ServiceCard, cat: Catalogue, markup: Markup) -> str:
             continue
         line = _line(cat, f"channel_{channel.kind.value}", markup, value=channel.value)
         if channel.note:
-            line += " " + _template(cat, "channel_note", markup).format(note=text.note(channel))
+            note, marker = text.note(channel)
+            line += " " + _template(cat, "channel_note", markup).format(note=note) + marker
         lines.append(line)
     lines += _hours_lines(card, cat, markup, text)
     if card.languages:
@@ -225,8 +226,9 @@ def _hours_lines(card: ServiceCard, cat: Catalogue, markup: Markup, text: _Trans
     if card.hours or card.hours_note:
         hours = _escape(_DAYS.sub(lambda m: cat[f"day_{m[1]}"], card.hours), markup)
         if card.hours_note:
-            note = text("hours_note", card.hours_note)
-            hours = f"{hours} ({note})" if hours else note
+            # The "(in English)" marker goes after the brackets, never inside them: "(Free) (in English)".
+            note, marker = text.bracketed("hours_note", card.hours_note)
+            hours = f"{hours} ({note}){marker}" if hours else note + marker
         hours = _filled(cat, "card_hours", markup, hours=hours)
         # Open or closed now first: it is what a person needs before they call.
         if card.open_now is True:
@@ -268,16 +270,26 @@ class _Translated:
             return _escape(str(translated), self._markup)
         return _escape(english, self._markup) + " " + _template(self._cat, "card_in_english", self._markup)
 
+    def bracketed(self, field_name: str, english: str) -> tuple[str, str]:
+        """Text to show in brackets, and the marker (" (in English)") to put after them, or ""."""
+        if self._fields is None:
+            return _escape(english, self._markup), ""
+        translated = self._fields.get(field_name)
+        if translated:
+            return _escape(str(translated), self._markup), ""
+        return _escape(english, self._markup), " " + _template(self._cat, "card_in_english", self._markup)
+
     def name(self, field_name: str, english: str) -> str:
         translated = self._fields.get(field_name) if self._fields is not None else None
         return str(translated) if translated else english  # escaped by _line
 
-    def note(self, channel: Channel) -> str:
+    def note(self, channel: Channel) -> tuple[str, str]:
+        """A channel's note (shown in brackets) and the marker to put after the brackets, as :meth:`bracketed`."""
         notes = self._fields.get("notes", {}) if self._fields is not None else {}
         translated = notes.get(channel_key(channel)) if notes else None
         if translated or self._fields is None:
-            return _escape(str(translated or channel.note), self._markup)
-        return _escape(channel.note, self._markup) + " " + _template(self._cat, "card_in_english", self._markup)
+            return _escape(str(translated or channel.note), self._markup), ""
+        return _escape(channel.note, self._markup), " " + _template(self._cat, "card_in_english", self._markup)
 
 
 def _language_name(code: str, cat: Catalogue) -> str:

@@ -13,7 +13,7 @@ from bot.engine.engine import Outgoing, ServiceCard
 from bot.render import render
 from mapping.areas import AreaRegistry
 from mapping.types import TRANSLATION_FIELDS, ServiceRecord, channel_key
-from services_db.seed import load_national_directory
+from services_db.seed import load_national_directory, load_shipped_directory
 from services_db.validation import protected_tokens
 from tests.bot.support import actions, english_sentences, make_engine
 
@@ -87,7 +87,7 @@ def test_untranslated_text_falls_back_to_english_with_a_marker_never_silently() 
     welsh, easy = _rendered(service, Language.CY), _rendered(service, Language.EASY)
     assert f"{service.description} (yn Saesneg)" in welsh
     assert f"Ar gyfer pwy: {service.eligibility} (yn Saesneg)" in welsh
-    assert "(Free (yn Saesneg))" in welsh  # a channel note
+    assert "(Free) (yn Saesneg)" in welsh  # a channel note: the marker after its brackets, not inside them
     assert f"{service.description} (not in Easy Read)" in easy
     english = _rendered(service, Language.EN)
     assert "(in English)" not in english and service.description in english
@@ -149,3 +149,19 @@ def test_the_danger_screen_is_welsh_all_through() -> None:
     text = "\n".join(render(m, Language.CY, markup="plain").text for m in turn.messages)
     assert "999" in text and english_sentences(text) == []
     assert catalogue(Language.CY)["card_in_english"] not in text
+
+
+# Brackets inside brackets ("(Police (True Vision))", "(Free (yn Saesneg))"), empty or doubled ones.
+_BRACKET_GLITCH = re.compile(r"\(\(|\)\)|\(\s*\)|\([^()]*\([^()]*\)[^()]*\)")
+
+
+@pytest.mark.parametrize("language", list(Language), ids=lambda lang: lang.value)
+def test_no_shipped_card_renders_brackets_inside_brackets(language: Language) -> None:
+    """Organisations with brackets of their own ("Police (True Vision)") and untranslated notes read cleanly."""
+    glitches = []
+    for service in load_shipped_directory().services:
+        for stripped in (service, replace(service, translations={})):  # translated, and before its translation
+            for line in _rendered(stripped, language).splitlines():
+                if _BRACKET_GLITCH.search(line) or line.count("(") != line.count(")"):
+                    glitches.append(f"{service.id}: {line}")
+    assert glitches == []
