@@ -214,8 +214,8 @@ class DirectorySignposter:
 
     # --- the port -------------------------------------------------------------------------------------------
 
-    def locate(self, text: str) -> LocateResult:
-        return self._named(self._locator.locate(text))
+    def locate(self, text: str, *, strict: bool = False) -> LocateResult:
+        return self._named(self._locator.locate(text, strict=strict))
 
     def locate_point(self, lat: float, lon: float, accuracy_m: float | None) -> LocateResult:
         return self._named(self._locator.locate_point(lat, lon, accuracy_m=accuracy_m))

@@ -132,8 +132,12 @@ class Locator:
 
     # --- text ----------------------------------------------------------------------------------------
 
-    def locate(self, text: str) -> LocateResult:
-        """A full postcode, sector ("LS6 1"), outcode ("LS6"), place name or "lat,lon"."""
+    def locate(self, text: str, *, strict: bool = False) -> LocateResult:
+        """A full postcode, sector ("LS6 1"), outcode ("LS6"), place name or "lat,lon".
+
+        ``strict``: a place must be named in full ("Park" does not find Park Street) and the online geocoder
+        is not asked, for text that may not have been meant as a place at all.
+        """
         query = " ".join(text.split())
         if not query:
             return NotFound(
@@ -158,7 +162,7 @@ class Locator:
                 f"'{query}' does not look like a UK postcode: check it against a letter or bill "
                 "(it should look like LS6 1AA), or type the first half (like LS6) or your town.",
             )
-        return self._place(query)
+        return self._place(query, strict=strict)
 
     def _typed_coordinates(self, query: str, a: float, b: float) -> LocateResult:
         if not (-90 <= a <= 90 and -180 <= b <= 180) or (
@@ -225,10 +229,10 @@ class Locator:
 
     # --- places --------------------------------------------------------------------------------------
 
-    def _place(self, query: str) -> LocateResult:
-        places = self.gazetteer.search(query)
+    def _place(self, query: str, *, strict: bool = False) -> LocateResult:
+        places = self.gazetteer.search(query, prefixes=not strict)
         if not places:
-            return self._unknown_place(query)
+            return self._unknown_place(query, online=not strict)
         if len(places) == 1:
             return self.locate_place(places[0], query=query)
         described = tuple(self._describe(p) for p in places)
@@ -241,9 +245,9 @@ class Locator:
             described = narrowed or described
         return Ambiguous(query, described)
 
-    def _unknown_place(self, query: str) -> LocateResult:
+    def _unknown_place(self, query: str, *, online: bool = True) -> LocateResult:
         elsewhere = self.gazetteer.elsewhere_in_uk(query)
-        if self.geocoder is not None:
+        if self.geocoder is not None and online:
             found = self.geocoder.geocode(query)
             if found is not None:
                 result = self.locate_point(found.lat, found.lon, source=LocationSource.GEOCODER)

@@ -162,12 +162,12 @@ class Gazetteer:
         """Load the GeoNames extract now (a bot does this at start-up so the first question is fast)."""
         self._load()
 
-    def search(self, name: str) -> tuple[Place, ...]:
+    def search(self, name: str, *, prefixes: bool = True) -> tuple[Place, ...]:
         """Places called ``name`` (largest first, at most 8); empty when none.
 
-        Exact names first, then other names GeoNames knows (Welsh names such as "Caerdydd"), then places whose
-        name starts with the query as a whole word ("Newcastle" finds Newcastle upon Tyne and
-        Newcastle-under-Lyme). A nation after a comma or in brackets narrows the search: "Newport, Wales".
+        Exact names first, then other names GeoNames knows (Welsh names such as "Caerdydd"), then (with
+        ``prefixes``) places whose name starts with the query as a whole word ("Newcastle" finds Newcastle upon
+        Tyne and Newcastle-under-Lyme). A nation after a comma or in brackets narrows the search: "Newport, Wales".
         """
         self._load()
         assert self._by_name is not None
@@ -180,7 +180,7 @@ class Gazetteer:
             found = list(self._by_alias.get(key, []))
             prefix = key + " "
             keys = self._sorted_names
-            i = bisect.bisect_left(keys, prefix)
+            i = bisect.bisect_left(keys, prefix) if prefixes else len(keys)
             while i < len(keys) and keys[i].startswith(prefix):
                 found += [p for p in self._by_name[keys[i]] if p not in found]
                 i += 1

@@ -114,6 +114,9 @@ _GREETING = re.compile(
     re.IGNORECASE,
 )
 _POSTCODE_LIKE = re.compile(r"^\s*[A-Za-z]{1,2}[0-9][0-9A-Za-z]?(\s*[0-9][A-Za-z]{0,2})?\s*$")
+_EMBEDDED_POSTCODE = re.compile(r"\b[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}\b")
+# A town's name, perhaps with its nation or county ("Newport, Wales"): a few words of letters, no digits.
+_PLACE_LIKE = re.compile(r"^\s*[^\W\d_](?:[^\W\d_]|[ '’.,()-]){0,39}$")
 _LATLON = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 _AT = re.compile(r"^at:(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
 _MORE = re.compile(r"^more:(\d{1,3}):(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
@@ -474,11 +477,19 @@ class Engine:
         if _GREETING.match(text):
             return self._go(conv, State.WELCOME)
         wants_place = conv.state in (State.ASK_LOCATION, State.CHOOSE_PLACE, State.RESULTS)
-        if wants_place or _POSTCODE_LIKE.match(text) or _LATLON.match(text):
+        if wants_place or _POSTCODE_LIKE.match(text) or _LATLON.match(text) or _EMBEDDED_POSTCODE.search(text):
             turn = self._located(conv, self._signposter.locate(text))
             if urgency is Urgency.PAST and turn.conversation.state is not State.RESULTS:
                 return self._aside(conv, "danger_past_aside")  # not "I could not find that place"
             return turn
+        if conv.state is State.WELCOME and len(text.split()) <= 5 and _PLACE_LIKE.match(text):
+            # A town typed at the menu instead of tapping "Find help near me": answer for the town when it is
+            # one (named in full; never sent to an online geocoder), else say it was not understood.
+            result = self._signposter.locate(text, strict=True)
+            if isinstance(getattr(result, "location", None), Location) or getattr(result, "choices", None):
+                return self._located(conv, result)
+            if str(getattr(result, "problem", "")) == "outside_england_wales":
+                return self._located(conv, result)
         if _mostly_other_script(text):
             return self._aside(conv, "other_language")
         return self._aside(conv, "not_understood")

@@ -31,8 +31,11 @@ class Route(StrEnum):
 class Signposter(Protocol):
     """Places, areas and the services directory, as the conversation needs them."""
 
-    def locate(self, text: str) -> LocateResult:
-        """A typed postcode, sector, outcode, town or ``lat,lon`` -> Located | Ambiguous | NotFound."""
+    def locate(self, text: str, *, strict: bool = False) -> LocateResult:
+        """A typed postcode, sector, outcode, town or ``lat,lon`` -> Located | Ambiguous | NotFound.
+
+        ``strict``: for text typed where a place was not asked for: a town only by its whole name, and never
+        sent to an online geocoder."""
         ...
 
     def locate_point(self, lat: float, lon: float, accuracy_m: float | None) -> LocateResult:

@@ -527,6 +527,36 @@ def test_random_walks_never_crash_or_strand_anyone(steps) -> None:  # type: igno
         assert Conversation.from_dict(json.loads(json.dumps(conv.to_dict()))) == conv
 
 
+@pytest.mark.parametrize(
+    ("text", "state", "place"),
+    [
+        ("Leeds", State.RESULTS, "Leeds (England)"),
+        ("caerdydd", State.RESULTS, "Cardiff (Wales)"),
+        ("my postcode is LS6 1AA", State.RESULTS, "LS6 1AA"),
+        ("CF10 1AA please", State.RESULTS, "CF10 1AA"),
+        ("Newport", State.CHOOSE_PLACE, None),
+        ("Edinburgh", State.RESULTS, None),  # outside England and Wales: says so, with the routes that still work
+    ],
+)
+def test_a_place_typed_at_the_menu_gets_the_place_answer(text: str, state: State, place: str | None) -> None:
+    turn = make_engine().handle(Conversation.new(), Text(text))
+    assert turn.conversation.state is state
+    if place is not None:
+        assert turn.messages[0].vars["place"] == place and turn.outcome is not None
+
+
+@pytest.mark.parametrize("text", ["police", "park", "what is this", "I was shouted at"])
+def test_words_at_the_menu_that_are_not_a_whole_town_name_are_not_taken_for_one(text: str) -> None:
+    turn = make_engine().handle(Conversation.new(), Text(text))
+    assert turn.conversation.state is State.WELCOME and turn.outcome is None
+    assert turn.messages[0].key in ("not_understood", "danger_past_aside")
+
+
+def test_danger_typed_with_a_town_at_the_menu_still_goes_to_999_first() -> None:
+    turn = make_engine().handle(Conversation.new(), Text("someone is outside my door in Leeds"))
+    assert turn.conversation.state is State.DANGER
+
+
 @pytest.mark.parametrize("text", ["hi", "Hello!", "menu", "Shwmae"])
 def test_a_greeting_brings_the_menu(text: str) -> None:
     turn = make_engine().handle(Conversation(State.REPORT_POLICE), Text(text))

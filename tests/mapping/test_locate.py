@@ -269,6 +269,21 @@ def test_online_geocoder_is_rate_limited_and_cached(
     assert geocoder.requests == 2
 
 
+def test_strict_locate_takes_whole_town_names_only_and_never_asks_the_geocoder(
+    nominatim_server: str, postcodes: PostcodeDirectory, gazetteer: Gazetteer
+) -> None:
+    geocoder = NominatimGeocoder(user_agent="signpost-tests", domain=nominatim_server, scheme="http")
+    locator = Locator(postcodes=postcodes, registry=AreaRegistry.default(), gazetteer=gazetteer, geocoder=geocoder)
+    assert "Leeds" in located(locator.locate("leeds", strict=True)).location.label
+    assert "Cardiff" in located(locator.locate("Caerdydd", strict=True)).location.label  # another name, in full
+    assert isinstance(locator.locate("Newport", strict=True), Ambiguous)
+    assert located(locator.locate("my postcode is LS6 1AA", strict=True)).location.lad_code == "E08000035"
+    not_found(locator.locate("Little Snoring", strict=True), Problem.UNKNOWN_PLACE)
+    assert geocoder.requests == 0  # typed text that may not be a place is never sent out
+    assert "Park Street" in located(locator.locate("Park")).location.label  # not strict: a name's first word
+    not_found(locator.locate("Park", strict=True), Problem.UNKNOWN_PLACE)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.one_of(
