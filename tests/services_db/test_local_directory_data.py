@@ -30,7 +30,7 @@ LAD_PFA = ROOT / "mapping" / "data" / "lad_pfa.csv"
 COMMISSIONERS = ROOT / "mapping" / "data" / "commissioners.csv"
 
 # What the research reached (issue 12 aims at 150 entries across 30 forces): the file must not shrink below it.
-MIN_ENTRIES = 163
+MIN_ENTRIES = 167
 MIN_FORCES = 40
 
 KINDS = {
