@@ -32,12 +32,10 @@ from typing import TYPE_CHECKING
 
 import brotli
 import msgpack
-import numpy as np
-from pyproj import Transformer
-
-from mapping.crs import irish_grid_to_bng
 
 if TYPE_CHECKING:
+    import numpy as np
+    from pyproj import Transformer
     from scipy.spatial import cKDTree
 
 __all__ = [
@@ -119,6 +117,10 @@ IRISH_GRID_AREA = b"BT"  # the one postcode area whose ONSPD grid references are
 
 def _irish_rows_to_bng(keys: np.ndarray, easting: np.ndarray, northing: np.ndarray) -> None:
     """Convert, in place, the Irish Grid references of Northern Ireland (BT) postcodes to BNG."""
+    import numpy as np
+
+    from mapping.crs import irish_grid_to_bng  # pyproj: only when Northern Ireland's letter is read
+
     irish = np.char.startswith(keys, IRISH_GRID_AREA) & ~(np.isnan(easting) | np.isnan(northing))
     if irish.any():
         easting[irish], northing[irish] = irish_grid_to_bng(easting[irish], northing[irish])
@@ -168,10 +170,14 @@ class PostcodeDirectory:
 
     @cached_property
     def _to_wgs84(self) -> Transformer:
+        from pyproj import Transformer
+
         return Transformer.from_crs(27700, 4326, always_xy=True)
 
     @cached_property
     def _to_bng(self) -> Transformer:  # only reverse lookups need it: created on first use
+        from pyproj import Transformer
+
         return Transformer.from_crs(4326, 27700, always_xy=True)
 
     # --- loading -------------------------------------------------------------------------------------
@@ -185,6 +191,8 @@ class PostcodeDirectory:
         return self._letters[letter]
 
     def _read(self, letter: str) -> _Letter | None:
+        import numpy as np  # here: a command that looks up no postcode does not load numpy
+
         path = self._dir / f"postcodes_{letter}.msgpack.br"
         if not path.is_file():
             return None
@@ -328,6 +336,8 @@ class PostcodeDirectory:
     def _area(
         self, outward: str, label: str, prefix: bytes, *, end: bytes | None = None
     ) -> tuple[PostcodeHit, float] | None:
+        import numpy as np
+
         data = self._letter(outward[0])
         if data is None:
             return None
@@ -360,6 +370,7 @@ class PostcodeDirectory:
         return self._tree
 
     def _build_reverse_tree(self) -> _ReverseIndex:
+        import numpy as np
         from scipy.spatial import cKDTree  # imported here: scipy costs 0.4 s, and most lookups never need it
 
         points, blocks, offsets = [], [], [0]
@@ -408,6 +419,8 @@ class PostcodeDirectory:
 
     def nearest(self, lat: float, lon: float) -> tuple[PostcodeHit, float] | None:
         """The postcode nearest a WGS84 point (KD-tree on BNG, as postcodes.io does) and its distance in metres."""
+        import numpy as np
+
         if not (math.isfinite(lat) and math.isfinite(lon)):
             return None
         index = self._reverse_tree()
@@ -430,6 +443,8 @@ class PostcodeDirectory:
 
     def _tree_lads(self, index: _ReverseIndex, rows: np.ndarray) -> list[str | None]:
         """LAD codes of KD-tree rows (vectorised over the letter blocks)."""
+        import numpy as np
+
         out: list[str | None] = [None] * len(rows)
         if len(rows) == 0:
             return out
@@ -446,6 +461,8 @@ class PostcodeDirectory:
 
     def nearest_lads_bng(self, easting: np.ndarray, northing: np.ndarray) -> list[str | None]:
         """The LAD code of the postcode nearest each British National Grid point (:meth:`nearest`, in bulk)."""
+        import numpy as np
+
         index = self._reverse_tree()
         points = np.column_stack([np.asarray(easting, dtype=float), np.asarray(northing, dtype=float)])
         if len(points) == 0:
@@ -457,6 +474,8 @@ class PostcodeDirectory:
         self, min_e: float, min_n: float, max_e: float, max_n: float
     ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
         """Every placed postcode in a BNG box: ``(eastings, northings, LAD codes)``."""
+        import numpy as np
+
         index = self._reverse_tree()
         centre = [(min_e + max_e) / 2, (min_n + max_n) / 2]
         half = max(max_e - min_e, max_n - min_n) / 2

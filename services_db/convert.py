@@ -13,12 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import shapely
-from shapely.geometry.base import BaseGeometry
-
-from mapping.coverage import AreaGeometryLookup, resolve_coverage, resolve_coverages
 from mapping.types import (
     AreaCoverage,
     Channel,
@@ -36,6 +32,11 @@ from mapping.types import (
     normalise_translations,
 )
 from services_db.models import Service
+
+if TYPE_CHECKING:  # geometry (shapely, numpy, pyproj) loads only when a coverage is resolved
+    from shapely.geometry.base import BaseGeometry
+
+    from mapping.coverage import AreaGeometryLookup
 
 __all__ = [
     "LATER_FIELD_DEFAULTS",
@@ -210,15 +211,21 @@ class GeometryColumns:
 
 def geometry_columns(coverage: Coverage, areas: AreaGeometryLookup | None) -> GeometryColumns:
     """Resolve ``coverage`` (with boundaries when ``areas`` is given) into the columns stored with a service."""
+    from mapping.coverage import resolve_coverage
+
     return _columns(resolve_coverage(coverage, areas))
 
 
 def geometry_columns_many(coverages: Sequence[Coverage], areas: AreaGeometryLookup | None) -> list[GeometryColumns]:
     """:func:`geometry_columns` for each of ``coverages``, resolved together (radius circles in one batch)."""
+    from mapping.coverage import resolve_coverages
+
     return [_columns(geometry) for geometry in resolve_coverages(coverages, areas)]
 
 
 def _columns(geometry: BaseGeometry | None) -> GeometryColumns:
+    import shapely
+
     if geometry is None or geometry.is_empty:
         return GeometryColumns(None, None, None, None, None)
     min_lon, min_lat, max_lon, max_lat = (float(v) for v in geometry.bounds)

@@ -18,13 +18,12 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, delete, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
-from mapping.coverage import AreaGeometryLookup
 from mapping.types import (
     Commissioner,
     CommissionerKind,
@@ -49,6 +48,9 @@ from services_db.convert import (
 )
 from services_db.models import AuditEntry, Service, ServiceArea
 from services_db.models import Commissioner as CommissionerRow
+
+if TYPE_CHECKING:  # geometry loads only when a coverage is resolved (services_db.convert)
+    from mapping.coverage import AreaGeometryLookup
 
 __all__ = [
     "ApplyResult",

@@ -19,14 +19,13 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from mapping.areas import AreaRegistry
-from mapping.coverage import AreaGeometryLookup
 from mapping.types import Commissioner, CommissionerKind, ServiceRecord, ServiceStatus
 from services_db.convert import content_hash, record_from_dict, row_to_record
 from services_db.models import AuditEntry, Service
@@ -39,6 +38,9 @@ from services_db.repository import (
     _Writes,
     upsert_commissioners,
 )
+
+if TYPE_CHECKING:  # geometry loads only when a coverage is resolved (services_db.convert)
+    from mapping.coverage import AreaGeometryLookup
 
 __all__ = [
     "LOCAL_DIRECTORY",

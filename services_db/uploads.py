@@ -16,9 +16,10 @@ from typing import Any
 from sqlmodel import Session
 
 from services_db import access, importer
-from services_db.access import Decision, ForceAreaCheck, Principal
+from services_db.access import Decision, Principal
 from services_db.convert import record_to_dict
 from services_db.diff import ChangeSet
+from services_db.force_area import ForceAreaCheck
 
 __all__ = ["UploadPreview", "change_digest", "preview_text", "preview_upload"]
 

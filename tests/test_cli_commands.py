@@ -41,3 +41,22 @@ def test_the_cli_knows_every_file_format() -> None:
     from signpost.cli.services_io import FILE_FORMATS
 
     assert tuple(f.value for f in FileFormat) == FILE_FORMATS
+
+
+def test_reading_the_directory_loads_no_geometry(tmp_path: Path) -> None:
+    """`services list` and `show` read rows: shapely, numpy, pyproj and scipy load only for commands that resolve
+    coverage (seeding a brand-new directory does, in the first process)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SIGNPOST_DATA_DIR": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    subprocess.run([sys.executable, "-m", "signpost", "services", "list"], capture_output=True, check=True, env=env)
+    code = (
+        "import sys\n"
+        "from signpost.cli import app\n"
+        "for argv in (['services', 'list'], ['services', 'show', 'british-transport-police']):\n"
+        "    try:\n        app(argv)\n    except SystemExit as done:\n        assert not done.code, done.code\n"
+        "geometry = sorted({m.split('.')[0] for m in sys.modules} & {'shapely', 'numpy', 'pyproj', 'scipy'})\n"
+        "print(geometry, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert "British Transport Police" in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr

@@ -23,8 +23,9 @@ from starlette.datastructures import FormData
 
 from mapping.boundaries import BoundaryIndex
 from services_db import access, signin
-from services_db.access import Action, Decision, ForceAreaCheck, Principal, Role
+from services_db.access import Action, Decision, Principal, Role
 from services_db.boundaries import load_boundary_index
+from services_db.force_area import ForceAreaCheck, default_force_area_check
 from web.config import WebConfig
 from web.i18n import LANGUAGES, translate
 
@@ -122,7 +123,7 @@ class Console:
         index = self.boundaries()
         with self._geography_lock:
             if self._force_area is None:
-                self._force_area = access.default_force_area_check(boundaries=index.geometry if index else None)
+                self._force_area = default_force_area_check(boundaries=index.geometry if index else None)
             return self._force_area
 
     def areas(self) -> Any:

@@ -60,9 +60,10 @@ from bot.render import TELEGRAM_LIMIT, split_text
 from mapping.coverage import AreaGeometryLookup
 from mapping.types import ServiceRecord, ServiceStatus
 from services_db import access, importer, repository, signin
-from services_db.access import Action, Decision, ForceAreaCheck, Principal, Role
+from services_db.access import Action, Decision, Principal, Role
 from services_db.boundaries import load_boundary_index
 from services_db.diff import ChangeSet
+from services_db.force_area import ForceAreaCheck, default_force_area_check
 from services_db.models import Account, PendingUpload
 from services_db.staleness import DEFAULT_STALE_AFTER_DAYS, is_stale, stale_services
 from services_db.uploads import preview_text, preview_upload
@@ -193,7 +194,7 @@ class StaffBot:
     """
 
     engine: Engine
-    force_area: Callable[[], ForceAreaCheck] = access.default_force_area_check
+    force_area: Callable[[], ForceAreaCheck] = default_force_area_check
     areas: AreaGeometryLookup | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     stale_after_days: int = DEFAULT_STALE_AFTER_DAYS
@@ -213,7 +214,7 @@ class StaffBot:
         areas = index.geometry if index is not None else None
         return cls(
             engine=engine,
-            force_area=partial(access.default_force_area_check, boundaries=areas),
+            force_area=partial(default_force_area_check, boundaries=areas),
             areas=areas,
             stale_after_days=stale_after_days,
             console_url=console_url,

@@ -32,8 +32,8 @@ from bot.persistence import ChatKeyer, ConversationStore
 from mapping.areas import AreaRegistry
 from mapping.types import Confirmation, ServiceRecord, channel_key
 from services_db import access, importer, repository, signin
-from services_db.access import ForceAreaCheck
 from services_db.diff import ChangeSet, ServiceChange
+from services_db.force_area import ForceAreaCheck, default_force_area_check
 from services_db.formats import write_services
 from services_db.models import Account, AuditEntry, PendingUpload, Service
 from services_db.uploads import change_digest
@@ -177,7 +177,7 @@ def _leeds(service_id: str, **overrides: Any) -> ServiceRecord:
 
 @pytest.fixture(scope="module")
 def force_area() -> ForceAreaCheck:
-    return access.default_force_area_check()
+    return default_force_area_check()
 
 
 @pytest.fixture

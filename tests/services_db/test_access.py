@@ -26,7 +26,6 @@ from services_db.access import (
     AccountError,
     Action,
     Decision,
-    ForceAreaCheck,
     Principal,
     Role,
     add_account,
@@ -34,7 +33,6 @@ from services_db.access import (
     authorise,
     authorise_changes,
     authorise_import,
-    default_force_area_check,
     hash_token,
     issue_token,
     list_accounts,
@@ -42,6 +40,7 @@ from services_db.access import (
     revoke_account,
     revoke_token,
 )
+from services_db.force_area import ForceAreaCheck, default_force_area_check
 from services_db.formats import write_services
 from services_db.models import ApiToken, AuditEntry
 from services_db.repository import create_service, upsert_commissioners

@@ -22,7 +22,8 @@ from sqlmodel import Session
 from mapping.areas import AreaRegistry
 from mapping.crs import geometry_to_wgs84, wgs84_to_bng
 from mapping.types import PolygonCoverage
-from services_db.access import ForceAreaCheck, Principal, Role, authorise_changes, default_force_area_check
+from services_db.access import Principal, Role, authorise_changes
+from services_db.force_area import ForceAreaCheck, default_force_area_check
 from services_db.repository import upsert_commissioners
 from tests.services_db.factories import make_service
 
