@@ -228,7 +228,7 @@ class DirectorySignposter:
         if location.source not in _POINT_SOURCES or not location.lad_code:
             return result
         area = self._registry.area(location.lad_code)
-        return Located(replace(location, label=area.name)) if area is not None else result
+        return Located(replace(location, label=area.name, label_cy=area.name_cy)) if area is not None else result
 
     def find(
         self,

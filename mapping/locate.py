@@ -281,7 +281,7 @@ class Locator:
     def _describe(self, place: Place) -> Place:
         lad = self._lad_at(place.lat, place.lon)
         info = self.registry.area(lad[0]) if lad is not None else None
-        return place.with_district(info.name) if info is not None else place
+        return place.with_district(info.name, info.name_cy) if info is not None else place
 
     def locate_place(self, place: Place, *, query: str | None = None) -> LocateResult:
         """Resolve one place (for example the choice a person picked from an :class:`Ambiguous`)."""
@@ -303,6 +303,7 @@ class Locator:
                 location.lad_code,
                 location.pfa_code,
                 described.label,
+                described.label_in("cy"),
             )
         )
 

@@ -21,6 +21,7 @@ from typing import Any
 __all__ = ["Gazetteer", "Place", "place_key", "place_precision_m"]
 
 _NATIONS = {"ENG": "England", "WLS": "Wales"}
+_NATIONS_CY = {"England": "Lloegr", "Wales": "Cymru"}
 _ELSEWHERE = {"SCT": "Scotland", "NIR": "Northern Ireland"}
 _PUNCTUATION = re.compile(r"[^\w\s]")
 _SAINT = re.compile(r"\bsaint\b")
@@ -30,7 +31,8 @@ _SAME_PLACE_M = 5_000.0  # GeoNames sometimes lists a town twice (town and its c
 
 @dataclass(frozen=True, slots=True)
 class Place:
-    """A named town or city; ``region`` is the nation, ``district`` the LAD name when the caller knows it."""
+    """A named town or city; ``region`` is the nation, ``district`` the LAD name when the caller knows it
+    (``district_cy`` its official Welsh name, for a Welsh district)."""
 
     name: str
     region: str
@@ -38,16 +40,29 @@ class Place:
     lon: float
     population: int
     district: str = ""
+    district_cy: str = ""
 
     @property
     def label(self) -> str:
         """What a person picks from: ``"Newport, Isle of Wight (England)"``."""
-        if self.district and self.district.casefold() != self.name.casefold():
-            return f"{self.name}, {self.district} ({self.region})"
-        return f"{self.name} ({self.region})"
+        return self.label_in("en")
 
-    def with_district(self, district: str) -> Place:
-        return replace(self, district=district)
+    def label_in(self, language: str) -> str:
+        """:attr:`label` for a reader of ``language``: in Welsh (``"cy"``) the nation's Welsh name, and the
+        district's official Welsh name, also for a town named as its district ("Casnewydd (Cymru)")."""
+        name, district, region = self.name, self.district, self.region
+        if language == "cy":
+            region = _NATIONS_CY.get(region, region)
+            if self.district_cy:
+                if district.casefold() == name.casefold():
+                    name = self.district_cy
+                district = self.district_cy
+        if district and district.casefold() != name.casefold():
+            return f"{name}, {district} ({region})"
+        return f"{name} ({region})"
+
+    def with_district(self, district: str, district_cy: str = "") -> Place:
+        return replace(self, district=district, district_cy=district_cy)
 
 
 def place_key(text: str) -> str:

@@ -536,6 +536,11 @@ class Location:
     lad_code: str | None = None
     pfa_code: str | None = None
     label: str = ""
+    label_cy: str = ""  # the label in Welsh, where the place or district has a Welsh name ("Caerdydd (Cymru)")
+
+    def label_in(self, language: str) -> str:
+        """The label for a reader of ``language`` (``"cy"`` gets :attr:`label_cy` when there is one)."""
+        return self.label_cy if language == "cy" and self.label_cy else self.label
 
     @property
     def in_england_or_wales(self) -> bool:

@@ -790,7 +790,7 @@ class Engine:
                     _b(
                         "place_choice",
                         f"at:{place.lat:.4f},{place.lon:.4f}",
-                        name=str(getattr(place, "label", "") or place.name),
+                        name=_place_label(place, conv.language),
                     ),
                 )
                 for place in list(choices)[:PLACE_CHOICES]
@@ -834,7 +834,7 @@ class Engine:
         matches = self._matches(conv, location)
         conv = conv.but(state=State.RESULTS, lad_code=location.lad_code, pfa_code=location.pfa_code, page=0)
         local = [m for m in matches if m.reason is MatchReason.COVERS]
-        where = {"place": location.label, "area": self._area_names(location, conv.language)}
+        where = self._where(location, conv.language)
         if local:
             # A shipped example is shown (with its caveat) but is not real local help for the statistics.
             outcome = "matched_local" if any(not m.service.is_example for m in local) else "national_only"
@@ -856,16 +856,23 @@ class Engine:
             outcome=SignpostingOutcome(location.lad_code, location.pfa_code, conv.strands, outcome),
         )
 
-    def _area_names(self, location: Location, language: Language) -> str:
-        """The district and police force area ("(Leeds, West Yorkshire)", "(Caerdydd, De Cymru)"), so a person
-        sees they were understood."""
+    def _where(self, location: Location, language: Language) -> dict[str, str]:
+        """The place as the person gave it, and its district and police force area ("LS1 4AP" "(Leeds, West
+        Yorkshire)"; "Caerdydd (De Cymru, Cymru)"), in the reader's language, so a person sees they were
+        understood. A place label ending in brackets takes the area names into them: one pair, not two."""
+        place = location.label_in(language.value)
         names: list[str] = []
         for code in (location.lad_code, location.pfa_code):
             name = self._signposter.area_name(code, language.value) if code else None
             # "Swansea (Wales)" already names Swansea: repeat only what the place label does not say.
-            if name and name not in names and name.casefold() not in location.label.casefold():
+            if name and name not in names and name.casefold() not in place.casefold():
                 names.append(name)
-        return f"({', '.join(names)})" if names else ""
+        if not names:
+            return {"place": place, "area": ""}
+        head, bracket, inner = place.rpartition(" (")
+        if bracket and inner.endswith(")") and "(" not in inner:
+            return {"place": f"{head} ({', '.join(names)}, {inner}", "area": ""}
+        return {"place": place, "area": f"({', '.join(names)})"}
 
     def _more(self, conv: Conversation, page: int, lat: float, lon: float) -> Turn:
         result = self._signposter.locate_point(lat, lon, 100.0)
@@ -990,6 +997,14 @@ class Engine:
             translations=service.translations,
             unconfirmed=not service.confirmed,
         )
+
+
+def _place_label(place: object, language: Language) -> str:
+    """A place to choose from, in the reader's language where the place has one (``mapping.places.Place``)."""
+    label_in = getattr(place, "label_in", None)
+    if callable(label_in):
+        return str(label_in(language.value))
+    return str(getattr(place, "label", "") or getattr(place, "name", ""))
 
 
 def _strand(text: str) -> Strand | None:

@@ -530,8 +530,8 @@ def test_random_walks_never_crash_or_strand_anyone(steps) -> None:  # type: igno
 @pytest.mark.parametrize(
     ("text", "state", "place"),
     [
-        ("Leeds", State.RESULTS, "Leeds (England)"),
-        ("caerdydd", State.RESULTS, "Cardiff (Wales)"),
+        ("Leeds", State.RESULTS, "Leeds (West Yorkshire, England)"),
+        ("caerdydd", State.RESULTS, "Cardiff (South Wales, Wales)"),
         ("my postcode is LS6 1AA", State.RESULTS, "LS6 1AA"),
         ("CF10 1AA please", State.RESULTS, "CF10 1AA"),
         ("Newport", State.CHOOSE_PLACE, None),

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from bot.content import catalogue
-from bot.engine import Choice, Conversation, Language, State, Text
+from bot.engine import Choice, Conversation, Language, SharedLocation, State, Text
 from bot.engine.engine import Outgoing, ServiceCard
-from bot.render import render
+from bot.render import render, render_label
 from mapping.areas import AreaRegistry
 from mapping.types import TRANSLATION_FIELDS, ServiceRecord, channel_key
 from services_db.seed import load_national_directory, load_shipped_directory
@@ -165,3 +165,34 @@ def test_no_shipped_card_renders_brackets_inside_brackets(language: Language) ->
                 if _BRACKET_GLITCH.search(line) or line.count("(") != line.count(")"):
                     glitches.append(f"{service.id}: {line}")
     assert glitches == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "english", "welsh"),
+    [
+        ("Cardiff", "Cardiff (South Wales, Wales)", "Caerdydd (De Cymru, Cymru)"),
+        ("Wrexham", "Wrexham (North Wales, Wales)", "Wrecsam (Gogledd Cymru, Cymru)"),
+        ("Hope", "Hope, Flintshire (North Wales, Wales)", "Hope, Sir y Fflint (Gogledd Cymru, Cymru)"),
+        ("Leeds", "Leeds (West Yorkshire, England)", "Leeds (West Yorkshire, Lloegr)"),
+    ],
+)
+def test_a_place_typed_in_the_welsh_chat_is_named_in_welsh_where_the_areas_data_has_a_welsh_name(
+    typed: str, english: str, welsh: str
+) -> None:
+    engine = make_engine()
+    for language, expected in ((Language.EN, english), (Language.CY, welsh)):
+        turn = engine.handle(Conversation(State.ASK_LOCATION, language=language), Text(typed))
+        assert turn.messages[0].vars["place"] == expected
+
+
+def test_the_places_to_choose_from_and_a_shared_location_are_named_in_welsh() -> None:
+    engine = make_engine()
+    turn = engine.handle(Conversation(State.ASK_LOCATION, language=Language.CY), Text("Newport"))
+    labels = [
+        render_label(row[0], Language.CY) for row in turn.messages[0].buttons if row[0].label_key == "place_choice"
+    ]
+    assert labels[0] == "Casnewydd (Cymru)" and "Newport, Isle of Wight (Lloegr)" in labels
+    picked = engine.handle(turn.conversation, Choice(turn.messages[0].buttons[0][0].action or ""))
+    assert (picked.messages[0].vars["place"], picked.messages[0].vars["area"]) == ("Casnewydd", "(Gwent)")
+    shared = engine.handle(Conversation(State.ASK_LOCATION, language=Language.CY), SharedLocation(51.4816, -3.1791))
+    assert (shared.messages[0].vars["place"], shared.messages[0].vars["area"]) == ("Caerdydd", "(De Cymru)")

