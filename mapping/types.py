@@ -15,6 +15,8 @@ from typing import Any
 
 __all__ = [
     "COMMUNITIES",
+    "DAY_NAMES",
+    "END_OF_DAY",
     "EXAMPLE_ID_PREFIX",
     "TRANSLATION_FIELDS",
     "AreaCoverage",
@@ -43,6 +45,8 @@ __all__ = [
     "coverage_from_dict",
     "coverage_to_dict",
     "normalise_translations",
+    "parse_intervals",
+    "time_text",
 ]
 
 
@@ -251,24 +255,50 @@ class Channel:
 
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+END_OF_DAY = time(23, 59, 59)  # a closing time of midnight ("00:00"): the last moment of the day it opened
+ALWAYS_OPEN_TEXTS = ("24/7", "24x7", "24hours")  # as written, spaces removed, lower case
+
+
+def time_text(value: time) -> str:
+    """``HH:MM`` as people write it: midnight at the end of the day (:data:`END_OF_DAY`) is ``00:00``."""
+    if value == END_OF_DAY:
+        return "00:00"
+    return value.strftime("%H:%M:%S" if value.second else "%H:%M")
 
 
 @dataclass(frozen=True, slots=True)
 class OpeningInterval:
-    """Open on ``day`` (0 = Monday) from ``opens`` to ``closes`` (local UK time)."""
+    """Open on ``day`` (0 = Monday) from ``opens`` to ``closes`` (local UK time).
+
+    A closing time of midnight is :data:`END_OF_DAY`; one earlier than ``opens`` is the next morning
+    (``fri 22:00-02:00`` is open until 02:00 on Saturday).
+    """
 
     day: int
     opens: time
     closes: time
 
+    @property
+    def overnight(self) -> bool:
+        """Whether the interval runs past midnight into the next day."""
+        return self.closes < self.opens
+
+    def covers(self, day: int, at: time) -> bool:
+        """Whether the service is open at ``at`` on ``day`` by this interval (its own day or, overnight, the next)."""
+        if day == self.day and self.opens <= at:
+            return self.overnight or self.closes == END_OF_DAY or at < self.closes
+        return self.overnight and day == (self.day + 1) % 7 and at < self.closes
+
     def to_text(self) -> str:
-        return f"{DAY_NAMES[self.day]} {self.opens:%H:%M}-{self.closes:%H:%M}"
+        return f"{DAY_NAMES[self.day]} {time_text(self.opens)}-{time_text(self.closes)}"
 
 
 @dataclass(frozen=True, slots=True)
 class OpeningHours:
     """Structured opening hours: ``always_open`` (24/7) or weekly intervals, with free notes.
 
+    The one place hours are read (:meth:`parse`) and written (:meth:`to_text`): every import, export and the
+    bot's cards use these, so what a person wrote comes back as written.
     ``unknown`` means the source gave no hours we could confirm: the bot says so rather than guess.
     """
 
@@ -281,14 +311,24 @@ class OpeningHours:
     def unknown(self) -> bool:
         return not self.always_open and not self.intervals
 
+    @classmethod
+    def parse(cls, text: str, *, bank_holidays: str = "", note: str = "") -> OpeningHours:
+        """Hours as people write them: ``24/7``, ``mon-fri 09:00-17:00; sat 10:00-13:00``, ``fri 22:00-02:00``
+        or blank (unknown); raises ``ValueError`` with a reason a person can act on."""
+        if text.lower().replace(" ", "") in ALWAYS_OPEN_TEXTS:
+            return cls(always_open=True, bank_holidays=bank_holidays, note=note)
+        return cls(intervals=tuple(parse_intervals(text)), bank_holidays=bank_holidays, note=note)
+
     def is_open(self, at: datetime) -> bool | None:
-        """Whether the service is open at ``at`` (UK local wall time); ``None`` when hours are unknown."""
+        """Whether the service is open at ``at`` (UK local wall time); ``None`` when hours are unknown.
+
+        Overnight hours count on the morning after: at 01:00 on Saturday ``fri 22:00-02:00`` is open."""
         if self.always_open:
             return True
         if not self.intervals:
             return None
         day, now = at.weekday(), at.time()
-        return any(i.day == day and i.opens <= now < i.closes for i in self.intervals)
+        return any(i.covers(day, now) for i in self.intervals)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -303,10 +343,24 @@ class OpeningHours:
         return out
 
     def to_text(self) -> str:
-        """Compact form used in CSV: ``24/7`` or ``mon 09:00-17:00; tue 09:00-17:00``."""
+        """``24/7`` or the week, days that share their times joined: ``mon-fri 09:00-12:00, 13:00-17:00; sat
+        10:00-13:00`` (read back by :meth:`parse` to the same intervals); empty when unknown."""
         if self.always_open:
             return "24/7"
-        return "; ".join(i.to_text() for i in self.intervals)
+        by_day: dict[int, list[str]] = {}
+        for interval in sorted(self.intervals, key=lambda i: (i.day, i.opens)):
+            by_day.setdefault(interval.day, []).append(f"{time_text(interval.opens)}-{time_text(interval.closes)}")
+        runs: list[tuple[int, int, str]] = []  # (first day, last day, times)
+        for day, times in sorted(by_day.items()):
+            text = ", ".join(times)
+            if runs and runs[-1][1] == day - 1 and runs[-1][2] == text:
+                runs[-1] = (runs[-1][0], day, text)
+            else:
+                runs.append((day, day, text))
+        return "; ".join(
+            f"{DAY_NAMES[first] if first == last else f'{DAY_NAMES[first]}-{DAY_NAMES[last]}'} {text}"
+            for first, last, text in runs
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> OpeningHours:
@@ -324,24 +378,35 @@ class OpeningHours:
 
 
 def parse_intervals(text: str) -> list[OpeningInterval]:
-    """Parse ``mon-fri 09:00-17:00; sat 10:00-13:00`` into intervals; raises ``ValueError`` with a reason."""
+    """Parse ``mon-fri 09:00-12:00, 13:00-17:00; sat 10:00-13:00`` into intervals; raises ``ValueError`` with a
+    reason. Times without days belong to the days before them; a closing time of ``00:00`` is midnight, one
+    before the opening time the next morning (``fri 22:00-02:00``)."""
     out: list[OpeningInterval] = []
+    days: list[int] = []
     for part in (p.strip() for p in text.replace(",", ";").split(";")):
         if not part:
             continue
-        try:
-            days_text, hours_text = part.split()
-            opens_text, closes_text = hours_text.split("-")
-            opens, closes = time.fromisoformat(opens_text), time.fromisoformat(closes_text)
-        except ValueError as exc:
-            raise ValueError(f"cannot read hours {part!r}: write them like 'mon-fri 09:00-17:00'") from exc
-        if closes <= opens and closes != time(0, 0):
-            raise ValueError(f"hours {part!r} close before they open")
-        if closes == time(0, 0):
-            closes = time(23, 59, 59)
-        for day in _parse_days(days_text.lower(), part):
-            out.append(OpeningInterval(day, opens, closes))
+        words = part.split()
+        if len(words) == 2:
+            days = _parse_days(words[0].lower(), part)
+        elif len(words) != 1 or not days:
+            raise ValueError(f"cannot read hours {part!r}: write them like 'mon-fri 09:00-17:00'")
+        opens, closes = _parse_times(words[-1], part)
+        out.extend(OpeningInterval(day, opens, closes) for day in days)
     return out
+
+
+def _parse_times(text: str, part: str) -> tuple[time, time]:
+    try:
+        opens_text, closes_text = text.split("-")
+        opens, closes = time.fromisoformat(opens_text), time.fromisoformat(closes_text)
+    except ValueError as exc:
+        raise ValueError(f"cannot read hours {part!r}: write them like 'mon-fri 09:00-17:00'") from exc
+    if closes == time(0, 0):
+        closes = END_OF_DAY
+    elif closes == opens:
+        raise ValueError(f"hours {part!r} open and close at the same time: for all day write 00:00-00:00")
+    return opens, closes
 
 
 def _parse_days(text: str, part: str) -> list[int]:

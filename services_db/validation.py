@@ -52,7 +52,6 @@ from mapping.types import (
     Strand,
     channel_key,
     normalise_translations,
-    parse_intervals,
 )
 
 __all__ = [
@@ -691,14 +690,11 @@ def _hours(row: _Row) -> OpeningHours:
     text = row.text("hours", limit=500)
     bank_holidays = row.text("bank_holidays")
     note = row.text("hours_note")
-    if text.lower().replace(" ", "") in ("24/7", "24x7", "24hours"):
-        return OpeningHours(always_open=True, bank_holidays=bank_holidays, note=note)
     try:
-        intervals = tuple(parse_intervals(text)) if text else ()
+        return OpeningHours.parse(text, bank_holidays=bank_holidays, note=note)
     except ValueError as exc:
         row.problem("hours", f"{exc}; or write '24/7', or leave it blank when unknown")
-        intervals = ()
-    return OpeningHours(intervals=intervals, bank_holidays=bank_holidays, note=note)
+        return OpeningHours(bank_holidays=bank_holidays, note=note)
 
 
 def _source_url(row: _Row, confirmation: Confirmation) -> str:

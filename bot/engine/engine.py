@@ -16,7 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,14 +26,12 @@ from bot.engine.ports import Route, Signposter
 from bot.engine.urgency import Urgency, assess, load_catalogues
 from mapping.bank_holidays import is_bank_holiday
 from mapping.types import (
-    DAY_NAMES,
     Channel,
     Location,
     Match,
     MatchReason,
     Nation,
     NationalCoverage,
-    OpeningHours,
     ServiceKind,
     ServiceRecord,
     Strand,
@@ -967,7 +965,7 @@ class Engine:
         local = now.astimezone(UK).replace(tzinfo=None)
         stale = service.verified_on is not None and now.date() - service.verified_on > self._stale_after
         nation = _nation_of(service)
-        hours = _hours_text(service.hours) if not service.hours.unknown else ""
+        hours = "" if service.hours.always_open else service.hours.to_text()  # a 24/7 card says so itself
         # Weekly hours say nothing about Christmas Day: on a bank holiday, claim neither open nor closed.
         holiday = not service.hours.always_open and is_bank_holiday(local.date())
         # Hours nobody has confirmed cannot tell a person a service is open now.
@@ -1013,27 +1011,6 @@ def _strand(text: str) -> Strand | None:
         return Strand(text)
     except ValueError:
         return STRAND_ALIASES.get(text.replace("_", "-"))
-
-
-def _hours_text(hours: OpeningHours) -> str:
-    """Weekly hours with runs of days that share the same times joined: "mon-fri 09:00-17:00; sat 10:00-13:00"."""
-    by_day: dict[int, list[str]] = {}
-    for interval in sorted(hours.intervals, key=lambda i: (i.day, i.opens)):
-        # Hours "until midnight" are stored as closing at 23:59:59; say it as it was written.
-        closes = "00:00" if interval.closes >= time(23, 59, 59) else f"{interval.closes:%H:%M}"
-        by_day.setdefault(interval.day, []).append(f"{interval.opens:%H:%M}-{closes}")
-    runs: list[tuple[int, int, str]] = []  # (first day, last day, times)
-    for day, times in sorted(by_day.items()):
-        text = ", ".join(times)
-        if runs and runs[-1][1] == day - 1 and runs[-1][2] == text:
-            runs[-1] = (runs[-1][0], day, text)
-        else:
-            runs.append((day, day, text))
-    parts = []
-    for first, last, text in runs:
-        days = DAY_NAMES[first] if first == last else f"{DAY_NAMES[first]}-{DAY_NAMES[last]}"
-        parts.append(f"{days} {text}")
-    return "; ".join(parts)
 
 
 def _mark(on: bool) -> str:

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import stat
-from datetime import time
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from mapping.types import (
     Channel,
     NationalCoverage,
     OpeningHours,
-    OpeningInterval,
     PolygonCoverage,
     RadiusCoverage,
     ServiceRecord,
@@ -29,17 +27,12 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "JsonProblem",
     "decode_text",
-    "format_hours",
     "hours_to_dict",
     "load_json",
     "read_file_bounded",
     "record_to_properties",
     "strands_text",
-    "time_text",
 ]
-
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-END_OF_DAY = time(23, 59, 59)  # what parse_intervals makes of a closing time of 00:00
 
 
 MAX_JSON_DEPTH = 32  # a MultiPolygon inside an ORUK service is about 10 deep; 100,000 is an attack
@@ -184,42 +177,12 @@ def strands_text(record: ServiceRecord) -> str:
     return "; ".join(s.value for s in Strand if s in record.strands)
 
 
-def time_text(value: time) -> str:
-    """``HH:MM`` as people write it: the end of the day (stored as 23:59:59) is ``00:00``."""
-    if value == END_OF_DAY:
-        return "00:00"
-    return value.strftime("%H:%M:%S" if value.second else "%H:%M")
-
-
-def _interval_groups(intervals: tuple[OpeningInterval, ...]) -> list[tuple[int, int, time, time]]:
-    groups: list[tuple[int, int, time, time]] = []
-    for interval in intervals:
-        if groups:
-            first, last, opens, closes = groups[-1]
-            if (opens, closes) == (interval.opens, interval.closes) and interval.day == last + 1:
-                groups[-1] = (first, interval.day, opens, closes)
-                continue
-        groups.append((interval.day, interval.day, interval.opens, interval.closes))
-    return groups
-
-
-def format_hours(hours: OpeningHours) -> str:
-    """``'24/7'`` or ``'mon-fri 09:00-17:00; sat 10:00-13:00'``: read back exactly by ``parse_intervals``."""
-    if hours.always_open:
-        return "24/7"
-    parts = []
-    for first, last, opens, closes in _interval_groups(hours.intervals):
-        days = DAY_NAMES[first] if first == last else f"{DAY_NAMES[first]}-{DAY_NAMES[last]}"
-        parts.append(f"{days} {time_text(opens)}-{time_text(closes)}")
-    return "; ".join(parts)
-
-
 def hours_to_dict(hours: OpeningHours) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if hours.always_open:
         out["always_open"] = True
     if hours.intervals:
-        out["intervals"] = [p.strip() for p in format_hours(hours).split(";")]
+        out["intervals"] = [p.strip() for p in hours.to_text().split(";")]
     if hours.bank_holidays:
         out["bank_holidays"] = hours.bank_holidays
     if hours.note:

@@ -22,7 +22,7 @@ from mapping.types import (
     RadiusCoverage,
     ServiceRecord,
 )
-from services_db.formats.common import format_hours, strands_text
+from services_db.formats.common import strands_text
 from services_db.validation import (
     CHANNEL_COLUMNS,
     COLUMN_NOTES,
@@ -143,7 +143,7 @@ def record_to_row(record: ServiceRecord) -> dict[str, str]:
         local_strands="; ".join(record.local_strands),
         commissioner_code=record.commissioner_code or "",
         languages="; ".join(record.languages),
-        hours=format_hours(record.hours),
+        hours=record.hours.to_text(),
         bank_holidays=record.hours.bank_holidays,
         hours_note=record.hours.note,
         eligibility=record.eligibility,

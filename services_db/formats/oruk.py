@@ -20,6 +20,7 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from mapping.types import (
+    DAY_NAMES,
     AreaCoverage,
     ChannelKind,
     Nation,
@@ -29,8 +30,9 @@ from mapping.types import (
     ServiceRecord,
     ServiceStatus,
     Strand,
+    time_text,
 )
-from services_db.formats.common import DAY_NAMES, load_json, record_to_properties, time_text
+from services_db.formats.common import load_json, record_to_properties
 from services_db.validation import COLUMNS, MAX_ROWS, Problem, RawService, canonical_geojson, suggest
 
 __all__ = ["EXTENSION", "read_oruk", "write_oruk"]

@@ -333,6 +333,6 @@ def _coverage_text(record: ServiceRecord) -> str:
 
 def _hours_text(record: ServiceRecord) -> str:
     hours = record.hours
-    parts = [hours.to_text() if not hours.unknown else "not known"]
+    parts = [hours.to_text() or "not known"]
     parts += [p for p in (hours.bank_holidays, hours.note) if p]
     return "; ".join(parts)

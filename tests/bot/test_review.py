@@ -147,8 +147,6 @@ def test_hours_join_days_that_share_times_in_every_language() -> None:
 
 
 def test_hours_keep_different_days_and_split_days_apart() -> None:
-    from bot.engine.engine import _hours_text  # the one formatting rule, tested directly
-
     hours = OpeningHours(
         intervals=(
             *(OpeningInterval(day, time(10), time(20, 30)) for day in range(4)),
@@ -157,8 +155,8 @@ def test_hours_keep_different_days_and_split_days_apart() -> None:
             OpeningInterval(5, time(13), time(15)),
         )
     )
-    assert _hours_text(hours) == "mon-thu 10:00-20:30; fri 10:00-16:30; sat 09:00-12:00, 13:00-15:00"
-    assert _hours_text(OpeningHours(intervals=(OpeningInterval(0, time(9), time(17)),))) == "mon 09:00-17:00"
+    assert hours.to_text() == "mon-thu 10:00-20:30; fri 10:00-16:30; sat 09:00-12:00, 13:00-15:00"
+    assert OpeningHours(intervals=(OpeningInterval(0, time(9), time(17)),)).to_text() == "mon 09:00-17:00"
 
 
 @pytest.mark.parametrize(
@@ -337,11 +335,7 @@ def test_crown_dependencies_are_not_told_they_are_in_scotland_or_northern_irelan
 
 
 def test_hours_until_midnight_read_as_written() -> None:
-    from bot.engine.engine import _hours_text
-    from mapping.types import parse_intervals
-
-    hours = OpeningHours(intervals=tuple(parse_intervals("mon-fri 18:00-00:00")))
-    assert _hours_text(hours) == "mon-fri 18:00-00:00"
+    assert OpeningHours.parse("mon-fri 18:00-00:00").to_text() == "mon-fri 18:00-00:00"
 
 
 def test_online_only_routes_do_not_claim_unknown_hours() -> None:

@@ -37,7 +37,6 @@ from mapping.types import (
     ServiceRecord,
     ServiceStatus,
     Strand,
-    parse_intervals,
 )
 
 __all__ = [
@@ -99,9 +98,7 @@ def in_person(lat: float, lon: float, address: str = "1 Example Street") -> Chan
 
 def hours(text: str = "mon-fri 09:00-17:00", *, bank_holidays: str = "", note: str = "") -> OpeningHours:
     """Opening hours from the CSV form (``"24/7"`` or ``"mon-fri 09:00-17:00; sat 10:00-13:00"``)."""
-    if text.strip() == "24/7":
-        return OpeningHours(always_open=True, bank_holidays=bank_holidays, note=note)
-    return OpeningHours(intervals=tuple(parse_intervals(text)), bank_holidays=bank_holidays, note=note)
+    return OpeningHours.parse(text, bank_holidays=bank_holidays, note=note)
 
 
 def make_commissioner(

@@ -21,7 +21,6 @@ from mapping.types import (
     Strand,
 )
 from services_db.formats import FileFormat, detect_format, read_services, write_services
-from services_db.formats.common import format_hours
 from services_db.formats.csv_format import record_to_row
 from services_db.importer import locator_place_check
 from services_db.validation import (
@@ -66,12 +65,12 @@ def test_channel_cells_keep_notes_with_semicolons() -> None:
 )
 def test_hours_text_reads_back_exactly(text: str) -> None:
     parsed = hours(text)
-    assert hours(format_hours(parsed)) == parsed
+    assert hours(parsed.to_text()) == parsed
 
 
 def test_hours_group_consecutive_days() -> None:
     week = OpeningHours(intervals=tuple(OpeningInterval(d, time(9), time(17)) for d in range(5)))
-    assert format_hours(week) == "mon-fri 09:00-17:00"
+    assert week.to_text() == "mon-fri 09:00-17:00"
 
 
 @pytest.mark.parametrize(
@@ -120,7 +119,7 @@ def test_every_format_round_trips_a_mixed_directory(fmt: FileFormat, context: Va
         for field in ("name", "kind", "coverage", "strands", "local_strands", "commissioner_code", "languages"):
             assert getattr(got, field) == getattr(record, field), (record.id, field)
         assert sorted(got.channels, key=repr) == sorted(record.channels, key=repr)
-        assert format_hours(got.hours) == format_hours(record.hours)
+        assert got.hours.to_text() == record.hours.to_text()
         assert (got.status, got.source_url, got.verified_on, got.caveat) == (
             record.status,
             record.source_url,
@@ -240,7 +239,7 @@ def test_oruk_feed_without_the_extension_maps_standard_fields(context: Validatio
         ChannelKind.WEB,
         ChannelKind.IN_PERSON,
     ]
-    assert format_hours(record.hours) == "mon-tue 09:00-17:00" and record.languages == ("pl",)
+    assert record.hours.to_text() == "mon-tue 09:00-17:00" and record.languages == ("pl",)
 
 
 def test_oruk_export_follows_the_schema_shape() -> None:
