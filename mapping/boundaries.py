@@ -199,28 +199,11 @@ def parse_boundaries(
     if not isinstance(first, Mapping):
         raise BoundaryError(f"{source}: feature 0 has no properties")
     lvl, yy, code_col, name_col = _find_columns(first, level, f"{source}: feature 0")
-    raw: list[tuple[int, str, str, BaseGeometry]] = []
-    for i, feature in enumerate(features):
-        where = f"{source}: feature {i}"
-        props = feature.get("properties") if isinstance(feature, Mapping) else None
-        if not isinstance(props, Mapping):
-            raise BoundaryError(f"{where}: no properties")
-        code = str(props.get(code_col) or "").strip().upper()
-        if not code:
-            raise BoundaryError(f"{where}: field {code_col} is empty; every area needs its ONS code")
-        if code[0] not in "EW":
-            continue  # Scotland and Northern Ireland: outside the project's scope
-        name = str(props.get(name_col) or "").strip()
-        if not name:
-            raise BoundaryError(f"{where} ({code}): field {name_col} is empty")
-        try:
-            geom_data = feature.get("geometry")
-            geometry = geom_data if isinstance(geom_data, BaseGeometry) else shape(geom_data)
-        except Exception as exc:
-            raise BoundaryError(f"{where} ({code}): field geometry is not a valid GeoJSON geometry ({exc})") from exc
-        if geometry.is_empty:
-            raise BoundaryError(f"{where} ({code}): field geometry is empty")
-        raw.append((i, code, name, geometry))
+    raw = [
+        area
+        for i, feature in enumerate(features)
+        if (area := _feature_area(feature, f"{source}: feature {i}", i, code_col, name_col)) is not None
+    ]
     if not raw:
         raise BoundaryError(f"{source}: no England or Wales areas in column {code_col}")
     bng = _is_bng(data, raw[0][3])
@@ -238,6 +221,31 @@ def parse_boundaries(
             raise BoundaryError(f"{source}: feature {i} ({code}): field geometry has no area after repair")
         out.append(Boundary(code, name, lvl, label, geometry))
     return BoundarySet(lvl, label, source, tuple(sorted(out, key=lambda b: b.code)))
+
+
+def _feature_area(
+    feature: Any, where: str, i: int, code_col: str, name_col: str
+) -> tuple[int, str, str, BaseGeometry] | None:
+    """One feature's (number, code, name, geometry); ``None`` for an area outside England and Wales."""
+    props = feature.get("properties") if isinstance(feature, Mapping) else None
+    if not isinstance(props, Mapping):
+        raise BoundaryError(f"{where}: no properties")
+    code = str(props.get(code_col) or "").strip().upper()
+    if not code:
+        raise BoundaryError(f"{where}: field {code_col} is empty; every area needs its ONS code")
+    if code[0] not in "EW":
+        return None  # Scotland and Northern Ireland: outside the project's scope
+    name = str(props.get(name_col) or "").strip()
+    if not name:
+        raise BoundaryError(f"{where} ({code}): field {name_col} is empty")
+    try:
+        geom_data = feature.get("geometry")
+        geometry = geom_data if isinstance(geom_data, BaseGeometry) else shape(geom_data)
+    except Exception as exc:
+        raise BoundaryError(f"{where} ({code}): field geometry is not a valid GeoJSON geometry ({exc})") from exc
+    if geometry.is_empty:
+        raise BoundaryError(f"{where} ({code}): field geometry is empty")
+    return i, code, name, geometry
 
 
 class _LevelIndex:

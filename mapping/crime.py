@@ -29,6 +29,7 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -140,36 +141,11 @@ def load_recorded_crime(source: str | Path, *, force_names: Mapping[str, str]) -
         Missing columns, a count that is not a whole number, an unknown force or strand: with the row and what to do.
     """
     name = str(source)
-    try:
-        if name.startswith(("http://", "https://")):
-            import httpx
-
-            response = httpx.get(name, follow_redirects=True, timeout=120.0)
-            response.raise_for_status()
-            text = response.content.decode("utf-8-sig", errors="replace")
-        else:
-            text = Path(source).read_bytes().decode("utf-8-sig", errors="replace")
-    except FileNotFoundError:
-        raise CrimeError(f"{name}: file not found; give the path or URL of the recorded crime CSV") from None
-    except Exception as exc:
-        raise CrimeError(f"{name}: cannot read it ({exc}); check the path or URL") from None
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(_read_text(source)))
     header = next(reader, None)
     if not header:
         raise CrimeError(f"{name}: the file is empty")
-    keys = [_key(h) for h in header]
-    col: dict[str, int] = {}
-    for field, names in _COLUMNS.items():
-        for candidate in names:
-            if candidate in keys:
-                col[field] = keys.index(candidate)
-                break
-    if "force_code" not in col and "force_name" not in col:
-        raise CrimeError(f"{name}: no force column: add force_code (E23/W15 code) or force_name")
-    for needed in ("year", "count"):
-        if needed not in col:
-            raise CrimeError(f"{name}: no {needed} column (see the format in the report's method section)")
-    by_name = {_force_key(n): code for code, n in force_names.items()}
+    sheet = _Sheet(name, header, _columns(name, header), force_names)
     totals: dict[tuple[str, str, str], int] = {}
     set_aside: set[str] = set()
     for i, row in enumerate(reader):
@@ -178,52 +154,114 @@ def load_recorded_crime(source: str | Path, *, force_names: Mapping[str, str]) -
             continue
         if len(row) < len(header):
             raise CrimeError(f"{name}: row {line}: {len(row)} fields, the header has {len(header)}")
-        code = row[col["force_code"]].strip().upper() if "force_code" in col else ""
-        force = row[col["force_name"]].strip() if "force_name" in col else ""
-        if code and code not in force_names:
-            if not force:
-                raise CrimeError(f"{name}: row {line}, field {header[col['force_code']]}: unknown force code {code}")
-            code = ""
-        if not code:
-            if any(word in force.lower() for word in NON_TERRITORIAL):
-                set_aside.add(force)
-                continue
-            code = by_name.get(_force_key(force), "")
-            if not code:
-                close = difflib.get_close_matches(force, list(force_names.values()), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                field = header[col["force_name"]] if "force_name" in col else header[col["force_code"]]
-                raise CrimeError(
-                    f"{name}: row {line}, field {field}: unknown force {force or code!r}{hint}; "
-                    "use a territorial force's name or its E23/W15 code"
-                )
-        year = row[col["year"]].strip()
-        if not year:
-            raise CrimeError(f"{name}: row {line}, field {header[col['year']]}: the year is empty")
-        strand = TOTAL
-        if "strand" in col:
-            raw = row[col["strand"]].strip()
-            strand = _STRANDS.get(_key(raw), "")
-            if not strand:
-                raise CrimeError(
-                    f"{name}: row {line}, field {header[col['strand']]}: unknown strand {raw!r}; use disability, race, "
-                    "religion, sexual_orientation, transgender or total"
-                )
-        raw_count = row[col["count"]].strip().replace(",", "")
-        try:
-            count = int(float(raw_count))
-        except ValueError:
-            raise CrimeError(
-                f"{name}: row {line}, field {header[col['count']]}: {raw_count!r} is not a number of offences"
-            ) from None
-        if count < 0:
-            raise CrimeError(f"{name}: row {line}, field {header[col['count']]}: negative count {count}")
-        key = (code, year, strand)
-        totals[key] = totals.get(key, 0) + count
+        code = sheet.force_code(row, line)
+        if code is None:
+            set_aside.add(row[sheet.col["force_name"]].strip())
+            continue
+        key = (code, sheet.year(row, line), sheet.strand(row, line))
+        totals[key] = totals.get(key, 0) + sheet.count(row, line)
     if not totals:
         raise CrimeError(f"{name}: no rows for territorial forces")
     records = tuple(RecordedCrime(c, y, s, n) for (c, y, s), n in sorted(totals.items()))
     return CrimeTable(records, name, tuple(sorted(set_aside)))
+
+
+def _read_text(source: str | Path) -> str:
+    """The CSV's text, from a path or an http(s) URL."""
+    name = str(source)
+    try:
+        if name.startswith(("http://", "https://")):
+            import httpx
+
+            response = httpx.get(name, follow_redirects=True, timeout=120.0)
+            response.raise_for_status()
+            return response.content.decode("utf-8-sig", errors="replace")
+        return Path(source).read_bytes().decode("utf-8-sig", errors="replace")
+    except FileNotFoundError:
+        raise CrimeError(f"{name}: file not found; give the path or URL of the recorded crime CSV") from None
+    except Exception as exc:
+        raise CrimeError(f"{name}: cannot read it ({exc}); check the path or URL") from None
+
+
+def _columns(name: str, header: list[str]) -> dict[str, int]:
+    """Where each field is (the first of its accepted column names present); refuses a file missing one."""
+    keys = [_key(h) for h in header]
+    col: dict[str, int] = {}
+    for field, names in _COLUMNS.items():
+        found = next((candidate for candidate in names if candidate in keys), None)
+        if found is not None:
+            col[field] = keys.index(found)
+    if "force_code" not in col and "force_name" not in col:
+        raise CrimeError(f"{name}: no force column: add force_code (E23/W15 code) or force_name")
+    for needed in ("year", "count"):
+        if needed not in col:
+            raise CrimeError(f"{name}: no {needed} column (see the format in the report's method section)")
+    return col
+
+
+@dataclass(frozen=True)
+class _Sheet:
+    """The file being read: its name, header and columns, and the force areas its rows must name."""
+
+    name: str
+    header: list[str]
+    col: dict[str, int]
+    force_names: Mapping[str, str]
+
+    @cached_property
+    def _by_name(self) -> dict[str, str]:
+        return {_force_key(n): c for c, n in self.force_names.items()}
+
+    def _where(self, line: int, field: str) -> str:
+        return f"{self.name}: row {line}, field {self.header[self.col[field]]}"
+
+    def force_code(self, row: list[str], line: int) -> str | None:
+        """The row's territorial force (by code, else by name); ``None`` for a non-territorial force."""
+        code = row[self.col["force_code"]].strip().upper() if "force_code" in self.col else ""
+        force = row[self.col["force_name"]].strip() if "force_name" in self.col else ""
+        if code in self.force_names:
+            return code
+        if code and not force:
+            raise CrimeError(f"{self._where(line, 'force_code')}: unknown force code {code}")
+        if any(word in force.lower() for word in NON_TERRITORIAL):
+            return None
+        found = self._by_name.get(_force_key(force), "")
+        if not found:
+            close = difflib.get_close_matches(force, list(self.force_names.values()), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            where = self._where(line, "force_name" if "force_name" in self.col else "force_code")
+            raise CrimeError(
+                f"{where}: unknown force {force or code!r}{hint}; use a territorial force's name or its E23/W15 code"
+            )
+        return found
+
+    def year(self, row: list[str], line: int) -> str:
+        year = row[self.col["year"]].strip()
+        if not year:
+            raise CrimeError(f"{self._where(line, 'year')}: the year is empty")
+        return year
+
+    def strand(self, row: list[str], line: int) -> str:
+        if "strand" not in self.col:
+            return TOTAL
+        raw = row[self.col["strand"]].strip()
+        strand = _STRANDS.get(_key(raw), "")
+        if not strand:
+            raise CrimeError(
+                f"{self._where(line, 'strand')}: unknown strand {raw!r}; use disability, race, religion, "
+                "sexual_orientation, transgender or total"
+            )
+        return strand
+
+    def count(self, row: list[str], line: int) -> int:
+        raw_count = row[self.col["count"]].strip().replace(",", "")
+        try:
+            count = int(float(raw_count))
+        except ValueError:
+            raise CrimeError(f"{self._where(line, 'count')}: {raw_count!r} is not a number of offences") from None
+        if count < 0:
+            raise CrimeError(f"{self._where(line, 'count')}: negative count {count}")
+        return count
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,6 +179,23 @@ def _vintage(header_name: str) -> str:
     return f"20{match.group(1)}" if match else "unknown"
 
 
+_COORDINATE_HINTS = {
+    True: ("give the BNG easting in metres", "give the BNG northing in metres"),
+    False: ("give the longitude in degrees", "give the latitude in degrees"),
+}
+
+
+def _coordinate_columns(header: list[str], name: str) -> tuple[int, int, bool]:
+    """The x and y columns: BNG easting and northing when both are there, else longitude and latitude."""
+    east_i, north_i = _find(header, EAST_COLUMNS), _find(header, NORTH_COLUMNS)
+    if east_i is not None and north_i is not None:
+        return east_i, north_i, True
+    lon_i, lat_i = _find(header, LON_COLUMNS), _find(header, LAT_COLUMNS)
+    if lon_i is not None and lat_i is not None:
+        return lon_i, lat_i, False
+    raise PopulationError(f"{name}: no coordinate columns (looked for BNG_E/BNG_N, x/y, LONG/LAT)")
+
+
 def load_lsoa_population(centroids: str | Path, counts: str | Path | None = None) -> PopulationPoints:
     """Load LSOA population-weighted centroids and their Census usual-resident counts.
 
@@ -207,17 +224,14 @@ def load_lsoa_population(centroids: str | Path, counts: str | Path | None = None
     code_i = _find(header, CODE_COLUMNS)
     if code_i is None:
         raise PopulationError(f"{name}: no LSOA code column (looked for LSOA21CD, LSOA11CD, geography code)")
-    east_i, north_i = _find(header, EAST_COLUMNS), _find(header, NORTH_COLUMNS)
-    lon_i, lat_i = _find(header, LON_COLUMNS), _find(header, LAT_COLUMNS)
-    if (east_i is None or north_i is None) and (lon_i is None or lat_i is None):
-        raise PopulationError(f"{name}: no coordinate columns (looked for BNG_E/BNG_N, x/y, LONG/LAT)")
+    x_i, y_i, use_bng = _coordinate_columns(header, name)
+    x_hint, y_hint = _COORDINATE_HINTS[use_bng]
     pop_i = _find(header, POPULATION_COLUMNS)
     if pop_i is None and counts is None:
         raise PopulationError(
             f"{name}: no population column (looked for population, obs_value, 'All usual residents'); "
             "give the Census 2021 usual residents table as the counts file"
         )
-    use_bng = east_i is not None and north_i is not None
     name_i = _find(header, NAME_COLUMNS)
     n = len(rows)
     codes = np.empty(n, dtype=object)
@@ -241,14 +255,8 @@ def load_lsoa_population(centroids: str | Path, counts: str | Path | None = None
         codes[i] = code
         if names is not None and name_i is not None:
             names[i] = row[name_i].strip()
-        if use_bng:
-            assert east_i is not None and north_i is not None
-            x[i] = _number(row[east_i], name, line, header[east_i], "give the BNG easting in metres")
-            y[i] = _number(row[north_i], name, line, header[north_i], "give the BNG northing in metres")
-        else:
-            assert lon_i is not None and lat_i is not None
-            x[i] = _number(row[lon_i], name, line, header[lon_i], "give the longitude in degrees")
-            y[i] = _number(row[lat_i], name, line, header[lat_i], "give the latitude in degrees")
+        x[i] = _number(row[x_i], name, line, header[x_i], x_hint)
+        y[i] = _number(row[y_i], name, line, header[y_i], y_hint)
         if pop_i is not None:
             value = _number(row[pop_i], name, line, header[pop_i], "give the usual-resident count")
             if value < 0:

@@ -66,28 +66,7 @@ def read_csv(text: str, *, file: str) -> tuple[list[RawService], list[Problem], 
         header = next(reader)
     except (StopIteration, csv.Error):
         return [], [Problem(file, None, None, "the file is empty: fill in at least one service (see the template)")], []
-    keys = [_header_key(h) for h in header]
-    known: dict[str, int] = {}
-    for index, (raw_name, key) in enumerate(zip(header, keys, strict=True)):
-        if not key:
-            continue
-        if key not in COLUMNS:
-            problems.append(
-                Problem(
-                    file,
-                    1,
-                    raw_name,
-                    f"unknown column {raw_name!r}.{suggest(key, COLUMNS)} Use the template's column names"
-                    " (`signpost services template`)",
-                )
-            )
-        elif key in known:
-            problems.append(Problem(file, 1, raw_name, f"column {raw_name!r} appears twice: keep one"))
-        else:
-            known[key] = index
-    for column in REQUIRED_COLUMNS:
-        if column not in known:
-            problems.append(Problem(file, 1, column, f"required column {column!r} is missing: add it to the header"))
+    known = _header_columns(header, file, problems)
     if problems:
         return [], problems, []
     services: list[RawService] = []
@@ -124,6 +103,33 @@ def read_csv(text: str, *, file: str) -> tuple[list[RawService], list[Problem], 
             Problem(file, None, None, "the file has a header but no services: add one row per service under it")
         )
     return services, problems, []
+
+
+def _header_columns(header: list[str], file: str, problems: list[Problem]) -> dict[str, int]:
+    """Where each template column is; an unknown, repeated or missing required column is added to ``problems``."""
+    known: dict[str, int] = {}
+    for index, raw_name in enumerate(header):
+        key = _header_key(raw_name)
+        if not key:
+            continue
+        if key not in COLUMNS:
+            problems.append(
+                Problem(
+                    file,
+                    1,
+                    raw_name,
+                    f"unknown column {raw_name!r}.{suggest(key, COLUMNS)} Use the template's column names"
+                    " (`signpost services template`)",
+                )
+            )
+        elif key in known:
+            problems.append(Problem(file, 1, raw_name, f"column {raw_name!r} appears twice: keep one"))
+        else:
+            known[key] = index
+    for column in REQUIRED_COLUMNS:
+        if column not in known:
+            problems.append(Problem(file, 1, column, f"required column {column!r} is missing: add it to the header"))
+    return known
 
 
 def _number(value: float | None) -> str:

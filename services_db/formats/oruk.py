@@ -283,6 +283,34 @@ def _from_standard(file: str, index: int, service: Mapping[str, Any], problems: 
     url = service.get("url") or ""
     if isinstance(url, str) and url.startswith("https://"):
         fields["source_url"] = url
+    fields["channels"] = _standard_channels(file, index, service, problems, url)
+    for term in _objects(service.get("service_taxonomys"), "service_taxonomys", file, index, problems):
+        taxonomy = _object(term.get("taxonomy"))
+        if taxonomy.get("vocabulary") == KIND_VOCABULARY:
+            fields["kind"] = taxonomy.get("name")
+        elif taxonomy.get("vocabulary") == STRAND_VOCABULARY:
+            fields.setdefault("strands", []).append(taxonomy.get("name"))
+    fields["languages"] = [
+        x["language"]
+        for x in _objects(service.get("languages"), "languages", file, index, problems)
+        if x.get("language")
+    ]
+    for eligibility in _objects(service.get("eligibilitys"), "eligibilitys", file, index, problems):
+        if isinstance(eligibility, dict):
+            fields.setdefault("eligibility", eligibility.get("eligibility") or "")
+            fields.setdefault("min_age", eligibility.get("minimum_age"))
+            fields.setdefault("max_age", eligibility.get("maximum_age"))
+    intervals = _standard_hours(file, index, service, problems)
+    if intervals:
+        fields["hours"] = "; ".join(intervals)
+    geometry = _standard_coverage(file, index, service, fields, problems)
+    return RawService(row=index, fields=fields, geometry=geometry)
+
+
+def _standard_channels(
+    file: str, index: int, service: Mapping[str, Any], problems: list[Problem], url: Any
+) -> list[dict[str, Any]]:
+    """Phones (named by their contact), the email, the web address and the places to go, as channels."""
     channels: list[dict[str, Any]] = []
     for contact in _objects(service.get("contacts"), "contacts", file, index, problems):
         for phone in _objects(contact.get("phones"), "contacts.phones", file, index, problems):
@@ -305,23 +333,11 @@ def _from_standard(file: str, index: int, service: Mapping[str, Any], problems: 
                     "lon": location.get("longitude"),
                 }
             )
-    fields["channels"] = channels
-    for term in _objects(service.get("service_taxonomys"), "service_taxonomys", file, index, problems):
-        taxonomy = _object(term.get("taxonomy"))
-        if taxonomy.get("vocabulary") == KIND_VOCABULARY:
-            fields["kind"] = taxonomy.get("name")
-        elif taxonomy.get("vocabulary") == STRAND_VOCABULARY:
-            fields.setdefault("strands", []).append(taxonomy.get("name"))
-    fields["languages"] = [
-        x["language"]
-        for x in _objects(service.get("languages"), "languages", file, index, problems)
-        if x.get("language")
-    ]
-    for eligibility in _objects(service.get("eligibilitys"), "eligibilitys", file, index, problems):
-        if isinstance(eligibility, dict):
-            fields.setdefault("eligibility", eligibility.get("eligibility") or "")
-            fields.setdefault("min_age", eligibility.get("minimum_age"))
-            fields.setdefault("max_age", eligibility.get("maximum_age"))
+    return channels
+
+
+def _standard_hours(file: str, index: int, service: Mapping[str, Any], problems: list[Problem]) -> list[str]:
+    """The weekly schedules as intervals in the hours' own text (``fri 22:00-02:00``), one per day."""
     intervals = []
     for schedule in _objects(service.get("regular_schedules"), "regular_schedules", file, index, problems):
         for day in str(schedule.get("byday") or "").split(","):
@@ -331,10 +347,7 @@ def _from_standard(file: str, index: int, service: Mapping[str, Any], problems: 
                 intervals.append(f"{DAY_NAMES[BYDAY.index(day)]} {opens}-{closes}")
             elif day:
                 problems.append(Problem(file, index, "regular_schedules", f"cannot read schedule day {day[:20]!r}"))
-    if intervals:
-        fields["hours"] = "; ".join(intervals)
-    geometry = _standard_coverage(file, index, service, fields, problems)
-    return RawService(row=index, fields=fields, geometry=geometry)
+    return intervals
 
 
 def _standard_coverage(

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from shapely.geometry import mapping
+from starlette.datastructures import FormData
 
 from mapping.areas import AreaRegistry
 from mapping.coverage import resolve_coverage
@@ -98,13 +99,21 @@ def _area_choices(principal: Principal) -> list[tuple[str, str]]:
 
 def router(console: Console) -> APIRouter:
     routes = APIRouter()
+    _add_reading_routes(routes, console)
+    _add_editing_routes(routes, console)
+    return routes
 
-    def load(service_id: str) -> ServiceRecord:
-        with console.session() as session:
-            record = repository.get_service(session=session, service_id=service_id[:200])
-        if record is None:
-            raise NotFound(service_id)
-        return record
+
+def _load(console: Console, service_id: str) -> ServiceRecord:
+    with console.session() as session:
+        record = repository.get_service(session=session, service_id=service_id[:200])
+    if record is None:
+        raise NotFound(service_id)
+    return record
+
+
+def _add_reading_routes(routes: APIRouter, console: Console) -> None:
+    """The list, one service's page and map data, the spreadsheet and template, and the edit forms."""
 
     @routes.get("/services")
     def my_services(request: Request) -> Response:
@@ -152,7 +161,7 @@ def router(console: Console) -> APIRouter:
     @routes.get("/services/{service_id}")
     def service_page(request: Request, service_id: str, notice: str = "") -> Response:
         console.authorise(request, Action.READ)
-        record = load(service_id)
+        record = _load(console, service_id)
         visit = console.visit(request)
         with console.session() as session:
             entries = repository.history(session=session, service_id=record.id)
@@ -175,7 +184,7 @@ def router(console: Console) -> APIRouter:
     @routes.get("/services/{service_id}/coverage.geojson")
     def coverage_geojson(request: Request, service_id: str) -> Response:
         console.authorise(request, Action.READ)
-        record = load(service_id)
+        record = _load(console, service_id)
         features = []
         geometry = resolve_coverage(record.coverage, console.areas())
         if geometry is not None and not geometry.is_empty:
@@ -187,7 +196,7 @@ def router(console: Console) -> APIRouter:
 
     @routes.get("/services/{service_id}/edit")
     def edit_form(request: Request, service_id: str) -> Response:
-        record = load(service_id)
+        record = _load(console, service_id)
         principal = console.authorise(request, Action.UPDATE, service_id=record.id)
         columns, values = template_row(record)
         return console.page(
@@ -195,69 +204,25 @@ def router(console: Console) -> APIRouter:
             notes=column_notes(),
         )  # fmt: skip
 
-    async def save(request: Request, record: ServiceRecord | None) -> Response:
-        form = await console.form(request)
-        _, principal = console.signed_in(request)
-        columns, values = template_row(record)
-        for column in columns:
-            if column in form:
-                values[column] = str(form.get(column, ""))
-        picked = [str(v) for v in form.getlist("area_pick") if str(v)]
-        if picked:
-            _coverage_only(values, "areas", area_codes="; ".join(picked))
-        upload = form.get("polygon_file")
-        if upload is not None and hasattr(upload, "read"):
-            data = await upload.read(MAX_POLYGON_BYTES + 1)
-            if data:
-                _coverage_only(values, "polygon", geometry=_polygon_cell(data))
-        with console.session() as session:
-            preview = preview_upload(
-                session=session,
-                principal=principal,
-                data=_one_row_csv(columns, values),
-                name=FORM_NAME,
-                force_area=console.force_area() if principal.role is Role.PCC_EDITOR else None,
-                close_missing=False,
-                now=console.config.clock(),
-            )
-            if preview.decision is not None and not preview.decision.allowed:
-                raise Refused(preview.decision)
-            if preview.decision is None or preview.changes is None:
-                problems = [p.message if p.field is None else f"{p.field}: {p.message}" for p in preview.plan.problems]
-                return console.page(
-                    request, "edit.html", status_code=422, record=record, columns=columns, values=values,
-                    areas=_area_choices(principal), problems=problems, notes=column_notes(),
-                )  # fmt: skip
-            if preview.changes.is_empty:
-                target = record.id if record else values.get("id", "")
-                return console.redirect(f"/services/{target}?notice=nothing_changed")
-            report = importer.apply_import(
-                session=session, plan=preview.plan, actor=principal.actor, areas=console.areas()
-            )
-        if not report.applied:
-            problems = [p.message for p in report.problems]
-            return console.page(
-                request, "edit.html", status_code=409, record=record, columns=columns, values=values,
-                areas=_area_choices(principal), problems=problems, notes=column_notes(),
-            )  # fmt: skip
-        saved = (report.created or report.updated or (values.get("id", ""),))[0]
-        return console.redirect(f"/services/{saved}?notice=saved")
+
+def _add_editing_routes(routes: APIRouter, console: Console) -> None:
+    """Saving an edit or a new service, marking one checked today, restoring an earlier version."""
 
     @routes.post("/services/{service_id}/edit")
     async def edit(request: Request, service_id: str) -> Response:
-        record = load(service_id)
+        record = _load(console, service_id)
         console.authorise(request, Action.UPDATE, service_id=record.id)
-        return await save(request, record)
+        return await _save(console, request, record)
 
     @routes.post("/services/new")
     async def create(request: Request) -> Response:
         console.authorise(request, Action.CREATE)
-        return await save(request, None)
+        return await _save(console, request, None)
 
     @routes.post("/services/{service_id}/verify")
     async def verify(request: Request, service_id: str) -> Response:
         await console.form(request)
-        record = load(service_id)
+        record = _load(console, service_id)
         principal = console.authorise(request, Action.VERIFY, service_id=record.id)
         today: date = console.config.clock().date()
         with console.session() as session:
@@ -269,7 +234,7 @@ def router(console: Console) -> APIRouter:
     @routes.post("/services/{service_id}/restore")
     async def restore(request: Request, service_id: str) -> Response:
         form = await console.form(request)
-        record = load(service_id)
+        record = _load(console, service_id)
         text = str(form.get("version", ""))
         version = int(text) if text.isdigit() and 0 < int(text) <= MAX_ROW_ID else None
         with console.session() as session:
@@ -291,7 +256,72 @@ def router(console: Console) -> APIRouter:
                 return console.page(request, "message.html", status_code=409, message=exc.message)
         return console.redirect(f"/services/{record.id}?notice=restored")
 
-    return routes
+
+async def _save(console: Console, request: Request, record: ServiceRecord | None) -> Response:
+    """Apply the edit form as a one-row upload: validated, diffed, authorised and applied like a file."""
+    form = await console.form(request)
+    _, principal = console.signed_in(request)
+    columns, values = await _form_row(form, record)
+    with console.session() as session:
+        preview = preview_upload(
+            session=session,
+            principal=principal,
+            data=_one_row_csv(columns, values),
+            name=FORM_NAME,
+            force_area=console.force_area() if principal.role is Role.PCC_EDITOR else None,
+            close_missing=False,
+            now=console.config.clock(),
+        )
+        if preview.decision is not None and not preview.decision.allowed:
+            raise Refused(preview.decision)
+        if preview.decision is None or preview.changes is None:
+            problems = [p.message if p.field is None else f"{p.field}: {p.message}" for p in preview.plan.problems]
+            return _edit_page(console, request, 422, record, columns, values, principal, problems)
+        if preview.changes.is_empty:
+            target = record.id if record else values.get("id", "")
+            return console.redirect(f"/services/{target}?notice=nothing_changed")
+        report = importer.apply_import(session=session, plan=preview.plan, actor=principal.actor, areas=console.areas())
+    if not report.applied:
+        return _edit_page(
+            console, request, 409, record, columns, values, principal, [p.message for p in report.problems]
+        )
+    saved = (report.created or report.updated or (values.get("id", ""),))[0]
+    return console.redirect(f"/services/{saved}?notice=saved")
+
+
+async def _form_row(form: FormData, record: ServiceRecord | None) -> tuple[list[str], dict[str, str]]:
+    """The template row the form describes: the record's cells, the form's fields, a picked area list or an
+    uploaded polygon file as the coverage."""
+    columns, values = template_row(record)
+    for column in columns:
+        if column in form:
+            values[column] = str(form.get(column, ""))
+    picked = [str(v) for v in form.getlist("area_pick") if str(v)]
+    if picked:
+        _coverage_only(values, "areas", area_codes="; ".join(picked))
+    upload = form.get("polygon_file")
+    if upload is not None and hasattr(upload, "read"):
+        data = await upload.read(MAX_POLYGON_BYTES + 1)
+        if data:
+            _coverage_only(values, "polygon", geometry=_polygon_cell(data))
+    return columns, values
+
+
+def _edit_page(
+    console: Console,
+    request: Request,
+    status_code: int,
+    record: ServiceRecord | None,
+    columns: list[str],
+    values: dict[str, str],
+    principal: Principal,
+    problems: list[str],
+) -> Response:
+    """The edit form again, with what was typed and why it was not saved."""
+    return console.page(
+        request, "edit.html", status_code=status_code, record=record, columns=columns, values=values,
+        areas=_area_choices(principal), problems=problems, notes=column_notes(),
+    )  # fmt: skip
 
 
 COVERAGE_CELLS = ("nation", "area_codes", "centre_lat", "centre_lon", "radius_m", "geometry")

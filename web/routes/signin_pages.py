@@ -39,19 +39,39 @@ def send_on_telegram(console: Console, telegram_user_id: int, text: str) -> bool
         return False
 
 
+def _limited(console: Console, request: Request) -> Response | None:
+    """The refusal page (audited) when this visitor has tried to sign in too often, else ``None``."""
+    where = console.client(request)
+    if console.limiter.allow(where):
+        return None
+    decision = Decision(False, Action.READ, f"web visitor {where}", ("sign in: too many attempts",))
+    with console.session() as session:
+        record_refusal(session=session, decision=decision, service_id=None, now=console.config.clock())
+    message = console.visit(request).t("signin_limited", minutes=console.config.sign_in_window_s // 60)
+    return console.page(request, "signin.html", status_code=429, error=message, code="", minutes=signin.CODE_MINUTES)
+
+
+def _send_link_on_telegram(console: Console, who: str) -> None:
+    """Send a one-time sign-in link to the account named ``who``, when it exists and has a Telegram id."""
+    minutes = signin.CODE_MINUTES
+    with console.session() as session:
+        account = signin.find_account(session=session, who=who) if who.strip() else None
+        if account is None or account.id is None or account.telegram_user_id is None:
+            return
+        issued = signin.issue_code(
+            session=session, account_id=account.id, actor="web console (link sent on Telegram)",
+            now=console.config.clock(),
+        )  # fmt: skip
+        text = (
+            f"Your Signpost console sign-in link (works once, for {minutes} minutes):\n"
+            f"{sign_in_link(console, issued.code)}\nIf you did not ask for it, ignore this message."
+        )
+        send_on_telegram(console, account.telegram_user_id, text)
+
+
 def router(console: Console) -> APIRouter:
     routes = APIRouter()
     minutes = signin.CODE_MINUTES
-
-    def limited(request: Request) -> Response | None:
-        where = console.client(request)
-        if console.limiter.allow(where):
-            return None
-        decision = Decision(False, Action.READ, f"web visitor {where}", ("sign in: too many attempts",))
-        with console.session() as session:
-            record_refusal(session=session, decision=decision, service_id=None, now=console.config.clock())
-        message = console.visit(request).t("signin_limited", minutes=console.config.sign_in_window_s // 60)
-        return console.page(request, "signin.html", status_code=429, error=message, code="", minutes=minutes)
 
     @routes.get("/")
     def home(request: Request) -> Response:
@@ -71,7 +91,7 @@ def router(console: Console) -> APIRouter:
     @routes.post("/signin")
     async def sign_in(request: Request) -> Response:
         form = await console.form(request)
-        blocked = limited(request)
+        blocked = _limited(console, request)
         if blocked is not None:
             return blocked
         code = str(form.get("code", ""))[:64]
@@ -101,22 +121,10 @@ def router(console: Console) -> APIRouter:
     @routes.post("/signin/telegram")
     async def sign_in_by_telegram(request: Request) -> Response:
         form = await console.form(request)
-        blocked = limited(request)
+        blocked = _limited(console, request)
         if blocked is not None:
             return blocked
-        who = str(form.get("who", ""))[:120]
-        with console.session() as session:
-            account = signin.find_account(session=session, who=who) if who.strip() else None
-            if account is not None and account.id is not None and account.telegram_user_id is not None:
-                issued = signin.issue_code(
-                    session=session, account_id=account.id, actor="web console (link sent on Telegram)",
-                    now=console.config.clock(),
-                )  # fmt: skip
-                text = (
-                    f"Your Signpost console sign-in link (works once, for {minutes} minutes):\n"
-                    f"{sign_in_link(console, issued.code)}\nIf you did not ask for it, ignore this message."
-                )
-                send_on_telegram(console, account.telegram_user_id, text)
+        _send_link_on_telegram(console, str(form.get("who", ""))[:120])
         # The same answer whoever was named: the page does not tell which accounts exist.
         message = console.visit(request).t("signin_sent", minutes=minutes)
         return console.page(request, "signin.html", notice=message, code="", minutes=minutes)
