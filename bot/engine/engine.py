@@ -26,6 +26,7 @@ from bot.engine.ports import Route, Signposter
 from bot.engine.urgency import Urgency, assess, load_catalogues
 from mapping.bank_holidays import is_bank_holiday
 from mapping.types import (
+    COMMUNITIES,
     Channel,
     Location,
     Match,
@@ -51,6 +52,7 @@ __all__ = [
 UK = ZoneInfo("Europe/London")
 PAGE_SIZE = 3
 PLACE_CHOICES = 5  # places with the same name offered at once: with the menu and the way out, 8 buttons
+WHO_CHOICES = 4  # groups offered at once on "is one of these you?": with skip, the menu and the way out, 8 buttons
 MAX_TEXT = 600  # longer typed text outside the note is not something the bot can act on
 MAX_NOTE_ANSWER = 700  # keeps the returned note inside one Telegram message (4096 characters)
 NOTE_TTL = timedelta(hours=2)
@@ -117,6 +119,7 @@ _EMBEDDED_POSTCODE = re.compile(r"\b[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z
 _PLACE_LIKE = re.compile(r"^\s*[^\W\d_](?:[^\W\d_]|[ '’.,()-]){0,39}$")
 _LATLON = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 _AT = re.compile(r"^at:(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
+_WHO = re.compile(r"^who:([a-z_]{1,30}):(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
 _MORE = re.compile(r"^more:(\d{1,3}):(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
 _SCRIPT_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
@@ -457,6 +460,10 @@ class Engine:
         if match := _MORE.match(action):
             page, lat, lon = int(match[1]), float(match[2]), float(match[3])
             return self._more(conv, page, lat, lon)
+        if (match := _WHO.match(action)) and match[1] == "ask":
+            return self._who_ask(conv, float(match[2]), float(match[3]))
+        if (match := _WHO.match(action)) and (match[1] == "skip" or match[1] in COMMUNITIES):
+            return self._who_answered(conv, match[1], float(match[2]), float(match[3]))
         return self._aside(conv, "stale_button")
 
     def _text(self, conv: Conversation, text: str) -> Turn:
@@ -597,7 +604,8 @@ class Engine:
             return self._report_route(conv)
         if state is State.ASK_LOCATION:
             return (self._ask_location(),)
-        if state is State.CHOOSE_PLACE:
+        if state in (State.CHOOSE_PLACE, State.WHO_FOR):
+            # (the groups to choose from depend on the place, which only the question's buttons carry)
             return (self._ask_location("ask_location_again"),)
         if state is State.RESULTS:
             rows = ((_b("btn_new_place", "find"), _b("btn_note", "note")), MENU_ROW, SAFETY_ROW)
@@ -818,7 +826,9 @@ class Engine:
         return Turn(conv, (Outgoing(f"locate_{problem}", {"services": cards}, buttons=rows),), outcome=outcome)
 
     def _matches(self, conv: Conversation, location: Location) -> list[Match]:
-        matches = self._signposter.find(location, strands=conv.strands, kinds=LOCAL_HELP_KINDS)
+        matches = self._signposter.find(
+            location, strands=conv.strands, kinds=LOCAL_HELP_KINDS, communities=conv.communities
+        )
         # A service that does not cover the person and is hundreds of km away (Isles of Scilly -> Manchester)
         # is no help: offer "nearest outside your area" only within reach.
         return [
@@ -828,31 +838,54 @@ class Engine:
             or (m.distance_m is not None and m.distance_m <= NEAREST_OUTSIDE_MAX_KM * 1000)
         ]
 
-    def _results(self, conv: Conversation, location: Location) -> Turn:
+    def _results(self, conv: Conversation, location: Location, *, count: bool = True) -> Turn:
         matches = self._matches(conv, location)
         conv = conv.but(state=State.RESULTS, lad_code=location.lad_code, pfa_code=location.pfa_code, page=0)
-        local = [m for m in matches if m.reason is MatchReason.COVERS]
         where = self._where(location, conv.language)
+        outcome = SignpostingOutcome(location.lad_code, location.pfa_code, conv.strands, _outcome(matches))
+        local = [m for m in matches if m.reason is MatchReason.COVERS]
         if local:
-            # A shipped example is shown (with its caveat) but is not real local help for the statistics.
-            outcome = "matched_local" if any(not m.service.is_example for m in local) else "national_only"
             intro = Outgoing("results_local", where)
         elif any(m.reason is MatchReason.NEAREST_OUTSIDE for m in matches):
-            outcome = "national_only"
             intro = Outgoing("results_none_local", where)
         elif matches:
             # Say only what is shown: no "nearest outside your area" when there is none to list.
-            outcome = "national_only"
             intro = Outgoing("results_national_only", where)
         else:
-            outcome = "none"
             intro = Outgoing("results_nothing", where)
         messages = [intro, *self._page(conv, matches, 0, location)]
-        return Turn(
-            conv,
-            tuple(messages),
-            outcome=SignpostingOutcome(location.lad_code, location.pfa_code, conv.strands, outcome),
-        )
+        return Turn(conv, tuple(messages), outcome=outcome if count else None)
+
+    def _who_for(self, where: Mapping[str, str], offered: Sequence[str], location: Location) -> Outgoing:
+        """ "Is one of these you?": a button for each group some services here are limited to, and Skip. The place
+        rides in the buttons (rounded to about 10 m), as for "Show more", not in the stored conversation."""
+        point = f"{location.lat:.4f},{location.lon:.4f}"
+        rows: list[Row] = [(_b(f"who_{key}", f"who:{key}:{point}"),) for key in offered[:WHO_CHOICES]]
+        rows += [(_b("btn_skip", f"who:skip:{point}"), _b("btn_menu", "menu")), SAFETY_ROW]
+        return Outgoing("who_for", where, buttons=tuple(rows))
+
+    def _who_ask(self, conv: Conversation, lat: float, lon: float) -> Turn:
+        """ "Services for particular groups" on the results: which groups the services here are limited to."""
+        result = self._signposter.locate_point(lat, lon, 100.0)
+        location = getattr(result, "location", None)
+        if not isinstance(location, Location):
+            return self._located(conv, result)
+        conv = conv.but(lad_code=location.lad_code, pfa_code=location.pfa_code)
+        offered = _communities_limiting(self._matches(conv, location))
+        if not offered:  # the directory changed meanwhile: the list as it is now
+            return self._results(conv, location, count=False)
+        where = self._where(location, conv.language)
+        return Turn(conv.but(state=State.WHO_FOR), (self._who_for(where, offered, location),))
+
+    def _who_answered(self, conv: Conversation, answer: str, lat: float, lon: float) -> Turn:
+        """The group the person tapped (or Skip): kept in the conversation for ranking only, then the results."""
+        communities = frozenset() if answer == "skip" else frozenset({answer})
+        conv = conv.but(communities=communities, who_asked=True)
+        result = self._signposter.locate_point(lat, lon, 100.0)
+        location = getattr(result, "location", None)
+        if not isinstance(location, Location):
+            return self._located(conv, result)
+        return self._results(conv, location, count=False)  # this place was counted when the question was asked
 
     def _where(self, location: Location, language: Language) -> dict[str, str]:
         """The place as the person gave it, and its district and police force area ("LS1 4AP" "(Leeds, West
@@ -887,6 +920,10 @@ class Engine:
         if start + PAGE_SIZE < len(matches):
             # The place rides in the button (rounded to about 100 m), not in the stored conversation.
             rows.append((_b("btn_more", f"more:{page + 1}:{location.lat:.3f},{location.lon:.3f}"),))
+        if not conv.who_asked and _communities_limiting(matches):
+            # Some services here are only for particular people (e.g. Gypsy, Roma and Traveller people): they rank
+            # after the services for everyone unless the person says one is for them (optional, asked once).
+            rows.append((_b("btn_who_for", f"who:ask:{location.lat:.4f},{location.lon:.4f}"),))
         rows += [(_b("btn_new_place", "find"), _b("btn_note", "note")), (_b("btn_report", "report"),)]
         rows += [MENU_ROW, SAFETY_ROW]
         cards = tuple(self._card(m.service, conv, m) for m in shown)
@@ -995,6 +1032,21 @@ class Engine:
             translations=service.translations,
             unconfirmed=not service.confirmed,
         )
+
+
+def _outcome(matches: Sequence[Match]) -> str:
+    """What a place's answer found, for the analysts' counts."""
+    local = [m for m in matches if m.reason is MatchReason.COVERS]
+    if local:
+        # A shipped example is shown (with its caveat) but is not real local help for the statistics.
+        return "matched_local" if any(not m.service.is_example for m in local) else "national_only"
+    return "national_only" if matches else "none"
+
+
+def _communities_limiting(matches: Sequence[Match]) -> tuple[str, ...]:
+    """The groups some of ``matches`` are limited to, in the vocabulary's order."""
+    found = {c for m in matches for c in m.service.communities}
+    return tuple(key for key in COMMUNITIES if key in found)
 
 
 def _place_label(place: object, language: Language) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from mapping.types import Strand
+from mapping.types import COMMUNITIES, Strand
 
 __all__ = ["NOTE_STATES", "Conversation", "Language", "State"]
 
@@ -50,6 +50,7 @@ class State(StrEnum):
     FRIEND_FAMILY = "friend_family"
     SAFETY = "safety"  # keeping safe now, who to tell, keeping evidence
     ADVOCACY = "advocacy"  # someone on your side
+    WHO_FOR = "who_for"  # some services for the place are for particular people: is one of them you? (skippable)
 
 
 NOTE_STATES: tuple[State, ...] = (
@@ -78,6 +79,10 @@ class Conversation:
 
     ``note_token`` is an opaque random id naming a guided note held in the engine's process memory while it is
     being written; the note's text itself is never part of the conversation.
+
+    ``communities``: the groups (keys of ``mapping.types.COMMUNITIES``) the person said they belong to, when
+    asked because services for their place are limited to some (``who_asked``: asked once, answered or
+    skipped). Used only to rank services; never counted, logged or kept beyond the conversation.
     """
 
     state: State
@@ -88,6 +93,8 @@ class Conversation:
     pfa_code: str | None = None
     page: int = 0
     note_token: str | None = field(default=None, compare=True)
+    communities: frozenset[str] = frozenset()
+    who_asked: bool = False
 
     @classmethod
     def new(cls, language: Language = Language.EN) -> Conversation:
@@ -113,6 +120,10 @@ class Conversation:
             out["pfa_code"] = self.pfa_code
         if self.note_token:
             out["note_token"] = self.note_token
+        if self.communities:
+            out["communities"] = sorted(self.communities)
+        if self.who_asked:
+            out["who_asked"] = True
         return out
 
     @classmethod
@@ -144,6 +155,8 @@ class Conversation:
             pfa_code=pfa if isinstance(pfa, str) and _AREA_CODE.match(pfa) else None,
             page=page if isinstance(page, int) and 0 <= page < 1000 else 0,
             note_token=token if isinstance(token, str) and _TOKEN.match(token) else None,
+            communities=frozenset(c for c in _as_list(data.get("communities")) if c in COMMUNITIES),
+            who_asked=data.get("who_asked") is True,
         )
 
 

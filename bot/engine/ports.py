@@ -49,8 +49,10 @@ class Signposter(Protocol):
         strands: Collection[Strand],
         kinds: Collection[ServiceKind] = (),
         limit: int | None = None,
+        communities: Collection[str] = (),
     ) -> list[Match]:
-        """Ranked services for a place: local ones covering it, national ones, nearest outside when none local."""
+        """Ranked services for a place: local ones covering it, national ones, nearest outside when none local.
+        Services limited to ``communities`` the person did not say they belong to come after the others."""
         ...
 
     def national(self, kinds: Collection[ServiceKind]) -> list[ServiceRecord]:

@@ -109,13 +109,21 @@ def explore(
             seen.add((_key(conv), event))
             turn = engine.handle(_fresh(engine, conv), event)
             yield conv, event, turn
+            following = [turn.conversation]
+            # Buttons that carry the place (no screen of their own can offer them): one and two taps deep.
             for action in actions(turn):
-                if action.startswith(("more:", "at:")):
-                    yield conv, Choice(action), engine.handle(turn.conversation, Choice(action))
-            nxt = turn.conversation
-            if _key(nxt) not in visited and len(visited) < 400:
-                visited.add(_key(nxt))
-                queue.append(nxt)
+                if action.startswith(("more:", "at:", "who:")):
+                    followed = engine.handle(turn.conversation, Choice(action))
+                    yield turn.conversation, Choice(action), followed
+                    following.append(followed.conversation)
+                    for deeper in actions(followed):
+                        if deeper.startswith("who:") and not deeper.startswith("who:ask:"):
+                            answered = engine.handle(followed.conversation, Choice(deeper))
+                            yield followed.conversation, Choice(deeper), answered
+            for nxt in following:
+                if _key(nxt) not in visited and len(visited) < 400:
+                    visited.add(_key(nxt))
+                    queue.append(nxt)
 
 
 _TYPING_STATES = frozenset({State.WELCOME, State.ASK_LOCATION, State.CHOOSE_PLACE, State.RESULTS, State.STRANDS})
@@ -133,7 +141,7 @@ def _fresh(engine: Engine, conv: Conversation) -> Conversation:
 
 def _key(conv: Conversation) -> tuple[object, ...]:
     # Coarse on purpose: language, strands and area change the words shown, not the paths available.
-    return (conv.state, bool(conv.strands), bool(conv.local_strands), conv.pfa_code is None)
+    return (conv.state, bool(conv.strands), bool(conv.local_strands), conv.pfa_code is None, conv.who_asked)
 
 
 # --- the labelled corpus of the danger recogniser (tests/bot/urgent_corpus, see its README) --------------------

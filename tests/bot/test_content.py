@@ -29,6 +29,7 @@ SAME_IN_WELSH = {
     "local_strand",
     "place_choice",
     "term_link",
+    "who_sikh",
 }
 
 
