@@ -454,17 +454,24 @@ class Engine:
             return self._go(conv, State.WELCOME, before=(Outgoing("note_discarded"),))
         if action in ("forget", "leave"):  # "forget": the button's name in chats from before "leave"
             return self._leave(conv)
+        return self._place_button(conv, action) or self._aside(conv, "stale_button")
+
+    def _place_button(self, conv: Conversation, action: str) -> Turn | None:
+        """Buttons that carry a place, rounded (the conversation keeps none): a place picked from several,
+        another page of services, who a service is for. None for anything else."""
         if match := _AT.match(action):
             lat, lon = float(match[1]), float(match[2])
             return self._located(conv, self._signposter.locate_point(lat, lon, 5000.0))
         if match := _MORE.match(action):
             page, lat, lon = int(match[1]), float(match[2]), float(match[3])
             return self._more(conv, page, lat, lon)
-        if (match := _WHO.match(action)) and match[1] == "ask":
+        if not (match := _WHO.match(action)):
+            return None
+        if match[1] == "ask":
             return self._who_ask(conv, float(match[2]), float(match[3]))
-        if (match := _WHO.match(action)) and (match[1] == "skip" or match[1] in COMMUNITIES):
+        if match[1] == "skip" or match[1] in COMMUNITIES:
             return self._who_answered(conv, match[1], float(match[2]), float(match[3]))
-        return self._aside(conv, "stale_button")
+        return None
 
     def _text(self, conv: Conversation, text: str) -> Turn:
         if conv.state in NOTE_STATES:
