@@ -539,13 +539,7 @@ def compute_coverage(
     counted = [s for s in eligible if include_national or not isinstance(s.coverage, NationalCoverage)]
     set_aside = tuple(s for s in eligible if not include_national and isinstance(s.coverage, NationalCoverage))
     known = {u.code for u in geography.pfas} | {u.code for u in geography.lads}
-    resolved: list[_Resolved] = []
-    problems: list[ServiceProblem] = []
-    for record in counted:
-        item = _resolve(record, _service_mask(record, selected), known)
-        (problems if isinstance(item, ServiceProblem) else resolved).append(item)  # type: ignore[arg-type]
-    if problems:
-        raise CoverageInputError(problems)
+    resolved = _resolve_all(counted, selected, known)
     tell("services", 1, 1)
 
     lads, pfas = geography.lads, geography.pfas
@@ -554,19 +548,7 @@ def compute_coverage(
     lad_parent = np.array([pfa_index.get(u.parent_code or "", -1) for u in lads], dtype=np.int64)
 
     point_lad = _assign_lads(population, geography)
-    if (point_lad < 0).any():
-        i = int(np.flatnonzero(point_lad < 0)[0])
-        raise ValueError(f"population point {population.codes[i]} has no local authority in the geography")
-    orphan_lads = [lads[i] for i in np.unique(point_lad) if lad_parent[i] < 0]
-    if orphan_lads:
-        absent = sorted({u.parent_code for u in orphan_lads if u.parent_code})
-        unmapped = sorted(u.code for u in orphan_lads if not u.parent_code)
-        if absent:
-            raise ValueError(
-                f"the force area boundaries lack {len(absent)} force area(s) that local authorities belong to "
-                f"({_some(absent)}): give the complete ONS Police Force Areas file (all 43)"
-            )
-        raise ValueError(f"no force area known for local authority {_some(unmapped)}: update the LAD -> PFA table")
+    _check_every_point_has_areas(point_lad, lad_parent, lads, population)
     point_pfa = lad_parent[point_lad]
     tell("points", 1, 1)
 
@@ -686,6 +668,37 @@ def compute_coverage(
         national_set_aside=set_aside,
         include_national=include_national,
     )
+
+
+def _resolve_all(counted: Sequence[ServiceRecord], selected: int, known: set[str]) -> list[_Resolved]:
+    """Every counted service's coverage resolved; refuses them all at once, naming each one that cannot be used."""
+    resolved: list[_Resolved] = []
+    problems: list[ServiceProblem] = []
+    for record in counted:
+        item = _resolve(record, _service_mask(record, selected), known)
+        (problems if isinstance(item, ServiceProblem) else resolved).append(item)  # type: ignore[arg-type]
+    if problems:
+        raise CoverageInputError(problems)
+    return resolved
+
+
+def _check_every_point_has_areas(
+    point_lad: np.ndarray, lad_parent: np.ndarray, lads: Sequence[AreaUnit], population: PopulationPoints
+) -> None:
+    """Every population point lies in a local authority, and every such authority in a known force area."""
+    if (point_lad < 0).any():
+        i = int(np.flatnonzero(point_lad < 0)[0])
+        raise ValueError(f"population point {population.codes[i]} has no local authority in the geography")
+    orphan_lads = [lads[i] for i in np.unique(point_lad) if lad_parent[i] < 0]
+    if orphan_lads:
+        absent = sorted({u.parent_code for u in orphan_lads if u.parent_code})
+        unmapped = sorted(u.code for u in orphan_lads if not u.parent_code)
+        if absent:
+            raise ValueError(
+                f"the force area boundaries lack {len(absent)} force area(s) that local authorities belong to "
+                f"({_some(absent)}): give the complete ONS Police Force Areas file (all 43)"
+            )
+        raise ValueError(f"no force area known for local authority {_some(unmapped)}: update the LAD -> PFA table")
 
 
 def _code_masks(

@@ -121,6 +121,36 @@ _LATLON = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$
 _AT = re.compile(r"^at:(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
 _WHO = re.compile(r"^who:([a-z_]{1,30}):(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
 _MORE = re.compile(r"^more:(\d{1,3}):(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
+
+_SIMPLE_CHOICES: Mapping[str, State] = {  # buttons that only go to a screen
+    "danger": State.DANGER,
+    "menu": State.WELCOME,
+    "happened": State.WHAT_HAPPENED,
+    "happened:yes": State.STRANDS,
+    "happened:unsure": State.EXPLAIN,
+    "explain": State.EXPLAIN,
+    "online": State.ONLINE_HATE,
+    "report": State.REPORTING,
+    "report:police": State.REPORT_POLICE,
+    "report:third_party": State.REPORT_THIRD_PARTY,
+    "report:anonymous": State.REPORT_ANONYMOUS,
+    "report:specialist": State.REPORT_SPECIALIST,
+    "report:railway": State.REPORT_RAILWAY,
+    "find": State.ASK_LOCATION,
+    "after": State.AFTERCARE,
+    "lang": State.LANGUAGE,
+    "help": State.HELP,
+    "strand:other": State.SOMETHING_ELSE,
+    "strand:back": State.STRANDS,
+    "more": State.MORE,
+    "report:more": State.REPORTING_MORE,
+    "witness": State.WITNESS,
+    "after_report": State.AFTER_REPORT,
+    "friend_family": State.FRIEND_FAMILY,
+    "safety": State.SAFETY,
+    "advocacy": State.ADVOCACY,
+}
+
 _SCRIPT_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
@@ -394,42 +424,31 @@ class Engine:
         return self._aside(conv, "unknown_command")
 
     def _choice(self, conv: Conversation, action: str) -> Turn:
-        simple: Mapping[str, State] = {
-            "danger": State.DANGER,
-            "menu": State.WELCOME,
-            "happened": State.WHAT_HAPPENED,
-            "happened:yes": State.STRANDS,
-            "happened:unsure": State.EXPLAIN,
-            "explain": State.EXPLAIN,
-            "online": State.ONLINE_HATE,
-            "report": State.REPORTING,
-            "report:police": State.REPORT_POLICE,
-            "report:third_party": State.REPORT_THIRD_PARTY,
-            "report:anonymous": State.REPORT_ANONYMOUS,
-            "report:specialist": State.REPORT_SPECIALIST,
-            "report:railway": State.REPORT_RAILWAY,
-            "find": State.ASK_LOCATION,
-            "after": State.AFTERCARE,
-            "lang": State.LANGUAGE,
-            "help": State.HELP,
-            "strand:other": State.SOMETHING_ELSE,
-            "strand:back": State.STRANDS,
-            "more": State.MORE,
-            "report:more": State.REPORTING_MORE,
-            "witness": State.WITNESS,
-            "after_report": State.AFTER_REPORT,
-            "friend_family": State.FRIEND_FAMILY,
-            "safety": State.SAFETY,
-            "advocacy": State.ADVOCACY,
-        }
-        if action in simple:
-            return self._go(conv, simple[action])
+        if action in _SIMPLE_CHOICES:
+            return self._go(conv, _SIMPLE_CHOICES[action])
         if action == "happened:no":
             return self._go(conv, State.AFTERCARE, before=(Outgoing("not_hostility"),))
         if action == "strand:unsure":
             return self._go(conv.but(strands=frozenset(), local_strands=frozenset()), State.EXPLAIN)
         if action in ("strand:done", "local:done"):
             return self._go(conv, State.EXPLAIN)
+        if action == "note":
+            return self._start_note(conv)
+        if action == "note:skip" and conv.state in NOTE_STATES:
+            return self._note_answer(conv, "")
+        if action == "note:cancel":
+            return self._go(conv, State.WELCOME, before=(Outgoing("note_discarded"),))
+        if action in ("forget", "leave"):  # "forget": the button's name in chats from before "leave"
+            return self._leave(conv)
+        return (
+            self._strand_or_language_button(conv, action)
+            or self._place_button(conv, action)
+            or self._aside(conv, "stale_button")
+        )
+
+    def _strand_or_language_button(self, conv: Conversation, action: str) -> Turn | None:
+        """A strand or local strand ticked or unticked, or a language picked; None for anything else (or a value
+        the conversation does not offer)."""
         if action.startswith("strand:"):
             strand = _strand(action.removeprefix("strand:"))
             if strand is not None:
@@ -443,18 +462,9 @@ class Engine:
             try:
                 language = Language(action.removeprefix("lang:"))
             except ValueError:
-                language = None
-            if language is not None:
-                return self._go(conv.but(language=language), State.WELCOME)
-        if action == "note":
-            return self._start_note(conv)
-        if action == "note:skip" and conv.state in NOTE_STATES:
-            return self._note_answer(conv, "")
-        if action == "note:cancel":
-            return self._go(conv, State.WELCOME, before=(Outgoing("note_discarded"),))
-        if action in ("forget", "leave"):  # "forget": the button's name in chats from before "leave"
-            return self._leave(conv)
-        return self._place_button(conv, action) or self._aside(conv, "stale_button")
+                return None
+            return self._go(conv.but(language=language), State.WELCOME)
+        return None
 
     def _place_button(self, conv: Conversation, action: str) -> Turn | None:
         """Buttons that carry a place, rounded (the conversation keeps none): a place picked from several,
@@ -566,9 +576,13 @@ class Engine:
 
     def screen(self, conv: Conversation) -> tuple[Outgoing, ...]:
         """What a person sees on arriving at (or coming back to) ``conv.state``."""
+        shown = self._conversation_screen(conv)
+        return shown if shown is not None else self._fixed_screen(conv.state)
+
+    def _conversation_screen(self, conv: Conversation) -> tuple[Outgoing, ...] | None:
+        """The screens that show what this conversation chose (strands, place, language) and the services for it;
+        ``None`` for the fixed screens."""
         state = conv.state
-        if state is State.WELCOME:
-            return (Outgoing("menu", buttons=self._menu_buttons()),)
         if state is State.DANGER:
             return (
                 self._danger_message(conv),
@@ -580,13 +594,6 @@ class Engine:
                     ),
                 ),
             )
-        if state is State.WHAT_HAPPENED:
-            rows: Rows = (
-                (_b("btn_yes", "happened:yes"),),
-                (_b("btn_not_sure", "happened:unsure"),),
-                (_b("btn_no", "happened:no"),),
-            )
-            return (Outgoing("what_happened", buttons=(*rows, MENU_ROW, SAFETY_ROW)),)
         if state is State.STRANDS:
             return (Outgoing("strands", buttons=self._strand_buttons(conv)),)
         if state is State.SOMETHING_ELSE:
@@ -609,6 +616,29 @@ class Engine:
             State.REPORT_THIRD_PARTY,
         ):
             return self._report_route(conv)
+        if state is State.AFTERCARE:
+            services = self._signposter.national([ServiceKind.EMOTIONAL_SUPPORT, ServiceKind.VICTIM_SUPPORT])
+            # Someone who answered "No" may still want to report a crime: the routes are one tap away.
+            rows = ((_b("btn_report", "report"), _b("btn_advocacy", "advocacy")), MENU_ROW, SAFETY_ROW)
+            return (
+                Outgoing("aftercare", {"services": self._cards(services, conv)}),
+                Outgoing("come_back", buttons=rows),
+            )
+        if state in _ROUTE_STATES:
+            return self._more_routes(conv)
+        return None
+
+    def _fixed_screen(self, state: State) -> tuple[Outgoing, ...]:
+        """The screens that are the same for everyone: the menu, questions, prompts and help."""
+        if state is State.WELCOME:
+            return (Outgoing("menu", buttons=self._menu_buttons()),)
+        if state is State.WHAT_HAPPENED:
+            rows: Rows = (
+                (_b("btn_yes", "happened:yes"),),
+                (_b("btn_not_sure", "happened:unsure"),),
+                (_b("btn_no", "happened:no"),),
+            )
+            return (Outgoing("what_happened", buttons=(*rows, MENU_ROW, SAFETY_ROW)),)
         if state is State.ASK_LOCATION:
             return (self._ask_location(),)
         if state in (State.CHOOSE_PLACE, State.WHO_FOR):
@@ -622,16 +652,6 @@ class Engine:
         if state is State.NOTE_DONE:
             rows = ((_b("btn_report", "report"), _b("btn_find", "find")), MENU_ROW, SAFETY_ROW)
             return (Outgoing("note_done", buttons=rows),)
-        if state is State.AFTERCARE:
-            services = self._signposter.national([ServiceKind.EMOTIONAL_SUPPORT, ServiceKind.VICTIM_SUPPORT])
-            # Someone who answered "No" may still want to report a crime: the routes are one tap away.
-            rows = ((_b("btn_report", "report"), _b("btn_advocacy", "advocacy")), MENU_ROW, SAFETY_ROW)
-            return (
-                Outgoing("aftercare", {"services": self._cards(services, conv)}),
-                Outgoing("come_back", buttons=rows),
-            )
-        if state in _ROUTE_STATES:
-            return self._more_routes(conv)
         if state is State.LANGUAGE:
             rows = (
                 (_b("btn_lang_en", "lang:en"),),

@@ -25,27 +25,14 @@ def _strand_label(strand: str) -> str:
     return "any strand" if strand == ANY else strand.replace("_", " ")
 
 
-def summary_lines(context: ReportContext) -> list[str]:
-    """The summary as Markdown lines (the CLI prints the same text)."""
+def _headline_lines(context: ReportContext) -> list[str]:
+    """People covered, by confirmed services alone, by strand, and the areas with no coverage at all."""
     result = context.result
     unit = context.unit
     population, covered = result.totals(ANY)
     pct = 100.0 * covered / population if population else None
-    lines = [
-        "# Third-party reporting coverage: summary",
-        "",
-        f"Generated {context.generated_on.isoformat()}. Services counted: {context.kinds_label}, "
-        f"{context.scope_label} ({len(result.services)} services).",
-        "",
-    ]
-    thin = context.directory_is_thin()
-    if thin:
-        lines += ["## Read this first: the directory is thin", ""]
-        lines += [f"- {line}" for line in context.directory_lines()]
-        lines += ["", *_provision_table(context), ""]
-    lines += [f"- {line}" for line in context.basis_lines()]
     where = "at least one counted service" if context.include_national else "at least one local service"
-    lines += [
+    lines = [
         "",
         "## Headline",
         "",
@@ -78,6 +65,27 @@ def summary_lines(context: ReportContext) -> list[str]:
             if strand != ANY and result.uncovered_areas(level, strand):
                 names = _by_people_uncovered([r for r in result.rows_for(level, strand) if r.no_coverage])
                 lines.append(f"  - no {_strand_label(strand)} coverage in {len(names)} {label}: {some_names(names)}.")
+    return lines
+
+
+def summary_lines(context: ReportContext) -> list[str]:
+    """The summary as Markdown lines (the CLI prints the same text)."""
+    result = context.result
+    unit = context.unit
+    lines = [
+        "# Third-party reporting coverage: summary",
+        "",
+        f"Generated {context.generated_on.isoformat()}. Services counted: {context.kinds_label}, "
+        f"{context.scope_label} ({len(result.services)} services).",
+        "",
+    ]
+    thin = context.directory_is_thin()
+    if thin:
+        lines += ["## Read this first: the directory is thin", ""]
+        lines += [f"- {line}" for line in context.directory_lines()]
+        lines += ["", *_provision_table(context), ""]
+    lines += [f"- {line}" for line in context.basis_lines()]
+    lines += _headline_lines(context)
     if "pfa" in result.levels:
         # Lowest share first; among equal shares (many 0% ties) the most people not covered first.
         ranked = sorted(
