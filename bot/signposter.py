@@ -238,8 +238,11 @@ class DirectorySignposter:
         kinds: Collection[ServiceKind] = (),
         limit: int | None = None,
         communities: Collection[str] = (),
+        age: tuple[int, int | None] | None = None,
     ) -> list[Match]:
-        return self.snapshot().index.find(location, strands=strands, kinds=kinds, limit=limit, communities=communities)
+        return self.snapshot().index.find(
+            location, strands=strands, kinds=kinds, limit=limit, communities=communities, age=age
+        )
 
     def national(self, kinds: Collection[ServiceKind]) -> list[ServiceRecord]:
         wanted = frozenset(kinds)

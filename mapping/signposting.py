@@ -47,7 +47,7 @@ from mapping.types import (
     Strand,
 )
 
-__all__ = ["OUTSIDE_ENGLAND_WALES_KINDS", "SignpostIndex", "directory_snapshot_key"]
+__all__ = ["OUTSIDE_ENGLAND_WALES_KINDS", "AgeBand", "SignpostIndex", "directory_snapshot_key"]
 
 # Outside England and Wales nothing in the directory applies except the emergency routes: 999/112 reach the
 # police wherever the caller is in the UK. Police non-emergency routes, True Vision and the support services
@@ -114,6 +114,19 @@ def _positions(values: Iterable[int]) -> np.ndarray:
     return np.fromiter(values, dtype=np.int64)
 
 
+AgeBand = tuple[int, int | None]  # an age band (youngest, oldest), inclusive; oldest None: no upper end
+
+
+def _within(age: AgeBand | None, lowest: int | None, highest: int | None) -> bool:
+    """Whether every age in ``age`` is inside the limits (``None``: no limit on that side)."""
+    if age is None:
+        return False
+    youngest, oldest = age
+    if lowest is not None and youngest < lowest:
+        return False
+    return highest is None or (oldest is not None and oldest <= highest)
+
+
 class SignpostIndex:
     """Active services of one directory snapshot, ready to answer "who can help at this point?".
 
@@ -148,6 +161,7 @@ class SignpostIndex:
         self._caveated = _positions(int(bool(s.caveat)) for s in services)
         self._unconfirmed = np.array([not s.confirmed for s in services], dtype=bool)
         self._communities = tuple(frozenset(s.communities) for s in services)
+        self._ages = tuple((s.min_age, s.max_age) for s in services)
         # Rank by (name, id), so that ties are broken stably whatever order the directory came in.
         order = sorted(range(len(services)), key=lambda p: (services[p].name, services[p].id))
         self._name_rank = np.empty(len(services), dtype=np.int64)
@@ -298,6 +312,7 @@ class SignpostIndex:
         limit: int | None = None,
         nearest_outside: int = NEAREST_OUTSIDE_COUNT,
         communities: Collection[str] = (),
+        age: AgeBand | None = None,
     ) -> list[Match]:
         """Ranked services for a person at ``location``, each saying why it matched.
 
@@ -316,6 +331,9 @@ class SignpostIndex:
             At most this many matches (after ranking).
         communities
             The communities (keys of ``mapping.types.COMMUNITIES``) the person said they belong to, if any.
+        age
+            The person's age band, ``(youngest, oldest)`` inclusive (``oldest`` None: no upper end), if they gave
+            one: a service with age limits is for them when the whole band is inside its limits.
         nearest_outside
             When no local third-party reporting service covers the point (and third-party reporting is
             wanted), up to this many of the nearest ones outside are added, labelled
@@ -326,9 +344,11 @@ class SignpostIndex:
         -------
         list[Match]
             Those covering the point, then those outside it. Within each: a service limited to communities
-            the person did not say they belong to (e.g. Gypsy, Roma and Traveller people only) after all
-            others; then specialist matches first, then local before national, then entries the commissioner
-            confirmed before unconfirmed ones (from a public page), then nearest in-person point first
+            the person did not say they belong to (e.g. Gypsy, Roma and Traveller people only), or to ages
+            outside the band they gave (or when they gave none), after all others; then specialist matches
+            first (a service for a community or ages the person said are theirs is one), then local before
+            national, then entries the commissioner confirmed before unconfirmed ones (from a public page),
+            then nearest in-person point first
             (``distance_m``), then (with no strand chosen) services for everyone before single-strand ones,
             confirmed details before caveated ones, then by kind (third-party reporting, victim support,
             online reporting, police, ...), then name and id.
@@ -338,13 +358,10 @@ class SignpostIndex:
         positions = np.concatenate([local, national])
         locality = np.concatenate([np.zeros(len(local), dtype=np.int64), np.ones(len(national), dtype=np.int64)])
         distances = self._in_person_distances(positions, location)
-        wanted_communities = frozenset(communities)
-        limited = [self._communities[p] for p in positions.tolist()]
-        # Someone who said they belong to a community a service is for is its specialist match; anyone else is
-        # offered it after the services for everyone (it would not take them).
-        community_match = np.array([bool(c & wanted_communities) for c in limited], dtype=bool)
-        elsewhere = np.array([bool(c) and not bool(c & wanted_communities) for c in limited], dtype=bool)
-        specialist = ((self._strand_masks[positions] & wanted_mask) != 0) | community_match
+        # Someone who said they are who a service is for is its specialist match; anyone else is offered it after
+        # the services for everyone (it would not take them).
+        for_them, elsewhere = self._eligibility(positions, frozenset(communities), age)
+        specialist = ((self._strand_masks[positions] & wanted_mask) != 0) | for_them
         # With no strand chosen, services for everyone come before services for one community.
         narrow = (self._strand_masks[positions] != 0) & (wanted_mask == 0)
         order = np.lexsort(
@@ -390,6 +407,21 @@ class SignpostIndex:
         return matches if limit is None else matches[: max(limit, 0)]
 
     # --- internals -------------------------------------------------------------------------------------
+
+    def _eligibility(
+        self, positions: np.ndarray, communities: frozenset[str], age: AgeBand | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per service: limited to people the person said they are (a community of theirs, limits their age band
+        is inside), and limited to people they did not say they are."""
+        for_them = np.zeros(len(positions), dtype=bool)
+        elsewhere = np.zeros(len(positions), dtype=bool)
+        for row, position in enumerate(positions.tolist()):
+            groups, (lowest, highest) = self._communities[position], self._ages[position]
+            by_age = lowest is not None or highest is not None
+            if groups or by_age:
+                fits = (not groups or bool(groups & communities)) and (not by_age or _within(age, lowest, highest))
+                for_them[row], elsewhere[row] = fits, not fits
+        return for_them, elsewhere
 
     def _wanted(self, positions: np.ndarray, strand_mask: int, kinds: frozenset[ServiceKind]) -> np.ndarray:
         """``positions`` restricted to the wanted kinds and to services that serve the wanted strands."""

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -119,7 +120,8 @@ _EMBEDDED_POSTCODE = re.compile(r"\b[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z
 _PLACE_LIKE = re.compile(r"^\s*[^\W\d_](?:[^\W\d_]|[ '’.,()-]){0,39}$")
 _LATLON = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 _AT = re.compile(r"^at:(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
-_WHO = re.compile(r"^who:([a-z_]{1,30}):(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
+_WHO = re.compile(r"^who:(age[0-9-]{0,7}|[a-z_]{1,30}):(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
+_AGE_ANSWER = re.compile(r"^age(?:(\d{1,3})-(\d{1,3})?)?$")  # "age": skipped; "age11-25"; "age65-": 65 or over
 _MORE = re.compile(r"^more:(\d{1,3}):(-?\d{1,3}\.\d{1,5}),(-?\d{1,3}\.\d{1,5})$")
 
 _SIMPLE_CHOICES: Mapping[str, State] = {  # buttons that only go to a screen
@@ -475,12 +477,9 @@ class Engine:
         if match := _MORE.match(action):
             page, lat, lon = int(match[1]), float(match[2]), float(match[3])
             return self._more(conv, page, lat, lon)
-        if not (match := _WHO.match(action)):
-            return None
-        if match[1] == "ask":
-            return self._who_ask(conv, float(match[2]), float(match[3]))
-        if match[1] == "skip" or match[1] in COMMUNITIES:
-            return self._who_answered(conv, match[1], float(match[2]), float(match[3]))
+        match = _WHO.match(action)
+        if match and (match[1] in ("ask", "skip") or match[1] in COMMUNITIES or _AGE_ANSWER.match(match[1])):
+            return self._who_answer(conv, match[1], float(match[2]), float(match[3]))
         return None
 
     def _text(self, conv: Conversation, text: str) -> Turn:
@@ -854,7 +853,7 @@ class Engine:
 
     def _matches(self, conv: Conversation, location: Location) -> list[Match]:
         matches = self._signposter.find(
-            location, strands=conv.strands, kinds=LOCAL_HELP_KINDS, communities=conv.communities
+            location, strands=conv.strands, kinds=LOCAL_HELP_KINDS, communities=conv.communities, age=conv.age_band
         )
         # A service that does not cover the person and is hundreds of km away (Isles of Scilly -> Manchester)
         # is no help: offer "nearest outside your area" only within reach.
@@ -883,36 +882,42 @@ class Engine:
         messages = [intro, *self._page(conv, matches, 0, location)]
         return Turn(conv, tuple(messages), outcome=outcome if count else None)
 
-    def _who_for(self, where: Mapping[str, str], offered: Sequence[str], location: Location) -> Outgoing:
-        """ "Is one of these you?": a button for each group some services here are limited to, and Skip. The place
-        rides in the buttons (rounded to about 10 m), as for "Show more", not in the stored conversation."""
-        point = f"{location.lat:.4f},{location.lon:.4f}"
-        rows: list[Row] = [(_b(f"who_{key}", f"who:{key}:{point}"),) for key in offered[:WHO_CHOICES]]
-        rows += [(_b("btn_skip", f"who:skip:{point}"), _b("btn_menu", "menu")), SAFETY_ROW]
-        return Outgoing("who_for", where, buttons=tuple(rows))
-
-    def _who_ask(self, conv: Conversation, lat: float, lon: float) -> Turn:
-        """ "Services for particular groups" on the results: which groups the services here are limited to."""
-        result = self._signposter.locate_point(lat, lon, 100.0)
-        location = getattr(result, "location", None)
-        if not isinstance(location, Location):
-            return self._located(conv, result)
+    def _who_step(self, conv: Conversation, location: Location, *, groups_done: bool) -> Turn:
+        """The next question of "services for particular groups": the groups some services here are limited to,
+        then (when some are limited by age) an age band; when nothing is left to ask, the results, re-ranked.
+        The place rides in the buttons (rounded to about 10 m), as for "Show more", not in the conversation."""
         conv = conv.but(lad_code=location.lad_code, pfa_code=location.pfa_code)
-        offered = _communities_limiting(self._matches(conv, location))
-        if not offered:  # the directory changed meanwhile: the list as it is now
-            return self._results(conv, location, count=False)
+        matches = self._matches(conv, location)
         where = self._where(location, conv.language)
-        return Turn(conv.but(state=State.WHO_FOR), (self._who_for(where, offered, location),))
+        point = f"{location.lat:.4f},{location.lon:.4f}"
 
-    def _who_answered(self, conv: Conversation, answer: str, lat: float, lon: float) -> Turn:
-        """The group the person tapped (or Skip): kept in the conversation for ranking only, then the results."""
-        communities = frozenset() if answer == "skip" else frozenset({answer})
-        conv = conv.but(communities=communities, who_asked=True)
+        def screen(key: str, rows: list[Row], skip: str) -> Turn:
+            tail: Rows = ((_b("btn_skip", f"who:{skip}:{point}"), _b("btn_menu", "menu")), SAFETY_ROW)
+            return Turn(conv.but(state=State.WHO_FOR), (Outgoing(key, where, buttons=(*rows, *tail)),))
+
+        if not groups_done and (offered := _communities_limiting(matches)):
+            return screen(
+                "who_for", [(_b(f"who_{key}", f"who:{key}:{point}"),) for key in offered[:WHO_CHOICES]], "skip"
+            )
+        if bands := _age_bands(matches):
+            return screen("who_age", [(_age_button(band, point),) for band in bands], "age")
+        # Nothing (more) to ask: the list, ranked with the answers (this place was counted when first answered).
+        return self._results(conv.but(who_asked=True), location, count=False)
+
+    def _who_answer(self, conv: Conversation, answer: str, lat: float, lon: float) -> Turn:
+        """A tap on "services for particular groups" (``ask``), a group (or ``skip``) or an age band (``age…``):
+        kept in the conversation for ranking only."""
         result = self._signposter.locate_point(lat, lon, 100.0)
         location = getattr(result, "location", None)
         if not isinstance(location, Location):
             return self._located(conv, result)
-        return self._results(conv, location, count=False)  # this place was counted when the question was asked
+        if answer == "ask":
+            return self._who_step(conv, location, groups_done=False)
+        if answer.startswith("age"):
+            band = _parse_age_band(answer.removeprefix("age"))
+            return self._results(conv.but(age_band=band, who_asked=True), location, count=False)
+        communities = frozenset() if answer == "skip" else frozenset({answer})
+        return self._who_step(conv.but(communities=communities), location, groups_done=True)
 
     def _where(self, location: Location, language: Language) -> dict[str, str]:
         """The place as the person gave it, and its district and police force area ("LS1 4AP" "(Leeds, West
@@ -947,7 +952,7 @@ class Engine:
         if start + PAGE_SIZE < len(matches):
             # The place rides in the button (rounded to about 100 m), not in the stored conversation.
             rows.append((_b("btn_more", f"more:{page + 1}:{location.lat:.3f},{location.lon:.3f}"),))
-        if not conv.who_asked and _communities_limiting(matches):
+        if not conv.who_asked and (_communities_limiting(matches) or _age_bands(matches)):
             # Some services here are only for particular people (e.g. Gypsy, Roma and Traveller people): they rank
             # after the services for everyone unless the person says one is for them (optional, asked once).
             rows.append((_b("btn_who_for", f"who:ask:{location.lat:.4f},{location.lon:.4f}"),))
@@ -1074,6 +1079,41 @@ def _communities_limiting(matches: Sequence[Match]) -> tuple[str, ...]:
     """The groups some of ``matches`` are limited to, in the vocabulary's order."""
     found = {c for m in matches for c in m.service.communities}
     return tuple(key for key in COMMUNITIES if key in found)
+
+
+def _age_bands(matches: Sequence[Match]) -> tuple[tuple[int, int | None], ...]:
+    """Age bands that tell apart the age limits of ``matches`` (each band wholly inside or outside each
+    service's limits): limits 11-25 and 60+ give under 11, 11 to 25, 26 to 59, 60 or over. At most
+    WHO_CHOICES bands (the oldest ones then merge into the last)."""
+    limits = [(m.service.min_age, m.service.max_age) for m in matches]
+    cuts = {low for low, _ in limits if low} | {high + 1 for _, high in limits if high is not None}
+    if not cuts:
+        return ()
+    edges = [0, *sorted(cuts)]
+    bands: list[tuple[int, int | None]] = [(a, b - 1) for a, b in pairwise(edges)]
+    bands.append((edges[-1], None))
+    if len(bands) > WHO_CHOICES:
+        bands = [*bands[: WHO_CHOICES - 1], (bands[WHO_CHOICES - 1][0], None)]
+    return tuple(bands)
+
+
+def _age_button(band: tuple[int, int | None], point: str) -> Button:
+    youngest, oldest = band
+    action = f"who:age{youngest}-{'' if oldest is None else oldest}:{point}"
+    if oldest is None:
+        return _b("who_age_over", action, **{"from": str(youngest)})
+    if youngest == 0:
+        return _b("who_age_under", action, to=str(oldest + 1))
+    return _b("who_age_between", action, **{"from": str(youngest), "to": str(oldest)})
+
+
+def _parse_age_band(text: str) -> tuple[int, int | None] | None:
+    """ "11-25" -> (11, 25); "65-" -> (65, None); "" (skipped) or anything else -> None."""
+    match = _AGE_ANSWER.match(f"age{text}")
+    if not match or match[1] is None:
+        return None
+    youngest, oldest = int(match[1]), int(match[2]) if match[2] else None
+    return (youngest, oldest) if oldest is None or youngest <= oldest else None
 
 
 def _place_label(place: object, language: Language) -> str:

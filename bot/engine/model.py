@@ -80,9 +80,10 @@ class Conversation:
     ``note_token`` is an opaque random id naming a guided note held in the engine's process memory while it is
     being written; the note's text itself is never part of the conversation.
 
-    ``communities``: the groups (keys of ``mapping.types.COMMUNITIES``) the person said they belong to, when
-    asked because services for their place are limited to some (``who_asked``: asked once, answered or
-    skipped). Used only to rank services; never counted, logged or kept beyond the conversation.
+    ``communities``: the groups (keys of ``mapping.types.COMMUNITIES``) the person said they belong to, and
+    ``age_band`` the ages they said they are in, when asked because services for their place are limited to
+    some (``who_asked``: asked once, answered or skipped). Used only to rank services; never counted, logged
+    or kept beyond the conversation.
     """
 
     state: State
@@ -94,6 +95,7 @@ class Conversation:
     page: int = 0
     note_token: str | None = field(default=None, compare=True)
     communities: frozenset[str] = frozenset()
+    age_band: tuple[int, int | None] | None = None  # (youngest, oldest) inclusive; oldest None: no upper end
     who_asked: bool = False
 
     @classmethod
@@ -122,6 +124,8 @@ class Conversation:
             out["note_token"] = self.note_token
         if self.communities:
             out["communities"] = sorted(self.communities)
+        if self.age_band is not None:
+            out["age_band"] = list(self.age_band)
         if self.who_asked:
             out["who_asked"] = True
         return out
@@ -156,6 +160,7 @@ class Conversation:
             page=page if isinstance(page, int) and 0 <= page < 1000 else 0,
             note_token=token if isinstance(token, str) and _TOKEN.match(token) else None,
             communities=frozenset(c for c in _as_list(data.get("communities")) if c in COMMUNITIES),
+            age_band=_age_band(data.get("age_band")),
             who_asked=data.get("who_asked") is True,
         )
 
@@ -164,3 +169,17 @@ def _as_list(value: object) -> list[str]:
     if isinstance(value, list | tuple | set | frozenset):
         return [str(v) for v in value]
     return []
+
+
+def _age_band(value: object) -> tuple[int, int | None] | None:
+    """A stored age band, if it is one: two whole ages (the second may be None), youngest first."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    youngest, oldest = value
+    if not isinstance(youngest, int) or isinstance(youngest, bool) or not 0 <= youngest <= 130:
+        return None
+    if oldest is None:
+        return (youngest, None)
+    if not isinstance(oldest, int) or isinstance(oldest, bool) or not youngest <= oldest <= 130:
+        return None
+    return (youngest, oldest)

@@ -50,9 +50,11 @@ class Signposter(Protocol):
         kinds: Collection[ServiceKind] = (),
         limit: int | None = None,
         communities: Collection[str] = (),
+        age: tuple[int, int | None] | None = None,
     ) -> list[Match]:
         """Ranked services for a place: local ones covering it, national ones, nearest outside when none local.
-        Services limited to ``communities`` the person did not say they belong to come after the others."""
+        Services limited to communities the person did not say they belong to, or to ages outside their ``age``
+        band (youngest, oldest), come after the others."""
         ...
 
     def national(self, kinds: Collection[ServiceKind]) -> list[ServiceRecord]:

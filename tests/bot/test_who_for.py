@@ -14,7 +14,7 @@ from rich.console import Console
 from bot.adapters.terminal import TerminalChat
 from bot.engine import Choice, Command, Conversation, Engine, Language, SignpostingOutcome, State, Text, Turn
 from bot.engine.engine import ServiceCard
-from bot.render import render_parts
+from bot.render import render_label, render_parts
 from bot.signposter import DirectorySignposter
 from mapping.locate import Locator
 from mapping.types import COMMUNITIES, AreaCoverage, ServiceKind, Strand
@@ -158,3 +158,66 @@ def test_through_the_terminal_chat(language: Language, question: str, group: str
     after = text.rsplit("> 1", 1)[1]
     assert after.index("Report Racism GRT") < after.index("Stop Hate UK")  # their service first now
     assert chat.stats.outcomes == ["matched_local"]  # counted once, and nothing about the answer
+
+
+def _leeds_engine(*services: object) -> Engine:
+    general = make_service(
+        "test-z-centre", kind=ServiceKind.THIRD_PARTY_REPORTING, coverage=AreaCoverage(("E08000035",))
+    )
+    directory = [general, *services]
+    return Engine(DirectorySignposter.from_services(directory, locator=Locator.offline_default()), clock=Clock())  # type: ignore[arg-type]
+
+
+def _youth(**overrides: object) -> object:
+    values: dict[str, object] = {"kind": ServiceKind.VICTIM_SUPPORT, "coverage": AreaCoverage(("E08000035",))}
+    return make_service("test-a-youth", min_age=11, max_age=25, **{**values, **overrides})
+
+
+def test_services_limited_by_age_ask_an_age_band_that_tells_them_apart() -> None:
+    older = make_service(
+        "test-b-older", kind=ServiceKind.VICTIM_SUPPORT, coverage=AreaCoverage(("E08000035",)), min_age=60
+    )
+    engine = _leeds_engine(_youth(), older)
+    leeds = engine.handle(Conversation(State.ASK_LOCATION, language=Language.CY), Text("LS6 1AA"))
+    assert [c.id for c in _cards(leeds)] == ["test-z-centre", "test-a-youth", "test-b-older"]
+    asked = engine.handle(leeds.conversation, Choice(_who(leeds, "who:ask:")))
+    assert asked.conversation.state is State.WHO_FOR and asked.messages[-1].key == "who_age"
+    buttons = [b for row in asked.messages[-1].buttons for b in row]
+    labels = [render_label(b, Language.CY) for b in buttons]
+    assert labels[:5] == ["O dan 11", "11 i 25", "26 i 59", "60 neu'n hŷn", "Hepgor"] and len(buttons) == 8
+    youth = engine.handle(asked.conversation, Choice(buttons[1].action or ""))
+    assert youth.conversation.age_band == (11, 25) and youth.conversation.who_asked
+    assert _cards(youth)[0].id == "test-a-youth" and youth.outcome is None
+    sixty = engine.handle(asked.conversation, Choice(buttons[3].action or ""))
+    assert [c.id for c in _cards(sixty)] == ["test-b-older", "test-z-centre", "test-a-youth"]
+    skipped = engine.handle(asked.conversation, Choice(buttons[4].action or ""))
+    assert skipped.conversation.age_band is None and [c.id for c in _cards(skipped)] == [c.id for c in _cards(leeds)]
+
+
+def test_a_group_then_an_age_when_services_are_limited_by_both() -> None:
+    grt = make_service(
+        "test-c-grt",
+        kind=ServiceKind.SPECIALIST_SUPPORT,
+        coverage=AreaCoverage(("E08000035",)),
+        strands={Strand.RACE},
+        communities=(GRT,),
+    )
+    engine = _leeds_engine(_youth(), grt)
+    leeds = engine.handle(Conversation(State.ASK_LOCATION), Text("LS6 1AA"))
+    asked = engine.handle(leeds.conversation, Choice(_who(leeds, "who:ask:")))
+    assert asked.messages[-1].key == "who_for"
+    grouped = engine.handle(asked.conversation, Choice(_who(asked, f"who:{GRT}:")))
+    assert grouped.messages[-1].key == "who_age" and grouped.conversation.communities == {GRT}
+    assert not grouped.conversation.who_asked  # not finished: the button stays on the list if they stop here
+    done = engine.handle(grouped.conversation, Choice(_who(grouped, "who:age:")))  # Skip the age
+    assert done.conversation.who_asked and done.conversation.age_band is None
+    assert _cards(done)[0].id == "test-c-grt"
+
+
+def test_a_stored_age_band_round_trips_and_anything_else_is_dropped() -> None:
+    conv = Conversation(State.RESULTS, age_band=(11, 25), who_asked=True)
+    stored = json.loads(json.dumps(conv.to_dict()))
+    assert Conversation.from_dict(stored) == conv
+    assert Conversation.from_dict({**stored, "age_band": [65, None]}).age_band == (65, None)
+    for bad in ([25, 11], [-1, 5], ["11", "25"], [True, 5], [11], "11-25", [11, 25, 30], [5, 999]):
+        assert Conversation.from_dict({**stored, "age_band": bad}).age_band is None, bad

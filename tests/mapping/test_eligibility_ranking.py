@@ -103,3 +103,18 @@ def test_examples_are_never_indexed() -> None:
 def test_unconfirmed_record_keeps_its_page_date() -> None:
     record = _unconfirmed("test-dated", page_date=date(2024, 5, 1))
     assert record.page_date == date(2024, 5, 1) and not record.confirmed
+
+
+def test_an_age_limited_service_comes_first_only_for_someone_whose_age_band_is_inside_its_limits() -> None:
+    youth = _local("test-a-youth", min_age=11, max_age=25)
+    older = _local("test-b-older", min_age=60)
+    index = SignpostIndex.build([youth, older, _local("test-z-centre")])
+    assert _ids(index) == ["test-z-centre", "test-a-youth", "test-b-older"]  # no age given: for everyone first
+    assert _ids(index, age=(11, 25))[0] == "test-a-youth"
+    assert _ids(index, age=(60, None))[0] == "test-b-older"
+    assert _ids(index, age=(26, 59)) == ["test-z-centre", "test-a-youth", "test-b-older"]
+    assert _ids(index, age=(0, 10))[-2:] == ["test-a-youth", "test-b-older"]  # a band only partly inside: after
+    both = _local("test-c-grt-youth", min_age=16, max_age=25, communities=("gypsy_roma_traveller",))
+    index = SignpostIndex.build([both, _local("test-z-centre")])
+    assert _ids(index, age=(16, 25))[0] == "test-z-centre"  # both limits must fit
+    assert _ids(index, age=(16, 25), communities=("gypsy_roma_traveller",))[0] == "test-c-grt-youth"
