@@ -241,6 +241,7 @@ class ConversationStore:
         fresh: Callable[[], Conversation] = Conversation.new,
         update_id: int | None = None,
         remember: Callable[[Turn], Iterable[int]] | None = None,
+        before_commit: Callable[[Turn], None] | None = None,
     ) -> Turn:
         """Run one turn: ``handle(current conversation) -> Turn``, then store its result atomically.
 
@@ -252,6 +253,10 @@ class ConversationStore:
         ``update_id`` (Telegram's) is recorded with the state in the same transaction; an update this
         conversation already took raises :class:`AlreadyTaken` instead of running twice. ``remember(turn)`` gives
         message ids to keep (as :meth:`remember_messages`) in that transaction too.
+
+        ``before_commit(turn)`` is called once the turn is written, before the commit, which waits for it to
+        return; only where the read and the write share one transaction (PostgreSQL). The Telegram adapter uses
+        it to commit only once the reply is on its way (see ``bot.adapters.telegram._Hold``).
         """
         key = self.keyer(chat_id)
         for _ in range(self.max_attempts):
@@ -263,7 +268,10 @@ class ConversationStore:
                         # A step need not wait for the disk: a server crash may lose the last fraction of a
                         # second of steps (never corrupts). A /forget turns the full wait back on.
                         conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                        return self._turn(conn, chat_id, key, handle, fresh, update_id, remember)
+                        turn = self._turn(conn, chat_id, key, handle, fresh, update_id, remember)
+                        if before_commit is not None:
+                            before_commit(turn)
+                        return turn
                 return self._turn(None, chat_id, key, handle, fresh, update_id, remember)
             except (_Clash, IntegrityError):
                 continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +25,7 @@ __all__ = [
     "render",
     "render_label",
     "render_parts",
+    "render_turn",
     "split_text",
 ]
 
@@ -85,6 +86,41 @@ def render_parts(message: Outgoing, language: Language, *, markup: Markup) -> tu
     first = [Rendered(texts[0], (), None, whole.remove_keyboard)]
     middle = [Rendered(text, (), None) for text in texts[1:-1]]
     return (*first, *middle, Rendered(texts[-1], whole.keyboard, whole.request_location_label))
+
+
+def render_turn(
+    messages: Sequence[Outgoing], language: Language, *, markup: Markup, first_alone: bool = False
+) -> tuple[Rendered, ...]:
+    """A turn's messages packed into as few as fit: consecutive messages share one (a blank line between them)
+    up to :data:`MAX_MESSAGE` characters, split between paragraphs beyond that. A keyboard or a location request
+    ends a message (it goes on the last part); a message kept whole (the person's note) goes on its own, and so
+    does the first one with ``first_alone``. The first part says ``remove_keyboard`` when any message asked.
+
+    Each message sent is a round trip to Telegram, so a turn is usually one message with its keyboard."""
+    out: list[Rendered] = []
+    texts: list[str] = []
+
+    def flush(keyboard: tuple[KeyboardRow, ...] = (), location: str | None = None, limit: int = MAX_MESSAGE) -> None:
+        if texts:
+            parts = split_text("\n\n".join(texts), limit)
+            out.extend(Rendered(text, (), None) for text in parts[:-1])
+            out.append(Rendered(parts[-1], keyboard, location))
+            texts.clear()
+
+    for index, message in enumerate(messages):
+        rendered = render(message, language, markup=markup)
+        if message.key in KEEP_WHOLE:
+            flush()
+            texts.append(rendered.text)
+            flush(rendered.keyboard, rendered.request_location_label, TELEGRAM_LIMIT)
+            continue
+        texts.append(rendered.text)
+        if rendered.keyboard or rendered.request_location_label or (first_alone and index == 0):
+            flush(rendered.keyboard, rendered.request_location_label)
+    flush()
+    if out and any(message.remove_keyboard for message in messages):
+        out[0] = Rendered(out[0].text, out[0].keyboard, out[0].request_location_label, remove_keyboard=True)
+    return tuple(out)
 
 
 def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:

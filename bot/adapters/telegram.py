@@ -18,11 +18,13 @@ the victim flow.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 import html
 import json
 import logging
 import signal
+import threading
 import time
 import traceback
 from collections import OrderedDict, deque
@@ -34,6 +36,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
+import httpx
 from telegram import (
     Bot,
     BotCommand,
@@ -56,7 +59,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.content import catalogue
 from bot.engine import (
@@ -74,7 +77,7 @@ from bot.engine import (
     parse_command,
 )
 from bot.persistence import DELETABLE_FOR, AlreadyTaken, ConversationStore
-from bot.render import TELEGRAM_LIMIT, Rendered, render_parts, split_text
+from bot.render import TELEGRAM_LIMIT, Rendered, render_turn, split_text
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -221,27 +224,35 @@ def _inline(rendered: Rendered) -> InlineKeyboardMarkup | None:
 
 
 def telegram_messages(turn: Turn, *, previous: State | None) -> list[_Outbound]:
-    """What to send for a turn, in order.
+    """What to send for a turn, in order: as few messages as fit (``bot.render.render_turn``), usually one with
+    its keyboard, since each message is a round trip to Telegram.
 
     A Telegram message has one keyboard: when the engine asks for a location on a screen that also has inline
     buttons, the "share my location" keyboard goes on a short follow-up message. The location keyboard is
-    removed (on the first message that has no inline buttons) once the conversation leaves the location steps.
+    removed (on the first message that has no inline buttons) once the conversation leaves the location steps;
+    a message the engine marks ``remove_keyboard`` (the welcome after /start, /cancel) goes on its own to carry
+    that removal only when the keyboard may be showing (the previous step asked for a location, or is unknown).
     """
     language = turn.conversation.language
-    rendered = [part for message in turn.messages for part in render_parts(message, language, markup="html")]
-    asks_location = any(r.request_location_label for r in rendered)
-    pending_remove = previous in _LOCATION_STATES and not asks_location
+    asks_location = any(message.request_location for message in turn.messages)
+    may_show = previous is None or previous in _LOCATION_STATES
+    explicit = bool(turn.messages) and turn.messages[0].remove_keyboard
+    rendered = render_turn(
+        turn.messages, language, markup="html", first_alone=explicit and may_show and not asks_location
+    )
+    pending_remove = not asks_location and (previous in _LOCATION_STATES or any(r.remove_keyboard for r in rendered))
+    if pending_remove and may_show and len(turn.messages) > 1 and all(r.keyboard for r in rendered):
+        # Leaving the location step in one message with buttons: its first part goes alone, to remove the keyboard.
+        rendered = render_turn(turn.messages, language, markup="html", first_alone=True)
     out: list[_Outbound] = []
     for item in rendered:
-        pending_remove = pending_remove or item.remove_keyboard
         inline = _inline(item)
-        # (render_parts keeps each part inside a phone screen; the keyboard rides on a message's last part)
         markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = None
         if inline is not None:
             markup = inline
         elif item.request_location_label:
             markup = _location_keyboard(item.request_location_label)
-        elif pending_remove and not asks_location:
+        elif pending_remove:
             markup = ReplyKeyboardRemove()
             pending_remove = False
         out.append(_Outbound(item.text, markup))
@@ -255,6 +266,85 @@ def _location_keyboard(label: str) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         [[KeyboardButton(label, request_location=True)]], resize_keyboard=True, one_time_keyboard=True
     )
+
+
+# --- exactly once: a turn's transaction held open until its reply is on the wire ----------------------------
+
+# How long a held transaction waits for the reply's first request to be written before committing anyway.
+HOLD_S = 10.0
+# Called once the body of the current task's next Bot API request has been written to the socket.
+_ON_WRITTEN: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("_ON_WRITTEN", default=None)
+
+
+class _Hold:
+    """A turn's database transaction (PostgreSQL: the read and the write share one) kept open, in the store's
+    thread, until the first request of its reply has been written to Telegram's socket, then committed.
+
+    A worker killed before that write leaves nothing taken: the update is delivered again and answered in full
+    by whoever gets it. Killed after it, the update is taken and its reply on its way (written bytes still go
+    out when a process dies), so a redelivery is not answered twice. What is left between the two is the time
+    for the store's thread to send COMMIT, not a round trip."""
+
+    def __init__(self, ready: asyncio.Future[Turn]) -> None:
+        self.ready = ready
+        self._released = threading.Event()
+
+    def wait(self, loop: asyncio.AbstractEventLoop, turn: Turn) -> None:
+        """In the store's thread, before the commit: hand the turn to the event loop, wait for the write."""
+        loop.call_soon_threadsafe(self._hand_over, turn)
+        if not self._released.wait(HOLD_S):
+            log.warning("a reply took over %.0f s to start; its turn is committed anyway", HOLD_S)
+
+    def _hand_over(self, turn: Turn) -> None:
+        if not self.ready.done():
+            self.ready.set_result(turn)
+
+    def release(self) -> None:
+        if not self._released.is_set():
+            self._released.set()
+            time.sleep(0)  # give up the GIL: the store's thread sends COMMIT now
+
+
+def _release_now() -> None:
+    """Release the current task's held transaction, if any, before the reply's first request."""
+    release = _ON_WRITTEN.get()
+    if release is not None:
+        release()
+
+
+async def _on_request(request: httpx.Request) -> None:
+    """httpx request hook: trace the request so that the task's ``_ON_WRITTEN`` runs once its body is written."""
+    release = _ON_WRITTEN.get()
+    if release is None:
+        return
+
+    async def trace(event: str, _info: dict[str, Any]) -> None:
+        if event.endswith("send_request_body.complete") or event.endswith("send_request_body.failed"):
+            release()
+
+    request.extensions["trace"] = trace
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A stored turn ready to send: ``committing`` is the store call still finishing (None: already done)."""
+
+    turn: Turn
+    previous: State | None
+    marked: bool
+    outbound: list[_Outbound] | None
+    hold: _Hold
+    committing: asyncio.Future[Turn] | None
+
+    async def commit(self) -> None:
+        """Release the transaction (if the reply never wrote anything) and wait for its commit."""
+        self.hold.release()
+        if self.committing is None:
+            return
+        try:
+            await self.committing
+        except Exception as exc:  # the reply went out; the next turn starts from the state before this one
+            log.warning("a turn was answered but not stored: %s", type(exc).__name__)
 
 
 # --- the victim flow ----------------------------------------------------------------------------------------
@@ -439,7 +529,7 @@ class VictimBot:
             if race is None and not await self._allowed(update, context, event):
                 return
             try:
-                turn, previous, marked = await self._stored_turn(update, event)
+                prepared = await self._stored_turn(update, event)
             except Exception:
                 if race is None and _is_leave(event):
                     # Leaving must work with the database down too: wipe what this worker knows of the chat.
@@ -452,12 +542,28 @@ class VictimBot:
                 if not race.computed.done():
                     race.computed.set_result(False)  # the danger screen goes out from the catalogue
                 raise
-            if race is not None:
-                if not race.computed.done():
-                    race.computed.set_result(True)
-                if race.answered and turn.conversation.state is State.DANGER:
-                    return  # the catalogue's danger screen already said it
-            await self._show(update, context, turn, previous, query=query, marked=marked)
+            try:
+                turn = prepared.turn
+                if race is not None:
+                    if not race.computed.done():
+                        race.computed.set_result(True)
+                    if race.answered and turn.conversation.state is State.DANGER:
+                        return  # the catalogue's danger screen already said it
+                token = _ON_WRITTEN.set(prepared.hold.release)  # the first request of the reply on the wire
+                try:
+                    await self._show(
+                        update,
+                        context,
+                        turn,
+                        prepared.previous,
+                        query=query,
+                        marked=prepared.marked,
+                        outbound=prepared.outbound,
+                    )
+                finally:
+                    _ON_WRITTEN.reset(token)
+            finally:
+                await prepared.commit()
 
     @asynccontextmanager
     async def _one_at_a_time(self, chat_id: int) -> AsyncIterator[None]:
@@ -505,13 +611,16 @@ class VictimBot:
         while len(self._languages) > MAX_REMEMBERED_CHATS:
             self._languages.popitem(last=False)
 
-    async def _stored_turn(self, update: Update, event: Event) -> tuple[Turn, State | None, bool]:
-        """The turn, the state before it, and whether the person's message id is already remembered (with the
-        state, for a one-message reply: see _show)."""
+    async def _stored_turn(self, update: Update, event: Event) -> _Prepared:
+        """The turn, ready to send; on PostgreSQL its transaction is still open (see :class:`_Hold`).
+
+        With it: the state before the turn, the messages to send, and whether the person's message id is already
+        remembered (with the state, for a one-message reply: see _show)."""
         chat = update.effective_chat
         assert chat is not None
         previous: list[State] = []
         marked: list[bool] = []
+        outbound: list[list[_Outbound]] = []
         incoming = update.message.message_id if update.message is not None else None
 
         def handle(conversation: Conversation) -> Turn:
@@ -519,23 +628,44 @@ class VictimBot:
             return self.engine.handle(conversation, event)
 
         def remember(turn: Turn) -> tuple[int, ...]:
+            outbound[:] = [telegram_messages(turn, previous=previous[0])]  # rendered here, off the event loop
             marked[:] = []
-            if incoming is None or turn.wipe or len(telegram_messages(turn, previous=previous[0])) != 1:
+            if incoming is None or turn.wipe or len(outbound[0]) != 1:
                 return ()
             marked.append(True)
             return (incoming,)
 
+        loop = asyncio.get_running_loop()
+        hold = _Hold(loop.create_future())
         language_code = update.effective_user.language_code if update.effective_user else None
         fresh = partial(Conversation.new, _app_language(language_code))
-        try:
-            turn = await self._off_loop(
-                self.store.apply, chat.id, handle, fresh=fresh, update_id=update.update_id, remember=remember
+        applying = asyncio.ensure_future(
+            self._off_loop(
+                self.store.apply,
+                chat.id,
+                handle,
+                fresh=fresh,
+                update_id=update.update_id,
+                remember=remember,
+                before_commit=partial(hold.wait, loop),
             )
+        )
+        try:
+            await asyncio.wait((applying, hold.ready), return_when=asyncio.FIRST_COMPLETED)
+            if hold.ready.done():
+                turn = hold.ready.result()
+                prepared = _Prepared(turn, previous[0], bool(marked), outbound[0], hold, applying)
+            else:
+                turn = applying.result()
+                prepared = _Prepared(turn, previous[0], bool(marked), outbound[0], hold, None)
         except AlreadyTaken as taken:
             turn = await self._replay(update, taken.conversation)
-            previous[:], marked[:] = [], []
+            prepared = _Prepared(turn, None, False, None, hold, None)
+        except BaseException:
+            hold.release()
+            raise
         self._remember_language(chat.id, turn.conversation.language)
-        return turn, previous[0] if previous else None, bool(marked)
+        return prepared
 
     async def _replay(self, update: Update, stored: Conversation) -> Turn:
         """An update taken before (redelivered after a crash): its reply went out if the person's message id was
@@ -559,15 +689,21 @@ class VictimBot:
         *,
         query: CallbackQuery | None,
         marked: bool = False,
+        outbound: list[_Outbound] | None = None,
     ) -> None:
         chat = update.effective_chat
         assert chat is not None
         # The button's answer (stopping the app's spinner) goes alongside the reply rather than before it: one
         # round trip less before the person sees the screen.
-        answering = asyncio.ensure_future(_answer(query)) if query is not None else None
-        await asyncio.sleep(0)  # let the answer go out first
+        answering = None
+        if query is not None:
+            # (in a context of its own: its request is not the one that releases the turn's transaction)
+            own = contextvars.copy_context()
+            own.run(_ON_WRITTEN.set, None)
+            answering = asyncio.create_task(_answer(query), context=own)
+            await asyncio.sleep(0)  # let the answer go out first
         try:
-            await self._show_turn(update, context, turn, previous, query=query, marked=marked)
+            await self._show_turn(update, context, turn, previous, query=query, marked=marked, outbound=outbound)
         finally:
             if answering is not None:
                 await answering
@@ -581,11 +717,14 @@ class VictimBot:
         *,
         query: CallbackQuery | None,
         marked: bool,
+        outbound: list[_Outbound] | None,
     ) -> None:
         chat = update.effective_chat
         assert chat is not None
-        outbound = telegram_messages(turn, previous=previous)
+        if outbound is None:
+            outbound = telegram_messages(turn, previous=previous)
         if turn.wipe:
+            _release_now()  # the forget is committed before anything else happens
             await self._wipe(update, context)
             await _deliver(context.bot, chat.id, outbound)  # the one neutral line, kept nowhere
             return
@@ -838,7 +977,11 @@ def build_application(
         builder = builder.base_file_url(base_file_url)
     # A reply that takes Telegram (or a self-hosted server) over PTB's default 5 s is still worth waiting for:
     # giving up mid-turn would drop the rest of what the person needs to read.
-    builder = builder.request(request) if request is not None else builder.read_timeout(20)
+    # The request hook lets a turn's held transaction commit as soon as its reply is written (see _Hold).
+    if request is None:
+        hooks = {"event_hooks": {"request": [_on_request]}}
+        request = HTTPXRequest(connection_pool_size=256, read_timeout=20, httpx_kwargs=hooks)
+    builder = builder.request(request)
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
 

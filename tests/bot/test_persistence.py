@@ -13,7 +13,7 @@ from sqlalchemy import Engine, inspect, select
 from sqlmodel import Session
 
 from bot.engine import Conversation, Language, SignpostingOutcome, State, Turn
-from bot.persistence import ChatKeyer, ConcurrentTurns, ConversationStore, chat_key_secret
+from bot.persistence import AlreadyTaken, ChatKeyer, ConcurrentTurns, ConversationStore, chat_key_secret
 from mapping.types import Strand
 from services_db.models import ChatMessage, ConversationRecord
 from services_db.retention import purge_expired
@@ -362,3 +362,34 @@ def test_a_redelivered_update_is_not_run_twice(store: ConversationStore, engine:
         store.apply(CHAT, tick, update_id=update_id)
     (row,) = [r for r in _rows(engine) if r[0] == store.keyer(CHAT)]
     assert row[7] == list(range(1001, 1001 + RECENT_UPDATES))  # numbers only, bounded
+
+
+def test_before_commit_sees_the_turn_written_but_not_yet_committed(store: ConversationStore, engine: Engine) -> None:
+    """On PostgreSQL the turn's transaction waits for ``before_commit`` (the adapter commits once the reply is on
+    the wire): until it returns, nobody else sees the step or the update taken. SQLite does not hold."""
+    store.apply(CHAT, _to(State.WELCOME))  # type: ignore[arg-type]
+    if engine.dialect.name != "postgresql":
+        called: list[Turn] = []
+        store.apply(CHAT, _to(State.STRANDS), update_id=7, before_commit=called.append)  # type: ignore[arg-type]
+        assert called == []
+        return
+    import threading
+
+    ready, release = threading.Event(), threading.Event()
+
+    def holding(turn: Turn) -> None:
+        ready.set()
+        release.wait(10)
+
+    worker = threading.Thread(
+        target=store.apply, args=(CHAT, _to(State.STRANDS)), kwargs={"update_id": 7, "before_commit": holding}
+    )
+    worker.start()
+    assert ready.wait(10)
+    other = ConversationStore(engine, keyer=store.keyer, ttl=store.ttl, clock=store.clock)
+    assert other.load(CHAT).state is State.WELCOME  # type: ignore[union-attr]  (not committed yet)
+    release.set()
+    worker.join(10)
+    assert other.load(CHAT).state is State.STRANDS  # type: ignore[union-attr]
+    with pytest.raises(AlreadyTaken):
+        other.apply(CHAT, _to(State.HELP), update_id=7)  # type: ignore[arg-type]

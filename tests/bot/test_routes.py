@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from bot.adapters.telegram import telegram_messages
 from bot.content import catalogue
 from bot.engine import Choice, Conversation, Language, State
 from bot.engine.engine import Outgoing, ServiceCard
-from bot.render import MAX_MESSAGE, render_parts
+from bot.render import KEEP_WHOLE, MAX_MESSAGE, render, render_parts
 from mapping.types import ServiceKind
 from tests.bot.support import actions, english_sentences, explore, make_engine
 
@@ -165,3 +166,27 @@ def test_every_translated_card_of_the_easy_read_walk_shows_no_fallback() -> None
                     checked += 1
                     assert all(marker not in p.text for p in alone), card.id
     assert checked
+
+
+@pytest.mark.parametrize("language", list(Language), ids=str)
+def test_every_turn_goes_to_telegram_in_as_few_messages_as_fit_a_phone(language: Language) -> None:
+    """Each message is a round trip to Telegram, so a turn's messages are packed: none over 1000 characters or
+    8 buttons, and no message without a keyboard could have taken the start of the next one. The danger screen
+    opens with 999."""
+    turns, messages = 0, 0
+    for conv, _, turn in explore(make_engine(), language=language):
+        out = telegram_messages(turn, previous=conv.state)
+        turns, messages = turns + 1, messages + len(out)
+        whole = any(m.key in KEEP_WHOLE for m in turn.messages)  # the person's note goes on its own
+        for index, item in enumerate(out):
+            markup = item.markup.to_dict() if item.markup is not None else {}
+            assert sum(len(row) for row in markup.get("inline_keyboard", [])) <= MAX_BUTTONS
+            if not whole:
+                assert len(item.text) <= MAX_MESSAGE, (language, conv.state, len(item.text))
+            if item.markup is None and index + 1 < len(out) and not whole:
+                following = out[index + 1].text.split("\n\n")[0]
+                assert len(item.text) + 2 + len(following) > MAX_MESSAGE, (language, conv.state, index)
+        if turn.conversation.state is State.DANGER and turn.messages[0].key.startswith("danger"):
+            opening = render(turn.messages[0], language, markup="html").text.split("\n")[0]
+            assert out[0].text.startswith(opening) and "999" in out[0].text, (language, conv.state)
+    assert messages < 1.3 * turns, (messages, turns)  # mostly one message a turn

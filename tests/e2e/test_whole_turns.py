@@ -13,13 +13,12 @@ from bot.adapters.telegram import SEND_ATTEMPTS
 from bot.content import catalogue
 from bot.engine import Language
 from tests.e2e.botapi_proxy import BotApiProxy
-from tests.e2e.conftest import StartBot, User, bot_settings, callback_data
+from tests.e2e.conftest import StartBot, User, asks_location, bot_settings, callback_data, with_button
 from tests.e2e.test_telegram_bot import texts
 
 pytestmark = pytest.mark.e2e
 
 EN = catalogue(Language.EN)
-WELCOME = EN["welcome"].split("\n")[0]
 
 
 async def test_a_failed_send_mid_turn_is_retried(
@@ -27,11 +26,14 @@ async def test_a_failed_send_mid_turn_is_retried(
 ) -> None:
     bot = await start_bot(config=bot_settings(bot_api_proxy.url, tmp_path / "data"))
     user = make_user(bot)
-    bot_api_proxy.fail("sendMessage", chat_id=user.id, skip=1)  # the welcome goes; the menu after it fails once
     await user.tg.send_command("/start")
-    got = await user.until_buttons("danger", "find")
+    menu = await user.until_buttons("danger", "find")
+    # "Find help" is two messages (the question with its buttons, then the location keyboard): the second fails once
+    bot_api_proxy.fail("sendMessage", chat_id=user.id, skip=1)
+    await user.press(with_button(menu, "find"), EN["btn_find"])
+    got = await user.until_location_keyboard()
     assert bot_api_proxy.failed == [("sendMessage", user.id)]
-    assert WELCOME in texts(got[:1]) and "danger" in callback_data(got[-1])
+    assert "danger" in callback_data(got[0]) and asks_location(got[-1])
     assert len(got) == 2 and EN["error_sorry"] not in texts(got)  # the whole screen, once, no apology
 
 
@@ -40,9 +42,10 @@ async def test_a_send_that_keeps_failing_still_ends_the_turn_with_its_buttons(
 ) -> None:
     bot = await start_bot(config=bot_settings(bot_api_proxy.url, tmp_path / "data"))
     user = make_user(bot)
-    bot_api_proxy.fail("sendMessage", chat_id=user.id, times=SEND_ATTEMPTS)  # the welcome never goes
     await user.tg.send_command("/start")
+    menu = await user.until_buttons("danger", "find")
+    bot_api_proxy.fail("sendMessage", chat_id=user.id, times=SEND_ATTEMPTS)  # the question never goes
+    await user.press(with_button(menu, "find"), EN["btn_find"])
     got = await user.until(lambda got: EN["error_sorry"] in texts(got), timeout=30)
     assert len(bot_api_proxy.failed) == SEND_ATTEMPTS
-    assert WELCOME not in texts(got)
-    assert any({"danger", "find"} <= set(callback_data(m)) for m in got)  # the menu, with the way out
+    assert len(got) == 2 and asks_location(got[0])  # the turn's last message (the way on), then the apology
