@@ -21,6 +21,7 @@ from mapping.areas import AreaRegistry, LocalStrand
 from mapping.locate import Located, LocateResult, Locator
 from mapping.signposting import SignpostIndex
 from mapping.types import (
+    AgeBand,
     AreaCoverage,
     Location,
     LocationSource,
@@ -238,7 +239,7 @@ class DirectorySignposter:
         kinds: Collection[ServiceKind] = (),
         limit: int | None = None,
         communities: Collection[str] = (),
-        age: tuple[int, int | None] | None = None,
+        age: AgeBand | None = None,
     ) -> list[Match]:
         return self.snapshot().index.find(
             location, strands=strands, kinds=kinds, limit=limit, communities=communities, age=age
@@ -249,14 +250,21 @@ class DirectorySignposter:
         return [s for s in self.snapshot().national if not wanted or s.kind in wanted]
 
     def route(
-        self, route: Route, *, area_codes: Collection[str] = (), strands: Collection[Strand] = ()
+        self,
+        route: Route,
+        *,
+        area_codes: Collection[str] = (),
+        strands: Collection[Strand] = (),
+        communities: Collection[str] = (),
+        age: AgeBand | None = None,
     ) -> list[ServiceRecord]:
         spec, snapshot = ROUTES[route], self.snapshot()
         found = [s for s in snapshot.national if s.kind in spec.kinds and s.id not in spec.exclude]
         named = [snapshot.active[i] for i in spec.ids if i in snapshot.active and i not in {s.id for s in found}]
         if route is not Route.THIRD_PARTY:
             return [*named, *found]
-        return self._without_police(snapshot, [*named, *found], area_codes, strands)
+        fit = (frozenset(communities), age)
+        return self._without_police(snapshot, [*named, *found], area_codes, strands, fit)
 
     def _without_police(
         self,
@@ -264,10 +272,12 @@ class DirectorySignposter:
         national: list[ServiceRecord],
         area_codes: Collection[str],
         strands: Collection[Strand],
+        fit: tuple[frozenset[str], AgeBand | None],
     ) -> list[ServiceRecord]:
         """Every route that does not go through the police: local centres and services named for the person's
         area (confirmed first), the national ones, then the national specialists that take reports (those
-        for the person's strands first; those limited to one community last)."""
+        for the person's strands first). In each part, services limited to people the person said they are
+        (a community, an age band) come first and those limited to others last."""
         codes = {c.strip().upper() for c in area_codes if c}
         local = sorted(
             (
@@ -278,14 +288,14 @@ class DirectorySignposter:
                 and codes & set(s.coverage.area_codes)
                 and s.serves(strands)
             ),
-            key=lambda s: (_KIND_ORDER[s.kind], s.name, s.id),
+            key=lambda s: (s.fit_rank(*fit), _KIND_ORDER[s.kind], s.name, s.id),
         )
         specialists = [
             s
             for s in snapshot.national
             if s.kind is ServiceKind.SPECIALIST_SUPPORT and s.strands and s.serves(strands) and s not in national
         ]
-        specialists.sort(key=lambda s: (bool(s.communities), not (s.strands & set(strands))))
+        specialists.sort(key=lambda s: (s.fit_rank(*fit), not (s.strands & set(strands))))
         confirmed = [s for s in local if s.confirmed]
         unconfirmed = [s for s in local if not s.confirmed]
         return [*confirmed, *national, *unconfirmed, *specialists]

@@ -33,6 +33,7 @@ from shapely.geometry.base import BaseGeometry, BaseMultipartGeometry
 from mapping.coverage import AreaGeometryLookup, CoverageCache
 from mapping.crs import bng_to_wgs84, wgs84_to_bng
 from mapping.types import (
+    AgeBand,
     AreaCoverage,
     Channel,
     Location,
@@ -114,19 +115,6 @@ def _positions(values: Iterable[int]) -> np.ndarray:
     return np.fromiter(values, dtype=np.int64)
 
 
-AgeBand = tuple[int, int | None]  # an age band (youngest, oldest), inclusive; oldest None: no upper end
-
-
-def _within(age: AgeBand | None, lowest: int | None, highest: int | None) -> bool:
-    """Whether every age in ``age`` is inside the limits (``None``: no limit on that side)."""
-    if age is None:
-        return False
-    youngest, oldest = age
-    if lowest is not None and youngest < lowest:
-        return False
-    return highest is None or (oldest is not None and oldest <= highest)
-
-
 class SignpostIndex:
     """Active services of one directory snapshot, ready to answer "who can help at this point?".
 
@@ -160,8 +148,6 @@ class SignpostIndex:
         self._kind_rank = _positions(_KIND_PRIORITY.index(s.kind) for s in services)
         self._caveated = _positions(int(bool(s.caveat)) for s in services)
         self._unconfirmed = np.array([not s.confirmed for s in services], dtype=bool)
-        self._communities = tuple(frozenset(s.communities) for s in services)
-        self._ages = tuple((s.min_age, s.max_age) for s in services)
         # Rank by (name, id), so that ties are broken stably whatever order the directory came in.
         order = sorted(range(len(services)), key=lambda p: (services[p].name, services[p].id))
         self._name_rank = np.empty(len(services), dtype=np.int64)
@@ -413,15 +399,8 @@ class SignpostIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per service: limited to people the person said they are (a community of theirs, limits their age band
         is inside), and limited to people they did not say they are."""
-        for_them = np.zeros(len(positions), dtype=bool)
-        elsewhere = np.zeros(len(positions), dtype=bool)
-        for row, position in enumerate(positions.tolist()):
-            groups, (lowest, highest) = self._communities[position], self._ages[position]
-            by_age = lowest is not None or highest is not None
-            if groups or by_age:
-                fits = (not groups or bool(groups & communities)) and (not by_age or _within(age, lowest, highest))
-                for_them[row], elsewhere[row] = fits, not fits
-        return for_them, elsewhere
+        fits = [self._services[position].eligible(communities, age) for position in positions.tolist()]
+        return np.array([f is True for f in fits], dtype=bool), np.array([f is False for f in fits], dtype=bool)
 
     def _wanted(self, positions: np.ndarray, strand_mask: int, kinds: frozenset[ServiceKind]) -> np.ndarray:
         """``positions`` restricted to the wanted kinds and to services that serve the wanted strands."""

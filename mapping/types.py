@@ -19,6 +19,7 @@ __all__ = [
     "END_OF_DAY",
     "EXAMPLE_ID_PREFIX",
     "TRANSLATION_FIELDS",
+    "AgeBand",
     "AreaCoverage",
     "Channel",
     "ChannelKind",
@@ -108,6 +109,9 @@ COMMUNITIES: Mapping[str, Strand] = {
     "autistic": Strand.DISABILITY,
     "visually_impaired": Strand.DISABILITY,
 }
+
+
+AgeBand = tuple[int, int | None]  # a person's age band (youngest, oldest), inclusive; oldest None: no upper end
 
 
 class CommissionerKind(StrEnum):
@@ -541,6 +545,25 @@ class ServiceRecord:
         """True when the service takes reports for at least one of ``strands`` (or is not strand-specific)."""
         wanted = set(strands)
         return not self.strands or not wanted or bool(self.strands & wanted)
+
+    def eligible(self, communities: Iterable[str] = (), age: AgeBand | None = None) -> bool | None:
+        """Whether a person fits the service's structured eligibility: None when it is for everyone (no
+        communities, no age limits); True when it is limited and they said they fit (a community of theirs,
+        an age band wholly inside its limits); False when limited to people they did not say they are."""
+        by_age = self.min_age is not None or self.max_age is not None
+        if not self.communities and not by_age:
+            return None
+        if self.communities and not set(self.communities) & set(communities):
+            return False
+        if not by_age:
+            return True
+        if age is None or (self.min_age is not None and age[0] < self.min_age):
+            return False
+        return self.max_age is None or (age[1] is not None and age[1] <= self.max_age)
+
+    def fit_rank(self, communities: Iterable[str] = (), age: AgeBand | None = None) -> int:
+        """Sort key by :meth:`eligible`: limited to people like the person 0, for everyone 1, for others 2."""
+        return {True: 0, None: 1, False: 2}[self.eligible(communities, age)]
 
     @property
     def is_example(self) -> bool:

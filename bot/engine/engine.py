@@ -798,11 +798,15 @@ class Engine:
             specialists = [s for s in sp.national([ServiceKind.SPECIALIST_SUPPORT, ServiceKind.HELPLINE]) if s.strands]
             if conv.strands:
                 specialists = [s for s in specialists if s.strands & conv.strands]
+            # For the groups the person said are theirs first, for everyone next, for other people last.
+            specialists.sort(key=lambda s: s.fit_rank(conv.communities, conv.age_band))
             key = "route_specialist" if specialists else "route_specialist_none"
             variables = {"services": self._cards(specialists, conv), "strands": self._strand_names(conv)}
             return (Outgoing(key, variables, buttons=rows),)
         codes = [code for code in (conv.lad_code, conv.pfa_code) if code]
-        services = sp.route(Route.THIRD_PARTY, area_codes=codes, strands=conv.strands)
+        services = sp.route(
+            Route.THIRD_PARTY, area_codes=codes, strands=conv.strands, communities=conv.communities, age=conv.age_band
+        )
         rows = ((_b("btn_find_third_party", "find"),), (_b("btn_back_reporting", "report"),), MENU_ROW, SAFETY_ROW)
         return (Outgoing("route_third_party", {"services": self._cards(services, conv)}, buttons=rows),)
 

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from mapping.types import Location, Match, ServiceKind, ServiceRecord, Strand
+from mapping.types import AgeBand, Location, Match, ServiceKind, ServiceRecord, Strand
 
 if TYPE_CHECKING:
     from mapping.areas import LocalStrand
@@ -50,7 +50,7 @@ class Signposter(Protocol):
         kinds: Collection[ServiceKind] = (),
         limit: int | None = None,
         communities: Collection[str] = (),
-        age: tuple[int, int | None] | None = None,
+        age: AgeBand | None = None,
     ) -> list[Match]:
         """Ranked services for a place: local ones covering it, national ones, nearest outside when none local.
         Services limited to communities the person did not say they belong to, or to ages outside their ``age``
@@ -66,11 +66,18 @@ class Signposter(Protocol):
         ...
 
     def route(
-        self, route: Route, *, area_codes: Collection[str] = (), strands: Collection[Strand] = ()
+        self,
+        route: Route,
+        *,
+        area_codes: Collection[str] = (),
+        strands: Collection[Strand] = (),
+        communities: Collection[str] = (),
+        age: AgeBand | None = None,
     ) -> list[ServiceRecord]:
         """The directory entries for one reporting route, best first. For ``THIRD_PARTY`` (without going to the
         police) also the local entries named for ``area_codes`` (the person's district and force area, when
-        known) and the national specialists serving ``strands`` (all when empty)."""
+        known) and the national specialists serving ``strands`` (all when empty); those limited to people the
+        person said they are (``communities``, ``age``) first among their kind, those limited to others last."""
         ...
 
     def area_name(self, code: str, language: str = "en") -> str | None:

@@ -221,3 +221,19 @@ def test_a_stored_age_band_round_trips_and_anything_else_is_dropped() -> None:
     assert Conversation.from_dict({**stored, "age_band": [65, None]}).age_band == (65, None)
     for bad in ([25, 11], [-1, 5], ["11", "25"], [True, 5], [11], "11-25", [11, 25, 30], [5, 999]):
         assert Conversation.from_dict({**stored, "age_band": bad}).age_band is None, bad
+
+
+@pytest.mark.parametrize("action", ["report:specialist", "report:third_party"])
+def test_the_answer_also_orders_the_ways_to_report(action: str) -> None:
+    """ "Specialist services" and "Without the police": the Gypsy, Roma and Traveller service comes after the other
+    specialists for anyone, and before them for someone who said it is for them."""
+    engine = make_engine()
+
+    def specialists(conv: Conversation) -> list[str]:
+        cards = _cards(engine.handle(conv, Choice(action)))
+        return [c.id for c in cards if c.kind is ServiceKind.SPECIALIST_SUPPORT and c.strands]
+
+    untold = specialists(Conversation(State.REPORTING))
+    told = specialists(Conversation(State.REPORTING, communities=frozenset({GRT}), who_asked=True))
+    assert len(untold) > 2 and sorted(told) == sorted(untold)
+    assert untold[-1] == "report-racism-grt" and told[0] == "report-racism-grt"
