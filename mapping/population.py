@@ -196,6 +196,38 @@ def _coordinate_columns(header: list[str], name: str) -> tuple[int, int, bool]:
     raise PopulationError(f"{name}: no coordinate columns (looked for BNG_E/BNG_N, x/y, LONG/LAT)")
 
 
+def _row_code(cell: str, seen: dict[str, int], name: str, line: int, column: str) -> str:
+    """The row's LSOA code, refused when empty or already on an earlier row."""
+    code = cell.strip().upper()
+    if not code:
+        raise PopulationError(f"{name}: row {line}, field {column}: the LSOA code is empty")
+    if code in seen:
+        raise PopulationError(
+            f"{name}: row {line}, field {column}: {code} also on row {seen[code]}; remove the duplicate"
+        )
+    seen[code] = line
+    return code
+
+
+def _in_great_britain(
+    x: np.ndarray, y: np.ndarray, use_bng: bool, codes: np.ndarray, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The points in BNG metres (projected from WGS84 when given so); refuses the first outside Great Britain."""
+    if not use_bng:
+        from mapping.crs import wgs84_to_bng
+
+        x, y = wgs84_to_bng(x, y)
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    outside = ~((x >= GB_EASTING[0]) & (x <= GB_EASTING[1]) & (y >= GB_NORTHING[0]) & (y <= GB_NORTHING[1]))
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise PopulationError(
+            f"{name}: row {i + 2}: the point of {codes[i]} is outside Great Britain; "
+            "check the coordinate columns are not swapped"
+        )
+    return x, y
+
+
 def load_lsoa_population(centroids: str | Path, counts: str | Path | None = None) -> PopulationPoints:
     """Load LSOA population-weighted centroids and their Census usual-resident counts.
 
@@ -244,15 +276,7 @@ def load_lsoa_population(centroids: str | Path, counts: str | Path | None = None
         line = i + 2  # 1-based, after the header
         if len(row) < len(header):
             raise PopulationError(f"{name}: row {line}: {len(row)} fields, the header has {len(header)}")
-        code = row[code_i].strip().upper()
-        if not code:
-            raise PopulationError(f"{name}: row {line}, field {header[code_i]}: the LSOA code is empty")
-        if code in seen:
-            raise PopulationError(
-                f"{name}: row {line}, field {header[code_i]}: {code} also on row {seen[code]}; remove the duplicate"
-            )
-        seen[code] = line
-        codes[i] = code
+        codes[i] = _row_code(row[code_i], seen, name, line, header[code_i])
         if names is not None and name_i is not None:
             names[i] = row[name_i].strip()
         x[i] = _number(row[x_i], name, line, header[x_i], x_hint)
@@ -264,18 +288,7 @@ def load_lsoa_population(centroids: str | Path, counts: str | Path | None = None
             pop[i] = value
     if n == 0:
         raise PopulationError(f"{name}: no rows after the header")
-    if not use_bng:
-        from mapping.crs import wgs84_to_bng
-
-        x, y = wgs84_to_bng(x, y)
-        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    outside = ~((x >= GB_EASTING[0]) & (x <= GB_EASTING[1]) & (y >= GB_NORTHING[0]) & (y <= GB_NORTHING[1]))
-    if outside.any():
-        i = int(np.flatnonzero(outside)[0])
-        raise PopulationError(
-            f"{name}: row {i + 2}: the point of {codes[i]} is outside Great Britain; "
-            "check the coordinate columns are not swapped"
-        )
+    x, y = _in_great_britain(x, y, use_bng, codes, name)
     source = name
     if counts is not None:
         pop, count_names = _join_counts(codes, counts)

@@ -16,7 +16,7 @@ Shipped services that the data no longer lists are closed, unless a user changed
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -148,11 +148,7 @@ def seed(
     at = _at(now)
     commissioners_changed = upsert_commissioners(session=session, commissioners=directory.commissioners)
     shipped = {record.id: record for record in directory.services}
-    created: list[str] = []
-    updated: list[str] = []
-    unchanged: list[str] = []
-    kept: list[str] = []
-    retired: list[str] = []
+    tally = _Tally()
     with _transaction(session):
         _check_commissioners(session, directory.services)
         rows = _load_many(session, list(shipped))
@@ -162,56 +158,92 @@ def seed(
         ).all()
         writes = _Writes()
         for service_id, record in shipped.items():
-            wanted_hash = content_hash(record)
-            row = rows.get(service_id)
-            if row is None:
-                if service_id in deleted:
-                    kept.append(service_id)
-                    continue
-                writes.insert(
-                    record, actor=actor, at=at, areas=areas, action="seed", origin=SEED_ORIGIN, seed_hash=wanted_hash
-                )
-                created.append(service_id)
-            elif not _untouched_seed(row):
-                kept.append(service_id)
-            elif row.seed_hash == wanted_hash:
-                unchanged.append(service_id)
-            else:
-                writes.update(
-                    session,
-                    row,
-                    record,
-                    actor=actor,
-                    at=at,
-                    areas=areas,
-                    action="seed",
-                    detail="shipped data changed",
-                    force=True,
-                    origin=SEED_ORIGIN,
-                    seed_hash=wanted_hash,
-                )
-                updated.append(service_id)
+            _apply_shipped(
+                session, writes, tally, record, rows.get(service_id), service_id in deleted, actor, at, areas
+            )
         for row in seeded_elsewhere:
-            if not _untouched_seed(row):
-                kept.append(row.id)
-            elif row.status != ServiceStatus.CLOSED.value:
-                closing = replace(row_to_record(row), status=ServiceStatus.CLOSED)
-                writes.update(
-                    session,
-                    row,
-                    closing,
-                    actor=actor,
-                    at=at,
-                    action="close",
-                    detail="no longer in the shipped data",
-                    origin=SEED_ORIGIN,
-                    seed_hash=content_hash(closing),
-                )
-                retired.append(row.id)
+            _retire_unshipped(session, writes, tally, row, actor, at)
         writes.flush(session)
     return SeedReport(
-        tuple(created), tuple(updated), tuple(unchanged), tuple(kept), tuple(retired), commissioners_changed
+        tuple(tally.created),
+        tuple(tally.updated),
+        tuple(tally.unchanged),
+        tuple(tally.kept),
+        tuple(tally.retired),
+        commissioners_changed,
     )
+
+
+@dataclass
+class _Tally:
+    """What a seed did to each service, by id, in the order met."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+
+
+def _apply_shipped(
+    session: Session,
+    writes: _Writes,
+    tally: _Tally,
+    record: ServiceRecord,
+    row: Service | None,
+    deleted: bool,
+    actor: str,
+    at: datetime,
+    areas: AreaGeometryLookup | None,
+) -> None:
+    """One shipped entry: added when new, brought up to date when nobody changed it, else left as users made it
+    (a service a user deleted stays deleted)."""
+    wanted_hash = content_hash(record)
+    if row is None:
+        if deleted:
+            tally.kept.append(record.id)
+            return
+        writes.insert(record, actor=actor, at=at, areas=areas, action="seed", origin=SEED_ORIGIN, seed_hash=wanted_hash)
+        tally.created.append(record.id)
+    elif not _untouched_seed(row):
+        tally.kept.append(record.id)
+    elif row.seed_hash == wanted_hash:
+        tally.unchanged.append(record.id)
+    else:
+        writes.update(
+            session,
+            row,
+            record,
+            actor=actor,
+            at=at,
+            areas=areas,
+            action="seed",
+            detail="shipped data changed",
+            force=True,
+            origin=SEED_ORIGIN,
+            seed_hash=wanted_hash,
+        )
+        tally.updated.append(record.id)
+
+
+def _retire_unshipped(session: Session, writes: _Writes, tally: _Tally, row: Service, actor: str, at: datetime) -> None:
+    """A seeded entry no longer shipped: closed (never deleted) unless a user changed it."""
+    if not _untouched_seed(row):
+        tally.kept.append(row.id)
+    elif row.status != ServiceStatus.CLOSED.value:
+        closing = replace(row_to_record(row), status=ServiceStatus.CLOSED)
+        writes.update(
+            session,
+            row,
+            closing,
+            actor=actor,
+            at=at,
+            action="close",
+            detail="no longer in the shipped data",
+            origin=SEED_ORIGIN,
+            seed_hash=content_hash(closing),
+        )
+        tally.retired.append(row.id)
 
 
 def seed_if_new(*, session: Session, areas: AreaGeometryLookup | None = None) -> SeedReport | None:

@@ -13,22 +13,31 @@ from web.routes.signin_pages import sign_in_link
 
 def router(console: Console) -> APIRouter:
     routes = APIRouter()
+    _add_account_routes(routes, console)
+    _add_credential_routes(routes, console)
+    return routes
 
-    def accounts_page(request: Request, status_code: int = 200, **extra: object) -> Response:
-        with console.session() as session:
-            accounts = access.list_accounts(session=session, include_revoked=True)
-        return console.page(
-            request, "accounts.html", status_code=status_code, accounts=accounts, roles=list(Role),
-            now=console.config.clock(), **extra,
-        )  # fmt: skip
 
-    def account_id(text: str) -> int | None:
-        return int(text) if text.isdigit() and 0 < int(text) <= MAX_ROW_ID else None
+def _accounts_page(console: Console, request: Request, status_code: int = 200, **extra: object) -> Response:
+    with console.session() as session:
+        accounts = access.list_accounts(session=session, include_revoked=True)
+    return console.page(
+        request, "accounts.html", status_code=status_code, accounts=accounts, roles=list(Role),
+        now=console.config.clock(), **extra,
+    )  # fmt: skip
+
+
+def _account_id(text: str) -> int | None:
+    return int(text) if text.isdigit() and 0 < int(text) <= MAX_ROW_ID else None
+
+
+def _add_account_routes(routes: APIRouter, console: Console) -> None:
+    """The accounts page, adding and revoking an account, and the refused attempts."""
 
     @routes.get("/admin/accounts")
     def accounts(request: Request) -> Response:
         console.authorise(request, Action.MANAGE_ACCOUNTS)
-        return accounts_page(request)
+        return _accounts_page(console, request)
 
     @routes.post("/admin/accounts")
     async def add(request: Request) -> Response:
@@ -49,14 +58,14 @@ def router(console: Console) -> APIRouter:
                     now=console.config.clock(),
                 )
         except AccountError as exc:
-            return accounts_page(request, status_code=422, error=str(exc))
-        return accounts_page(request, notice=console.visit(request).t("account_added", id=info.id))
+            return _accounts_page(console, request, status_code=422, error=str(exc))
+        return _accounts_page(console, request, notice=console.visit(request).t("account_added", id=info.id))
 
     @routes.post("/admin/accounts/{number}/revoke")
     async def revoke(request: Request, number: str) -> Response:
         await console.form(request)
         principal = console.authorise(request, Action.MANAGE_ACCOUNTS)
-        target = account_id(number)
+        target = _account_id(number)
         try:
             with console.session() as session:
                 info = access.revoke_account(
@@ -64,42 +73,8 @@ def router(console: Console) -> APIRouter:
                 )
                 signin.revoke_sessions(session=session, account_id=info.id, now=console.config.clock())
         except AccountError as exc:
-            return accounts_page(request, status_code=422, error=str(exc))
-        return accounts_page(request, notice=console.visit(request).t("account_revoked", id=info.id))
-
-    @routes.post("/admin/accounts/{number}/token")
-    async def token(request: Request, number: str) -> Response:
-        await console.form(request)
-        principal = console.authorise(request, Action.MANAGE_ACCOUNTS)
-        try:
-            with console.session() as session:
-                issued = access.issue_token(
-                    session=session, account_id=account_id(number) or 0, actor=principal.actor,
-                    now=console.config.clock(),
-                )  # fmt: skip
-        except AccountError as exc:
-            return accounts_page(request, status_code=422, error=str(exc))
-        shown = console.visit(request).t(
-            "account_token_shown", id=issued.info.account_id, day=f"{issued.info.expires_at:%Y-%m-%d}"
-        )
-        return accounts_page(request, secret_label=shown, secret=issued.token)
-
-    @routes.post("/admin/accounts/{number}/link")
-    async def link(request: Request, number: str) -> Response:
-        await console.form(request)
-        principal = console.authorise(request, Action.MANAGE_ACCOUNTS)
-        try:
-            with console.session() as session:
-                issued = signin.issue_code(
-                    session=session, account_id=account_id(number) or 0, actor=principal.actor,
-                    now=console.config.clock(),
-                )  # fmt: skip
-        except signin.SignInError as exc:
-            return accounts_page(request, status_code=422, error=str(exc))
-        shown = console.visit(request).t(
-            "account_link_shown", name=issued.account_name, time=f"{issued.expires_at:%H:%M}"
-        )
-        return accounts_page(request, secret_label=shown, secret=sign_in_link(console, issued.code))
+            return _accounts_page(console, request, status_code=422, error=str(exc))
+        return _accounts_page(console, request, notice=console.visit(request).t("account_revoked", id=info.id))
 
     @routes.get("/admin/refusals")
     def refusals(request: Request) -> Response:
@@ -108,4 +83,40 @@ def router(console: Console) -> APIRouter:
             rows = access.refusals(session=session, limit=200)
         return console.page(request, "refusals.html", rows=rows)
 
-    return routes
+
+def _add_credential_routes(routes: APIRouter, console: Console) -> None:
+    """An API token or a one-time sign-in link for an account, shown once."""
+
+    @routes.post("/admin/accounts/{number}/token")
+    async def token(request: Request, number: str) -> Response:
+        await console.form(request)
+        principal = console.authorise(request, Action.MANAGE_ACCOUNTS)
+        try:
+            with console.session() as session:
+                issued = access.issue_token(
+                    session=session, account_id=_account_id(number) or 0, actor=principal.actor,
+                    now=console.config.clock(),
+                )  # fmt: skip
+        except AccountError as exc:
+            return _accounts_page(console, request, status_code=422, error=str(exc))
+        shown = console.visit(request).t(
+            "account_token_shown", id=issued.info.account_id, day=f"{issued.info.expires_at:%Y-%m-%d}"
+        )
+        return _accounts_page(console, request, secret_label=shown, secret=issued.token)
+
+    @routes.post("/admin/accounts/{number}/link")
+    async def link(request: Request, number: str) -> Response:
+        await console.form(request)
+        principal = console.authorise(request, Action.MANAGE_ACCOUNTS)
+        try:
+            with console.session() as session:
+                issued = signin.issue_code(
+                    session=session, account_id=_account_id(number) or 0, actor=principal.actor,
+                    now=console.config.clock(),
+                )  # fmt: skip
+        except signin.SignInError as exc:
+            return _accounts_page(console, request, status_code=422, error=str(exc))
+        shown = console.visit(request).t(
+            "account_link_shown", name=issued.account_name, time=f"{issued.expires_at:%H:%M}"
+        )
+        return _accounts_page(console, request, secret_label=shown, secret=sign_in_link(console, issued.code))

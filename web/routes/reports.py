@@ -36,30 +36,34 @@ class _Runs:
         self.error = ""
 
 
+def _finished(folder: Path) -> list[Path]:
+    """The complete report runs, newest first."""
+    if not folder.is_dir():
+        return []
+    done = [p for p in folder.iterdir() if RUN_NAME.match(p.name) and (p / "report.html").is_file()]
+    return sorted(done, reverse=True)
+
+
+def _run(console: Console, runs: _Runs, out_dir: Path) -> None:
+    """One report run (in its own thread), written to ``out_dir`` whole or not at all."""
+    from mapping.report.run import ReportOptions
+
+    try:
+        partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir.parent))
+        with console.session() as session:
+            directory_report(session=session, out_dir=partial, options=ReportOptions())
+        partial.rename(out_dir)  # appears complete or not at all
+        runs.error = ""
+    except Exception as exc:  # shown to the analyst on the page; the console keeps running
+        runs.error = str(exc)[:500] or type(exc).__name__
+    finally:
+        runs.running = False
+
+
 def router(console: Console) -> APIRouter:
     routes = APIRouter()
     runs = _Runs()
     folder = console.config.reports_dir
-
-    def finished() -> list[Path]:
-        if not folder.is_dir():
-            return []
-        done = [p for p in folder.iterdir() if RUN_NAME.match(p.name) and (p / "report.html").is_file()]
-        return sorted(done, reverse=True)
-
-    def run(out_dir: Path) -> None:
-        from mapping.report.run import ReportOptions
-
-        try:
-            partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder))
-            with console.session() as session:
-                directory_report(session=session, out_dir=partial, options=ReportOptions())
-            partial.rename(out_dir)  # appears complete or not at all
-            runs.error = ""
-        except Exception as exc:  # shown to the analyst on the page; the console keeps running
-            runs.error = str(exc)[:500] or type(exc).__name__
-        finally:
-            runs.running = False
 
     @routes.get("/reports")
     def reports_page(request: Request, area: str = "", strand: str = ANY) -> Response:
@@ -70,7 +74,7 @@ def router(console: Console) -> APIRouter:
         strand = strand if strand in {ANY, *(s.value for s in Strand)} else ANY
         with console.session() as session:
             series = snapshot_series(session=session, area_code=area or None, strand=strand)
-        latest = finished()[:1]
+        latest = _finished(folder)[:1]
         files = sorted(p.name for p in latest[0].iterdir() if p.is_file()) if latest else []
         return console.page(
             request,
@@ -127,7 +131,9 @@ def router(console: Console) -> APIRouter:
                 runs.running = True
                 folder.mkdir(parents=True, exist_ok=True)
                 name = console.config.clock().strftime("%Y%m%d-%H%M%S")
-                threading.Thread(target=run, args=(folder / name,), name="coverage-report", daemon=True).start()
+                threading.Thread(
+                    target=_run, args=(console, runs, folder / name), name="coverage-report", daemon=True
+                ).start()
         return console.redirect("/reports")
 
     return routes

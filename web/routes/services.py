@@ -99,7 +99,8 @@ def _area_choices(principal: Principal) -> list[tuple[str, str]]:
 
 def router(console: Console) -> APIRouter:
     routes = APIRouter()
-    _add_reading_routes(routes, console)
+    _add_directory_routes(routes, console)  # before /services/{service_id}: "new" and the files are not ids
+    _add_service_routes(routes, console)
     _add_editing_routes(routes, console)
     return routes
 
@@ -112,8 +113,8 @@ def _load(console: Console, service_id: str) -> ServiceRecord:
     return record
 
 
-def _add_reading_routes(routes: APIRouter, console: Console) -> None:
-    """The list, one service's page and map data, the spreadsheet and template, and the edit forms."""
+def _add_directory_routes(routes: APIRouter, console: Console) -> None:
+    """The list, the spreadsheet to edit, the template, and the form for a new service."""
 
     @routes.get("/services")
     def my_services(request: Request) -> Response:
@@ -157,6 +158,10 @@ def _add_reading_routes(routes: APIRouter, console: Console) -> None:
             request, "edit.html", record=None, columns=columns, values=values, areas=_area_choices(principal),
             notes=column_notes(),
         )  # fmt: skip
+
+
+def _add_service_routes(routes: APIRouter, console: Console) -> None:
+    """One service's page, its coverage as map data, and its edit form."""
 
     @routes.get("/services/{service_id}")
     def service_page(request: Request, service_id: str, notice: str = "") -> Response:
