@@ -735,20 +735,22 @@ def _point_mask(
     """Strand bits covered at each population point: by code through its LAD, and geometrically."""
     point_mask = lad_full_mask[point_lad].copy()
     geometric = [r for r in resolved if r.geometry is not None]
-    circles = [(r.centre, r.radius_m, r.mask) for r in geometric if r.centre is not None]
+    if not geometric:
+        return point_mask.astype(np.uint8)
+    points_tree = shapely.STRtree(shapely.points(population.easting, population.northing))
+    circles = [r for r in geometric if r.centre is not None]
     if circles:
-        # Radius coverage is a true circle: a KD-tree ball query (distance <= radius, so the edge is inside).
-        from scipy.spatial import cKDTree
-
-        kd = cKDTree(np.column_stack([population.easting, population.northing]))
-        found = kd.query_ball_point(np.array([c[0] for c in circles]), r=np.array([c[1] for c in circles]))
-        for (_, _, mask), idx in zip(circles, found, strict=True):
-            if idx:
-                point_mask[np.asarray(idx, dtype=np.int64)] |= mask
+        # Radius coverage is a true circle: the points in each circle's bounding square, then those whose distance
+        # is at most the radius (so the edge is inside); numpy, not a KD-tree, so the report needs no scipy.
+        centres = np.array([r.centre for r in circles], dtype=np.float64)
+        e, n = centres[:, 0], centres[:, 1]
+        radius = np.array([r.radius_m for r in circles], dtype=np.float64)
+        svc, pt = points_tree.query(shapely.box(e - radius, n - radius, e + radius, n + radius))
+        inside = (population.easting[pt] - e[svc]) ** 2 + (population.northing[pt] - n[svc]) ** 2 <= radius[svc] ** 2
+        np.bitwise_or.at(point_mask, pt[inside], np.array([r.mask for r in circles], dtype=np.int64)[svc[inside]])
     polygons = [r for r in geometric if r.centre is None]
     if polygons:
         # Query the points' tree with each service polygon: the polygon is prepared once for all its points.
-        points_tree = shapely.STRtree(shapely.points(population.easting, population.northing))
         svc, pt = points_tree.query(np.array([r.geometry for r in polygons], dtype=object), predicate="covers")
         np.bitwise_or.at(point_mask, pt, np.array([r.mask for r in polygons], dtype=np.int64)[svc])
     return point_mask.astype(np.uint8)

@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
-from scipy.spatial import cKDTree
 
 from mapping.crs import bng_to_wgs84
 from mapping.gaps import ANY, CoverageResult
@@ -110,6 +108,9 @@ def propose_sites(
     safe = np.where(cell_w > 0, cell_w, 1.0)
     cand_e = np.bincount(cell_of, weights=de * dw) / safe
     cand_n = np.bincount(cell_of, weights=dn * dw) / safe
+    from scipy import sparse  # here, not at the top: a report without --siting does not pay for scipy
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(np.column_stack([de, dn]))
     reach = tree.query_ball_point(np.column_stack([cand_e, cand_n]), r=radius_m)
     rows = np.repeat(np.arange(len(reach)), [len(r) for r in reach])

@@ -7,8 +7,10 @@ Wide tables have one row per area and a column per strand, headed with ONS field
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -181,8 +183,7 @@ def write_workbook(context: ReportContext, path: Path) -> Path:
 def write_geopackage(context: ReportContext, path: Path) -> Path:
     """``coverage.gpkg`` in British National Grid (EPSG:27700): a layer per area level with the wide table's
     columns, and a ``gaps`` layer of the uncovered parts with their people."""
-    from pyogrio.raw import write
-
+    write = _pyogrio_write()
     result = context.result
     path.unlink(missing_ok=True)
     for level in result.levels:
@@ -212,6 +213,24 @@ def write_geopackage(context: ReportContext, path: Path) -> Path:
         write(path, geometry, columns, fields=fields, layer="gaps", crs="EPSG:27700", geometry_type="Polygon",
               driver="GPKG", append=path.exists())  # fmt: skip
     return path
+
+
+def _pyogrio_write() -> Callable[..., Any]:
+    """pyogrio's raw writer. Imported first here, pyogrio is kept from importing pandas and geopandas (half a
+    second, often installed beside it on an analyst's machine) for its DataFrame API, which the report does not
+    use; pyogrio's ``read_dataframe`` then needs a fresh process."""
+    if "pyogrio" not in sys.modules:
+        blocked = [name for name in ("geopandas", "pandas") if name not in sys.modules]
+        for name in blocked:
+            sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError
+        try:
+            import pyogrio.raw
+        finally:
+            for name in blocked:
+                del sys.modules[name]
+    from pyogrio.raw import write
+
+    return write
 
 
 def _column(values: list[Cell]) -> np.ndarray:
