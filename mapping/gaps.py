@@ -372,7 +372,10 @@ class _Resolved:
     radius_m: float = 0.0
 
 
-def _resolve(record: ServiceRecord, mask: int, known: Collection[str]) -> _Resolved | ServiceProblem:
+def _resolve(
+    record: ServiceRecord, mask: int, known: Collection[str], bng_centre: tuple[float, float] | None = None
+) -> _Resolved | ServiceProblem:
+    """``bng_centre``: a radius coverage's centre already in BNG (see :func:`_bng_centres`)."""
     coverage = record.coverage
     if isinstance(coverage, NationalCoverage):
         return _Resolved(record, mask, nation=coverage.nation)
@@ -392,9 +395,9 @@ def _resolve(record: ServiceRecord, mask: int, known: Collection[str]) -> _Resol
     if isinstance(coverage, RadiusCoverage):
         if not (np.isfinite(coverage.radius_m) and coverage.radius_m > 0):
             return ServiceProblem(record.id, record.name, "coverage.radius_m", "the radius must be a positive number")
-        e, n = wgs84_to_bng(coverage.lon, coverage.lat)
-        centre = Point(float(e), float(n))
-        if not (np.isfinite(float(e)) and EW_BOX.covers(centre)):
+        e, n = bng_centre if bng_centre is not None else (float(v) for v in wgs84_to_bng(coverage.lon, coverage.lat))
+        centre = Point(e, n)
+        if not (np.isfinite(e) and EW_BOX.covers(centre)):
             return ServiceProblem(
                 record.id,
                 record.name,
@@ -406,7 +409,7 @@ def _resolve(record: ServiceRecord, mask: int, known: Collection[str]) -> _Resol
             record,
             mask,
             geometry=centre.buffer(coverage.radius_m, quad_segs=RADIUS_QUAD_SEGS),
-            centre=(float(e), float(n)),
+            centre=(e, n),
             radius_m=coverage.radius_m,
         )
     assert isinstance(coverage, PolygonCoverage)
@@ -430,6 +433,19 @@ def _resolve(record: ServiceRecord, mask: int, known: Collection[str]) -> _Resol
     if bng.is_empty or bng.area <= 0:
         return ServiceProblem(record.id, record.name, "coverage.geojson", "the polygon has no area once repaired")
     return _Resolved(record, mask, geometry=bng)
+
+
+def _bng_centres(records: Sequence[ServiceRecord]) -> list[tuple[float, float] | None]:
+    """The BNG centre of each radius coverage (``None`` for other coverages), converted in one call."""
+    at = [i for i, r in enumerate(records) if isinstance(r.coverage, RadiusCoverage)]
+    out: list[tuple[float, float] | None] = [None] * len(records)
+    if at:
+        lon = np.array([records[i].coverage.lon for i in at], dtype=np.float64)  # type: ignore[union-attr]
+        lat = np.array([records[i].coverage.lat for i in at], dtype=np.float64)  # type: ignore[union-attr]
+        e, n = wgs84_to_bng(lon, lat)
+        for i, x, y in zip(at, e.tolist(), n.tolist(), strict=True):
+            out[i] = (x, y)
+    return out
 
 
 def _service_mask(record: ServiceRecord, selected: int) -> int:
@@ -674,8 +690,8 @@ def _resolve_all(counted: Sequence[ServiceRecord], selected: int, known: set[str
     """Every counted service's coverage resolved; refuses them all at once, naming each one that cannot be used."""
     resolved: list[_Resolved] = []
     problems: list[ServiceProblem] = []
-    for record in counted:
-        item = _resolve(record, _service_mask(record, selected), known)
+    for record, centre in zip(counted, _bng_centres(counted), strict=True):
+        item = _resolve(record, _service_mask(record, selected), known, centre)
         (problems if isinstance(item, ServiceProblem) else resolved).append(item)  # type: ignore[arg-type]
     if problems:
         raise CoverageInputError(problems)

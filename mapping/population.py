@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import zipfile
 from dataclasses import dataclass
@@ -169,7 +170,7 @@ def _number(value: str, name: str, row: int, field: str, what: str) -> float:
         number = float(value.replace(",", "").strip())
     except ValueError:
         raise PopulationError(f"{name}: row {row}, field {field}: {value!r} is not a number; {what}") from None
-    if not np.isfinite(number):
+    if not math.isfinite(number):  # math, not numpy: a tenth of the time on 100,000 cells
         raise PopulationError(f"{name}: row {row}, field {field}: {value!r} is not a number; {what}")
     return number
 

@@ -18,6 +18,7 @@ __all__ = ["FORMULA_STARTS", "SafeWriter", "csv_writer", "is_formula", "restore_
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _MARK = "'"
+_FIRST = frozenset((*FORMULA_STARTS, _MARK))  # a cell starting otherwise is never a formula (the fast path)
 
 
 class _Writable(Protocol):
@@ -36,7 +37,7 @@ def _marked_formula(text: str) -> bool:
 
 def safe_cell(value: Any) -> Any:
     """``value`` as a cell a spreadsheet shows as text; numbers and other cells are returned unchanged."""
-    if isinstance(value, str) and _marked_formula(value):
+    if isinstance(value, str) and value[:1] in _FIRST and _marked_formula(value):
         return _MARK + value
     return value
 

@@ -108,12 +108,18 @@ def write_lsoa_csv(context: ReportContext, path: Path) -> Path | None:
             ["LSOA21CD", "LSOA21NM", "LAD25CD", "PFA23CD", context.unit, *[f"covered_{s}" for s in strands],
              "covered_any", "covered_any_confirmed_only"]
         )  # fmt: skip
-        for i in range(len(population)):
-            writer.writerow(
-                [population.codes[i], names[i], lads[result.point_lad[i]].code, pfas[result.point_pfa[i]].code,
-                 f"{population.population[i]:.0f}", *[int(covered[s][i]) for s in strands], int(covered[ANY][i]),
-                 int(confirmed_any[i])]
-            )  # fmt: skip
+        # Column by column as Python lists, then zipped: a tenth of the time of indexing arrays cell by cell.
+        lad_codes, pfa_codes = [u.code for u in lads], [u.code for u in pfas]
+        columns: list[list[Cell]] = [
+            population.codes.tolist(),
+            names.tolist(),
+            [lad_codes[i] for i in result.point_lad.tolist()],
+            [pfa_codes[i] for i in result.point_pfa.tolist()],
+            [f"{v:.0f}" for v in population.population.tolist()],
+            *[covered[s].astype(np.int64).tolist() for s in [*strands, ANY]],
+            confirmed_any.astype(np.int64).tolist(),
+        ]
+        writer.writerows(zip(*columns, strict=True))
     return path
 
 
@@ -219,17 +225,14 @@ def _pyogrio_write() -> Callable[..., Any]:
     """pyogrio's raw writer. Imported first here, pyogrio is kept from importing pandas and geopandas (half a
     second, often installed beside it on an analyst's machine) for its DataFrame API, which the report does not
     use; pyogrio's ``read_dataframe`` then needs a fresh process."""
-    if "pyogrio" not in sys.modules:
-        blocked = [name for name in ("geopandas", "pandas") if name not in sys.modules]
+    blocked = [] if "pyogrio" in sys.modules else [n for n in ("geopandas", "pandas") if n not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError
+    try:
+        from pyogrio.raw import write
+    finally:
         for name in blocked:
-            sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError
-        try:
-            import pyogrio.raw
-        finally:
-            for name in blocked:
-                del sys.modules[name]
-    from pyogrio.raw import write
-
+            del sys.modules[name]
     return write
 
 
