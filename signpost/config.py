@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     population_source: str | None = Field(default=None, validation_alias="SIGNPOST_POPULATION")
     census_source: str | None = Field(default=None, validation_alias="SIGNPOST_CENSUS")
+    # As the report's --lsoa-lookup and --partial: an ONS LSOA -> LAD lookup, and accepting a partial population.
+    lsoa_lookup_source: str | None = Field(default=None, validation_alias="SIGNPOST_LSOA_LOOKUP")
+    population_partial: bool = Field(default=False, validation_alias="SIGNPOST_POPULATION_PARTIAL")
 
     conversation_ttl_hours: int = Field(default=24, validation_alias="SIGNPOST_CONVERSATION_TTL_HOURS")
     # HMAC secret for conversation keys; unset = generated once in data_dir (set it when workers share a database).

@@ -73,7 +73,12 @@ def job_context(config: Settings | None = None, *, notify: Notifier | None = Non
         data_dir=config.data_dir,
         stale_after_days=config.stale_after_days,
         notify=notify,
-        options={"population": config.population_source, "census": config.census_source},
+        options={  # an empty setting (``SIGNPOST_CENSUS=`` in a .env) is no file
+            "population": config.population_source or None,
+            "census": config.census_source or None,
+            "lsoa_lookup": config.lsoa_lookup_source or None,
+            "partial": config.population_partial,
+        },
     )
 
 

@@ -381,3 +381,65 @@ async def test_the_snapshot_places_people_by_the_ons_nesting_not_by_generalised_
     with Session(engine) as session:
         rows = {r.strand: r for r in session.exec(select(CoverageSnapshot))}
     assert (rows["race"].population, rows["race"].population_covered) == (1200, 1200)
+
+
+async def test_the_nightly_job_takes_the_lsoa_lookup_and_partial_settings_as_the_report_takes_its_options(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGNPOST_LSOA_LOOKUP and SIGNPOST_POPULATION_PARTIAL reach the snapshot through the wiring, as
+    --lsoa-lookup and --partial reach the report: an LSOA whose name names no district is placed by the lookup."""
+    from dataclasses import replace
+
+    from mapping.population import PopulationError
+    from signpost import wiring
+    from signpost.config import Settings
+
+    def job_context() -> JobContext:  # as `signpost jobs` builds it, on an unseeded database
+        built = wiring.job_context(Settings())
+        built.engine.dispose()
+        return replace(built, engine=sqlite_engine, clock=lambda: NOW)
+
+    population, lookup = tmp_path / "lsoa.csv", tmp_path / "lookup.csv"
+    population.write_text(
+        "LSOA21CD,LSOA21NM,BNG_E,BNG_N,population\nE01025000,Renamed 010A,343463,429675,1200\n", encoding="utf-8"
+    )
+    lookup.write_text("LSOA21CD,LAD22CD\nE01025000,E07000123\n", encoding="utf-8")
+    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))  # its own database, not sqlite_engine's
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("SIGNPOST_POPULATION", str(population))
+    monkeypatch.setenv("SIGNPOST_CENSUS", "")  # empty in a copied .env.example: no counts file
+    for name in ("SIGNPOST_LSOA_LOOKUP", "SIGNPOST_POPULATION_PARTIAL"):
+        monkeypatch.delenv(name, raising=False)
+    preston, ribble = _square(340_000, 425_000), _square(350_000, 425_000)
+    vintage = "TEST"
+    lads = BoundarySet(
+        "lad",
+        vintage,
+        "test",
+        (
+            Boundary("E07000123", "Preston", "lad", vintage, preston),
+            Boundary("E07000124", "Ribble Valley", "lad", vintage, ribble),
+        ),
+    )
+    pfas = BoundarySet(
+        "pfa", vintage, "test", (Boundary("E23000003", "Lancashire", "pfa", vintage, preston.union(ribble)),)
+    )
+    with Session(sqlite_engine) as session:
+        store_boundaries(session=session, boundaries=[pfas, lads])
+        service = area_service("E07000123", service_id="preston-by-code", strands=[Strand.RACE])
+        repository.create_service(session=session, record=service, actor="test")
+        session.commit()
+
+    with pytest.raises(PopulationError, match=r"Renamed 010A.*cannot tell its district"):
+        await tasks.coverage_snapshot(job_context())
+    monkeypatch.setenv("SIGNPOST_LSOA_LOOKUP", str(lookup))
+    with pytest.raises(PopulationError, match=r"covers 1 of .* local authorities"):
+        await tasks.coverage_snapshot(job_context())
+    monkeypatch.setenv("SIGNPOST_POPULATION_PARTIAL", "true")
+    context = job_context()
+    assert (context.options["lsoa_lookup"], context.options["partial"]) == (str(lookup), True)
+    await tasks.coverage_snapshot(context)
+    with Session(sqlite_engine) as session:
+        rows = {r.strand: r for r in session.exec(select(CoverageSnapshot)) if r.scope == "local"}
+    assert (rows["race"].population, rows["race"].population_covered) == (1200, 1200)
+    assert "PARTIAL" in rows["race"].method
