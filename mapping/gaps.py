@@ -25,9 +25,12 @@ Method (repeated in every report):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -609,63 +612,59 @@ def compute_coverage(
             for a, s in zip(a_idx.tolist(), s_idx.tolist(), strict=True):
                 hits.setdefault(a, []).append(s)
         code_services = _code_services(resolved, units, level, lad_index, pfa_index, lads)
-        for i, unit in enumerate(units):
-            tell(f"areas ({level})", i + 1, len(units))
-            geom = unit.geometry
-            area_m2 = float(geom.area)
-            candidates = hits.get(i, [])
-            if candidates:
-                cand = np.array(candidates)
-                real = ~shapely.touches(geoms[cand], geom)
-                cand = cand[real]
-            else:
-                cand = np.array([], dtype=np.int64)
-            partial = _partial_code_geometries(resolved, unit, level, lads)
-            pieces = _covered_by_mask(geom, geoms[cand], geo_masks[cand], partial)
-            # Strands served by the same services share their covered geometry and gap: computed once per area.
-            shared: dict[tuple[int, ...], tuple[BaseGeometry, float]] = {}
-            gap_shapes: dict[tuple[int, ...], BaseGeometry] = {}
-            for key in strand_keys:
-                bits = bits_for[key]
-                serving = tuple(m for m in pieces if m & bits)
-                if full[i] & bits:
-                    covered_geom: BaseGeometry = geom
-                    covered_area = area_m2
-                elif serving in shared:
-                    covered_geom, covered_area = shared[serving]
-                else:
-                    parts = [pieces[m] for m in serving]
-                    covered_geom = shapely.union_all(parts) if parts else shapely.Polygon()
-                    covered_area = float(covered_geom.area)
-                    shared[serving] = (covered_geom, covered_area)
-                ids = [geometric[s].record.id for s in cand.tolist() if geo_masks[s] & bits]
-                ids += [r.record.id for r in code_services[i] if r.mask & bits]
-                rows.append(
-                    CoverageRow(
-                        level=level,
-                        code=unit.code,
-                        name=unit.name,
-                        pfa_code=unit.parent_code if level == "lad" else unit.code,
-                        strand=key,
-                        population=float(total[i]),
-                        population_covered=float(covered_pop[key][i]),
-                        population_covered_confirmed=float(confirmed_pop[key][i]),
-                        area_km2=area_m2 / 1e6,
-                        area_covered_km2=min(covered_area, area_m2) / 1e6,
-                        services=len(ids),
-                        service_ids=tuple(ids),
-                    )
-                )
-                if gaps and area_m2 - covered_area > 1.0:
-                    # A 1 m precision grid drops the hairline slivers left where edges differ by millimetres.
-                    if serving not in gap_shapes:
-                        gap_shapes[serving] = (
-                            geom if covered_geom.is_empty else shapely.difference(geom, covered_geom, grid_size=1.0)
+
+        # GEOS releases the GIL: the areas' unions run on every core, in order, while this loop uses them.
+        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+            area_cover = partial(_area_cover, units=units, level=level, hits=hits, geoms=geoms, masks=geo_masks)
+            covered_by_area = pool.map(partial(area_cover, resolved=resolved, lads=lads), range(len(units)))
+            for i, (unit, (cand, pieces)) in enumerate(zip(units, covered_by_area, strict=True)):
+                tell(f"areas ({level})", i + 1, len(units))
+                geom = unit.geometry
+                area_m2 = float(geom.area)
+                # Strands served by the same services share their covered geometry and gap: computed once per area.
+                shared: dict[tuple[int, ...], tuple[BaseGeometry, float]] = {}
+                gap_shapes: dict[tuple[int, ...], BaseGeometry] = {}
+                for key in strand_keys:
+                    bits = bits_for[key]
+                    serving = tuple(m for m in pieces if m & bits)
+                    if full[i] & bits:
+                        covered_geom: BaseGeometry = geom
+                        covered_area = area_m2
+                    elif serving in shared:
+                        covered_geom, covered_area = shared[serving]
+                    else:
+                        parts = [pieces[m] for m in serving]
+                        covered_geom = shapely.union_all(parts) if parts else shapely.Polygon()
+                        covered_area = float(covered_geom.area)
+                        shared[serving] = (covered_geom, covered_area)
+                    ids = [geometric[s].record.id for s in cand.tolist() if geo_masks[s] & bits]
+                    ids += [r.record.id for r in code_services[i] if r.mask & bits]
+                    rows.append(
+                        CoverageRow(
+                            level=level,
+                            code=unit.code,
+                            name=unit.name,
+                            pfa_code=unit.parent_code if level == "lad" else unit.code,
+                            strand=key,
+                            population=float(total[i]),
+                            population_covered=float(covered_pop[key][i]),
+                            population_covered_confirmed=float(confirmed_pop[key][i]),
+                            area_km2=area_m2 / 1e6,
+                            area_covered_km2=min(covered_area, area_m2) / 1e6,
+                            services=len(ids),
+                            service_ids=tuple(ids),
                         )
-                    gap_geom = gap_shapes[serving]
-                    members = order[starts[i] : starts[i + 1]]
-                    uncovered = members[(point_mask[members] & bits) == 0]
-                    gap_list.extend(_gap_parts(unit, key, gap_geom, uncovered, population))
+                    )
+                    if gaps and area_m2 - covered_area > 1.0:
+                        # A 1 m precision grid drops the hairline slivers left where edges differ by millimetres.
+                        if serving not in gap_shapes:
+                            gap_shapes[serving] = (
+                                geom if covered_geom.is_empty else shapely.difference(geom, covered_geom, grid_size=1.0)
+                            )
+                        gap_geom = gap_shapes[serving]
+                        members = order[starts[i] : starts[i + 1]]
+                        uncovered = members[(point_mask[members] & bits) == 0]
+                        gap_list.extend(_gap_parts(unit, key, gap_geom, uncovered, population))
     return CoverageResult(
         rows=tuple(rows),
         gaps=tuple(gap_list),
@@ -867,6 +866,30 @@ def _partial_code_geometries(
         if parts:
             out.append((r.mask, shapely.union_all(parts)))
     return out
+
+
+_Covered = tuple[np.ndarray, dict[int, BaseGeometry]]  # an area's counted candidate services, covered part per mask
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _area_cover(
+    i: int,
+    *,
+    units: Sequence[AreaUnit],
+    level: str,
+    hits: Mapping[int, list[int]],
+    geoms: np.ndarray,
+    masks: np.ndarray,
+    resolved: Sequence[_Resolved],
+    lads: Sequence[AreaUnit],
+) -> _Covered:
+    """Area ``i``'s geometric services (overlapping it, not only touching it) and its covered part per mask."""
+    unit = units[i]
+    cand = np.array(hits.get(i, []), dtype=np.int64)
+    if len(cand):
+        cand = cand[~shapely.touches(geoms[cand], unit.geometry)]
+    partial = _partial_code_geometries(resolved, unit, level, lads)
+    return cand, _covered_by_mask(unit.geometry, geoms[cand], masks[cand], partial)
 
 
 def _covered_by_mask(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import shapely
 from shapely.geometry import mapping
 
@@ -19,8 +20,10 @@ def write_gaps_geojson(context: ReportContext, path: Path) -> Path:
     """A FeatureCollection in WGS84 (RFC 7946); the collection's ``metadata`` repeats the basis caveats."""
     result = context.result
     features = []
-    for gap in result.gaps:
-        geometry = shapely.set_precision(gap.geometry, 10**-COORDINATE_DECIMALS)
+    gaps = result.gaps
+    # One call for every gap, not one per gap (the same GEOS operation, without the per-call overhead).
+    rounded = shapely.set_precision(np.array([g.geometry for g in gaps], dtype=object), 10**-COORDINATE_DECIMALS)
+    for gap, geometry in zip(gaps, rounded.tolist(), strict=True):
         if geometry.is_empty:
             continue
         features.append(

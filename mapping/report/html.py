@@ -200,10 +200,14 @@ def _maps(context: ReportContext) -> str:
         wide, tall = (box[2] - box[0] + 2 * margin) / UNIT_M, (box[3] - box[1] + 2 * margin) / UNIT_M
         london = f"{left:.0f} {top:.0f} {wide:.0f} {tall:.0f}"
     out = []
+    # Simplified in one call per kind of shape, not one per shape (the same GEOS operation, less overhead).
+    simple_gaps = shapely.simplify(np.array([g.bng() for g in result.gaps], dtype=object), SIMPLIFY_M).tolist()
     for level in result.levels:
         paths = []
-        for unit in result.geography.level(level):
-            d = _svg_path(unit.geometry.simplify(SIMPLIFY_M), x0, y1)
+        units = result.geography.level(level)
+        simple_units = shapely.simplify(np.array([u.geometry for u in units], dtype=object), SIMPLIFY_M).tolist()
+        for unit, simple in zip(units, simple_units, strict=True):
+            d = _svg_path(simple, x0, y1)
             if d:
                 paths.append(
                     f'<path class="area" data-code="{escape(unit.code)}" data-name="{escape(unit.name)}" d="{d}"/>'
@@ -211,9 +215,8 @@ def _maps(context: ReportContext) -> str:
         gap_groups = []
         for strand in result.strands:
             gap_paths = []
-            for gap in result.gaps:
+            for gap, bng in zip(result.gaps, simple_gaps, strict=True):
                 if gap.level == level and gap.strand == strand:
-                    bng = gap.bng().simplify(SIMPLIFY_M)
                     d = _svg_path(bng, x0, y1, MIN_GAP_PART_M2)
                     if d:
                         gap_paths.append(f'<path class="gap" fill="url(#hatch-{level})" d="{d}"/>')
