@@ -42,7 +42,7 @@ from sqlmodel import Session, col, select
 
 from mapping.areas import AreaRegistry
 from mapping.types import ServiceRecord
-from services_db.models import Account, ApiToken, AuditEntry, Commissioner, Service
+from services_db.models import MAX_ROW_ID, Account, ApiToken, AuditEntry, Commissioner, Service
 
 if TYPE_CHECKING:
     from services_db.diff import ChangeSet
@@ -81,7 +81,6 @@ __all__ = [
 DEFAULT_TOKEN_DAYS = 90
 MAX_TOKEN_DAYS = 366
 TOKEN_PREFIX = "spt_"
-MAX_ROW_ID = 2**31 - 1  # row ids are 32-bit integers on PostgreSQL: anything larger names no row
 MAX_TELEGRAM_ID = 2**52 - 1  # Telegram: user ids have at most 52 significant bits
 
 

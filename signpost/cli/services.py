@@ -20,8 +20,8 @@ from mapping.types import (
     ServiceStatus,
 )
 from services_db import repository
-from services_db.access import MAX_ROW_ID
 from services_db.convert import record_to_dict
+from services_db.models import MAX_ROW_ID
 from signpost import wiring
 from signpost.cli.console import escape, fail
 from signpost.cli.operator import operator_actor
