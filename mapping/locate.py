@@ -45,6 +45,25 @@ _EW_BOX = (-6.5, 49.8, 2.0, 55.9)
 _COORDINATES = re.compile(r"^\s*\(?\s*([-+]?\d+(?:\.\d+)?)\s*[,;\s]\s*([-+]?\d+(?:\.\d+)?)\s*\)?\s*$")
 _OUTCODE_OR_SECTOR = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?( ?[0-9])?$")
 _EMBEDDED_POSTCODE = re.compile(r"\b[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}\b")
+# A nation typed on its own (English and Welsh names): never a village that shares the name ("Wales", Rotherham),
+# which a qualifier still finds ("Wales, Rotherham").
+_WHOLE_NATIONS = frozenset(
+    {
+        "wales",
+        "cymru",
+        "england",
+        "lloegr",
+        "england and wales",
+        "cymru a lloegr",
+        "uk",
+        "united kingdom",
+        "britain",
+        "great britain",
+        "prydain",
+        "prydain fawr",
+        "y deyrnas unedig",
+    }
+)
 _NATION_NAMES = {"S": "Scotland", "N": "Northern Ireland", "L": "the Channel Islands", "M": "the Isle of Man"}
 
 
@@ -59,6 +78,7 @@ class Problem:
     AT_SEA = "at_sea"
     SWAPPED_COORDINATES = "swapped_coordinates"
     INVALID_COORDINATES = "invalid_coordinates"
+    WHOLE_NATION = "whole_nation"  # "Wales", "England", "UK": too wide to find anything local
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +181,12 @@ class Locator:
                 Problem.MALFORMED_POSTCODE,
                 f"'{query}' does not look like a UK postcode: check it against a letter or bill "
                 "(it should look like LS6 1AA), or type the first half (like LS6) or your town.",
+            )
+        if place_key(query) in _WHOLE_NATIONS:
+            return NotFound(
+                query,
+                Problem.WHOLE_NATION,
+                f"'{query}' is a whole country: type a postcode (like LS6 1AA), its first half (like LS6) or a town.",
             )
         return self._place(query, strict=strict)
 

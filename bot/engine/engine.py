@@ -107,6 +107,7 @@ LOCATE_PROBLEMS = frozenset(
         "at_sea",
         "swapped_coordinates",
         "invalid_coordinates",
+        "whole_nation",
     }
 )
 
@@ -509,7 +510,7 @@ class Engine:
             result = self._signposter.locate(text, strict=True)
             if isinstance(getattr(result, "location", None), Location) or getattr(result, "choices", None):
                 return self._located(conv, result)
-            if str(getattr(result, "problem", "")) == "outside_england_wales":
+            if str(getattr(result, "problem", "")) in ("outside_england_wales", "whole_nation"):
                 return self._located(conv, result)
         if _mostly_other_script(text):
             return self._aside(conv, "other_language")

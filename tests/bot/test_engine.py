@@ -536,6 +536,7 @@ def test_random_walks_never_crash_or_strand_anyone(steps) -> None:  # type: igno
         ("CF10 1AA please", State.RESULTS, "CF10 1AA"),
         ("Newport", State.CHOOSE_PLACE, None),
         ("Edinburgh", State.RESULTS, None),  # outside England and Wales: says so, with the routes that still work
+        ("Wales", State.ASK_LOCATION, None),  # a whole country: asks for a town or postcode (not Wales, Rotherham)
     ],
 )
 def test_a_place_typed_at_the_menu_gets_the_place_answer(text: str, state: State, place: str | None) -> None:
@@ -543,6 +544,8 @@ def test_a_place_typed_at_the_menu_gets_the_place_answer(text: str, state: State
     assert turn.conversation.state is state
     if place is not None:
         assert turn.messages[0].vars["place"] == place and turn.outcome is not None
+    if state is State.ASK_LOCATION:
+        assert turn.messages[0].key == "locate_whole_nation" and turn.outcome is None
 
 
 @pytest.mark.parametrize("text", ["police", "park", "what is this", "I was shouted at"])

@@ -284,6 +284,15 @@ def test_strict_locate_takes_whole_town_names_only_and_never_asks_the_geocoder(
     not_found(locator.locate("Park", strict=True), Problem.UNKNOWN_PLACE)
 
 
+@pytest.mark.parametrize("text", ["Wales", "cymru", "England", "UK", "Great Britain", "Cymru a Lloegr"])
+def test_a_whole_nation_is_not_taken_for_a_village_of_the_same_name(locator: Locator, text: str) -> None:
+    not_found(locator.locate(text), Problem.WHOLE_NATION)
+
+
+def test_the_village_called_wales_is_still_found_with_its_district(locator: Locator) -> None:
+    assert located(locator.locate("Wales, Rotherham")).location.lad_code == "E08000018"
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.one_of(
