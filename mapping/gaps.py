@@ -376,9 +376,9 @@ class _Resolved:
 
 
 def _resolve(
-    record: ServiceRecord, mask: int, known: Collection[str], bng_centre: tuple[float, float] | None = None
+    record: ServiceRecord, mask: int, known: Collection[str], circle: _Circle | None = None
 ) -> _Resolved | ServiceProblem:
-    """``bng_centre``: a radius coverage's centre already in BNG (see :func:`_bng_centres`)."""
+    """``circle``: a radius coverage's centre and circle already in BNG (see :func:`_bng_circles`)."""
     coverage = record.coverage
     if isinstance(coverage, NationalCoverage):
         return _Resolved(record, mask, nation=coverage.nation)
@@ -398,9 +398,13 @@ def _resolve(
     if isinstance(coverage, RadiusCoverage):
         if not (np.isfinite(coverage.radius_m) and coverage.radius_m > 0):
             return ServiceProblem(record.id, record.name, "coverage.radius_m", "the radius must be a positive number")
-        e, n = bng_centre if bng_centre is not None else (float(v) for v in wgs84_to_bng(coverage.lon, coverage.lat))
-        centre = Point(e, n)
-        if not (np.isfinite(e) and EW_BOX.covers(centre)):
+        if circle is not None:
+            e, n, geometry = circle  # a circle is never empty, so never false
+        else:
+            e, n = (float(v) for v in wgs84_to_bng(coverage.lon, coverage.lat))
+            geometry = None
+        x0, y0, x1, y1 = EW_BOX.bounds
+        if not (np.isfinite(e) and x0 <= e <= x1 and y0 <= n <= y1):  # EW_BOX covers the centre
             return ServiceProblem(
                 record.id,
                 record.name,
@@ -411,7 +415,7 @@ def _resolve(
         return _Resolved(
             record,
             mask,
-            geometry=centre.buffer(coverage.radius_m, quad_segs=RADIUS_QUAD_SEGS),
+            geometry=geometry or Point(e, n).buffer(coverage.radius_m, quad_segs=RADIUS_QUAD_SEGS),
             centre=(e, n),
             radius_m=coverage.radius_m,
         )
@@ -438,16 +442,26 @@ def _resolve(
     return _Resolved(record, mask, geometry=bng)
 
 
-def _bng_centres(records: Sequence[ServiceRecord]) -> list[tuple[float, float] | None]:
-    """The BNG centre of each radius coverage (``None`` for other coverages), converted in one call."""
+_Circle = tuple[float, float, BaseGeometry | None]  # a radius coverage's BNG centre and circle (None: no radius)
+
+
+def _bng_circles(records: Sequence[ServiceRecord]) -> list[_Circle | None]:
+    """Each radius coverage's BNG centre and circle (``None`` for other coverages), converted in one call and
+    buffered in one call, not one of each per service."""
     at = [i for i, r in enumerate(records) if isinstance(r.coverage, RadiusCoverage)]
-    out: list[tuple[float, float] | None] = [None] * len(records)
+    out: list[_Circle | None] = [None] * len(records)
     if at:
         lon = np.array([records[i].coverage.lon for i in at], dtype=np.float64)  # type: ignore[union-attr]
         lat = np.array([records[i].coverage.lat for i in at], dtype=np.float64)  # type: ignore[union-attr]
+        radius = np.array([records[i].coverage.radius_m for i in at], dtype=np.float64)  # type: ignore[union-attr]
         e, n = wgs84_to_bng(lon, lat)
-        for i, x, y in zip(at, e.tolist(), n.tolist(), strict=True):
-            out[i] = (x, y)
+        usable = np.isfinite(e) & np.isfinite(n) & np.isfinite(radius) & (radius > 0)
+        circles = np.full(len(at), None, dtype=object)
+        if usable.any():
+            centres = shapely.points(e[usable], n[usable])
+            circles[usable] = shapely.buffer(centres, radius[usable], quad_segs=RADIUS_QUAD_SEGS)
+        for i, x, y, circle in zip(at, e.tolist(), n.tolist(), circles.tolist(), strict=True):
+            out[i] = (x, y, circle)
     return out
 
 
@@ -584,6 +598,7 @@ def compute_coverage(
     geoms = np.array([r.geometry for r in geometric], dtype=object)
     geo_masks = np.array([r.mask for r in geometric], dtype=np.int64)
     tree = shapely.STRtree(geoms) if len(geoms) else None
+    partial_parts = _partial_code_geometries(resolved, lads)
     tell("population", 1, 1)
 
     weights = population.population
@@ -616,7 +631,7 @@ def compute_coverage(
         # GEOS releases the GIL: the areas' unions run on every core, in order, while this loop uses them.
         with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
             area_cover = partial(_area_cover, units=units, level=level, hits=hits, geoms=geoms, masks=geo_masks)
-            covered_by_area = pool.map(partial(area_cover, resolved=resolved, lads=lads), range(len(units)))
+            covered_by_area = pool.map(partial(area_cover, partial_parts=partial_parts), range(len(units)))
             for i, (unit, (cand, pieces)) in enumerate(zip(units, covered_by_area, strict=True)):
                 tell(f"areas ({level})", i + 1, len(units))
                 geom = unit.geometry
@@ -689,8 +704,8 @@ def _resolve_all(counted: Sequence[ServiceRecord], selected: int, known: set[str
     """Every counted service's coverage resolved; refuses them all at once, naming each one that cannot be used."""
     resolved: list[_Resolved] = []
     problems: list[ServiceProblem] = []
-    for record, centre in zip(counted, _bng_centres(counted), strict=True):
-        item = _resolve(record, _service_mask(record, selected), known, centre)
+    for record, circle in zip(counted, _bng_circles(counted), strict=True):
+        item = _resolve(record, _service_mask(record, selected), known, circle)
         (problems if isinstance(item, ServiceProblem) else resolved).append(item)  # type: ignore[arg-type]
     if problems:
         raise CoverageInputError(problems)
@@ -853,21 +868,23 @@ def _code_services(
     return out
 
 
-def _partial_code_geometries(
-    resolved: Sequence[_Resolved], unit: AreaUnit, level: str, lads: Sequence[AreaUnit]
-) -> list[tuple[int, BaseGeometry]]:
-    """For a PFA, the districts inside it that LAD-coded services list (they cover part of the force area)."""
-    if level != "pfa":
-        return []
+def _partial_code_geometries(resolved: Sequence[_Resolved], lads: Sequence[AreaUnit]) -> dict[str, list[_Part]]:
+    """Per PFA, the districts inside it that LAD-coded services list (they cover part of the force area), each
+    service's districts unioned, in the order of ``resolved``."""
     by_code = {u.code: u for u in lads}
-    out: list[tuple[int, BaseGeometry]] = []
+    out: dict[str, list[_Part]] = {}
     for r in resolved:
-        parts = [by_code[c].geometry for c in r.codes if c in by_code and by_code[c].parent_code == unit.code]
-        if parts:
-            out.append((r.mask, shapely.union_all(parts)))
+        parts: dict[str, list[BaseGeometry]] = {}
+        for c in r.codes:
+            unit = by_code.get(c)
+            if unit is not None and unit.parent_code:
+                parts.setdefault(unit.parent_code, []).append(unit.geometry)
+        for pfa, geometries in parts.items():
+            out.setdefault(pfa, []).append((r.mask, shapely.union_all(geometries)))
     return out
 
 
+_Part = tuple[int, BaseGeometry]  # a strand mask and the geometry it covers
 _Covered = tuple[np.ndarray, dict[int, BaseGeometry]]  # an area's counted candidate services, covered part per mask
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
 
@@ -880,16 +897,15 @@ def _area_cover(
     hits: Mapping[int, list[int]],
     geoms: np.ndarray,
     masks: np.ndarray,
-    resolved: Sequence[_Resolved],
-    lads: Sequence[AreaUnit],
+    partial_parts: Mapping[str, list[_Part]],
 ) -> _Covered:
     """Area ``i``'s geometric services (overlapping it, not only touching it) and its covered part per mask."""
     unit = units[i]
     cand = np.array(hits.get(i, []), dtype=np.int64)
     if len(cand):
         cand = cand[~shapely.touches(geoms[cand], unit.geometry)]
-    partial = _partial_code_geometries(resolved, unit, level, lads)
-    return cand, _covered_by_mask(unit.geometry, geoms[cand], masks[cand], partial)
+    parts = partial_parts.get(unit.code, []) if level == "pfa" else []
+    return cand, _covered_by_mask(unit.geometry, geoms[cand], masks[cand], parts)
 
 
 def _covered_by_mask(
