@@ -10,7 +10,7 @@ rather than silently overwriting a newer one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -21,13 +21,13 @@ from sqlmodel import Session
 from mapping.areas import AreaRegistry
 from mapping.coverage import AreaGeometryLookup, resolve_coverage
 from mapping.locate import Locator, NotFound
-from mapping.types import AreaCoverage, Commissioner, NationalCoverage
+from mapping.types import AreaCoverage, Commissioner, NationalCoverage, ServiceRecord
 from services_db import repository
 from services_db.diff import ChangeSet, RemovalScope, diff_directory
 from services_db.formats import FileFormat, read_services, write_services
 from services_db.formats.common import read_file_bounded
 from services_db.models import Commissioner as CommissionerRow
-from services_db.validation import PlaceCheck, Problem, ValidationContext, validate_services
+from services_db.validation import PlaceCheck, Problem, ValidationContext, ValidationResult, validate_services
 
 __all__ = [
     "ImportPlan",
@@ -187,18 +187,7 @@ def plan_import(
     if result.problems:
         return ImportPlan(parsed.file, parsed.format, result.problems, warnings, rows=result.rows)
     current = repository.list_services(session=session)
-    stored = {r.id: r for r in current}
-    conflicts = tuple(
-        Problem(
-            parsed.file,
-            result.rows.get(service_id),
-            "version",
-            f"service {service_id!r} was changed by someone else after this file was exported (it is now version"
-            f" {stored[service_id].version}, the file has {version}): export again and redo your edit there",
-        )
-        for service_id, version in sorted(result.expected_versions.items())
-        if service_id in stored and stored[service_id].version != version
-    )
+    conflicts = _version_conflicts(parsed.file, result, {r.id: r.version for r in current})
     if conflicts:
         return ImportPlan(parsed.file, parsed.format, conflicts, warnings, rows=result.rows)
     scope = RemovalScope.of_file(result.records, replace_all=replace_all) if close_missing else RemovalScope()
@@ -206,10 +195,7 @@ def plan_import(
     expected = {c.service_id: c.before.version for c in changes.changed}
     expected.update({r.id: r.version for r in changes.removed})
     expected.update({r.id: 0 for r in changes.added})  # version 0: planned as new, so it must not exist yet
-    known = {c.code for c in repository.list_commissioners(session=session)}
-    used = {r.commissioner_code for r in result.records if r.commissioner_code and r.commissioner_code not in known}
-    registry = AreaRegistry.default()
-    shipped = tuple(c for c in registry.commissioners() if c.code in used)
+    shipped = _new_commissioners(session, result.records)
     return ImportPlan(
         parsed.file,
         parsed.format,
@@ -220,6 +206,28 @@ def plan_import(
         commissioners=shipped,
         rows=result.rows,
     )
+
+
+def _version_conflicts(file: str, result: ValidationResult, stored: Mapping[str, int]) -> tuple[Problem, ...]:
+    """The services the file was exported at another version of than the stored one (someone changed them)."""
+    return tuple(
+        Problem(
+            file,
+            result.rows.get(service_id),
+            "version",
+            f"service {service_id!r} was changed by someone else after this file was exported (it is now version"
+            f" {stored[service_id]}, the file has {version}): export again and redo your edit there",
+        )
+        for service_id, version in sorted(result.expected_versions.items())
+        if service_id in stored and stored[service_id] != version
+    )
+
+
+def _new_commissioners(session: Session, records: Sequence[ServiceRecord]) -> tuple[Commissioner, ...]:
+    """The shipped commissioners the file names that the directory does not hold yet (added with the import)."""
+    known = {c.code for c in repository.list_commissioners(session=session)}
+    used = {r.commissioner_code for r in records if r.commissioner_code and r.commissioner_code not in known}
+    return tuple(c for c in AreaRegistry.default().commissioners() if c.code in used)
 
 
 def apply_import(
