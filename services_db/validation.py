@@ -123,7 +123,12 @@ COLUMN_NOTES: dict[str, tuple[bool, str]] = {
     "in_person_lat": (False, "Latitude (WGS84 degrees, e.g. 53.7997) of each address, ';'-separated, same order."),
     "in_person_lon": (False, "Longitude (WGS84 degrees, e.g. -1.5492) of each address, ';'-separated, same order."),
     "languages": (False, "Languages offered besides English (e.g. cy; pl; ur), ';'-separated."),
-    "hours": (False, "'24/7', or days and times like 'mon-fri 09:00-17:00; sat 10:00-13:00'; blank when unknown."),
+    "hours": (
+        False,
+        "'24/7', or days and times like 'mon-fri 09:00-17:00; sat 10:00-13:00' (twice a day: 'mon-fri 09:00-12:30,"
+        " 13:30-17:00'; until midnight: 'fri 18:00-00:00'; past midnight: 'fri 22:00-02:00', open until 02:00 on"
+        " Saturday); blank when unknown.",
+    ),
     "bank_holidays": (False, "What happens on bank holidays (e.g. 'closed')."),
     "hours_note": (False, "Anything else about hours a victim should know."),
     "eligibility": (False, "Who can use it, in words (e.g. 'people who live or work in Leeds')."),
