@@ -71,7 +71,20 @@ def services_covering(
     if wanted_kinds:
         kind_filter = f" AND s.kind IN ({_bind(params, 'kind', sorted(k.value for k in wanted_kinds))})"
 
-    found: dict[str, list[str]] = {}  # id -> strands
+    found = _national_services(session, params, kind_filter, nation)  # id -> strands
+    if nation is None:
+        return _filtered(found, wanted_strands)
+    found.update(_area_coded_services(session, dict(params), kind_filter, [c for c in (lad_code, pfa_code) if c]))
+    found.update(_services_around(session, dict(params), kind_filter, lat, lon))
+    return _filtered(found, wanted_strands)
+
+
+def _national_services(
+    session: Session, params: dict[str, Any], kind_filter: str, nation: Nation | None
+) -> dict[str, list[str]]:
+    """Services covering the point's nation (all of England and Wales, or its own); outside England and Wales,
+    every national service of the kinds that still help there."""
+    found: dict[str, list[str]] = {}
     rows = session.execute(
         text(
             "SELECT s.id, s.strands, s.coverage FROM service s "
@@ -83,23 +96,32 @@ def services_covering(
         coverage_nation = coverage_from_dict(_json(coverage_json)).nation  # type: ignore[union-attr]
         if nation is None or coverage_nation in (nation, Nation.ENGLAND_AND_WALES):
             found[service_id] = _json(strands_json)
-    if nation is None:
-        return _filtered(found, wanted_strands)
+    return found
 
-    codes = [c for c in (lad_code, pfa_code) if c]
-    if codes:
-        code_params = dict(params)
-        in_codes = _bind(code_params, "code", codes)
-        rows = session.execute(
-            text(
-                f"SELECT s.id, s.strands FROM service s WHERE s.status = :active AND s.coverage_type = 'areas'"
-                f"{kind_filter} AND EXISTS (SELECT 1 FROM service_area a "
-                f"WHERE a.service_id = s.id AND a.area_code IN ({in_codes}))"
-            ),
-            code_params,
-        )
-        found.update((service_id, _json(strands_json)) for service_id, strands_json in rows)
 
+def _area_coded_services(
+    session: Session, params: dict[str, Any], kind_filter: str, codes: list[str]
+) -> dict[str, list[str]]:
+    """Services listing the point's LAD or PFA code."""
+    if not codes:
+        return {}
+    in_codes = _bind(params, "code", codes)
+    rows = session.execute(
+        text(
+            f"SELECT s.id, s.strands FROM service s WHERE s.status = :active AND s.coverage_type = 'areas'"
+            f"{kind_filter} AND EXISTS (SELECT 1 FROM service_area a "
+            f"WHERE a.service_id = s.id AND a.area_code IN ({in_codes}))"
+        ),
+        params,
+    )
+    return {service_id: _json(strands_json) for service_id, strands_json in rows}
+
+
+def _services_around(
+    session: Session, params: dict[str, Any], kind_filter: str, lat: float, lon: float
+) -> dict[str, list[str]]:
+    """Services whose radius or polygon covers the point: ST_Covers on PostGIS; on SQLite, the bounding boxes
+    in SQL and then shapely's ``covers``."""
     types = _bind(params, "type", list(_LOCAL_TYPES))
     params.update(lat=float(lat), lon=float(lon))
     where = f"s.status = :active AND s.coverage_type IN ({types}){kind_filter}"
@@ -111,21 +133,20 @@ def services_covering(
             ),
             params,
         )
-        found.update((service_id, _json(strands_json)) for service_id, strands_json in rows)
-    else:
-        rows = session.execute(
-            text(
-                f"SELECT s.id, s.strands, s.geometry_wkb FROM service s WHERE {where} AND s.geometry_wkb IS NOT NULL "
-                "AND s.min_lon <= :lon AND s.max_lon >= :lon AND s.min_lat <= :lat AND s.max_lat >= :lat"
-            ),
-            params,
-        )
-        candidates = list(rows)
-        if candidates:
-            geometries = shapely.from_wkb([bytes(wkb) for _, _, wkb in candidates])
-            covers = shapely.covers(geometries, Point(float(lon), float(lat)))
-            found.update((sid, _json(sj)) for (sid, sj, _), hit in zip(candidates, covers, strict=True) if hit)
-    return _filtered(found, wanted_strands)
+        return {service_id: _json(strands_json) for service_id, strands_json in rows}
+    rows = session.execute(
+        text(
+            f"SELECT s.id, s.strands, s.geometry_wkb FROM service s WHERE {where} AND s.geometry_wkb IS NOT NULL "
+            "AND s.min_lon <= :lon AND s.max_lon >= :lon AND s.min_lat <= :lat AND s.max_lat >= :lat"
+        ),
+        params,
+    )
+    candidates = list(rows)
+    if not candidates:
+        return {}
+    geometries = shapely.from_wkb([bytes(wkb) for _, _, wkb in candidates])
+    covers = shapely.covers(geometries, Point(float(lon), float(lat)))
+    return {sid: _json(sj) for (sid, sj, _), hit in zip(candidates, covers, strict=True) if hit}
 
 
 def _nation(lad_code: str | None) -> Nation | None:
