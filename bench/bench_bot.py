@@ -7,8 +7,8 @@
    process (long polling); first one user alone, then 200 users at once, each scripted through a short
    conversation (/start, Find help, a postcode, Menu). The baseline, in the same run, is a scripted bot that
    answers each step with one canned message (no engine, no database): the emulator's own ceiling. Prints
-   p50/p95/p99, lost round trips and the ratios. Skipped, with the reason, when node or the emulator's npm
-   packages are missing (``SIGNPOST_TG_EMULATOR_NODE_PATH``, as for the tests).
+   p50/p95/p99, lost round trips, how many messages a step brought and the ratios. Skipped, with the reason,
+   when node or the emulator's npm packages are missing (``SIGNPOST_TG_EMULATOR_NODE_PATH``, as for the tests).
 
 With ``--database-url postgresql://...`` (a scratch database: conversation rows are written to it) the store is
 also measured on PostgreSQL and the emulator's bot runs on it. Run::
@@ -272,8 +272,9 @@ class BenchUser:
             got += await self.tg.next_messages(min(left, 10.0))
         return got
 
-    async def conversation(self, n: int, timings: list[float]) -> int:
-        """/start, Find help, a postcode, Menu: four round trips, each timed from sending to the turn's last message.
+    async def conversation(self, n: int, timings: list[float], messages: list[int]) -> int:
+        """/start, Find help, a postcode, Menu: four round trips, each timed from sending to the turn's last message
+        (``messages``: how many messages each round trip brought).
 
         Returns how many round trips were lost (no answer within a minute: the rest of the script is dropped).
         """
@@ -301,6 +302,7 @@ class BenchUser:
             except TimeoutError:
                 return len(steps) - index
             timings.append(time.perf_counter() - started)
+            messages.append(len(last))
         return 0
 
 
@@ -318,15 +320,17 @@ def _label(records: list[dict[str, Any]], action: str) -> str:
 
 
 async def _run_users(
-    url: str, token: str, users: int, first_id: int, tguser_class: Any
+    url: str, token: str, users: int, first_id: int, tguser_class: Any, messages: list[int] | None = None
 ) -> tuple[list[float], int, float]:
-    """Round-trip times, round trips lost, and wall time for ``users`` people chatting at once."""
+    """Round-trip times, round trips lost, and wall time for ``users`` people chatting at once (``messages``
+    collects how many bot messages each round trip brought)."""
     timings: list[float] = []
+    messages = [] if messages is None else messages
     clients = [httpx.AsyncClient(timeout=90.0) for _ in range(users)]  # one client per user, as a phone would be
     try:
         people = [BenchUser(tguser_class(client, url, token, first_id + i)) for i, client in enumerate(clients)]
         started = time.perf_counter()
-        lost = await asyncio.gather(*(p.conversation(i, timings) for i, p in enumerate(people)))
+        lost = await asyncio.gather(*(p.conversation(i, timings, messages) for i, p in enumerate(people)))
         return timings, sum(lost), time.perf_counter() - started
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
@@ -366,7 +370,7 @@ app.run_polling()
 
 def _round_trips(
     bot_command: list[str], users: int, rounds: int, bot_env: dict[str, str], node: str, modules: Path
-) -> tuple[list[float], list[float], int, float]:
+) -> tuple[list[float], list[float], int, float, float]:
     """A fresh emulator and bot; single-user round trips, then ``users`` at once."""
     from tguser import TgUser
 
@@ -390,8 +394,9 @@ def _round_trips(
         single: list[float] = []
         for round_ in range(rounds * 5):
             single += asyncio.run(_run_users(url, token, 1, 910_000 + round_, TgUser))[0]
-        crowd, lost, wall = asyncio.run(_run_users(url, token, users, 1_000_000, TgUser))
-        return single, crowd, lost, wall
+        messages: list[int] = []
+        crowd, lost, wall = asyncio.run(_run_users(url, token, users, 1_000_000, TgUser, messages))
+        return single, crowd, lost, wall, sum(messages) / max(1, len(messages))
     except BaseException:
         console.print("bot output (last lines):", "".join(bot_log[-40:]), "emulator:", "".join(emulator_log[-20:]))
         raise
@@ -425,8 +430,8 @@ def emulator_round_trips(users: int, rounds: int, workdir: Path, database_url: s
     signpost = _round_trips(
         [sys.executable, "-c", "from signpost.cli import main; main()", "bot"], users, rounds, bot_env, node, modules
     )
-    table = Table("bot", "users", "round trips", "lost", "p50 ms", "p95 ms", "p99 ms", "max ms", "per s")
-    for name, (single, crowd, lost, wall) in (("scripted", scripted), ("signpost", signpost)):
+    table = Table("bot", "users", "round trips", "lost", "p50 ms", "p95 ms", "p99 ms", "max ms", "per s", "msgs/step")
+    for name, (single, crowd, lost, wall, per_step) in (("scripted", scripted), ("signpost", signpost)):
         for who, timings, missing, seconds in (("1", single, 0, None), (str(users), crowd, lost, wall)):
             table.add_row(
                 name,
@@ -436,9 +441,10 @@ def emulator_round_trips(users: int, rounds: int, workdir: Path, database_url: s
                 *(f"{percentile(timings, q) * 1000:.0f}" for q in (0.5, 0.95, 0.99)),
                 f"{max(timings) * 1000:.0f}",
                 f"{len(timings) / seconds:.0f}" if seconds else "",
+                f"{per_step:.2f}" if seconds else "",
             )
     Console().print(table)
-    for name, (single, crowd, _, _) in (("scripted bot", scripted), ("signpost bot", signpost)):
+    for name, (single, crowd, _, _, _) in (("scripted bot", scripted), ("signpost bot", signpost)):
         ratio = percentile(crowd, 0.95) / percentile(single, 0.95)
         Console().print(f"{name}: p95 with {users} users is {ratio:.1f}x its single-user p95")
     Console().print(

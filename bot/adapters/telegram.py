@@ -668,9 +668,11 @@ class VictimBot:
         return prepared
 
     async def _replay(self, update: Update, stored: Conversation) -> Turn:
-        """An update taken before (redelivered after a crash): its reply went out if the person's message id was
-        remembered, which happens only after sending; otherwise show the stored screen (the turn is not run again,
-        so nothing is counted twice). Nothing to send is an empty turn."""
+        """An update taken before (redelivered after a crash). On PostgreSQL "taken" means its reply's first request
+        was written (see :class:`_Hold`); a one-message reply (the usual turn) is then on its way, and so is the last
+        message of a longer one whose person's message id was remembered (just before that message). Otherwise
+        show the stored screen (the turn is not run again, so nothing is counted twice); a button's longer reply
+        cut short is not shown again. Nothing to send is an empty turn."""
         chat = update.effective_chat
         assert chat is not None
         message = update.message
