@@ -282,7 +282,7 @@ def test_a_local_service_counts_as_a_local_match_and_an_example_never_shows() ->
 
 
 def test_nothing_local_says_so_and_offers_national_and_nearest_outside() -> None:
-    turn = _go(make_engine(), Choice("find"), Text("BL1 1AA"))  # Bolton: the Manchester centre is ~17 km away
+    turn = _go(make_engine(), Choice("find"), Text("SK1 1AA"))  # Stockport: Manchester centres are a few km away
     assert turn.messages[0].key == "results_none_local"
     assert turn.outcome is not None and turn.outcome.outcome == "national_only"
     more = [a for a in actions(turn) if a.startswith("more:")]

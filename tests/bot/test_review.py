@@ -78,7 +78,7 @@ def test_no_gazetteer_place_name_looks_urgent() -> None:
 
 def test_no_far_away_service_is_offered_as_nearest() -> None:
     engine = make_engine()
-    for place in ("TR21 0HE", "EX1 1AA", "SA62 6PY", "LL57 2DG", "BL1 1AA", "HR1 1AA"):
+    for place in ("TR21 0HE", "EX1 1AA", "SA62 6PY", "LL57 2DG", "SK1 1AA", "HR1 1AA"):
         turn = _find(engine, place)
         cards = _all_pages(engine, turn)
         nearest = [c for c in cards if c.reason is MatchReason.NEAREST_OUTSIDE]
@@ -92,7 +92,7 @@ def test_no_far_away_service_is_offered_as_nearest() -> None:
 
 def test_a_service_just_outside_the_area_is_still_offered_with_its_distance() -> None:
     engine = make_engine()
-    turn = _find(engine, "BL1 1AA")  # Bolton: the nearest local centres are in the next districts
+    turn = _find(engine, "SK1 1AA")  # Stockport: the nearest local centres are in the next districts
     assert turn.messages[0].key == "results_none_local"
     nearest = [c for c in _all_pages(engine, turn) if c.reason is MatchReason.NEAREST_OUTSIDE]
     assert nearest and all(0 < (c.distance_km or 0) <= NEAREST_OUTSIDE_MAX_KM for c in nearest)

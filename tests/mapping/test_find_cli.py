@@ -61,13 +61,13 @@ def test_strand_puts_specialists_first_and_filters(data_dir: Path) -> None:
 
 
 def test_nearest_outside_when_nothing_local_reports(data_dir: Path) -> None:
-    # Bolton: no local reporting centre in the directory names it; walk-in centres nearby have a radius.
-    answer = find_json("BL1 1AA", "--kind", "third_party_reporting")
+    # Stockport: no local reporting centre in the directory names it; walk-in centres nearby have a radius.
+    answer = find_json("SK1 1AA", "--kind", "third_party_reporting")
     matches = answer["matches"]
     assert matches and {m["reason"] for m in matches} == {"nearest_outside"}
     distances = [m["distance_m"] for m in matches]
     assert all(0 < d < 80_000 for d in distances) and distances == sorted(distances)
-    code, out = run("BL1 1AA", "--kind", "third_party_reporting")
+    code, out = run("SK1 1AA", "--kind", "third_party_reporting")
     assert code == 0 and "nearest outside your area" in out
 
 
