@@ -65,6 +65,15 @@ def find_command(
             " to a community come after the services for everyone unless it is given.",
         ),
     ] = None,
+    age: Annotated[
+        int | None,
+        typer.Option(
+            "--age",
+            min=0,
+            max=130,
+            help="The person's age. Services with age limits come after the others unless it is inside them.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many services.")] = None,
 ) -> None:
@@ -101,7 +110,10 @@ def find_command(
         matches = index.outside_england_wales(strands=strand or (), kinds=kind or (), limit=limit)
     else:
         location = result.location
-        matches = index.find(location, strands=strand or (), kinds=kind or (), limit=limit, communities=community or ())
+        band = None if age is None else (age, age)
+        matches = index.find(
+            location, strands=strand or (), kinds=kind or (), limit=limit, communities=community or (), age=band
+        )
 
     if as_json:
         console.print_json(json.dumps(_as_json(query, location, matches, index, notice), ensure_ascii=False))

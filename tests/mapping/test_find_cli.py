@@ -151,3 +151,23 @@ def test_a_community_specialist_comes_first_only_for_its_community(data_dir: Pat
     assert chosen[0]["id"] == "report-racism-grt" and chosen[0]["specialist"]
     code, out = run("LS6 1AA", "--community", "travellers")
     assert code == 2 and "gypsy_roma_traveller" in out
+
+
+def test_an_age_limited_service_comes_first_only_for_an_age_inside_its_limits(data_dir: Path) -> None:
+    record = ServiceRecord(
+        id="test-leeds-youth",
+        name="Test youth service (fixture)",
+        kind=ServiceKind.VICTIM_SUPPORT,
+        coverage=RadiusCoverage(LS6[0], LS6[1], 10_000),
+        source_url="https://example.org/test-fixture",
+        verified_on=date(2026, 1, 1),
+        min_age=11,
+        max_age=25,
+    )
+    with Session(wiring.database(), expire_on_commit=False) as session:
+        create_service(session=session, record=record, actor="test")
+    ids = {age: [m["id"] for m in find_json("LS6 1AA", "--age", age)["matches"]] for age in ("19", "40")}
+    assert ids["19"][0] == "test-leeds-youth"
+    assert set(ids["40"][-2:]) == {"test-leeds-youth", "report-racism-grt"}  # with the other limited one: last
+    code, _ = run("LS6 1AA", "--age", "-3")
+    assert code == 2
