@@ -189,7 +189,7 @@ def main() -> None:
             f"{label}: signpost whole imports {', '.join(f'{t:.2f}' for t in (r['whole'] for r in ours))} s; "
             f"naive {', '.join(f'{t:.2f}' for t in naive)} s"
         )
-    Console().print(table)
+    Console(width=150).print(table)
     Console().print(
         "whole import = read + validate + diff + write, into an empty store; ratio = naive median / signpost median"
         " (same file, same store, same run)"
