@@ -54,6 +54,7 @@ class ReportOptions:
     include_national: bool = False  # local provision by default; national services are reported beside it
     today: date = field(default_factory=date.today)
     command: str = ""  # the command line, repeated in the workbook's README
+    parallel: bool = False  # draw the PNG maps in a forked process (see mapping.report.write_report)
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def run_report(
         siting=siting,
         extras=tuple(extras),
     )
-    files = _write_atomically(context, out_dir, tell)
+    files = _write_atomically(context, out_dir, tell, parallel=options.parallel)
     return ReportOutcome(context, files)
 
 
@@ -195,14 +196,16 @@ def directory_version(services: Sequence[ServiceRecord]) -> str:
     return f"{len(services)} entries{last}, #{digest.hexdigest()[:8]}"
 
 
-def _write_atomically(context: ReportContext, out_dir: Path, progress: Progress) -> tuple[Path, ...]:
+def _write_atomically(
+    context: ReportContext, out_dir: Path, progress: Progress, *, parallel: bool = False
+) -> tuple[Path, ...]:
     out_dir = out_dir.resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir} is a file: give a directory for --out")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        written = write_report(context, staging, progress=progress)
+        written = write_report(context, staging, progress=progress, parallel=parallel)
         if not out_dir.exists():
             os.replace(staging, out_dir)
         else:

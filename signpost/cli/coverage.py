@@ -199,6 +199,7 @@ def report(
         siting_radius_m=siting_radius_km * 1000,
         include_national=include_national,
         command=shlex.join(["signpost", *sys.argv[1:]]),
+        parallel=True,  # this process does nothing else meanwhile: the maps are drawn on the second core
     )
     names = {a.code: a.name for a in (*registry.pfas(), *registry.lads())}
     with Progress(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -97,6 +98,35 @@ def test_every_output_is_written(written: Path) -> None:
     assert {p.name for p in written.iterdir()} == OUTPUTS
     assert all(p.stat().st_size > 0 for p in written.iterdir())
     assert (written / "coverage_pfa.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the maps are drawn in a forked process on Linux only")
+def test_maps_drawn_in_a_forked_process_give_the_same_report(tmp_path: Path) -> None:
+    """``parallel`` (the command line): the PNGs come from a child process; the files and their order are those
+    written one after another, byte for byte (the workbook and GeoPackage carry write times)."""
+    context = toy_context(tmp_path)
+    in_order, forked = tmp_path / "in-order", tmp_path / "forked"
+    in_order.mkdir()
+    forked.mkdir()
+    expected = write_report(context, in_order)
+    files = write_report(context, forked, parallel=True)
+    assert [p.name for p in files] == [p.name for p in expected]
+    assert {p.name for p in forked.iterdir()} == OUTPUTS
+    for path in expected:
+        if path.suffix not in (".xlsx", ".gpkg"):
+            assert (forked / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the maps are drawn in a forked process on Linux only")
+def test_a_failure_in_the_forked_map_writer_is_raised_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mapping.report as report
+
+    def fail(context: ReportContext, out_dir: Path) -> list[Path]:
+        raise ValueError("no room for the maps")
+
+    monkeypatch.setattr(report, "write_pngs", fail)
+    with pytest.raises(RuntimeError, match="drawing the PNG maps failed: ValueError: no room for the maps"):
+        write_report(toy_context(tmp_path), tmp_path, parallel=True)
 
 
 def test_csv_has_a_row_per_area_and_strand_with_the_figures(written: Path) -> None:
