@@ -112,6 +112,7 @@ SEND_ATTEMPTS = 4
 SEND_BACKOFF_S = 0.5
 MAX_RETRY_AFTER_S = 30.0
 HTTP_CONNECTIONS = 32  # to the Bot API, at once (Telegram takes about 30 messages a second from a bot)
+HTTP_URGENT_CONNECTIONS = 8  # more, for the danger screen only: it never waits behind other people's calls
 MAX_REMEMBERED_CHATS = 100_000
 DELETE_BATCH = 100  # Bot API deleteMessages takes at most 100 ids
 MAX_IDS_PER_CHAT = 500  # in memory, besides the database, for a quick exit with the database down
@@ -273,6 +274,8 @@ def _location_keyboard(label: str) -> ReplyKeyboardMarkup:
 
 # How long a held transaction waits for the reply's first request to be written before committing anyway.
 HOLD_S = 10.0
+# Set while answering "I'm in danger": the Bot API calls skip the queue (see _BoundedRequest).
+_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("_URGENT", default=False)
 # Called once the body of the current task's next Bot API request has been written to the socket.
 _ON_WRITTEN: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("_ON_WRITTEN", default=None)
 
@@ -330,17 +333,26 @@ class _BoundedRequest(HTTPXRequest):
     """python-telegram-bot's HTTP layer with at most :data:`HTTP_CONNECTIONS` Bot API calls in flight; the rest
     wait their turn here, first come first served. Without the bound, hundreds of people at once meant hundreds
     of requests queued inside httpcore, which checks every queued request against every connection (each check a
-    system call) whenever one starts or ends: more CPU than the rest of a turn."""
+    system call) whenever one starts or ends: more CPU than the rest of a turn.
+
+    The danger screen does not wait: its calls go straight out, on connections kept for them."""
 
     def __init__(self) -> None:
         hooks = {"event_hooks": {"request": [_on_request]}}
-        super().__init__(connection_pool_size=HTTP_CONNECTIONS, read_timeout=20, pool_timeout=30, httpx_kwargs=hooks)
+        connections = HTTP_CONNECTIONS + HTTP_URGENT_CONNECTIONS
+        super().__init__(connection_pool_size=connections, read_timeout=20, pool_timeout=30, httpx_kwargs=hooks)
         self._slots: asyncio.Semaphore | None = None
 
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+    @property
+    def slots(self) -> asyncio.Semaphore:
         if self._slots is None:
             self._slots = asyncio.Semaphore(HTTP_CONNECTIONS)
-        async with self._slots:
+        return self._slots
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        if _URGENT.get():
+            return await super().do_request(*args, **kwargs)
+        async with self.slots:
             return await super().do_request(*args, **kwargs)
 
 
@@ -486,6 +498,16 @@ class VictimBot:
         return await loop.run_in_executor(self._executor, partial(function, *args, **kwargs))
 
     async def _danger(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event, *, query: CallbackQuery | None
+    ) -> None:
+        """The danger screen; its Bot API calls skip the queue (see :class:`_BoundedRequest`)."""
+        urgent = _URGENT.set(True)  # for this update (and the tasks it starts) only
+        try:
+            await self._danger_screen(update, context, event, query=query)
+        finally:
+            _URGENT.reset(urgent)
+
+    async def _danger_screen(
         self, update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event, *, query: CallbackQuery | None
     ) -> None:
         """The danger screen, within ``danger_deadline`` whatever the database does.

@@ -26,10 +26,12 @@ from telegram.ext import Application, ApplicationHandlerStop, CommandHandler
 
 from bot.adapters.offline import RecordingRequest
 from bot.adapters.telegram import (
+    HTTP_CONNECTIONS,
     STAFF_GROUP,
     RateLimit,
     RateLimiter,
     VictimBot,
+    _BoundedRequest,
     build_application,
     set_command_menu,
     staff_notifier,
@@ -572,3 +574,69 @@ async def test_a_turn_commits_once_its_reply_is_written_before_telegram_answers(
         server.shutdown()
     stored = seen["before_answer"]
     assert isinstance(stored, Conversation) and stored.state is State.WELCOME  # committed before the answer
+
+
+async def test_bot_api_calls_queue_past_the_bound_but_the_danger_screen_never_waits(
+    sqlite_engine: Engine, signposter: DirectorySignposter
+) -> None:
+    """Over real HTTP (a loopback Bot API): with every one of the bounded slots taken, a /start waits its turn,
+    and "I'm in danger" is answered at once."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qsl
+
+    sent: list[str] = []
+
+    class BotApi(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            params = dict(parse_qsl(body))  # python-telegram-bot posts form fields
+            method = self.path.rsplit("/", 1)[-1]
+            result: object = True
+            if method == "getMe":
+                result = {"id": 1, "is_bot": True, "first_name": "Signpost", "username": "SignpostTestBot"}
+            if method == "sendMessage":
+                sent.append(str(params.get("text", "")))
+                chat = {"id": int(params["chat_id"]), "type": "private"}
+                result = {"message_id": len(sent) + 100, "date": 0, "chat": chat, "text": "x"}
+            answer = json.dumps({"ok": True, "result": result}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BotApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    store = ConversationStore(sqlite_engine, keyer=ChatKeyer(SECRET), ttl=timedelta(hours=24))
+    request = _BoundedRequest()
+    app = build_application(
+        token=TOKEN,
+        victim_bot=VictimBot(engine=ConversationEngine(signposter), store=store),
+        base_url=f"http://127.0.0.1:{server.server_port}/bot",
+        request=request,
+    )
+
+    def update(update_id: int, chat_id: int, text: str) -> Update:
+        message = {"message_id": update_id, "date": 0, "chat": {"id": chat_id, "type": "private"}, "text": text}
+        message["from"] = {"id": chat_id, "is_bot": False, "first_name": "Alex"}
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
+        return Update.de_json({"update_id": update_id, "message": message}, app.bot)
+
+    try:
+        async with app:
+            for _ in range(HTTP_CONNECTIONS):
+                await request.slots.acquire()
+            waiting = asyncio.ensure_future(app.process_update(update(1, 5001, "/start")))
+            await asyncio.wait_for(app.process_update(update(2, 5002, "/emergency")), timeout=10)
+            assert len(sent) == 1 and "999" in sent[0]  # the danger screen went; the /start is still waiting
+            assert not waiting.done()
+            for _ in range(HTTP_CONNECTIONS):
+                request.slots.release()
+            await asyncio.wait_for(waiting, timeout=10)
+            assert len(sent) == 2 and sent[1].startswith(EN["welcome"].split("\n")[0])
+    finally:
+        server.shutdown()
