@@ -561,6 +561,43 @@ def compute_coverage(
     strand_keys: tuple[str, ...] = (*[s.value for s in chosen], ANY)
     kind_set = set(kinds)
 
+    counted, set_aside = _counted_services(services, kind_set, selected, include_national=include_national)
+    known = {u.code for u in geography.pfas} | {u.code for u in geography.lads}
+    resolved = _resolve_all(counted, selected, known)
+    tell("services", 1, 1)
+
+    bits_for = {key: (selected if key == ANY else STRAND_BIT[Strand(key)]) for key in strand_keys}
+    work = _place_and_mask(resolved, population, geography, bits_for=bits_for, gaps=gaps, tell=tell)
+    rows: list[CoverageRow] = []
+    gap_list: list[Gap] = []
+    for level in levels:
+        level_rows, level_gaps = _level_rows(work, level, tell)
+        rows += level_rows
+        gap_list += level_gaps
+    return CoverageResult(
+        rows=tuple(rows),
+        gaps=tuple(gap_list),
+        strands=strand_keys,
+        levels=tuple(levels),
+        kinds=tuple(sorted(kind_set)),
+        services=tuple(r.record for r in resolved),
+        national_services=tuple(r.record for r in resolved if r.nation is not None),
+        geography=geography,
+        population=population,
+        point_lad=work.point_lad,
+        point_pfa=work.point_pfa,
+        point_mask=work.point_mask,
+        confirmed_mask=work.confirmed_mask,
+        service_geometries=tuple(r.geometry for r in resolved),
+        national_set_aside=set_aside,
+        include_national=include_national,
+    )
+
+
+def _counted_services(
+    services: Sequence[ServiceRecord], kind_set: set[ServiceKind], selected: int, *, include_national: bool
+) -> tuple[list[ServiceRecord], tuple[ServiceRecord, ...]]:
+    """The services that count, and the national ones set aside (when national services are left out)."""
     eligible = [
         s
         for s in services
@@ -571,10 +608,43 @@ def compute_coverage(
     ]
     counted = [s for s in eligible if include_national or not isinstance(s.coverage, NationalCoverage)]
     set_aside = tuple(s for s in eligible if not include_national and isinstance(s.coverage, NationalCoverage))
-    known = {u.code for u in geography.pfas} | {u.code for u in geography.lads}
-    resolved = _resolve_all(counted, selected, known)
-    tell("services", 1, 1)
+    return counted, set_aside
 
+
+@dataclass(frozen=True)
+class _Work:
+    """What every level's rows share: the services resolved and indexed, the points placed and masked."""
+
+    resolved: list[_Resolved]
+    geography: Geography
+    population: PopulationPoints
+    bits_for: dict[str, int]  # each strand key, in report order, with its strand bits
+    gaps: bool
+    lad_index: dict[str, int]
+    pfa_index: dict[str, int]
+    point_lad: np.ndarray
+    point_pfa: np.ndarray
+    point_mask: np.ndarray
+    confirmed_mask: np.ndarray  # as point_mask, counting confirmed services alone
+    lad_full_mask: np.ndarray  # strand bits each LAD is wholly covered for by code
+    pfa_full_mask: np.ndarray
+    geometric: list[_Resolved]  # the services with a geometry, in the order of geoms and geo_masks
+    geoms: np.ndarray
+    geo_masks: np.ndarray
+    tree: shapely.STRtree | None
+    partial_parts: dict[str, list[_Part]]
+
+
+def _place_and_mask(
+    resolved: list[_Resolved],
+    population: PopulationPoints,
+    geography: Geography,
+    *,
+    bits_for: dict[str, int],
+    gaps: bool,
+    tell: Progress,
+) -> _Work:
+    """Each point's LAD and PFA and the strands covering it; the geometric services in a tree."""
     lads, pfas = geography.lads, geography.pfas
     lad_index = {u.code: i for i, u in enumerate(lads)}
     pfa_index = {u.code: i for i, u in enumerate(pfas)}
@@ -596,108 +666,149 @@ def compute_coverage(
         confirmed_mask = _point_mask(confirmed, confirmed_codes[0], point_lad, population)
     geometric = [r for r in resolved if r.geometry is not None]
     geoms = np.array([r.geometry for r in geometric], dtype=object)
-    geo_masks = np.array([r.mask for r in geometric], dtype=np.int64)
-    tree = shapely.STRtree(geoms) if len(geoms) else None
-    partial_parts = _partial_code_geometries(resolved, lads)
-    tell("population", 1, 1)
-
-    weights = population.population
-    bits_for = {key: (selected if key == ANY else STRAND_BIT[Strand(key)]) for key in strand_keys}
-    rows: list[CoverageRow] = []
-    gap_list: list[Gap] = []
-    for level in levels:
-        units = geography.level(level)
-        index = point_lad if level == "lad" else point_pfa
-        total = np.bincount(index, weights=weights, minlength=len(units))
-        covered_pop = {
-            key: np.bincount(index, weights=weights * ((point_mask & bits) != 0), minlength=len(units))
-            for key, bits in bits_for.items()
-        }
-        confirmed_pop = {
-            key: np.bincount(index, weights=weights * ((confirmed_mask & bits) != 0), minlength=len(units))
-            for key, bits in bits_for.items()
-        }
-        full = lad_full_mask if level == "lad" else pfa_full_mask
-        order = np.argsort(index, kind="stable")  # the points of area i are order[starts[i]:starts[i + 1]]
-        starts = np.searchsorted(index[order], np.arange(len(units) + 1))
-        area_geoms = [u.geometry for u in units]
-        hits: dict[int, list[int]] = {}
-        if tree is not None:
-            a_idx, s_idx = tree.query(area_geoms, predicate="intersects")
-            for a, s in zip(a_idx.tolist(), s_idx.tolist(), strict=True):
-                hits.setdefault(a, []).append(s)
-        code_services = _code_services(resolved, units, level, lad_index, pfa_index, lads)
-
-        # GEOS releases the GIL: the areas' unions run on every core, in order, while this loop uses them.
-        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-            area_cover = partial(_area_cover, units=units, level=level, hits=hits, geoms=geoms, masks=geo_masks)
-            covered_by_area = pool.map(partial(area_cover, partial_parts=partial_parts), range(len(units)))
-            for i, (unit, (cand, pieces)) in enumerate(zip(units, covered_by_area, strict=True)):
-                tell(f"areas ({level})", i + 1, len(units))
-                geom = unit.geometry
-                area_m2 = float(geom.area)
-                # Strands served by the same services share their covered geometry and gap: computed once per area.
-                shared: dict[tuple[int, ...], tuple[BaseGeometry, float]] = {}
-                gap_shapes: dict[tuple[int, ...], BaseGeometry] = {}
-                for key in strand_keys:
-                    bits = bits_for[key]
-                    serving = tuple(m for m in pieces if m & bits)
-                    if full[i] & bits:
-                        covered_geom: BaseGeometry = geom
-                        covered_area = area_m2
-                    elif serving in shared:
-                        covered_geom, covered_area = shared[serving]
-                    else:
-                        parts = [pieces[m] for m in serving]
-                        covered_geom = shapely.union_all(parts) if parts else shapely.Polygon()
-                        covered_area = float(covered_geom.area)
-                        shared[serving] = (covered_geom, covered_area)
-                    ids = [geometric[s].record.id for s in cand.tolist() if geo_masks[s] & bits]
-                    ids += [r.record.id for r in code_services[i] if r.mask & bits]
-                    rows.append(
-                        CoverageRow(
-                            level=level,
-                            code=unit.code,
-                            name=unit.name,
-                            pfa_code=unit.parent_code if level == "lad" else unit.code,
-                            strand=key,
-                            population=float(total[i]),
-                            population_covered=float(covered_pop[key][i]),
-                            population_covered_confirmed=float(confirmed_pop[key][i]),
-                            area_km2=area_m2 / 1e6,
-                            area_covered_km2=min(covered_area, area_m2) / 1e6,
-                            services=len(ids),
-                            service_ids=tuple(ids),
-                        )
-                    )
-                    if gaps and area_m2 - covered_area > 1.0:
-                        # A 1 m precision grid drops the hairline slivers left where edges differ by millimetres.
-                        if serving not in gap_shapes:
-                            gap_shapes[serving] = (
-                                geom if covered_geom.is_empty else shapely.difference(geom, covered_geom, grid_size=1.0)
-                            )
-                        gap_geom = gap_shapes[serving]
-                        members = order[starts[i] : starts[i + 1]]
-                        uncovered = members[(point_mask[members] & bits) == 0]
-                        gap_list.extend(_gap_parts(unit, key, gap_geom, uncovered, population))
-    return CoverageResult(
-        rows=tuple(rows),
-        gaps=tuple(gap_list),
-        strands=strand_keys,
-        levels=tuple(levels),
-        kinds=tuple(sorted(kind_set)),
-        services=tuple(r.record for r in resolved),
-        national_services=tuple(r.record for r in resolved if r.nation is not None),
+    work = _Work(
+        resolved=resolved,
         geography=geography,
         population=population,
+        bits_for=bits_for,
+        gaps=gaps,
+        lad_index=lad_index,
+        pfa_index=pfa_index,
         point_lad=point_lad,
         point_pfa=point_pfa,
         point_mask=point_mask,
         confirmed_mask=confirmed_mask,
-        service_geometries=tuple(r.geometry for r in resolved),
-        national_set_aside=set_aside,
-        include_national=include_national,
+        lad_full_mask=lad_full_mask,
+        pfa_full_mask=pfa_full_mask,
+        geometric=geometric,
+        geoms=geoms,
+        geo_masks=np.array([r.mask for r in geometric], dtype=np.int64),
+        tree=shapely.STRtree(geoms) if len(geoms) else None,
+        partial_parts=_partial_code_geometries(resolved, lads),
     )
+    tell("population", 1, 1)
+    return work
+
+
+@dataclass(frozen=True)
+class _LevelSums:
+    """Per area of one level: its population, and per strand key the population covered (all services, confirmed
+    services alone)."""
+
+    total: np.ndarray
+    covered: dict[str, np.ndarray]
+    confirmed: dict[str, np.ndarray]
+
+
+def _level_sums(work: _Work, index: np.ndarray, areas: int) -> _LevelSums:
+    weights = work.population.population
+
+    def covered_by(mask: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            key: np.bincount(index, weights=weights * ((mask & bits) != 0), minlength=areas)
+            for key, bits in work.bits_for.items()
+        }
+
+    total = np.bincount(index, weights=weights, minlength=areas)
+    return _LevelSums(total, covered_by(work.point_mask), covered_by(work.confirmed_mask))
+
+
+def _level_rows(work: _Work, level: str, tell: Progress) -> tuple[list[CoverageRow], list[Gap]]:
+    """One level's rows (area by strand, in that order) and gaps."""
+    units = work.geography.level(level)
+    index = work.point_lad if level == "lad" else work.point_pfa
+    sums = _level_sums(work, index, len(units))
+    full = work.lad_full_mask if level == "lad" else work.pfa_full_mask
+    order = np.argsort(index, kind="stable")  # the points of area i are order[starts[i]:starts[i + 1]]
+    starts = np.searchsorted(index[order], np.arange(len(units) + 1))
+    hits: dict[int, list[int]] = {}
+    if work.tree is not None:
+        a_idx, s_idx = work.tree.query([u.geometry for u in units], predicate="intersects")
+        for a, s in zip(a_idx.tolist(), s_idx.tolist(), strict=True):
+            hits.setdefault(a, []).append(s)
+    code_services = _code_services(work.resolved, units, level, work.lad_index, work.pfa_index, work.geography.lads)
+
+    rows: list[CoverageRow] = []
+    gap_list: list[Gap] = []
+    # GEOS releases the GIL: the areas' unions run on every core, in order, while this loop uses them.
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        area_cover = partial(_area_cover, units=units, level=level, hits=hits, geoms=work.geoms, masks=work.geo_masks)
+        covered_by_area = pool.map(partial(area_cover, partial_parts=work.partial_parts), range(len(units)))
+        for i, (unit, covered) in enumerate(zip(units, covered_by_area, strict=True)):
+            tell(f"areas ({level})", i + 1, len(units))
+            area = _AreaInputs(
+                level, i, unit, covered, int(full[i]), code_services[i], sums, order[starts[i] : starts[i + 1]]
+            )
+            area_rows, area_gaps = _area_rows(work, area)
+            rows += area_rows
+            gap_list += area_gaps
+    return rows, gap_list
+
+
+@dataclass(frozen=True)
+class _AreaInputs:
+    """One area's share of its level's work."""
+
+    level: str
+    i: int  # its index in the level
+    unit: AreaUnit
+    covered: _Covered  # its geometric services and covered part per mask (see _area_cover)
+    full_bits: int  # strands it is wholly covered for by code
+    code_services: list[_Resolved]
+    sums: _LevelSums
+    members: np.ndarray  # its population points
+
+
+def _area_rows(work: _Work, area: _AreaInputs) -> tuple[list[CoverageRow], list[Gap]]:
+    """One area's row per strand key, and its gaps."""
+    unit, i = area.unit, area.i
+    cand, pieces = area.covered
+    geom = unit.geometry
+    area_m2 = float(geom.area)
+    # Strands served by the same services share their covered geometry and gap: computed once per area.
+    shared: dict[tuple[int, ...], tuple[BaseGeometry, float]] = {}
+    gap_shapes: dict[tuple[int, ...], BaseGeometry] = {}
+    rows: list[CoverageRow] = []
+    gap_list: list[Gap] = []
+    for key, bits in work.bits_for.items():
+        serving = tuple(m for m in pieces if m & bits)
+        if area.full_bits & bits:
+            covered_geom: BaseGeometry = geom
+            covered_area = area_m2
+        elif serving in shared:
+            covered_geom, covered_area = shared[serving]
+        else:
+            parts = [pieces[m] for m in serving]
+            covered_geom = shapely.union_all(parts) if parts else shapely.Polygon()
+            covered_area = float(covered_geom.area)
+            shared[serving] = (covered_geom, covered_area)
+        ids = [work.geometric[s].record.id for s in cand.tolist() if work.geo_masks[s] & bits]
+        ids += [r.record.id for r in area.code_services if r.mask & bits]
+        rows.append(
+            CoverageRow(
+                level=area.level,
+                code=unit.code,
+                name=unit.name,
+                pfa_code=unit.parent_code if area.level == "lad" else unit.code,
+                strand=key,
+                population=float(area.sums.total[i]),
+                population_covered=float(area.sums.covered[key][i]),
+                population_covered_confirmed=float(area.sums.confirmed[key][i]),
+                area_km2=area_m2 / 1e6,
+                area_covered_km2=min(covered_area, area_m2) / 1e6,
+                services=len(ids),
+                service_ids=tuple(ids),
+            )
+        )
+        if work.gaps and area_m2 - covered_area > 1.0:
+            # A 1 m precision grid drops the hairline slivers left where edges differ by millimetres.
+            if serving not in gap_shapes:
+                gap_shapes[serving] = (
+                    geom if covered_geom.is_empty else shapely.difference(geom, covered_geom, grid_size=1.0)
+                )
+            uncovered = area.members[(work.point_mask[area.members] & bits) == 0]
+            gap_list.extend(_gap_parts(unit, key, gap_shapes[serving], uncovered, work.population))
+    return rows, gap_list
 
 
 def _resolve_all(counted: Sequence[ServiceRecord], selected: int, known: set[str]) -> list[_Resolved]:
