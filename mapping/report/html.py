@@ -385,6 +385,57 @@ def write_html(context: ReportContext, path: Path) -> Path:
     """Write the page; everything it needs is inline, so it opens offline and can be e-mailed as one file."""
     result = context.result
     unit = context.unit + (" (PROXY)" if context.is_proxy else "")
+    uncovered = "".join(
+        f"<details><summary><b>{LEVEL_LABEL[lv]} with no coverage at all</b> ({len(names)})</summary>"
+        f"<p>{escape(', '.join(names))}</p></details>"
+        for lv in result.levels
+        if (names := result.uncovered_areas(lv, ANY))
+    )
+    vintages = "".join(f"<li>{escape(what)}: {escape(which)}</li>" for what, which in context.vintages)
+    directory = f" &middot; directory: {escape(context.directory_version)}" if context.directory_version else ""
+    extras = "".join(
+        f"<h2>{escape(e.title)}</h2><p class='note'>{escape(e.note)}</p>" for e in context.extras if e.note
+    )
+    basis = "".join(f"<li>{escape(line)}</li>" for line in context.basis_lines())
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Third-party reporting coverage, England and Wales ({context.generated_on.isoformat()})</title>
+<style>{CSS}</style></head>
+<body>
+<header><h1>Third-party reporting coverage, England and Wales</h1>
+<div>Generated {context.generated_on.isoformat()} &middot; services counted: {escape(context.kinds_label)},
+{escape(context.scope_label)} ({len(result.services)}) &middot; population:
+{escape(result.population.basis.label)}{directory}</div></header>
+<main>
+{_directory(context) if context.directory_is_thin() else ""}
+{"".join(f'<div class="warn">{w}</div>' for w in _warnings(context))}
+{_headline_cards(context, unit)}
+{_map_section(context, unit)}
+{uncovered}
+{"" if context.directory_is_thin() else _directory(context)}
+<h2>Tables (click a heading to sort)</h2>
+{"".join(_area_table(context, lv) for lv in result.levels)}
+{_priorities(context)}
+{_siting(context)}
+{extras}
+<h2>Method</h2>
+<ul>{basis}</ul>
+{METHOD}
+<h2>Data vintages</h2><ul>{vintages}</ul>
+<h2>Attribution</h2><p class="note">{escape(context.attribution())}</p>
+</main>
+<script type="application/json" id="data">{_page_data(context, unit)}</script>
+<script>{JS}</script>
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _page_data(context: ReportContext, unit: str) -> str:
+    """What the page's script draws from, as JSON safe inside a <script> element: % covered per area and strand."""
+    result = context.result
     pct: dict[str, dict[str, dict[str, float | None]]] = {}
     for r in result.rows:
         pct.setdefault(r.level, {}).setdefault(r.code, {})[r.strand] = (
@@ -403,8 +454,11 @@ def write_html(context: ReportContext, path: Path) -> Path:
             "noData": NO_DATA_COLOUR,
         },
     }
-    data_json = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    population, covered = result.totals(ANY)
+    return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+
+
+def _warnings(context: ReportContext) -> list[str]:
+    """What the figures are not: a proxy population, grid squares instead of boundaries."""
     warnings = []
     if context.is_proxy:
         warnings.append(
@@ -416,11 +470,13 @@ def write_html(context: ReportContext, path: Path) -> Path:
             "<b>No boundary files.</b> Maps, areas and gaps use 5 km British National Grid squares assigned to local "
             "authorities by their postcodes, not official boundaries. Run <code>signpost geography load</code>."
         )
-    strand_buttons = "".join(
-        f'<button data-strand="{escape(s)}">{escape(_strand_label(s))}</button>' for s in result.strands
-    )
-    level_buttons = "".join(f'<button data-level="{lv}">{LEVEL_LABEL[lv]}</button>' for lv in result.levels)
-    legend = "".join(f'<span style="background:{c}"></span>{label} ' for c, label in legend_items())
+    return warnings
+
+
+def _headline_cards(context: ReportContext, unit: str) -> str:
+    """The row of cards: % covered (any strand), by confirmed services alone, per strand, national services."""
+    result = context.result
+    population, covered = result.totals(ANY)
     strand_cards = "".join(
         f'<div class="card"><div class="note">{escape(_strand_label(s))}</div>'
         f'<div class="big">{fmt_pct(100 * result.totals(s)[1] / result.totals(s)[0] if result.totals(s)[0] else None)}'
@@ -428,27 +484,6 @@ def write_html(context: ReportContext, path: Path) -> Path:
         for s in result.strands
         if s != ANY
     )
-    uncovered = "".join(
-        f"<details><summary><b>{LEVEL_LABEL[lv]} with no coverage at all</b> ({len(names)})</summary>"
-        f"<p>{escape(', '.join(names))}</p></details>"
-        for lv in result.levels
-        if (names := result.uncovered_areas(lv, ANY))
-    )
-    sites_legend = (
-        " &nbsp; dashed circles: proposed new centres (numbered by rank)" if context.siting is not None else ""
-    )
-    vintages = "".join(f"<li>{escape(what)}: {escape(which)}</li>" for what, which in context.vintages)
-    directory = f" &middot; directory: {escape(context.directory_version)}" if context.directory_version else ""
-    zoom = (
-        '<div id="zoom"><button data-zoom="full" class="on">England and Wales</button>'
-        '<button data-zoom="london">London</button></div>'
-        if context.london_bounds() is not None
-        else ""
-    )
-    extras = "".join(
-        f"<h2>{escape(e.title)}</h2><p class='note'>{escape(e.note)}</p>" for e in context.extras if e.note
-    )
-    basis = "".join(f"<li>{escape(line)}</li>" for line in context.basis_lines())
     confirmed_card = ""
     if result.has_unconfirmed:
         _, confirmed = result.totals_confirmed(ANY)
@@ -464,50 +499,37 @@ def write_html(context: ReportContext, path: Path) -> Path:
         if national
         else ""
     )
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Third-party reporting coverage, England and Wales ({context.generated_on.isoformat()})</title>
-<style>{CSS}</style></head>
-<body>
-<header><h1>Third-party reporting coverage, England and Wales</h1>
-<div>Generated {context.generated_on.isoformat()} &middot; services counted: {escape(context.kinds_label)},
-{escape(context.scope_label)} ({len(result.services)}) &middot; population:
-{escape(result.population.basis.label)}{directory}</div></header>
-<main>
-{_directory(context) if context.directory_is_thin() else ""}
-{"".join(f'<div class="warn">{w}</div>' for w in warnings)}
-<div class="row">
+    return f"""<div class="row">
 <div class="card"><div class="note">{escape(unit)} covered (any strand, {escape(context.scope_label)})</div>
 <div class="big">{fmt_pct(100 * covered / population if population else None)}</div>
 <div class="note">{covered:,.0f} of {population:,.0f}</div></div>
 {confirmed_card}
 {strand_cards}
 {national_card}
-</div>
-<h2>Map: % of {escape(unit)} covered &mdash; <span id="current"></span></h2>
+</div>"""
+
+
+def _map_section(context: ReportContext, unit: str) -> str:
+    """The maps with their level and strand buttons, zoom, legend and hover tip."""
+    result = context.result
+    strand_buttons = "".join(
+        f'<button data-strand="{escape(s)}">{escape(_strand_label(s))}</button>' for s in result.strands
+    )
+    level_buttons = "".join(f'<button data-level="{lv}">{LEVEL_LABEL[lv]}</button>' for lv in result.levels)
+    legend = "".join(f'<span style="background:{c}"></span>{label} ' for c, label in legend_items())
+    sites_legend = (
+        " &nbsp; dashed circles: proposed new centres (numbered by rank)" if context.siting is not None else ""
+    )
+    zoom = (
+        '<div id="zoom"><button data-zoom="full" class="on">England and Wales</button>'
+        '<button data-zoom="london">London</button></div>'
+        if context.london_bounds() is not None
+        else ""
+    )
+    return f"""<h2>Map: % of {escape(unit)} covered &mdash; <span id="current"></span></h2>
 <div id="controls">{level_buttons} &nbsp; {strand_buttons} &nbsp;
 <label><input type="checkbox" id="showgaps" checked> show gaps (hatched)</label></div>
 {zoom}
 <div class="legend note">{legend}{sites_legend}</div>
 <div>{_maps(context)}</div>
-<div id="tip"></div>
-{uncovered}
-{"" if context.directory_is_thin() else _directory(context)}
-<h2>Tables (click a heading to sort)</h2>
-{"".join(_area_table(context, lv) for lv in result.levels)}
-{_priorities(context)}
-{_siting(context)}
-{extras}
-<h2>Method</h2>
-<ul>{basis}</ul>
-{METHOD}
-<h2>Data vintages</h2><ul>{vintages}</ul>
-<h2>Attribution</h2><p class="note">{escape(context.attribution())}</p>
-</main>
-<script type="application/json" id="data">{data_json}</script>
-<script>{JS}</script>
-</body></html>
-"""
-    path.write_text(page, encoding="utf-8")
-    return path
+<div id="tip"></div>"""
