@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from mapping.areas import LAD, AreaRegistry, area_level
-from mapping.crime import load_recorded_crime, prioritise
+from mapping.crime import CrimeTable, load_recorded_crime, prioritise
 from mapping.gaps import Geography, Progress, compute_coverage
 from mapping.nesting import DistrictNames, load_nested_population
 from mapping.population import PopulationPoints, PostcodePoints, load_postcode_points, postcode_proxy
@@ -83,56 +83,16 @@ def run_report(
         Bad inputs, with messages naming what to fix; nothing is written then.
     """
     tell = progress or (lambda step, done, total: None)
-    registry = AreaRegistry.default()
     vintages: list[tuple[str, str]] = [("Services", f"{services_source}, {len(services)} entries")]
-    postcodes: PostcodePoints | None = None
-
-    def need_postcodes() -> PostcodePoints:
-        nonlocal postcodes
-        if postcodes is None:
-            tell("postcodes", 0, 1)
-            postcodes = load_postcode_points()
-            tell("postcodes", 1, 1)
-        return postcodes
+    postcodes = _Postcodes(tell)
 
     # Cheap inputs first, so a bad file fails before the slow work starts.
-    crime_table = None
-    if options.recorded_crime:
-        names = {code: name for code, name in area_names.items() if code[:3] in ("E23", "W15")}
-        crime_table = load_recorded_crime(options.recorded_crime, force_names=names)
-        if options.crime_year and options.crime_year not in crime_table.years:
-            raise ValueError(
-                f"{options.recorded_crime}: no rows for year {options.crime_year!r}; "
-                f"the file has {', '.join(crime_table.years)}"
-            )
-
-    population: PopulationPoints
-    if options.population:
-        # Each LSOA in its district by the ONS nesting (see mapping.nesting): no postcode directory needed.
-        districts = DistrictNames.of({c: n for c, n in area_names.items() if area_level(c) == LAD})
-        population = load_nested_population(
-            options.population,
-            options.census,
-            districts=districts,
-            lookup=options.lsoa_lookup,
-            partial=options.partial,
-        )
-    else:
-        population = postcode_proxy(need_postcodes())
+    crime_table = _recorded_crime(options, area_names)
+    population = _population(options, area_names, postcodes)
     vintages.append(("Population", f"{population.basis.label} ({population.basis.vintage}; {population.basis.source})"))
     tell("population", 1, 1)
-
-    if boundaries is not None:
-        geography = Geography.from_boundaries(
-            pfas=boundaries.pfas,  # type: ignore[arg-type]
-            lads=boundaries.lads,  # type: ignore[arg-type]
-            pfa_for_lad=pfa_for_lad,
-            vintage=boundaries.vintage,
-        )
-        vintages.append(("Boundaries", f"{boundaries.source} ({boundaries.vintage})"))
-    else:
-        geography = Geography.grid(need_postcodes(), pfa_for_lad=pfa_for_lad, names=area_names)
-        vintages.append(("Grid (no boundaries)", f"5 km squares from {geography.vintage}"))
+    geography, vintage = _geography(boundaries, pfa_for_lad, area_names, postcodes)
+    vintages.append(vintage)
     tell("geography", 1, 1)
 
     result = compute_coverage(
@@ -145,7 +105,6 @@ def run_report(
         include_national=options.include_national,
         progress=progress,
     )
-    extras = list(demand)
     priorities: tuple = ()
     crime_note = ""
     if crime_table is not None:
@@ -155,6 +114,7 @@ def run_report(
     if options.siting:
         siting = propose_sites(result, options.siting, radius_m=options.siting_radius_m)
         tell("siting", 1, 1)
+    registry = AreaRegistry.default()
     context = ReportContext(
         result=result,
         generated_on=options.today,
@@ -166,10 +126,73 @@ def run_report(
         priorities=priorities,
         crime_note=crime_note,
         siting=siting,
-        extras=tuple(extras),
+        extras=tuple(demand),
     )
     files = _write_atomically(context, out_dir, tell, parallel=options.parallel)
     return ReportOutcome(context, files)
+
+
+class _Postcodes:
+    """The postcode directory, read the first time it is needed (the proxy population, the grid) and only then."""
+
+    def __init__(self, tell: Progress) -> None:
+        self._tell = tell
+        self._points: PostcodePoints | None = None
+
+    def __call__(self) -> PostcodePoints:
+        if self._points is None:
+            self._tell("postcodes", 0, 1)
+            self._points = load_postcode_points()
+            self._tell("postcodes", 1, 1)
+        return self._points
+
+
+def _recorded_crime(options: ReportOptions, area_names: dict[str, str]) -> CrimeTable | None:
+    """The recorded hate crime table, when one is given, checked to have the year asked for."""
+    if not options.recorded_crime:
+        return None
+    names = {code: name for code, name in area_names.items() if code[:3] in ("E23", "W15")}
+    crime_table = load_recorded_crime(options.recorded_crime, force_names=names)
+    if options.crime_year and options.crime_year not in crime_table.years:
+        raise ValueError(
+            f"{options.recorded_crime}: no rows for year {options.crime_year!r}; "
+            f"the file has {', '.join(crime_table.years)}"
+        )
+    return crime_table
+
+
+def _population(options: ReportOptions, area_names: dict[str, str], postcodes: _Postcodes) -> PopulationPoints:
+    """The LSOA population given, else postcode counts as a proxy."""
+    if not options.population:
+        return postcode_proxy(postcodes())
+    # Each LSOA in its district by the ONS nesting (see mapping.nesting): no postcode directory needed.
+    districts = DistrictNames.of({c: n for c, n in area_names.items() if area_level(c) == LAD})
+    return load_nested_population(
+        options.population,
+        options.census,
+        districts=districts,
+        lookup=options.lsoa_lookup,
+        partial=options.partial,
+    )
+
+
+def _geography(
+    boundaries: BoundaryInput | None,
+    pfa_for_lad: Callable[[str], str | None],
+    area_names: dict[str, str],
+    postcodes: _Postcodes,
+) -> tuple[Geography, tuple[str, str]]:
+    """The official boundaries given, else 5 km grid squares from the postcodes; with its line for the vintages."""
+    if boundaries is not None:
+        geography = Geography.from_boundaries(
+            pfas=boundaries.pfas,  # type: ignore[arg-type]
+            lads=boundaries.lads,  # type: ignore[arg-type]
+            pfa_for_lad=pfa_for_lad,
+            vintage=boundaries.vintage,
+        )
+        return geography, ("Boundaries", f"{boundaries.source} ({boundaries.vintage})")
+    geography = Geography.grid(postcodes(), pfa_for_lad=pfa_for_lad, names=area_names)
+    return geography, ("Grid (no boundaries)", f"5 km squares from {geography.vintage}")
 
 
 def _software() -> str:
