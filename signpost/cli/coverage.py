@@ -30,7 +30,7 @@ from signpost.cli.console import fail
 
 if TYPE_CHECKING:
     from mapping.report.context import AreaExtra
-    from mapping.report.run import BoundaryInput
+    from mapping.report.run import BoundaryInput, ReportOptions, ReportOutcome
 
 app = typer.Typer(no_args_is_help=True, help="Coverage-gap mapping of third-party reporting services.")
 console = Console()
@@ -166,25 +166,13 @@ def report(
     ] = None,
 ) -> None:
     """Coverage of third-party reporting by force area and local authority: CSV, GeoJSON, HTML, PNG, summary."""
-    from mapping.report.run import ReportOptions, run_report
+    from mapping.report.run import ReportOptions
     from mapping.report.summary import summary_lines
 
     levels = _levels(level)
     if siting_radius_km <= 0:
         fail("--siting-radius-km must be positive")
-    engine = wiring.database()
-    registry = AreaRegistry.default()
-    with Session(engine, expire_on_commit=False) as session:
-        if services_file is not None:
-            services = _services_from_file(services_file, session)
-            source = str(services_file)
-        else:
-            from services_db.repository import list_services
-
-            services = list_services(session=session)
-            source = "the directory"
-        boundaries = _boundaries(pfa, lad, session)
-        demand = _demand(session)
+    services, source, boundaries, demand = _report_inputs(services_file, pfa, lad)
     options = ReportOptions(
         kinds=tuple(kind or (ServiceKind.THIRD_PARTY_REPORTING,)),
         strands=tuple(strand or ()),
@@ -201,6 +189,45 @@ def report(
         command=shlex.join(["signpost", *sys.argv[1:]]),
         parallel=True,  # this process does nothing else meanwhile: the maps are drawn on the second core
     )
+    outcome = _run_with_progress(services, out, options, boundaries, demand, source)
+    console.print(Markdown("\n".join(summary_lines(outcome.context))))
+    console.print(f"Wrote {len(outcome.files)} files to {out}:")
+    for path in outcome.files:
+        console.print(f"  {path.name}", highlight=False)
+
+
+def _report_inputs(
+    services_file: Path | None, pfa: str | None, lad: str | None
+) -> tuple[list[ServiceRecord], str, BoundaryInput | None, list[AreaExtra]]:
+    """The services (from the file given, else the directory) and where they came from, the boundaries and the
+    bot's demand counts."""
+    engine = wiring.database()
+    with Session(engine, expire_on_commit=False) as session:
+        if services_file is not None:
+            services = _services_from_file(services_file, session)
+            source = str(services_file)
+        else:
+            from services_db.repository import list_services
+
+            services = list_services(session=session)
+            source = "the directory"
+        boundaries = _boundaries(pfa, lad, session)
+        demand = _demand(session)
+    return services, source, boundaries, demand
+
+
+def _run_with_progress(
+    services: list[ServiceRecord],
+    out: Path,
+    options: ReportOptions,
+    boundaries: BoundaryInput | None,
+    demand: list[AreaExtra],
+    source: str,
+) -> ReportOutcome:
+    """Run the report with a progress bar on stderr; a bad input ends the command with its message."""
+    from mapping.report.run import run_report
+
+    registry = AreaRegistry.default()
     names = {a.code: a.name for a in (*registry.pfas(), *registry.lads())}
     with Progress(
         TextColumn("{task.description:<22}"),
@@ -218,7 +245,7 @@ def report(
             bar.update(tasks[step], completed=done, total=max(total, 1))
 
         try:
-            outcome = run_report(
+            return run_report(
                 services,
                 out_dir=out,
                 options=options,
@@ -233,10 +260,6 @@ def report(
             bar.stop()
             message = "; ".join(str(p) for p in exc.problems) if isinstance(exc, CoverageInputError) else str(exc)
             fail(f"{message}\nNothing was written.")
-    console.print(Markdown("\n".join(summary_lines(outcome.context))))
-    console.print(f"Wrote {len(outcome.files)} files to {out}:")
-    for path in outcome.files:
-        console.print(f"  {path.name}", highlight=False)
 
 
 @app.command("history")
