@@ -11,11 +11,16 @@ relative to the candidate sites, which are the mean positions of uncovered peopl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mapping.crs import bng_to_wgs84
 from mapping.gaps import ANY, CoverageResult
+
+if TYPE_CHECKING:
+    from scipy import sparse
+    from scipy.spatial import cKDTree
 
 __all__ = ["ProposedSite", "SitingResult", "propose_sites"]
 
@@ -100,23 +105,63 @@ def propose_sites(
         return SitingResult(strand, radius_m, (), total, before, before, before, 0, pct, pct)
 
     de, dn, dw = pop.easting[demand], pop.northing[demand], weights[demand]
-    # Candidates: population-weighted mean position of the uncovered people in each cell.
+    cand_e, cand_n = _candidates(de, dn, dw, cell_m)
+    from scipy.spatial import cKDTree  # here, not at the top: a report without --siting does not pay for scipy
+
+    tree = cKDTree(np.column_stack([de, dn]))
+    cover = _cover_matrix(tree, cand_e, cand_n, radius_m, len(demand))
+    greedy = _greedy(cover, dw, k)
+
+    newly = np.zeros(len(weights), dtype=bool)
+    newly[demand[greedy.remaining == 0]] = True
+    pfa_after = pfa_before + np.bincount(result.point_pfa, weights=weights * newly, minlength=len(pfa_total))
+    return SitingResult(
+        strand=strand,
+        radius_m=radius_m,
+        sites=_sites(result, demand, tree, cand_e, cand_n, greedy),
+        population=total,
+        covered_before=before,
+        covered_after=before + greedy.value,
+        upper_bound=before + greedy.bound,
+        candidates=int(cover.shape[0]),
+        pfa_before=_pct_by_pfa(result, pfa_before, pfa_total),
+        pfa_after=_pct_by_pfa(result, pfa_after, pfa_total),
+    )
+
+
+def _candidates(de: np.ndarray, dn: np.ndarray, dw: np.ndarray, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate sites: the population-weighted mean position of the uncovered people in each cell."""
     cx = np.floor(de / cell_m).astype(np.int64)
     cy = np.floor(dn / cell_m).astype(np.int64)
     _, cell_of = np.unique(cx * 10_000_000 + cy, return_inverse=True)
     cell_w = np.bincount(cell_of, weights=dw)
     safe = np.where(cell_w > 0, cell_w, 1.0)
-    cand_e = np.bincount(cell_of, weights=de * dw) / safe
-    cand_n = np.bincount(cell_of, weights=dn * dw) / safe
-    from scipy import sparse  # here, not at the top: a report without --siting does not pay for scipy
-    from scipy.spatial import cKDTree
+    return np.bincount(cell_of, weights=de * dw) / safe, np.bincount(cell_of, weights=dn * dw) / safe
 
-    tree = cKDTree(np.column_stack([de, dn]))
+
+def _cover_matrix(
+    tree: cKDTree, cand_e: np.ndarray, cand_n: np.ndarray, radius_m: float, demand: int
+) -> sparse.csr_matrix:
+    """Which uncovered points (columns) each candidate (row) reaches within ``radius_m``."""
+    from scipy import sparse
+
     reach = tree.query_ball_point(np.column_stack([cand_e, cand_n]), r=radius_m)
     rows = np.repeat(np.arange(len(reach)), [len(r) for r in reach])
     cols = np.concatenate([np.asarray(r, dtype=np.int64) for r in reach]) if len(reach) else np.array([], int)
-    cover = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(reach), len(demand)))
+    return sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(reach), demand))
 
+
+@dataclass(frozen=True)
+class _Greedy:
+    chosen: list[int]  # candidate rows, best first
+    gains: list[float]  # the people each newly covers
+    value: float  # all of them
+    bound: float  # no choice of k candidates newly covers more
+    remaining: np.ndarray  # the uncovered points' weights, 0 where a chosen site covers them
+
+
+def _greedy(cover: sparse.csr_matrix, dw: np.ndarray, k: int) -> _Greedy:
+    """Up to ``k`` candidates, each the one newly covering the most people, with the online bound."""
     remaining = dw.copy()
     chosen: list[int] = []
     gains_taken: list[float] = []
@@ -135,15 +180,24 @@ def propose_sites(
         remaining[cover.indices[cover.indptr[best] : cover.indptr[best + 1]]] = 0.0
     gains = cover @ remaining
     bound = min(bound, value + float(np.sort(gains)[::-1][:k].sum()))
+    return _Greedy(chosen, gains_taken, value, bound, remaining)
 
-    newly = np.zeros(len(weights), dtype=bool)
-    newly[demand[remaining == 0]] = True
-    pfa_after = pfa_before + np.bincount(result.point_pfa, weights=weights * newly, minlength=len(pfa_total))
+
+def _sites(
+    result: CoverageResult,
+    demand: np.ndarray,
+    tree: cKDTree,
+    cand_e: np.ndarray,
+    cand_n: np.ndarray,
+    greedy: _Greedy,
+) -> tuple[ProposedSite, ...]:
+    """The chosen sites, in WGS84 and named by the areas of the uncovered point nearest each."""
+    chosen = greedy.chosen
     lads, pfas = result.geography.lads, result.geography.pfas
     _, nearest = tree.query(np.column_stack([cand_e[chosen], cand_n[chosen]]), k=1) if chosen else (None, [])
     lon, lat = bng_to_wgs84(cand_e[chosen], cand_n[chosen])
     sites = []
-    for rank, (c, gain) in enumerate(zip(chosen, gains_taken, strict=True)):
+    for rank, (c, gain) in enumerate(zip(chosen, greedy.gains, strict=True)):
         point = demand[int(np.atleast_1d(nearest)[rank])]
         lad = lads[int(result.point_lad[point])]
         pfa = pfas[int(result.point_pfa[point])]
@@ -161,18 +215,7 @@ def propose_sites(
                 newly_covered=gain,
             )
         )
-    return SitingResult(
-        strand=strand,
-        radius_m=radius_m,
-        sites=tuple(sites),
-        population=total,
-        covered_before=before,
-        covered_after=before + value,
-        upper_bound=before + bound,
-        candidates=int(cover.shape[0]),
-        pfa_before=_pct_by_pfa(result, pfa_before, pfa_total),
-        pfa_after=_pct_by_pfa(result, pfa_after, pfa_total),
-    )
+    return tuple(sites)
 
 
 def _pct_by_pfa(result: CoverageResult, covered: np.ndarray, total: np.ndarray) -> dict[str, float]:
