@@ -69,7 +69,36 @@ def _send_link_on_telegram(console: Console, who: str) -> None:
         send_on_telegram(console, account.telegram_user_id, text)
 
 
+def _open_session(console: Console, request: Request, code: str) -> Response:
+    """Redeem a one-time code: the session cookie and the home page, or the sign-in page saying why not."""
+    with console.session() as session:
+        opened = signin.redeem_code(
+            session=session,
+            code=code,
+            now=console.config.clock(),
+            hours=console.config.session_hours,
+            where=f"from {console.client(request)}",
+        )
+    if isinstance(opened, Decision):
+        message = console.visit(request).t("signin_failed", reason=opened.message.removeprefix("sign in: "))
+        return console.page(
+            request, "signin.html", status_code=401, error=message, code="", minutes=signin.CODE_MINUTES
+        )
+    response = console.redirect("/")
+    response.set_cookie(
+        console.cookie,
+        opened.secret,
+        max_age=console.config.session_hours * 3600,
+        httponly=True,
+        secure=console.config.secure_cookies,
+        samesite="strict",
+        path="/",
+    )
+    return response
+
+
 def router(console: Console) -> APIRouter:
+    """Home (by role), signing in and out, and the language cookie."""
     routes = APIRouter()
     minutes = signin.CODE_MINUTES
 
@@ -94,29 +123,7 @@ def router(console: Console) -> APIRouter:
         blocked = _limited(console, request)
         if blocked is not None:
             return blocked
-        code = str(form.get("code", ""))[:64]
-        with console.session() as session:
-            opened = signin.redeem_code(
-                session=session,
-                code=code,
-                now=console.config.clock(),
-                hours=console.config.session_hours,
-                where=f"from {console.client(request)}",
-            )
-        if isinstance(opened, Decision):
-            message = console.visit(request).t("signin_failed", reason=opened.message.removeprefix("sign in: "))
-            return console.page(request, "signin.html", status_code=401, error=message, code="", minutes=minutes)
-        response = console.redirect("/")
-        response.set_cookie(
-            console.cookie,
-            opened.secret,
-            max_age=console.config.session_hours * 3600,
-            httponly=True,
-            secure=console.config.secure_cookies,
-            samesite="strict",
-            path="/",
-        )
-        return response
+        return _open_session(console, request, str(form.get("code", ""))[:64])
 
     @routes.post("/signin/telegram")
     async def sign_in_by_telegram(request: Request) -> Response:
