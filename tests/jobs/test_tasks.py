@@ -287,6 +287,30 @@ def _square(e0: float, n0: float, side: float = 10_000) -> Any:
     return geometry_to_wgs84(box(e0, n0, e0 + side, n0 + side))
 
 
+def _preston_served_by_code(engine: Engine) -> None:
+    """Preston and Ribble Valley as coarse squares in Lancashire (PR1 2HE, 353463 429675, lies in the eastern
+    one), and a race service coded to Preston."""
+    vintage = "TEST"
+    preston, ribble = _square(340_000, 425_000), _square(350_000, 425_000)
+    lads = BoundarySet(
+        "lad",
+        vintage,
+        "test",
+        (
+            Boundary("E07000123", "Preston", "lad", vintage, preston),
+            Boundary("E07000124", "Ribble Valley", "lad", vintage, ribble),
+        ),
+    )
+    pfas = BoundarySet(
+        "pfa", vintage, "test", (Boundary("E23000003", "Lancashire", "pfa", vintage, preston.union(ribble)),)
+    )
+    with Session(engine) as session:
+        store_boundaries(session=session, boundaries=[pfas, lads])
+        service = area_service("E07000123", service_id="preston-by-code", strands=[Strand.RACE])
+        repository.create_service(session=session, record=service, actor="test")
+        session.commit()
+
+
 async def test_the_snapshot_stores_population_covered_per_force_area_and_strand(engine: Engine, tmp_path: Path) -> None:
     """Hand-made geography with known answers: 3 LSOAs (1000, 2000, 500 people); a 4 km circle covers the first two."""
     west, east = _square(350_000, 425_000), _square(360_000, 425_000)
@@ -352,29 +376,11 @@ async def test_the_snapshot_places_people_by_the_ons_nesting_not_by_generalised_
     engine: Engine, tmp_path: Path
 ) -> None:
     """An LSOA of Preston (by its name) that a coarse polygon puts in Ribble Valley counts for Preston."""
-    vintage = "TEST"
-    preston, ribble = _square(340_000, 425_000), _square(350_000, 425_000)  # PR1 2HE (353463, 429675) is east
-    lads = BoundarySet(
-        "lad",
-        vintage,
-        "test",
-        (
-            Boundary("E07000123", "Preston", "lad", vintage, preston),
-            Boundary("E07000124", "Ribble Valley", "lad", vintage, ribble),
-        ),
-    )
-    pfas = BoundarySet(
-        "pfa", vintage, "test", (Boundary("E23000003", "Lancashire", "pfa", vintage, preston.union(ribble)),)
-    )
     population = tmp_path / "lsoa.csv"
     population.write_text(
         "LSOA21CD,LSOA21NM,BNG_E,BNG_N,population\nE01025000,Preston 010A,353463,429675,1200\n", encoding="utf-8"
     )
-    with Session(engine) as session:
-        store_boundaries(session=session, boundaries=[pfas, lads])
-        service = area_service("E07000123", service_id="preston-by-code", strands=[Strand.RACE])
-        repository.create_service(session=session, record=service, actor="test")
-        session.commit()
+    _preston_served_by_code(engine)
     options = {"population": str(population), "partial": True}
     context = JobContext(engine=engine, data_dir=tmp_path, clock=lambda: NOW, options=options)
     await tasks.coverage_snapshot(context)
@@ -410,25 +416,7 @@ async def test_the_nightly_job_takes_the_lsoa_lookup_and_partial_settings_as_the
     monkeypatch.setenv("SIGNPOST_CENSUS", "")  # empty in a copied .env.example: no counts file
     for name in ("SIGNPOST_LSOA_LOOKUP", "SIGNPOST_POPULATION_PARTIAL"):
         monkeypatch.delenv(name, raising=False)
-    preston, ribble = _square(340_000, 425_000), _square(350_000, 425_000)
-    vintage = "TEST"
-    lads = BoundarySet(
-        "lad",
-        vintage,
-        "test",
-        (
-            Boundary("E07000123", "Preston", "lad", vintage, preston),
-            Boundary("E07000124", "Ribble Valley", "lad", vintage, ribble),
-        ),
-    )
-    pfas = BoundarySet(
-        "pfa", vintage, "test", (Boundary("E23000003", "Lancashire", "pfa", vintage, preston.union(ribble)),)
-    )
-    with Session(sqlite_engine) as session:
-        store_boundaries(session=session, boundaries=[pfas, lads])
-        service = area_service("E07000123", service_id="preston-by-code", strands=[Strand.RACE])
-        repository.create_service(session=session, record=service, actor="test")
-        session.commit()
+    _preston_served_by_code(sqlite_engine)
 
     with pytest.raises(PopulationError, match=r"Renamed 010A.*cannot tell its district"):
         await tasks.coverage_snapshot(job_context())
