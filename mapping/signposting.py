@@ -382,17 +382,21 @@ class SignpostIndex:
         has_local_reporting = bool(np.any(self._kind_codes[local] == reporting))
         room = len(matches) < limit if limit is not None else True
         if nearest_outside > 0 and wants_reporting and not has_local_reporting and room and location.nation:
-            outside = []
-            for position, distance in self._nearest_outside(location, wanted_mask, local, nearest_outside):
-                service = self._services[position]
-                is_specialist = bool(self._strand_masks[position] & wanted_mask)
-                key = (not is_specialist, distance, int(self._name_rank[position]))
-                outside.append((key, Match(service, MatchReason.NEAREST_OUTSIDE, distance, is_specialist)))
-            outside.sort(key=lambda item: item[0])
-            matches.extend(match for _, match in outside)
+            matches.extend(self._outside_matches(location, wanted_mask, local, nearest_outside))
         return matches if limit is None else matches[: max(limit, 0)]
 
     # --- internals -------------------------------------------------------------------------------------
+
+    def _outside_matches(self, location: Location, wanted_mask: int, local: np.ndarray, count: int) -> list[Match]:
+        """The nearest reporting services outside the point, labelled so: specialists first, then nearest."""
+        outside = []
+        for position, distance in self._nearest_outside(location, wanted_mask, local, count):
+            service = self._services[position]
+            is_specialist = bool(self._strand_masks[position] & wanted_mask)
+            key = (not is_specialist, distance, int(self._name_rank[position]))
+            outside.append((key, Match(service, MatchReason.NEAREST_OUTSIDE, distance, is_specialist)))
+        outside.sort(key=lambda item: item[0])
+        return [match for _, match in outside]
 
     def _eligibility(
         self, positions: np.ndarray, communities: frozenset[str], age: AgeBand | None
