@@ -501,49 +501,86 @@ def apply_changes(
         Nothing is written when any is raised.
     """
     expected_versions = expected_versions or {}
-    ids = [r.id for r in upserts]
-    created: list[str] = []
-    updated: list[str] = []
-    closed: list[str] = []
-    unchanged: list[str] = []
     at = _at(now)
     with _transaction(session):
-        duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
-        if duplicates:
-            raise DirectoryError(f"the same service id is given more than once: {', '.join(duplicates)}")
-        both = sorted(set(ids) & set(removals))
-        if both:
-            raise DirectoryError(f"services both changed and removed in one batch: {', '.join(both)}")
+        _check_batch([r.id for r in upserts], removals)
         _check_commissioners(session, upserts)
-        rows = _load_many(session, [*ids, *removals])
+        rows = _load_many(session, [*(r.id for r in upserts), *removals])
         writes = _Writes(geometries=_resolve_upserts(upserts, rows, areas))
-        for record in upserts:
-            row = rows.get(record.id)
-            expected = expected_versions.get(record.id)
-            if row is None:
-                if expected:
-                    raise VersionConflict(record.id, expected, None)
-                writes.insert(record, actor=actor, at=at, areas=areas, action="create")
-                created.append(record.id)
-            elif expected == 0:  # planned as new, but someone created it since
-                raise ChangedMeanwhile()
-            elif writes.update(session, row, record, actor=actor, at=at, areas=areas, expected_version=expected):
-                updated.append(record.id)
-            else:
-                unchanged.append(record.id)
-        for service_id in removals:
-            row = rows.get(service_id)
-            if row is None:
-                raise ServiceNotFound(service_id)
-            current = row_to_record(row)
-            closing = replace(current, status=ServiceStatus.CLOSED)
-            expected = expected_versions.get(service_id)
-            if writes.update(session, row, closing, actor=actor, at=at, expected_version=expected, action="close"):
-                closed.append(service_id)
-            else:
-                unchanged.append(service_id)
+        created, updated, unchanged = _write_upserts(
+            session, writes, upserts, rows, expected_versions, actor=actor, at=at, areas=areas
+        )
+        closed, left = _write_removals(session, writes, removals, rows, expected_versions, actor=actor, at=at)
         writes.flush(session)
-    return ApplyResult(tuple(created), tuple(updated), tuple(closed), tuple(unchanged))
+    return ApplyResult(tuple(created), tuple(updated), tuple(closed), tuple(unchanged + left))
+
+
+def _check_batch(ids: Sequence[str], removals: Sequence[str]) -> None:
+    """Each service at most once in a batch, and never both changed and removed."""
+    duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if duplicates:
+        raise DirectoryError(f"the same service id is given more than once: {', '.join(duplicates)}")
+    both = sorted(set(ids) & set(removals))
+    if both:
+        raise DirectoryError(f"services both changed and removed in one batch: {', '.join(both)}")
+
+
+def _write_upserts(
+    session: Session,
+    writes: _Writes,
+    upserts: Sequence[ServiceRecord],
+    rows: Mapping[str, Service],
+    expected_versions: Mapping[str, int],
+    *,
+    actor: str,
+    at: datetime,
+    areas: AreaGeometryLookup | None,
+) -> tuple[list[str], list[str], list[str]]:
+    """Create or update each service; the ids created, updated and left unchanged."""
+    created: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    for record in upserts:
+        row = rows.get(record.id)
+        expected = expected_versions.get(record.id)
+        if row is None:
+            if expected:
+                raise VersionConflict(record.id, expected, None)
+            writes.insert(record, actor=actor, at=at, areas=areas, action="create")
+            created.append(record.id)
+        elif expected == 0:  # planned as new, but someone created it since
+            raise ChangedMeanwhile()
+        elif writes.update(session, row, record, actor=actor, at=at, areas=areas, expected_version=expected):
+            updated.append(record.id)
+        else:
+            unchanged.append(record.id)
+    return created, updated, unchanged
+
+
+def _write_removals(
+    session: Session,
+    writes: _Writes,
+    removals: Sequence[str],
+    rows: Mapping[str, Service],
+    expected_versions: Mapping[str, int],
+    *,
+    actor: str,
+    at: datetime,
+) -> tuple[list[str], list[str]]:
+    """Close each service; the ids closed and those already closed (left unchanged)."""
+    closed: list[str] = []
+    unchanged: list[str] = []
+    for service_id in removals:
+        row = rows.get(service_id)
+        if row is None:
+            raise ServiceNotFound(service_id)
+        closing = replace(row_to_record(row), status=ServiceStatus.CLOSED)
+        expected = expected_versions.get(service_id)
+        if writes.update(session, row, closing, actor=actor, at=at, expected_version=expected, action="close"):
+            closed.append(service_id)
+        else:
+            unchanged.append(service_id)
+    return closed, unchanged
 
 
 def upsert_commissioners(*, session: Session, commissioners: Iterable[Commissioner]) -> int:
