@@ -265,30 +265,8 @@ def load_lsoa_population(centroids: str | Path, counts: str | Path | None = None
             f"{name}: no population column (looked for population, obs_value, 'All usual residents'); "
             "give the Census 2021 usual residents table as the counts file"
         )
-    name_i = _find(header, NAME_COLUMNS)
-    n = len(rows)
-    codes = np.empty(n, dtype=object)
-    names = np.empty(n, dtype=object) if name_i is not None else None
-    x = np.empty(n)
-    y = np.empty(n)
-    pop = np.full(n, np.nan)
-    seen: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        line = i + 2  # 1-based, after the header
-        if len(row) < len(header):
-            raise PopulationError(f"{name}: row {line}: {len(row)} fields, the header has {len(header)}")
-        codes[i] = _row_code(row[code_i], seen, name, line, header[code_i])
-        if names is not None and name_i is not None:
-            names[i] = row[name_i].strip()
-        x[i] = _number(row[x_i], name, line, header[x_i], x_hint)
-        y[i] = _number(row[y_i], name, line, header[y_i], y_hint)
-        if pop_i is not None:
-            value = _number(row[pop_i], name, line, header[pop_i], "give the usual-resident count")
-            if value < 0:
-                raise PopulationError(f"{name}: row {line}, field {header[pop_i]}: negative count {value:g}")
-            pop[i] = value
-    if n == 0:
-        raise PopulationError(f"{name}: no rows after the header")
+    columns = _CentroidColumns(code_i, _find(header, NAME_COLUMNS), x_i, y_i, pop_i, x_hint, y_hint)
+    codes, names, x, y, pop = _read_centroids(header, rows, name, columns)
     x, y = _in_great_britain(x, y, use_bng, codes, name)
     source = name
     if counts is not None:
@@ -311,6 +289,51 @@ def load_lsoa_population(centroids: str | Path, counts: str | Path | None = None
         basis=basis,
         names=names.astype(str) if names is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class _CentroidColumns:
+    """Where a centroids file keeps each field (``None``: it has no such column), and what to say of bad
+    coordinates."""
+
+    code: int
+    name: int | None
+    x: int
+    y: int
+    population: int | None
+    x_hint: str
+    y_hint: str
+
+
+def _read_centroids(
+    header: list[str], rows: list[list[str]], name: str, columns: _CentroidColumns
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's code, name, x, y and count (NaN without a count column), checked as read."""
+    c = columns
+    n = len(rows)
+    codes = np.empty(n, dtype=object)
+    names = np.empty(n, dtype=object) if c.name is not None else None
+    x = np.empty(n)
+    y = np.empty(n)
+    pop = np.full(n, np.nan)
+    seen: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        line = i + 2  # 1-based, after the header
+        if len(row) < len(header):
+            raise PopulationError(f"{name}: row {line}: {len(row)} fields, the header has {len(header)}")
+        codes[i] = _row_code(row[c.code], seen, name, line, header[c.code])
+        if names is not None and c.name is not None:
+            names[i] = row[c.name].strip()
+        x[i] = _number(row[c.x], name, line, header[c.x], c.x_hint)
+        y[i] = _number(row[c.y], name, line, header[c.y], c.y_hint)
+        if c.population is not None:
+            value = _number(row[c.population], name, line, header[c.population], "give the usual-resident count")
+            if value < 0:
+                raise PopulationError(f"{name}: row {line}, field {header[c.population]}: negative count {value:g}")
+            pop[i] = value
+    if n == 0:
+        raise PopulationError(f"{name}: no rows after the header")
+    return codes, names, x, y, pop
 
 
 def _join_counts(codes: np.ndarray, counts: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
