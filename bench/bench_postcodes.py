@@ -97,8 +97,6 @@ def main() -> None:
     rng = random.Random(args.seed)
 
     table = Table("measure", "value", "baseline", "ratio", title="Postcode lookup")
-
-    # --- cold start ------------------------------------------------------------------------------------
     for postcode in ("B1 1BB", "LS6 1AA"):
         runs = cold_start(postcode, args.cold_runs)
         table.add_row(
@@ -107,9 +105,18 @@ def main() -> None:
             "target < 1000 ms",
             "",
         )
-
-    # --- warm lookups ----------------------------------------------------------------------------------
     directory = PostcodeDirectory()
+    codes = warm_lookups(table, directory, rng, args)
+    reverse_lookups(table, directory, codes, rng, args)
+    place_names(table)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    table.add_row("peak memory (RSS, whole process)", f"{rss_mb:,.0f} MB", "", "")
+    console.print(table)
+    console.print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+
+def warm_lookups(table: Table, directory: PostcodeDirectory, rng: random.Random, args: argparse.Namespace) -> list[str]:
+    """Lookups of known and typed postcodes against a linear scan; returns every postcode (read here)."""
     t0 = time.perf_counter()
     codes = [code for code, *_ in directory.sample(1)]
     load_all_s = time.perf_counter() - t0
@@ -148,8 +155,13 @@ def main() -> None:
         "",
     )
     table.add_row("read every letter (2.7M postcodes)", f"{load_all_s:.2f} s", "", "")
+    return codes
 
-    # --- reverse lookup --------------------------------------------------------------------------------
+
+def reverse_lookups(
+    table: Table, directory: PostcodeDirectory, codes: list[str], rng: random.Random, args: argparse.Namespace
+) -> None:
+    """The nearest postcode to a point: KD-tree build, the cached index, per query against brute force."""
     t0 = time.perf_counter()
     directory.build_reverse_index()
     build_s = time.perf_counter() - t0
@@ -195,6 +207,10 @@ def main() -> None:
         f"brute force {brute_us.mean():,.0f} us",
         f"{brute_us.mean() / nearest_us.mean():,.0f}x",
     )
+
+
+def place_names(table: Table) -> None:
+    """Place-name search: the first (reads GeoNames), then warm."""
     t0 = time.perf_counter()
     gazetteer = Gazetteer()
     assert gazetteer.search("Newport")
@@ -202,10 +218,6 @@ def main() -> None:
     place_us = per_call_us(gazetteer.search, ["Leeds", "Newport", "Caerdydd", "Newcastle", "Xyzzy"] * 200)
     table.add_row("place names: first search (reads GeoNames)", f"{first_place_s * 1000:.0f} ms", "", "")
     table.add_row("place names: warm search (mean)", f"{place_us.mean():.0f} us", "", "")
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    table.add_row("peak memory (RSS, whole process)", f"{rss_mb:,.0f} MB", "", "")
-    console.print(table)
-    console.print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

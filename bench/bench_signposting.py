@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import random
@@ -22,6 +23,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -248,89 +250,124 @@ def main() -> int:
     rng = random.Random(1)
     services = make_directory(args.services, polygons, centroids, rng)
     queries = make_queries(args.queries, centroids, polygons, pfa_of)
-
-    # Build: a cold build (every coverage resolved, unions of real polygons) and a rebuild with a warm cache.
+    m = Measured()
     cache = CoverageCache(polygons.get)
+    index = measure_builds(m, services, polygons, cache)
+    measure_queries(m, index, queries)
+    measure_baseline(m, index, cache, queries[: args.baseline_queries])
+    m.resolved = sum(1 for s in services if cache.resolve(s.coverage) is not None)
+    m.specs = len(cache)
+    print_figures(m, len(services))
+    return 0
+
+
+@dataclass
+class Measured:
+    """Every figure the benchmark prints, filled in as it goes."""
+
+    cold_build: float = 0.0
+    warm_build: float = 0.0
+    rss_growth: int = 0
+    build_peak: int = 0
+    timings: list[float] = dataclasses.field(default_factory=list)
+    cpu_timings: list[float] = dataclasses.field(
+        default_factory=list
+    )  # this thread's CPU time: the cost on a shared machine
+    gap_timings: list[float] = dataclasses.field(default_factory=list)
+    baseline_timings: list[float] = dataclasses.field(default_factory=list)
+    baseline_cpu: list[float] = dataclasses.field(default_factory=list)
+    matches: int = 0
+    outside: int = 0
+    disagreements: int = 0
+    resolved: int = 0
+    specs: int = 0
+    load_before: float = 0.0
+
+
+def measure_builds(
+    m: Measured, services: list[ServiceRecord], polygons: dict[str | Nation, BaseGeometry], cache: CoverageCache
+) -> SignpostIndex:
+    """A cold build (every coverage resolved, unions of real polygons), a rebuild with a warm cache, memory."""
     started = time.perf_counter()
     index = SignpostIndex.build(services, areas=polygons.get, cache=cache)
-    cold_build = time.perf_counter() - started
+    m.cold_build = time.perf_counter() - started
     started = time.perf_counter()
     SignpostIndex.build(services, areas=polygons.get, cache=cache)
-    warm_build = time.perf_counter() - started
+    m.warm_build = time.perf_counter() - started
     # Memory: GEOS geometries live outside Python's allocator, so the resident set is measured as well.
     rss_before = _rss()
     tracemalloc.start()
     fresh = SignpostIndex.build(services, areas=polygons.get, cache=CoverageCache(polygons.get))
-    _, build_peak = tracemalloc.get_traced_memory()
+    _, m.build_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rss_growth = _rss() - rss_before
+    m.rss_growth = _rss() - rss_before
     del fresh
+    return index
 
+
+def measure_queries(m: Measured, index: SignpostIndex, queries: list[Any]) -> None:
+    """Every query, then again those adding the nearest services outside (the rarer path)."""
     for location, strands in queries[:50]:  # warm-up (lazy imports, caches in pyproj)
         index.find(location, strands=strands)
-    load_before = os.getloadavg()[0]
-    timings: list[float] = []
-    cpu_timings: list[float] = []  # this thread's CPU time: what the query costs when the machine is shared
-    outside = matches = 0
+    m.load_before = os.getloadavg()[0]
     for location, strands in paced(queries, "SignpostIndex queries"):
         started, started_cpu = time.perf_counter(), time.thread_time()
         found = index.find(location, strands=strands)
-        timings.append(time.perf_counter() - started)
-        cpu_timings.append(time.thread_time() - started_cpu)
-        matches += len(found)
-        outside += any(m.reason is MatchReason.NEAREST_OUTSIDE for m in found)
-
-    # The rarer path: no local third-party reporting covers the point, so the nearest outside are measured.
-    gaps = [q for q in queries if any(m.reason is MatchReason.NEAREST_OUTSIDE for m in index.find(q[0], strands=q[1]))]
-    gap_timings: list[float] = []
+        m.timings.append(time.perf_counter() - started)
+        m.cpu_timings.append(time.thread_time() - started_cpu)
+        m.matches += len(found)
+        m.outside += any(match.reason is MatchReason.NEAREST_OUTSIDE for match in found)
+    gaps = [q for q in queries if any(x.reason is MatchReason.NEAREST_OUTSIDE for x in index.find(q[0], strands=q[1]))]
     for location, strands in gaps:
         started = time.perf_counter()
         index.find(location, strands=strands)
-        gap_timings.append(time.perf_counter() - started)
+        m.gap_timings.append(time.perf_counter() - started)
 
-    baseline = GeopandasBaseline(list(index.services), cache)  # the same active services, in the same order
-    baseline_timings: list[float] = []
-    baseline_cpu: list[float] = []
-    disagreements = 0
-    for location, strands in paced(queries[: args.baseline_queries], "geopandas sjoin queries"):
+
+def measure_baseline(m: Measured, index: SignpostIndex, cache: CoverageCache, queries: list[Any]) -> None:
+    """The geopandas sjoin baseline over the same active services, in the same order, and where it disagrees."""
+    baseline = GeopandasBaseline(list(index.services), cache)
+    for location, strands in paced(queries, "geopandas sjoin queries"):
         started, started_cpu = time.perf_counter(), time.thread_time()
         expected = baseline.find(location, strands)
-        baseline_timings.append(time.perf_counter() - started)
-        baseline_cpu.append(time.thread_time() - started_cpu)
+        m.baseline_timings.append(time.perf_counter() - started)
+        m.baseline_cpu.append(time.thread_time() - started_cpu)
         got = [
-            m.service.id for m in index.find(location, strands=strands) if m.reason is not MatchReason.NEAREST_OUTSIDE
+            x.service.id for x in index.find(location, strands=strands) if x.reason is not MatchReason.NEAREST_OUTSIDE
         ]
-        disagreements += got != expected
+        m.disagreements += got != expected
 
-    resolved = sum(1 for s in services if cache.resolve(s.coverage) is not None)
+
+def print_figures(m: Measured, services: int) -> None:
+    timings, cpu_timings, baseline_timings = m.timings, m.cpu_timings, m.baseline_timings
     mean_index = float(np.mean(timings))
     mean_baseline = float(np.mean(baseline_timings))
-    table = Table(title=f"signposting: {len(services)} services, real ONS geography")
+    table = Table(title=f"signposting: {services} services, real ONS geography")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    table.add_row("services (coverage resolved to geometry)", f"{len(services)} ({resolved})")
-    table.add_row("distinct coverage specs resolved", f"{len(cache)}")
-    table.add_row("index build, cold cache", f"{cold_build * 1e3:.0f} ms")
-    table.add_row("index build, warm cache (rebuild after a change)", f"{warm_build * 1e3:.0f} ms")
-    table.add_row("index build: resident memory growth", f"{rss_growth / 2**20:.1f} MiB" if rss_growth else "n/a")
-    table.add_row("index build: peak traced Python memory", f"{build_peak / 2**20:.1f} MiB")
+    table.add_row("services (coverage resolved to geometry)", f"{services} ({m.resolved})")
+    table.add_row("distinct coverage specs resolved", f"{m.specs}")
+    table.add_row("index build, cold cache", f"{m.cold_build * 1e3:.0f} ms")
+    table.add_row("index build, warm cache (rebuild after a change)", f"{m.warm_build * 1e3:.0f} ms")
+    table.add_row("index build: resident memory growth", f"{m.rss_growth / 2**20:.1f} MiB" if m.rss_growth else "n/a")
+    table.add_row("index build: peak traced Python memory", f"{m.build_peak / 2**20:.1f} MiB")
     table.add_row("process max RSS", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     table.add_row("queries (SignpostIndex.find)", f"{len(timings)}")
-    table.add_row("mean matches per query", f"{matches / len(timings):.1f}")
-    table.add_row("queries adding nearest-outside", f"{outside} ({outside / len(timings):.1%})")
+    table.add_row("mean matches per query", f"{m.matches / len(timings):.1f}")
+    table.add_row("queries adding nearest-outside", f"{m.outside} ({m.outside / len(timings):.1%})")
     table.add_row("SignpostIndex p50 / p99 / max", _ms(timings))
-    if gap_timings:
-        table.add_row("  of which nearest-outside queries p50 / p99 / max", _ms(gap_timings))
+    if m.gap_timings:
+        table.add_row("  of which nearest-outside queries p50 / p99 / max", _ms(m.gap_timings))
     table.add_row("geopandas sjoin p50 / p99 / max", _ms(baseline_timings))
     table.add_row("mean per query: index / sjoin", f"{mean_index * 1e3:.3f} ms / {mean_baseline * 1e3:.3f} ms")
     table.add_row("[bold]ratio (sjoin mean / index mean)", f"[bold]{mean_baseline / mean_index:.1f}x")
     median_ratio = percentile(baseline_timings, 50) / percentile(timings, 50)
     table.add_row("ratio (sjoin median / index median)", f"{median_ratio:.1f}x")
     table.add_row("CPU time per query, index p50 / p99 / max", _ms(cpu_timings))
-    table.add_row("CPU time per query, sjoin p50 / p99 / max", _ms(baseline_cpu))
-    cpu_ratio = float(np.mean(baseline_cpu)) / float(np.mean(cpu_timings))
+    table.add_row("CPU time per query, sjoin p50 / p99 / max", _ms(m.baseline_cpu))
+    cpu_ratio = float(np.mean(m.baseline_cpu)) / float(np.mean(cpu_timings))
     table.add_row("ratio of mean CPU time per query (sjoin / index)", f"{cpu_ratio:.1f}x")
-    table.add_row("ranked answers differing from the baseline", f"{disagreements} of {len(baseline_timings)}")
+    table.add_row("ranked answers differing from the baseline", f"{m.disagreements} of {len(baseline_timings)}")
     Console().print(table)
     p99 = percentile(timings, 99) * 1e3
     cpu_p99 = percentile(cpu_timings, 99) * 1e3
@@ -339,10 +376,9 @@ def main() -> int:
         f" {cpu_p99:.3f} ms CPU)"
     )
     print(
-        f"load average while measuring: {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on"
+        f"load average while measuring: {m.load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on"
         f" {os.cpu_count()} CPUs (wall-clock figures scale with it; CPU time much less)"
     )
-    return 0
 
 
 def paced(items: list[Any], description: str) -> Iterator[Any]:
