@@ -84,3 +84,41 @@ def test_every_csv_is_written_through_the_formula_safe_writer(package: str) -> N
     for path in _files(package):
         if path.name != "spreadsheet.py":
             assert "csv.writer(" not in path.read_text(encoding="utf-8"), f"{path}: use mapping.spreadsheet.csv_writer"
+
+
+MAX_FUNCTION_LINES = 80  # style.md 12: a function reads in one screen
+# Alembic revisions are history: written once, never edited or split.
+REVISIONS = ROOT / "services_db" / "migrations" / "versions"
+
+
+def _long_functions(source: str, name: str, limit: int) -> list[str]:
+    """Functions in ``source`` with more than ``limit`` lines, not counting their docstring."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None:
+            lines = node.end_lineno - node.lineno + 1
+            if ast.get_docstring(node, clean=False) is not None:
+                doc = node.body[0]
+                lines -= (doc.end_lineno or doc.lineno) - doc.lineno + 1
+            if lines > limit:
+                found.append(f"{name}:{node.lineno} {node.name}() has {lines} lines")
+    return found
+
+
+@pytest.mark.parametrize("package", ["mapping", "services_db", "bot", "jobs", "web", "signpost", "bench"])
+def test_every_function_reads_in_one_screen(package: str) -> None:
+    """Past 80 lines of code (its docstring not counted) a function is split into the domain's own steps."""
+    too_long = [
+        line
+        for path in _files(package)
+        if REVISIONS not in path.parents
+        for line in _long_functions(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)), MAX_FUNCTION_LINES)
+    ]
+    assert not too_long, "split these into well-named steps:\n" + "\n".join(too_long)
+
+
+def test_the_function_length_check_counts_code_not_docstrings() -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(5))
+    source = f'def short():\n    """Doc.\n\n    More.\n    """\n{body}\n\ndef long():\n{body}{body}'
+    found = _long_functions(source, "example.py", 6)
+    assert len(found) == 1 and "long()" in found[0] and "11 lines" in found[0]
