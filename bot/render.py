@@ -20,6 +20,7 @@ from mapping.types import Channel, ChannelKind, MatchReason, Nation, channel_key
 __all__ = [
     "MAX_MESSAGE",
     "TELEGRAM_LIMIT",
+    "KeyboardRow",
     "Markup",
     "Rendered",
     "render",

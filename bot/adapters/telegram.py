@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any, TypeVar
 
 import httpx
@@ -63,6 +63,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.content import catalogue
 from bot.engine import (
+    Button,
     Choice,
     Conversation,
     Engine,
@@ -77,7 +78,7 @@ from bot.engine import (
     parse_command,
 )
 from bot.persistence import DELETABLE_FOR, AlreadyTaken, ConversationStore
-from bot.render import TELEGRAM_LIMIT, Rendered, render_turn, split_text
+from bot.render import TELEGRAM_LIMIT, KeyboardRow, Rendered, render_label, render_turn, split_text
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -123,6 +124,9 @@ MENU_COMMANDS: tuple[str, ...] = ("start", "emergency", "help", "language", "can
 MENU_LANGUAGES: dict[str | None, Language] = {None: Language.EN, "en": Language.EN, "cy": Language.CY}
 # States in which the "share my location" keyboard may be showing.
 _LOCATION_STATES = frozenset({State.ASK_LOCATION, State.CHOOSE_PLACE})
+# Actions a location question's buttons may carry on its reply keyboard, as text buttons (pressing one sends its
+# label, read back by event_from_message), with their catalogue labels.
+_REPLY_KEYBOARD_ACTIONS: dict[str, str] = {"danger": "btn_danger", "leave": "btn_leave", "menu": "btn_menu"}
 _UNSUPPORTED_KINDS = (
     "sticker",
     "voice",
@@ -146,12 +150,16 @@ Extension = Callable[[Application], None]  # type: ignore[type-arg]
 
 
 def event_from_message(message: Message) -> Event:
-    """The engine event for a Telegram message: text, a shared location (or venue), or what it cannot read."""
+    """The engine event for a Telegram message: text, a shared location (or venue), or what it cannot read.
+
+    A text that is exactly the label of one of the location keyboard's buttons (in any of the bot's languages)
+    is that button's action, as the inline button would give it: see :func:`telegram_messages`."""
     if message.location is not None:
         loc = message.location
         return SharedLocation(lat=loc.latitude, lon=loc.longitude, accuracy_m=loc.horizontal_accuracy)
     if message.text is not None:
-        return Text(message.text)
+        action = _reply_actions().get(message.text)
+        return Choice(action) if action is not None else Text(message.text)
     for kind in _UNSUPPORTED_KINDS:
         if getattr(message, kind, None):
             return Unsupported(kind)
@@ -229,11 +237,14 @@ def telegram_messages(turn: Turn, *, previous: State | None) -> list[_Outbound]:
     """What to send for a turn, in order: as few messages as fit (``bot.render.render_turn``), usually one with
     its keyboard, since each message is a round trip to Telegram.
 
-    A Telegram message has one keyboard: when the engine asks for a location on a screen that also has inline
-    buttons, the "share my location" keyboard goes on a short follow-up message. The location keyboard is
-    removed (on the first message that has no inline buttons) once the conversation leaves the location steps;
-    a message the engine marks ``remove_keyboard`` (the welcome after /start, /cancel) goes on its own to carry
-    that removal only when the keyboard may be showing (the previous step asked for a location, or is unknown).
+    A Telegram message has one keyboard: when the engine asks for a location, the question's message carries a
+    reply keyboard with "share my location" first and the screen's buttons after it as text buttons (danger,
+    leave quickly, the menu: their labels are read back as those actions), so the question is one message.
+    Should a location screen ever have a button a reply keyboard cannot carry (a link, another action), the
+    location keyboard goes on a short follow-up message instead. The location keyboard is removed (on the first
+    message that has no inline buttons) once the conversation leaves the location steps; a message the engine
+    marks ``remove_keyboard`` (the welcome after /start, /cancel) goes on its own to carry that removal only
+    when the keyboard may be showing (the previous step asked for a location, or is unknown).
     """
     language = turn.conversation.language
     asks_location = any(message.request_location for message in turn.messages)
@@ -248,26 +259,45 @@ def telegram_messages(turn: Turn, *, previous: State | None) -> list[_Outbound]:
         rendered = render_turn(turn.messages, language, markup="html", first_alone=True)
     out: list[_Outbound] = []
     for item in rendered:
-        inline = _inline(item)
-        markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = None
-        if inline is not None:
-            markup = inline
-        elif item.request_location_label:
-            markup = _location_keyboard(item.request_location_label)
-        elif pending_remove:
+        markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = _inline(item)
+        follow_up = None
+        if item.request_location_label:
+            if _text_buttons_only(item.keyboard):
+                markup = _location_keyboard(item.request_location_label, item.keyboard)
+            else:  # buttons a reply keyboard cannot carry: the location keyboard follows on its own
+                hint = "👇 " + html.escape(item.request_location_label, quote=False)
+                follow_up = _Outbound(hint, _location_keyboard(item.request_location_label))
+        elif markup is None and pending_remove:
             markup = ReplyKeyboardRemove()
             pending_remove = False
         out.append(_Outbound(item.text, markup))
-        if item.request_location_label and inline is not None:
-            hint = "👇 " + html.escape(item.request_location_label, quote=False)
-            out.append(_Outbound(hint, _location_keyboard(item.request_location_label)))
+        if follow_up is not None:
+            out.append(follow_up)
     return out
 
 
-def _location_keyboard(label: str) -> ReplyKeyboardMarkup:
-    return ReplyKeyboardMarkup(
-        [[KeyboardButton(label, request_location=True)]], resize_keyboard=True, one_time_keyboard=True
-    )
+def _text_buttons_only(rows: Sequence[KeyboardRow]) -> bool:
+    """Whether every button can go on a reply keyboard as text (an action of :data:`_REPLY_KEYBOARD_ACTIONS`)."""
+    return all(not url and action in _REPLY_KEYBOARD_ACTIONS for row in rows for _, action, url in row)
+
+
+def _location_keyboard(label: str, rows: Sequence[KeyboardRow] = ()) -> ReplyKeyboardMarkup:
+    """The reply keyboard asking for a location: its button first, then ``rows`` (the screen's buttons) as text."""
+    keyboard = [[KeyboardButton(label, request_location=True)]]
+    keyboard += [[KeyboardButton(text) for text, _, _ in row] for row in rows]
+    return ReplyKeyboardMarkup(keyboard, resize_keyboard=True, one_time_keyboard=True)
+
+
+@cache
+def _reply_actions() -> dict[str, str]:
+    """The location keyboard's text-button labels, in every language, and the action each stands for."""
+    labels: dict[str, str] = {}
+    for language in Language:
+        for action, key in _REPLY_KEYBOARD_ACTIONS.items():
+            label = render_label(Button(key, action), language)
+            if labels.setdefault(label, action) != action:
+                raise ValueError(f"the label {label!r} names two actions on the location keyboard")
+    return labels
 
 
 # --- exactly once: a turn's transaction held open until its reply is on the wire ----------------------------

@@ -4,11 +4,12 @@ your side), in every language, and every message small enough for a phone."""
 from __future__ import annotations
 
 import pytest
+from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup
 
 from bot.adapters.telegram import telegram_messages
 from bot.content import catalogue
 from bot.engine import Choice, Conversation, Language, State
-from bot.engine.engine import Outgoing, ServiceCard
+from bot.engine.engine import Button, Outgoing, ServiceCard, Turn
 from bot.render import KEEP_WHOLE, MAX_MESSAGE, render, render_parts
 from mapping.types import ServiceKind
 from tests.bot.support import actions, english_sentences, explore, make_engine
@@ -21,6 +22,7 @@ ROUTES = {
     "advocacy": State.ADVOCACY,
 }
 MAX_BUTTONS = 8
+EN_CAT = catalogue(Language.EN)
 
 
 def _reachable(start: State, within: int = 3) -> set[State]:
@@ -172,15 +174,24 @@ def test_every_translated_card_of_the_easy_read_walk_shows_no_fallback() -> None
 def test_every_turn_goes_to_telegram_in_as_few_messages_as_fit_a_phone(language: Language) -> None:
     """Each message is a round trip to Telegram, so a turn's messages are packed: none over 1000 characters or
     8 buttons, and no message without a keyboard could have taken the start of the next one. The danger screen
-    opens with 999."""
-    turns, messages = 0, 0
+    opens with 999. A location question is one message: its reply keyboard has "share my location", the
+    danger screen and the way out (so a worker dying between two sends cannot leave half of it)."""
+    turns, messages, asks = 0, 0, 0
+    cat = catalogue(language)
     for conv, _, turn in explore(make_engine(), language=language):
         out = telegram_messages(turn, previous=conv.state)
         turns, messages = turns + 1, messages + len(out)
         whole = any(m.key in KEEP_WHOLE for m in turn.messages)  # the person's note goes on its own
+        if any(m.request_location for m in turn.messages):
+            asks += 1
+            assert len(out) == 1 and isinstance(out[0].markup, ReplyKeyboardMarkup), (language, conv.state)
+            labels = [button.text for row in out[0].markup.keyboard for button in row]
+            assert labels[0] == cat["btn_share_location"] and out[0].markup.keyboard[0][0].request_location
+            assert {cat["btn_danger"], cat["btn_leave"]} <= set(labels), (language, conv.state, labels)
         for index, item in enumerate(out):
             markup = item.markup.to_dict() if item.markup is not None else {}
             assert sum(len(row) for row in markup.get("inline_keyboard", [])) <= MAX_BUTTONS
+            assert sum(len(row) for row in markup.get("keyboard", [])) <= MAX_BUTTONS
             if not whole:
                 assert len(item.text) <= MAX_MESSAGE, (language, conv.state, len(item.text))
             if item.markup is None and index + 1 < len(out) and not whole:
@@ -190,3 +201,15 @@ def test_every_turn_goes_to_telegram_in_as_few_messages_as_fit_a_phone(language:
             opening = render(turn.messages[0], language, markup="html").text.split("\n")[0]
             assert out[0].text.startswith(opening) and "999" in out[0].text, (language, conv.state)
     assert messages < 1.3 * turns, (messages, turns)  # mostly one message a turn
+    assert asks > 0
+
+
+def test_a_location_question_with_a_button_a_reply_keyboard_cannot_carry_keeps_both_keyboards() -> None:
+    """A link (or an action the adapter does not read back from a label) stays an inline button; the location
+    keyboard then follows on a short message of its own."""
+    link = Button("btn_menu", url="https://example.org/")
+    turn = Turn(Conversation.new(Language.EN), (Outgoing("ask_location", buttons=((link,),), request_location=True),))
+    first, follow_up = telegram_messages(turn, previous=State.WELCOME)
+    assert isinstance(first.markup, InlineKeyboardMarkup) and first.markup.inline_keyboard[0][0].url == link.url
+    assert isinstance(follow_up.markup, ReplyKeyboardMarkup)
+    assert [[b.text for b in row] for row in follow_up.markup.keyboard] == [[EN_CAT["btn_share_location"]]]

@@ -76,8 +76,9 @@ class Chat:
 
     def _message(self, **fields: Any) -> dict[str, Any]:
         chat = {"id": self.chat_id, "type": fields.pop("chat_type", "private")}
+        self.last_message_id = next(self._message_ids)
         return {
-            "message_id": next(self._message_ids),
+            "message_id": self.last_message_id,
             "date": int(time.time()),
             "chat": chat,
             "from": self.user,
@@ -175,14 +176,77 @@ async def test_urgent_text_goes_straight_to_danger(harness: Harness) -> None:
     assert "999" in texts(calls)[0]
 
 
-async def test_find_help_asks_for_a_location_with_a_reply_keyboard(harness: Harness) -> None:
+async def test_find_help_asks_for_a_location_in_one_message_with_the_way_out_on_its_keyboard(
+    harness: Harness,
+) -> None:
     chat = harness.chat()
     await chat.send("/start")
     calls = [c for c in await chat.press("find") if c["method"] == "sendMessage"]
-    assert "danger" in inline_actions(calls[0])
-    keyboard = calls[-1]["reply_markup"]["keyboard"]
-    assert keyboard == [[{"text": EN["btn_share_location"], "request_location": True}]]
+    assert len(calls) == 1  # one message: nothing of the question is lost if the worker dies after one send
+    assert calls[0]["reply_markup"]["keyboard"] == [
+        [{"text": EN["btn_share_location"], "request_location": True}],
+        [{"text": EN["btn_menu"]}],
+        [{"text": EN["btn_danger"]}, {"text": EN["btn_leave"]}],
+    ]
     assert harness.store.load(chat.chat_id).state is State.ASK_LOCATION  # type: ignore[union-attr]
+
+
+async def at_the_location_step(chat: Chat, language: Language) -> list[dict[str, Any]]:
+    await chat.send("/start")
+    await chat.press(f"lang:{language.value}")
+    return [c for c in await chat.press("find") if c["method"] == "sendMessage"]
+
+
+def reply_labels(call: dict[str, Any]) -> list[str]:
+    return [b["text"] for row in (call.get("reply_markup") or {}).get("keyboard", []) for b in row]
+
+
+@pytest.mark.parametrize("language", list(Language), ids=str)
+@pytest.mark.parametrize(("action", "key"), [("danger", "btn_danger"), ("menu", "btn_menu")])
+async def test_a_text_button_of_the_location_keyboard_does_what_the_inline_button_does(
+    harness: Harness, language: Language, action: str, key: str
+) -> None:
+    by_label, by_button = harness.chat(5001), harness.chat(5002)
+    (question,) = await at_the_location_step(by_label, language)
+    await at_the_location_step(by_button, language)
+    label = catalogue(language)[key]
+    assert label in reply_labels(question)
+    pressed = texts(await by_label.send(label))  # what the app sends for a text button: its label
+    tapped = texts(await by_button.press(action))
+    assert pressed and pressed == tapped
+    labelled, inline = harness.store.load(by_label.chat_id), harness.store.load(by_button.chat_id)
+    assert labelled is not None and inline is not None and labelled.state is inline.state
+    assert labelled.state is (State.DANGER if action == "danger" else State.WELCOME)
+
+
+@pytest.mark.parametrize("language", list(Language), ids=str)
+async def test_leave_quickly_on_the_location_keyboard_deletes_the_chat_and_the_label_sent(
+    harness: Harness, language: Language
+) -> None:
+    chat = harness.chat()
+    (question,) = await at_the_location_step(chat, language)
+    label = catalogue(language)["btn_leave"]
+    assert label in reply_labels(question)
+    calls = await chat.send(label)
+    deleted = {i for c in calls if c["method"] == "deleteMessages" for i in c["message_ids"]}
+    assert chat.last_message_id in deleted  # the person's "Leave quickly" goes too
+    assert len(deleted) > 3  # with the rest of the chat (the person's /start, the bot's replies)
+    assert texts(calls) == [texts(calls)[0]] and catalogue(language)["left"].split(".")[0] in texts(calls)[0]
+    assert harness.store.load(chat.chat_id) is None
+
+
+async def test_on_the_location_step_typed_text_is_still_read_as_text(harness: Harness) -> None:
+    chat = harness.chat()
+    await at_the_location_step(chat, Language.EN)
+    calls = await chat.send(EN["btn_menu"] + " please")  # not a label: a place to look up, not found
+    assert harness.store.load(chat.chat_id).state is State.ASK_LOCATION  # type: ignore[union-attr]
+    assert len(texts(calls)) == 1 and reply_labels(calls[-1])[0] == EN["btn_share_location"]
+    calls = await chat.send("he is outside my door")  # urgent words still go straight to danger
+    assert "999" in texts(calls)[0]
+    await at_the_location_step(chat, Language.EN)
+    calls = await chat.send("M1 1AE")
+    assert "A&amp;B &lt;Support&gt; Centre" in "\n".join(texts(calls))
+    assert calls[0]["reply_markup"] == {"remove_keyboard": True}  # the location keyboard goes away
 
 
 async def test_a_shared_location_finds_local_help_escaped_and_counted(harness: Harness) -> None:

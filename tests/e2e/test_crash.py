@@ -16,13 +16,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.content import catalogue
 from bot.engine import Language
 from tests.e2e.botapi_proxy import BotApiProxy
-from tests.e2e.conftest import ROOT, RunningBot, User, bot_settings, callback_data
+from tests.e2e.conftest import ROOT, RunningBot, User, asks_location, bot_settings, callback_data, with_button
 from tests.e2e.test_telegram_bot import texts
 
 pytestmark = pytest.mark.e2e
@@ -37,9 +38,12 @@ def start_process(config_env: dict[str, str], log: Path) -> subprocess.Popen[byt
         return subprocess.Popen([sys.executable, "-m", "signpost", "bot"], env=env, stdout=out, stderr=out, cwd=ROOT)
 
 
+@pytest.mark.parametrize("step", ["start", "find"])
 async def test_a_killed_bot_loses_no_reply_and_sends_none_twice(
-    bot_api_proxy: BotApiProxy, make_user: Callable[..., User], postgres_url: str, tmp_path: Path
+    step: str, bot_api_proxy: BotApiProxy, make_user: Callable[..., User], postgres_url: str, tmp_path: Path
 ) -> None:
+    """``step``: the kill lands during everyone's /start (the menu), or during everyone's "Find help" (the
+    location question: one message, so there is no second one a kill could lose)."""
     config = bot_settings(bot_api_proxy.url, tmp_path / "data", database_url=postgres_url)
     env = {
         "TELEGRAM_BOT_TOKEN": config.telegram_bot_token or "",
@@ -56,17 +60,26 @@ async def test_a_killed_bot_loses_no_reply_and_sends_none_twice(
         await warm.tg.send_command("/start")
         await warm.until_buttons("danger", timeout=90)  # started: migrated, seeded, polling
 
-        bot_api_proxy.delay("sendMessage", 0.4, times=10_000)  # every reply takes a while on the wire
         users = [make_user(bot, f"Person {n}") for n in range(PEOPLE)]
-        got: dict[int, list[dict[str, object]]] = {u.id: [] for u in users}
+        shown = {}
+        if step == "find":
+            for user in users:
+                await user.tg.send_command("/start")
+                shown[user.id] = await user.until_buttons("find")
+        bot_api_proxy.delay("sendMessage", 0.4, times=10_000)  # every reply takes a while on the wire
+        got: dict[int, list[dict[str, Any]]] = {u.id: [] for u in users}
         for user in users:
-            await user.tg.send_command("/start")
+            if step == "start":
+                await user.tg.send_command("/start")
+            else:
+                await user.press(with_button(shown[user.id], "find"), EN["btn_find"])
+        answer = (lambda m: "danger" in callback_data(m)) if step == "start" else asks_location
 
         async def collect(user: User, until: float) -> None:
             while time.monotonic() < until:
                 got[user.id] += await user.tg.next_messages(min(2.0, max(0.1, until - time.monotonic())))
 
-        menus = lambda: sum(any("danger" in callback_data(m) for m in got[u.id]) for u in users)  # noqa: E731
+        menus = lambda: sum(any(answer(m) for m in got[u.id]) for u in users)  # noqa: E731
         deadline = time.monotonic() + 60
         while menus() < 5:  # some answered, most still in hand
             assert time.monotonic() < deadline, "the bot answered nobody"
@@ -82,12 +95,15 @@ async def test_a_killed_bot_loses_no_reply_and_sends_none_twice(
             await asyncio.gather(*(collect(u, time.monotonic() + 1.0) for u in users))
         await asyncio.gather(*(collect(u, time.monotonic() + 3.0) for u in users))  # anything more would show now
 
-        menu_counts = {u.id: sum("danger" in callback_data(m) for m in got[u.id]) for u in users}
+        menu_counts = {u.id: sum(answer(m) for m in got[u.id]) for u in users}
         welcome = EN["welcome"].split("\n")[0]
-        welcome_counts = {u.id: texts(got[u.id]).count(welcome) for u in users}  # type: ignore[arg-type]
+        welcome_counts = {u.id: texts(got[u.id]).count(welcome) for u in users}
         print(f"answered before the kill: {answered_before}/{PEOPLE}; after the restart: {menus()}/{PEOPLE}")
-        assert set(menu_counts.values()) == {1}, menu_counts  # nobody lost, nobody answered twice
+        wrong = {u.id: [str(m["message"].get("text"))[:30] for m in got[u.id]] for u in users if menu_counts[u.id] != 1}
+        assert not wrong, f"lost or answered twice: {wrong}; bot log: {log.read_text()[-2000:]}"
         assert max(welcome_counts.values()) <= 1, welcome_counts
+        if step == "find":  # the whole question, with its way out, in the one message
+            assert {len(got[u.id]) for u in users} == {1}, {u.id: len(got[u.id]) for u in users}
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

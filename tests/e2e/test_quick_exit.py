@@ -90,3 +90,25 @@ async def test_leave_quickly_deletes_the_chat_from_the_phone(
     assert len(bot_api_proxy.deleted) >= len(before)
     assert len(await chat_history(bystander)) == 2  # the welcome with its menu stays (plus its /start)
     assert kept_message_ids(bot) == 2  # the bystander's ids only: their /start and the reply
+
+
+async def test_leave_quickly_on_the_location_keyboard_deletes_the_chat_with_the_label(
+    start_bot: StartBot, make_user: Callable[..., User], bot_api_proxy: BotApiProxy, tmp_path: Path
+) -> None:
+    """On "where are you?" the way out is a text button of the location keyboard: the label the app sends for it
+    is read as Leave quickly, and goes with the rest of the chat."""
+    bot = await start_bot(config=bot_settings(bot_api_proxy.url, tmp_path / "data"))
+    user = make_user(bot, "Alex")
+    await user.tg.send_command("/start")
+    menu = await user.until_buttons("find")
+    await user.press(with_button(menu, "find"), label_of("find"))
+    (question,) = await user.until_location_keyboard()
+    keyboard = question["message"]["reply_markup"]["keyboard"]
+    assert EN["btn_leave"] in [b.get("text") for row in keyboard for b in row]
+    await user.tg.send_text(EN["btn_leave"])
+    await user.until(lambda got: EN["left"] in texts(got))
+
+    after = await chat_history(user)
+    assert [m.get("text") for m in after] == [EN["left"]], after  # the label sent and the question are gone too
+    assert stored_state(bot, user) is None
+    assert kept_message_ids(bot) == 0
