@@ -38,7 +38,10 @@ class RecordingRequest(BaseRequest):
     def __init__(self, *, fail_methods: frozenset[str] = frozenset()) -> None:
         self.calls: list[RecordedCall] = []
         self.fail_methods = fail_methods
-        self._message_id = 0
+        # The bot's message ids: in a private chat Telegram numbers the person's and the bot's messages in one
+        # sequence, so a reply never has the id of the message it answers; tests and benches number incoming
+        # messages from small numbers, so the replies are numbered from far above them.
+        self._message_id = 1_000_000_000
 
     @property
     def read_timeout(self) -> float | None:
