@@ -30,6 +30,7 @@ from mapping.types import (
     COMMUNITIES,
     Channel,
     Location,
+    LocationSource,
     Match,
     MatchReason,
     Nation,
@@ -57,6 +58,9 @@ WHO_CHOICES = 4  # groups offered at once on "is one of these you?": with skip, 
 MAX_TEXT = 600  # longer typed text outside the note is not something the bot can act on
 MAX_NOTE_ANSWER = 700  # keeps the returned note inside one Telegram message (4096 characters)
 NOTE_TTL = timedelta(hours=2)
+# A place named at the menu, unasked, smaller than this radius (about 50,000 people; see place_precision_m) is
+# asked about first: Church, Street, Deal and March are also words.
+CONFIRM_PLACE_BELOW_M = 2_700.0
 NEAREST_OUTSIDE_MAX_KM = 80  # beyond this a service outside the person's area is not "near" in any useful sense
 MAX_NOTES = 10_000
 _NOTE_VALUES = frozenset(state.value for state in NOTE_STATES)
@@ -315,6 +319,11 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _small_place(location: Location) -> bool:
+    """A town or village under about 50,000 people, located by its name (its radius says its size)."""
+    return location.source is LocationSource.PLACE and location.precision_m < CONFIRM_PLACE_BELOW_M
+
+
 def _b(label_key: str, action: str, **label_vars: str) -> Button:
     return Button(label_key=label_key, action=action, label_vars=label_vars)
 
@@ -508,7 +517,10 @@ class Engine:
             # A town typed at the menu instead of tapping "Find help near me": answer for the town when it is
             # one (named in full; never sent to an online geocoder), else say it was not understood.
             result = self._signposter.locate(text, strict=True)
-            if isinstance(getattr(result, "location", None), Location) or getattr(result, "choices", None):
+            location = getattr(result, "location", None)
+            if isinstance(location, Location) and _small_place(location):
+                return self._confirm_place(conv, location)
+            if isinstance(location, Location) or getattr(result, "choices", None):
                 return self._located(conv, result)
             if str(getattr(result, "problem", "")) in ("outside_england_wales", "whole_nation"):
                 return self._located(conv, result)
@@ -841,6 +853,18 @@ class Engine:
         key = f"locate_{problem}" if problem in LOCATE_PROBLEMS else "locate_other"
         conv = conv.but(state=State.ASK_LOCATION)
         return Turn(conv, (Outgoing(key), self._ask_location("ask_location_again")))
+
+    def _confirm_place(self, conv: Conversation, location: Location) -> Turn:
+        """A small place's name typed at the menu may be an ordinary word ("church", "street"): ask before
+        answering for it. Nothing is counted until the place is tapped."""
+        rows: Rows = (
+            (_b("btn_place_yes", f"at:{location.lat:.4f},{location.lon:.4f}", name=location.label_in(conv.language)),),
+            (_b("btn_find", "find"),),
+            MENU_ROW,
+            SAFETY_ROW,
+        )
+        place = location.label_in(conv.language)
+        return Turn(conv.but(state=State.CHOOSE_PLACE), (Outgoing("confirm_place", {"place": place}, buttons=rows),))
 
     def _outside(self, conv: Conversation, problem: str) -> Turn:
         if problem == "at_sea":

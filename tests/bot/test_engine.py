@@ -555,6 +555,33 @@ def test_words_at_the_menu_that_are_not_a_whole_town_name_are_not_taken_for_one(
     assert turn.messages[0].key in ("not_understood", "danger_past_aside")
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "shown"),
+    [
+        ("church", Language.EN, "Church, Hyndburn (England)"),
+        ("street", Language.EN, "Street, Somerset (England)"),
+        ("Deal", Language.EASY, "Deal, Dover (England)"),
+        ("Aberaeron", Language.CY, "Aberaeron, Ceredigion (Cymru)"),
+    ],
+)
+def test_a_small_place_typed_at_the_menu_is_asked_about_before_it_is_answered_or_counted(
+    text: str, language: Language, shown: str
+) -> None:
+    """Typed "church" or "street" is more likely a word than Church, Hyndburn or Street, Somerset: one tap confirms."""
+    engine = make_engine()
+    turn = engine.handle(Conversation.new(language), Text(text))
+    assert turn.conversation.state is State.CHOOSE_PLACE and turn.outcome is None
+    message = turn.messages[0]
+    assert message.key == "confirm_place" and message.vars["place"] == shown
+    offered = actions(turn)
+    assert {"find", "menu", "danger", "leave"} <= set(offered)
+    place = next(a for a in offered if a.startswith("at:"))
+    tapped = engine.handle(turn.conversation, Choice(place))
+    assert tapped.conversation.state is State.RESULTS and tapped.outcome is not None
+    again = engine.handle(turn.conversation, Choice("find"))
+    assert again.conversation.state is State.ASK_LOCATION and again.outcome is None
+
+
 def test_danger_typed_with_a_town_at_the_menu_still_goes_to_999_first() -> None:
     turn = make_engine().handle(Conversation.new(), Text("someone is outside my door in Leeds"))
     assert turn.conversation.state is State.DANGER
