@@ -42,7 +42,8 @@ from sqlmodel import Session, col, select
 
 from mapping.areas import AreaRegistry
 from mapping.types import ServiceRecord
-from services_db.models import MAX_ROW_ID, Account, ApiToken, AuditEntry, Commissioner, Service
+from services_db.db import MAX_ROW_ID
+from services_db.models import Account, ApiToken, AuditEntry, Commissioner, Service
 
 if TYPE_CHECKING:
     from services_db.diff import ChangeSet

@@ -31,12 +31,14 @@ from mapping.types import (
     coverage_to_dict,
     normalise_translations,
 )
-from services_db.models import Service
 
-if TYPE_CHECKING:  # geometry (shapely, numpy, pyproj) loads only when a coverage is resolved
+if TYPE_CHECKING:  # geometry (shapely, numpy, pyproj) loads only when a coverage is resolved; the ORM models
+    # only where rows are written (services_db.reading turns plain rows into records without them)
     from shapely.geometry.base import BaseGeometry
+    from sqlalchemy import Row
 
     from mapping.coverage import AreaGeometryLookup
+    from services_db.models import Service
 
 __all__ = [
     "LATER_FIELD_DEFAULTS",
@@ -157,8 +159,8 @@ def content_hash(record: ServiceRecord) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def row_to_record(row: Service) -> ServiceRecord:
-    """A stored row as the domain sees it."""
+def row_to_record(row: Service | Row[Any]) -> ServiceRecord:
+    """A stored row as the domain sees it: an ORM ``Service`` or a plain row with the same column names."""
     return ServiceRecord(
         id=row.id,
         name=row.name,
@@ -183,7 +185,7 @@ def row_to_record(row: Service) -> ServiceRecord:
         min_age=row.min_age,
         max_age=row.max_age,
         residents_only=row.residents_only,
-        updated_at=_aware(row.updated_at),
+        updated_at=_utc(row.updated_at),
         version=row.version,
         translations=normalise_translations(row.translations),
     )
@@ -305,3 +307,9 @@ def _age(value: Any) -> int | None:
 def _aware(value: datetime) -> datetime:
     """SQLite hands back naive datetimes for what was stored as UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    """A stored time in UTC, however the column handed it back: naive from SQLite (stored as UTC), aware in the
+    session's time zone from PostgreSQL through a plain Core column (the ORM's column converts it already)."""
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -10,13 +10,14 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session, create_engine
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlmodel import Session
 
+MAX_ROW_ID = 2**31 - 1  # row ids are 32-bit integers on PostgreSQL: anything larger names no row
 MIGRATIONS = Path(__file__).parent / "migrations"
 _REVISION = re.compile(r"""^(down_revision|revision)\s*=\s*['"]?([\w-]+|None)['"]?""", re.M)
 
@@ -90,7 +91,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     exclusive transaction), so two workers starting at once migrate one after the other: the second finds the
     schema current and does nothing.
     """
-    if revision == "head" and _current_revision(engine) == head_revision():
+    if revision == "head" and schema_is_current(engine):
         return  # nothing to do: alembic (a third of a second to import) is not needed
     from alembic import command
 
@@ -118,6 +119,12 @@ def head_revision() -> str | None:
     return heads.pop() if len(heads) == 1 else None  # several heads: let alembic say what is wrong
 
 
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the database is at the newest migration (read from ``alembic_version``, without alembic)."""
+    head = head_revision()
+    return head is not None and _current_revision(engine) == head
+
+
 def _current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as connection:
@@ -134,6 +141,8 @@ def is_postgresql(engine: Engine) -> bool:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
+    from sqlmodel import Session  # the ORM loads only for commands that write (reads can do without it)
+
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session

@@ -14,8 +14,6 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
-MAX_ROW_ID = 2**31 - 1  # row ids are 32-bit integers on PostgreSQL: anything larger names no row
-
 
 class Commissioner(SQLModel, table=True):
     """A commissioning body (PCC, mayor, MOPAC, Common Council, Welsh Government, national)."""

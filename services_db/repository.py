@@ -35,6 +35,7 @@ from mapping.types import (
     coverage_from_dict,
     coverage_to_dict,
 )
+from services_db import reading
 from services_db.convert import (
     REVISION_FIELDS,
     GeometryColumns,
@@ -45,6 +46,15 @@ from services_db.convert import (
     record_to_dict,
     row_to_record,
     row_values,
+)
+from services_db.errors import (
+    ChangedMeanwhile,
+    DirectoryError,
+    ServiceAlreadyExists,
+    ServiceNotFound,
+    UnknownCommissioner,
+    VersionConflict,
+    VersionNotFound,
 )
 from services_db.models import AuditEntry, Service, ServiceArea
 from services_db.models import Commissioner as CommissionerRow
@@ -79,71 +89,6 @@ __all__ = [
 ]
 
 _CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
-
-
-# --- errors a user can cause: each carries a message saying what to do -------------------------------------
-
-
-class DirectoryError(Exception):
-    """A change the directory refused; ``message`` says what to fix."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class ServiceNotFound(DirectoryError):
-    def __init__(self, service_id: str) -> None:
-        super().__init__(f"no service with id {service_id!r}: check the id with `signpost services list`")
-        self.service_id = service_id
-
-
-class ServiceAlreadyExists(DirectoryError):
-    def __init__(self, service_id: str) -> None:
-        super().__init__(f"a service with id {service_id!r} already exists: choose another id or update it")
-        self.service_id = service_id
-
-
-class ChangedMeanwhile(DirectoryError):
-    """Another change saved the same new service ids (or history entries) first; nothing of this one was written."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "the directory changed meanwhile (someone else saved the same services at the same moment): nothing"
-            " was written; run it again to see the new differences"
-        )
-
-
-class VersionConflict(DirectoryError):
-    """Someone else changed the service since it was read (``actual`` is ``None`` when it was deleted)."""
-
-    def __init__(self, service_id: str, expected: int, actual: int | None) -> None:
-        now = f"is now at version {actual}" if actual is not None else "has since been deleted"
-        super().__init__(
-            f"service {service_id!r} was changed by someone else: you edited version {expected} but it {now}; "
-            "reload it, re-apply your change and save again"
-        )
-        self.service_id, self.expected, self.actual = service_id, expected, actual
-
-
-class UnknownCommissioner(DirectoryError):
-    def __init__(self, codes: Collection[str]) -> None:
-        listed = ", ".join(sorted(codes))
-        super().__init__(
-            f"unknown commissioner code(s): {listed}; use a code listed by the directory's commissioners "
-            "(they are loaded with the geography and the national seed) or leave commissioner_code empty"
-        )
-        self.codes = tuple(sorted(codes))
-
-
-class VersionNotFound(DirectoryError):
-    def __init__(self, service_id: str, version: int, available: Sequence[int]) -> None:
-        choices = ", ".join(str(v) for v in available) or "none"
-        super().__init__(
-            f"service {service_id!r} has no recorded version {version}; versions you can restore: {choices} "
-            f"(see `signpost services history {service_id}`)"
-        )
-        self.service_id, self.version, self.available = service_id, version, tuple(available)
 
 
 # --- results ----------------------------------------------------------------------------------------------
@@ -215,19 +160,9 @@ def list_services(
     """
     # Plain columns, not ORM objects (a third of the time for a large directory), and not the stored geometry,
     # which no ServiceRecord carries.
-    table = _table(Service)
-    query = select(*[c for c in table.c if c.name not in _GEOMETRY_COLUMNS])
-    if status is not None:
-        query = query.where(table.c.status == ServiceStatus(status).value)
-    if kinds:
-        query = query.where(table.c.kind.in_([ServiceKind(k).value for k in kinds]))
-    if commissioner_code is not None:
-        query = query.where(table.c.commissioner_code == commissioner_code)
-    rows: Iterable[Any] = session.exec(query.order_by(table.c.id))
-    return [row_to_record(row) for row in rows]
-
-
-_GEOMETRY_COLUMNS = frozenset({"geometry_wkb", "min_lon", "min_lat", "max_lon", "max_lat"})
+    return reading.list_services(
+        connection=session.connection(), status=status, kinds=kinds, commissioner_code=commissioner_code
+    )
 
 
 def get_service(*, session: Session, service_id: str) -> ServiceRecord | None:

@@ -1,9 +1,5 @@
-"""The shipped directory and seeding a database with it.
+"""Seeding a database with the shipped directory (the files and reading them: :mod:`services_db.shipped`).
 
-Two files ship: ``national_directory.json`` (national and specialist services, confirmed) and
-``local_directory.json`` (the researched starter directory of local services, gathered from public pages and
-``unconfirmed`` until the commissioner for the force area confirms, corrects or closes each entry). Both have
-the same shape (``about``, optional ``commissioners``, ``services``); entries may carry ``translations``.
 The local file's entries name PCCs, so seeding also adds the commissioners of every force area
 (``mapping/data/commissioners.csv``).
 
@@ -15,20 +11,17 @@ Shipped services that the data no longer lists are closed, unless a user changed
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from mapping.areas import AreaRegistry
-from mapping.types import Commissioner, CommissionerKind, ServiceRecord, ServiceStatus
-from services_db.convert import content_hash, record_from_dict, row_to_record
+from mapping.types import ServiceRecord, ServiceStatus
+from services_db.convert import content_hash, row_to_record
 from services_db.models import AuditEntry, Service
+from services_db.reading import directory_in_use, seeded_rows
 from services_db.repository import (
     ChangedMeanwhile,
     _at,
@@ -37,6 +30,16 @@ from services_db.repository import (
     _transaction,
     _Writes,
     upsert_commissioners,
+)
+from services_db.shipped import (
+    LOCAL_DIRECTORY,
+    NATIONAL_DIRECTORY,
+    SEED_ORIGIN,
+    NationalDirectory,
+    load_national_directory,
+    load_shipped_directory,
+    shipped_changed,
+    shipped_hashes,
 )
 
 if TYPE_CHECKING:  # geometry loads only when a coverage is resolved (services_db.convert)
@@ -54,18 +57,6 @@ __all__ = [
     "seed_if_shipped_changed",
 ]
 
-NATIONAL_DIRECTORY = Path(__file__).parent / "data" / "national_directory.json"
-LOCAL_DIRECTORY = Path(__file__).parent / "data" / "local_directory.json"
-SEED_ORIGIN = "seed"
-
-
-@dataclass(frozen=True, slots=True)
-class NationalDirectory:
-    """The shipped data: commissioners of national services and the services themselves."""
-
-    commissioners: tuple[Commissioner, ...]
-    services: tuple[ServiceRecord, ...]
-
 
 @dataclass(frozen=True, slots=True)
 class SeedReport:
@@ -81,39 +72,6 @@ class SeedReport:
     @property
     def changed(self) -> int:
         return len(self.created) + len(self.updated) + len(self.retired)
-
-
-def load_national_directory(path: Path | None = None) -> NationalDirectory:
-    """Read the shipped directory (or another file of the same shape); raises ``ValueError`` naming the entry."""
-    source = path or NATIONAL_DIRECTORY
-    data: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
-    commissioners = tuple(
-        Commissioner(c["code"], c["name"], CommissionerKind(c["kind"]), c.get("pfa_code"))
-        for c in data.get("commissioners", [])
-    )
-    services: list[ServiceRecord] = []
-    for index, entry in enumerate(data.get("services", [])):
-        try:
-            services.append(record_from_dict(entry))
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"{source}: service {index} ({entry.get('id', '?')}): {exc}") from exc
-    return NationalDirectory(commissioners, tuple(services))
-
-
-def load_shipped_directory(*paths: Path) -> NationalDirectory:
-    """Everything that ships: the national file, then the local file when present (or the files given), with
-    the force areas' commissioners. Raises ``ValueError`` naming a file and entry, or an id used twice."""
-    files = paths or tuple(p for p in (NATIONAL_DIRECTORY, LOCAL_DIRECTORY) if p.exists())
-    commissioners: dict[str, Commissioner] = {c.code: c for c in AreaRegistry.default().commissioners()}
-    services: dict[str, ServiceRecord] = {}
-    for path in files:
-        part = load_national_directory(path)
-        commissioners.update((c.code, c) for c in part.commissioners)
-        for record in part.services:
-            if record.id in services:
-                raise ValueError(f"{path}: service id {record.id!r} is also used in another shipped file")
-            services[record.id] = record
-    return NationalDirectory(tuple(commissioners.values()), tuple(services.values()))
 
 
 def seed(
@@ -248,9 +206,7 @@ def _retire_unshipped(session: Session, writes: _Writes, tally: _Tally, row: Ser
 
 def seed_if_new(*, session: Session, areas: AreaGeometryLookup | None = None) -> SeedReport | None:
     """Seed a brand-new directory (no services and no history); ``None`` when the directory was used before."""
-    has_services = session.exec(select(func.count()).select_from(Service)).one() > 0
-    has_history = session.exec(select(func.count()).select_from(AuditEntry)).one() > 0
-    if has_services or has_history:
+    if directory_in_use(connection=session.connection()):
         return None
     try:
         return seed(session=session, areas=areas)
@@ -264,18 +220,8 @@ def seed_if_shipped_changed(*, session: Session, areas: AreaGeometryLookup | Non
     """Bring a seeded directory up to the shipped data (new entries, corrections, translations), leaving
     what users changed alone; ``None`` when nothing shipped changed since the last seed."""
     shipped = load_shipped_directory()
-    wanted = {record.id: content_hash(record) for record in shipped.services}
-    rows = session.exec(select(Service.id, Service.seed_hash, Service.status).where(Service.origin == SEED_ORIGIN))
-    stored: dict[str, str | None] = {}
-    still_open: set[str] = set()  # seeded rows not closed: one no longer shipped is to be retired
-    for service_id, seed_hash, status in rows:
-        stored[service_id] = seed_hash
-        if status != ServiceStatus.CLOSED.value:
-            still_open.add(service_id)
-    if not stored:
-        return None  # never seeded (a directory kept without the national entries): leave it so
-    if all(stored.get(service_id) == digest for service_id, digest in wanted.items()) and still_open <= set(wanted):
-        return None
+    if not shipped_changed(seeded_rows(connection=session.connection()), shipped_hashes(shipped)):
+        return None  # nothing shipped changed, or never seeded (a directory kept without the shipped entries)
     try:
         return seed(session=session, areas=areas, directory=shipped)
     except (IntegrityError, ChangedMeanwhile):

@@ -60,3 +60,23 @@ def test_reading_the_directory_loads_no_geometry(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert "British Transport Police" in done.stdout
     assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
+def test_show_on_a_current_directory_loads_no_orm(tmp_path: Path) -> None:
+    """A brand-new data directory is migrated and seeded (with the ORM) by the first `show`; later ones find it
+    current and read through SQLAlchemy Core alone, printing the same."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SIGNPOST_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+    env.pop("DATABASE_URL", None)
+    code = (
+        "import sys\n"
+        "from signpost.cli import app\n"
+        "try:\n    app(['services', 'show', 'galop'])\n"
+        "except SystemExit as done:\n    assert not done.code, done.code\n"
+        "print(sorted(m for m in ('sqlmodel', 'services_db.models', 'services_db.repository') if m in sys.modules),"
+        " file=sys.stderr)"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)]
+    runs.append(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env))
+    assert runs[0].stderr.strip().splitlines()[-1] != "[]"  # the first run seeded
+    assert runs[1].stderr.strip().splitlines()[-1] == "[]", runs[1].stderr
+    assert "Galop" in runs[1].stdout and runs[1].stdout == runs[0].stdout

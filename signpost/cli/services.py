@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import Session
 
 from mapping.types import (
     AreaCoverage,
@@ -19,14 +18,18 @@ from mapping.types import (
     ServiceRecord,
     ServiceStatus,
 )
-from services_db import repository
+from services_db import reading
 from services_db.convert import record_to_dict
-from services_db.models import MAX_ROW_ID
+from services_db.db import MAX_ROW_ID
+from services_db.errors import DirectoryError, ServiceNotFound
 from signpost import wiring
 from signpost.cli.console import escape, fail
 from signpost.cli.operator import operator_actor
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the ORM (repository, sessions) loads only for commands that write or read history: `list`
+    # and `show` read through services_db.reading
+    from sqlmodel import Session
+
     from mapping.coverage import AreaGeometryLookup
 
 app = typer.Typer(
@@ -57,9 +60,9 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")] = False,
 ) -> None:
     """List the services in the directory."""
-    with _session() as session:
-        records = repository.list_services(
-            session=session, status=status, kinds=kind or None, commissioner_code=commissioner
+    with wiring.database_for_reading().connect() as connection:
+        records = reading.list_services(
+            connection=connection, status=status, kinds=kind or None, commissioner_code=commissioner
         )
     if unconfirmed:
         records = [r for r in records if not r.confirmed and r.status is not ServiceStatus.CLOSED]
@@ -91,13 +94,18 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON record.")] = False,
 ) -> None:
     """Show one service in full."""
-    with _session() as session:
-        record = repository.get_service(session=session, service_id=service_id)
+    with wiring.database_for_reading().connect() as connection:
+        record = reading.get_service(connection=connection, service_id=service_id)
     if record is None:
-        fail(repository.ServiceNotFound(service_id).message)
+        fail(ServiceNotFound(service_id).message)
     if as_json:
         _print_json(record_to_dict(record))
         return
+    console.print(service_table(record))
+
+
+def service_table(record: ServiceRecord) -> Table:
+    """What `show` prints: every field of one service that has a value, one a line."""
     table = Table(title=record.name, show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -129,7 +137,7 @@ def show_command(
     for name, value in rows:
         if value:
             table.add_row(name, value if name == "caveat" else escape(value))
-    console.print(table)
+    return table
 
 
 def _translation_rows(record: ServiceRecord) -> list[tuple[str, str]]:
@@ -153,7 +161,7 @@ def seed_command(actor: ActorOption = None) -> None:
             from services_db.seed import seed as seed_directory
 
             report = seed_directory(session=session, actor=operator_actor(actor or "seed"), areas=_areas(session))
-        except repository.DirectoryError as exc:
+        except DirectoryError as exc:
             fail(exc.message)
     console.print(
         f"[green]National directory applied[/]: {len(report.created)} added, {len(report.updated)} updated, "
@@ -200,6 +208,8 @@ def history_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON entries.")] = False,
 ) -> None:
     """Every recorded change of one service: who, when, what changed."""
+    from services_db import repository
+
     with _session() as session:
         entries = repository.history(session=session, service_id=service_id)
     if not entries:
@@ -240,6 +250,8 @@ def restore_command(
     actor: ActorOption = None,
 ) -> None:
     """Bring back an earlier version of a service, saved as a new version."""
+    from services_db import repository
+
     with _session() as session:
         if not repository.history(session=session, service_id=service_id):
             fail(f"no service with id {service_id!r}: check the id with `signpost services list`")
@@ -247,7 +259,7 @@ def restore_command(
             record = repository.restore(
                 session=session, service_id=service_id, version=version, actor=_actor(actor), areas=_areas(session)
             )
-        except repository.DirectoryError as exc:
+        except DirectoryError as exc:
             fail(exc.message)
     console.print(f"[green]Restored[/] {service_id} to the content of version {version}: now version {record.version}.")
 
@@ -259,6 +271,8 @@ def verify_command(
     actor: ActorOption = None,
 ) -> None:
     """Record that a person checked the service's details (sets verified_on; confirms an unconfirmed entry)."""
+    from services_db import repository
+
     try:
         checked = date.fromisoformat(on) if on else date.today()
     except ValueError:
@@ -268,7 +282,7 @@ def verify_command(
     with _session() as session:
         try:
             record = repository.set_verified(session=session, service_id=service_id, on=checked, actor=_actor(actor))
-        except repository.DirectoryError as exc:
+        except DirectoryError as exc:
             fail(exc.message)
     console.print(
         f"[green]Verified[/] {service_id} on {record.verified_on} ({record.confirmation.value};"
@@ -282,15 +296,19 @@ def close_command(
     actor: ActorOption = None,
 ) -> None:
     """Close a service that no longer runs (kept with its history; `restore` brings it back)."""
+    from services_db import repository
+
     with _session() as session:
         try:
             record = repository.close_service(session=session, service_id=service_id, actor=_actor(actor))
-        except repository.DirectoryError as exc:
+        except DirectoryError as exc:
             fail(exc.message)
     console.print(f"[green]Closed[/] {service_id} (version {record.version}): no longer shown to anyone.")
 
 
 def _session() -> Session:
+    from sqlmodel import Session
+
     return Session(wiring.database(), expire_on_commit=False)
 
 

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import Session
 
 from signpost import wiring
 from signpost.cli.console import escape, fail
 from signpost.cli.operator import operator_actor
 
-if TYPE_CHECKING:  # the import machinery (geometry, phone numbers) loads only when a command here runs
+if TYPE_CHECKING:  # the import machinery (geometry, phone numbers) and the ORM load only when a command here runs
+    from sqlmodel import Session
+
     from mapping.coverage import AreaGeometryLookup
     from services_db.diff import ChangeSet
     from services_db.importer import ImportPlan
@@ -126,6 +127,8 @@ def import_command(
     """Import services from a file: every problem is listed at once; a real import is all or nothing."""
     if fmt not in FORMATS:
         fail(f"unknown --format {fmt!r}: use one of {', '.join(FORMATS)}")
+    from sqlmodel import Session
+
     engine = wiring.database()
     with Session(engine, expire_on_commit=False) as session:
         plan = _plan(session, file, fmt, replace_all)
@@ -158,6 +161,8 @@ def export_command(
     """Export the whole directory (every status) as CSV, GeoJSON or Open Referral UK JSON."""
     if fmt not in FILE_FORMATS:
         fail(f"unknown --format {fmt!r}: use csv, geojson or oruk")
+    from sqlmodel import Session
+
     from services_db.importer import export_directory
 
     engine = wiring.database()

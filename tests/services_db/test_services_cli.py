@@ -7,9 +7,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
 from typer.testing import CliRunner
 
-from services_db.seed import load_national_directory
+from mapping.types import ChannelKind, Confirmation
+from services_db.convert import record_to_dict
+from services_db.seed import load_national_directory, load_shipped_directory
 from signpost.cli.operator import operator_actor
 from signpost.cli.services import app
 
@@ -105,3 +109,32 @@ def test_history_table_shows_before_and_after(data_dir: Path, tmp_path: Path) ->
 def test_restore_of_an_unknown_id_says_so(data_dir: Path) -> None:
     code, out = run("restore", "no-such-service", "--version", "1")
     assert code == 2 and "no service with id 'no-such-service'" in out and "signpost services list" in out
+
+
+def test_show_prints_what_the_orm_record_prints(cli_database: Engine) -> None:
+    """`show` reads a current directory without the ORM: byte for byte what the repository's record prints,
+    for entries with hours, several phones, strands, unconfirmed flags, Welsh text and caveats."""
+    from services_db import repository
+    from signpost import wiring
+    from signpost.cli import services
+
+    assert run("show", "galop")[0] == 0  # a brand-new directory: migrated and seeded first
+    records = load_shipped_directory().services
+    picks = {
+        next(r.id for r in records if r.hours.to_text()),
+        next(r.id for r in records if sum(c.kind is ChannelKind.PHONE for c in r.channels) > 1),
+        next(r.id for r in records if len(r.strands) > 1),
+        next(r.id for r in records if r.confirmation is Confirmation.UNCONFIRMED),
+        next(r.id for r in records if "cy" in r.translations),
+        next(r.id for r in records if r.caveat),
+    }
+    with Session(wiring.database(), expire_on_commit=False) as session:
+        expected = {i: repository.get_service(session=session, service_id=i) for i in picks}
+    for service_id, record in expected.items():
+        assert record is not None
+        with services.console.capture() as printed:
+            services.console.print(services.service_table(record))
+        code, out = run("show", service_id)
+        assert code == 0 and out == printed.get(), service_id
+        code, out = run("show", service_id, "--json")
+        assert code == 0 and json.loads(out) == record_to_dict(record)
