@@ -6,7 +6,9 @@
 2. Round trips over HTTP through the Telegram Bot API emulator on loopback: ``signpost bot`` runs as its own
    process (long polling); first one user alone, then 200 users at once, each scripted through a short
    conversation (/start, Find help, a postcode, Menu). The baseline, in the same run, is a scripted bot that
-   answers each step with one canned message (no engine, no database): the emulator's own ceiling. Prints
+   answers each step with one canned message (no engine, no database): the emulator's own ceiling. Each bot is
+   measured in its steady state: after one warm-up user, the bench waits until the bot is idle (start-up work
+   such as Signpost's lookup indexes done; under 5% of a core over half a second, at most a minute). Prints
    p50/p95/p99, lost round trips, how many messages a step brought and the ratios. Skipped, with the reason,
    when node or the emulator's npm packages are missing (``SIGNPOST_TG_EMULATOR_NODE_PATH``, as for the tests).
 
@@ -368,6 +370,30 @@ app.run_polling()
 """
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """The process's CPU time so far (Linux), or None where /proc cannot tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _until_idle(pid: int, *, timeout: float = 60.0) -> None:
+    """Wait until the bot uses under 5% of a core over half a second (start-up work done), as long as
+    ``timeout``; the same for both bots, so each is measured in its steady state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = _cpu_seconds(pid)
+        time.sleep(0.5)
+        after = _cpu_seconds(pid)
+        if before is None or after is None:
+            time.sleep(2.0)  # no /proc: a fixed pause instead
+            return
+        if after - before < 0.025:
+            return
+
+
 def _round_trips(
     bot_command: list[str], users: int, rounds: int, bot_env: dict[str, str], node: str, modules: Path
 ) -> tuple[list[float], list[float], int, float, float]:
@@ -391,6 +417,7 @@ def _round_trips(
     try:
         bot = _start(bot_command, env, "running", 120, bot_log)
         asyncio.run(_run_users(url, token, 1, 900_000, TgUser))  # warm up (the first lookups load tables)
+        _until_idle(bot.pid)  # and what either bot still does after starting (Signpost: its lookup indexes)
         single: list[float] = []
         for round_ in range(rounds * 5):
             single += asyncio.run(_run_users(url, token, 1, 910_000 + round_, TgUser))[0]

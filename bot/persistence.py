@@ -37,12 +37,13 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, Engine, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, RootTransaction, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -60,6 +61,7 @@ __all__ = [
     "ConversationStore",
     "NoteCarrier",
     "NoteSeal",
+    "OpenTurn",
     "chat_key_secret",
 ]
 
@@ -256,26 +258,71 @@ class ConversationStore:
 
         ``before_commit(turn)`` is called once the turn is written, before the commit, which waits for it to
         return; only where the read and the write share one transaction (PostgreSQL). The Telegram adapter uses
-        it to commit only once the reply is on its way (see ``bot.adapters.telegram._Hold``).
+        it to commit only once the reply is on its way (see ``bot.adapters.telegram._Hold``). The signposting
+        count is written after it returns, so the count's row (shared by everyone signposted to the same area)
+        stays locked for the commit only, not for the wait.
         """
+        opened = self.open_turn(chat_id, handle, fresh=fresh, update_id=update_id, remember=remember)
+        try:
+            if before_commit is not None and opened.open:
+                before_commit(opened.turn)
+        except BaseException:
+            opened.rollback()
+            raise
+        opened.commit()
+        return opened.turn
+
+    def open_turn(
+        self,
+        chat_id: int,
+        handle: Callable[[Conversation], Turn],
+        *,
+        fresh: Callable[[], Conversation] = Conversation.new,
+        update_id: int | None = None,
+        remember: Callable[[Turn], Iterable[int]] | None = None,
+    ) -> OpenTurn:
+        """:meth:`apply` with its transaction left open where the read and the write share one (PostgreSQL):
+        nobody else sees the step, or the update taken, until the caller commits it (:meth:`OpenTurn.commit`,
+        from any thread, once). Elsewhere (SQLite) the turn comes back committed.
+
+        Its connection stays out of the pool meanwhile, but no thread waits: the Telegram adapter commits once
+        its reply is on its way (see ``bot.adapters.telegram._Prepared``). The signposting count is written at
+        the commit, so the count's row (shared by everyone signposted to the same area) stays locked for the
+        commit only, not for the wait."""
         key = self.keyer(chat_id)
         for _ in range(self.max_attempts):
+            if self.engine.dialect.name != "postgresql":
+                # (Not on SQLite, where a read transaction that later writes can be refused instead of waiting.)
+                try:
+                    return OpenTurn(self._turn(None, chat_id, key, handle, fresh, update_id, remember))
+                except (_Clash, IntegrityError):
+                    continue
+            # One transaction for the read and the write: half the round trips of two.
+            conn = self.engine.connect()
+            transaction = conn.begin()
             try:
-                if self.engine.dialect.name == "postgresql":
-                    # One transaction for the read and the write: half the round trips of two. (Not on SQLite,
-                    # where a read transaction that later writes can be refused instead of waiting its turn.)
-                    with self.engine.begin() as conn:
-                        # A step need not wait for the disk: a server crash may lose the last fraction of a
-                        # second of steps (never corrupts). A /forget turns the full wait back on.
-                        conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                        turn = self._turn(conn, chat_id, key, handle, fresh, update_id, remember)
-                        if before_commit is not None:
-                            before_commit(turn)
-                        return turn
-                return self._turn(None, chat_id, key, handle, fresh, update_id, remember)
+                # A step need not wait for the disk: a server crash may lose the last fraction of a second of
+                # steps (never corrupts). A /forget turns the full wait back on.
+                conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                turn = self._turn(conn, chat_id, key, handle, fresh, update_id, remember, count=False)
             except (_Clash, IntegrityError):
+                _close(conn, transaction, commit=False)
                 continue
+            except BaseException:
+                _close(conn, transaction, commit=False)
+                raise
+            return OpenTurn(turn, partial(self._finish, conn, transaction, turn))
         raise ConcurrentTurns(f"conversation kept changing during {self.max_attempts} attempts")
+
+    def _finish(self, conn: Connection, transaction: RootTransaction, turn: Turn, commit: bool) -> None:
+        """End an open turn: its signposting count and the commit, or a rollback; the connection goes back."""
+        if commit:
+            try:
+                self._count(conn, turn)
+            except BaseException:
+                _close(conn, transaction, commit=False)
+                raise
+        _close(conn, transaction, commit=commit)
 
     def _turn(
         self,
@@ -286,9 +333,12 @@ class ConversationStore:
         fresh: Callable[[], Conversation],
         update_id: int | None,
         remember: Callable[[Turn], Iterable[int]] | None,
+        *,
+        count: bool = True,
     ) -> Turn:
         """Load, run and write one turn, on ``conn`` or (without) in connections of its own; raises _Clash or
-        IntegrityError when another worker wrote the chat meanwhile."""
+        IntegrityError when another worker wrote the chat meanwhile. ``count``: its signposting count too (else
+        the caller writes it with :meth:`_count`, in the same transaction)."""
         loaded = self._load(key, conn)
         if update_id is not None and update_id in loaded.updates:
             raise AlreadyTaken(loaded.conversation if loaded.live else fresh())
@@ -301,6 +351,8 @@ class ConversationStore:
         with nullcontext(conn) if conn is not None else self.engine.begin() as writing:
             self._write(writing, key, loaded.version, turn, note, updates)
             self._insert_messages(writing, key, ids)
+            if count:
+                self._count(writing, turn)
         return turn
 
     def forget(self, chat_id: int) -> bool:
@@ -321,9 +373,20 @@ class ConversationStore:
                 conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
             self._insert_messages(conn, self.keyer(chat_id), ids)
 
+    def remember_many(self, message_ids: Mapping[int, Iterable[int]]) -> None:
+        """:meth:`remember_messages` for several chats at once, in one transaction."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            keyed = {(self.keyer(chat_id), int(i)) for chat_id, ids in message_ids.items() for i in ids}
+            self._insert_rows(conn, sorted(keyed))
+
     def _insert_messages(self, conn: Connection, key: str, ids: Iterable[int]) -> None:
+        self._insert_rows(conn, [(key, int(i)) for i in ids])
+
+    def _insert_rows(self, conn: Connection, keyed: Iterable[tuple[str, int]]) -> None:
         now = self.clock()
-        rows = [{"chat_key": key, "message_id": int(i), "sent_at": now} for i in ids]
+        rows = [{"chat_key": key, "message_id": i, "sent_at": now} for key, i in keyed]
         if not rows:
             return
         if conn.dialect.name == "postgresql":
@@ -432,9 +495,47 @@ class ConversationStore:
                 )
                 if result.rowcount != 1:
                     raise _Clash
+
+    def _count(self, conn: Connection, turn: Turn) -> None:
+        """The turn's signposting count (if it signposted), in ``conn``'s transaction."""
         if turn.outcome is not None:
             with Session(bind=conn) as session:  # joins this connection's transaction
-                _record(session, turn, now)
+                _record(session, turn, self.clock())
+
+
+@dataclass
+class OpenTurn:
+    """A stored turn whose transaction may still be open (see :meth:`ConversationStore.open_turn`)."""
+
+    turn: Turn
+    _finish: Callable[[bool], None] | None = None
+
+    @property
+    def open(self) -> bool:
+        """Whether the transaction still waits for :meth:`commit` or :meth:`rollback`."""
+        return self._finish is not None
+
+    def commit(self) -> None:
+        """Commit (once; later calls, and calls on a committed turn, do nothing)."""
+        finish, self._finish = self._finish, None
+        if finish is not None:
+            finish(True)
+
+    def rollback(self) -> None:
+        """Roll back: the step, and the update taken, are as if never run."""
+        finish, self._finish = self._finish, None
+        if finish is not None:
+            finish(False)
+
+
+def _close(conn: Connection, transaction: RootTransaction, *, commit: bool) -> None:
+    try:
+        if commit:
+            transaction.commit()
+        else:
+            transaction.rollback()
+    finally:
+        conn.close()
 
 
 class _Clash(Exception):

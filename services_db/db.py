@@ -69,7 +69,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    # The bot keeps a connection per turn whose reply is on its way (its transaction committed once the reply's
+    # first request is written): room for its store threads and the turns in flight.
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=30)
 
 
 def alembic_config(engine: Engine) -> Config:

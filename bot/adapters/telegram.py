@@ -24,13 +24,12 @@ import html
 import json
 import logging
 import signal
-import threading
 import time
 import traceback
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache, partial
@@ -77,7 +76,7 @@ from bot.engine import (
     looks_urgent,
     parse_command,
 )
-from bot.persistence import DELETABLE_FOR, AlreadyTaken, ConversationStore
+from bot.persistence import DELETABLE_FOR, AlreadyTaken, ConversationStore, OpenTurn
 from bot.render import TELEGRAM_LIMIT, KeyboardRow, Rendered, render_label, render_turn, split_text
 
 __all__ = [
@@ -304,39 +303,45 @@ def _reply_actions() -> dict[str, str]:
 
 # How long a held transaction waits for the reply's first request to be written before committing anyway.
 HOLD_S = 10.0
+COMMIT_THREADS = 2  # threads that commit held turns (each a COMMIT, and a signposting count if any)
 # Set while answering "I'm in danger": the Bot API calls skip the queue (see _BoundedRequest).
 _URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("_URGENT", default=False)
+# Set while sending a turn's second message and after: it goes before any turn's first (see _Slots).
+_FOLLOW_UP: contextvars.ContextVar[bool] = contextvars.ContextVar("_FOLLOW_UP", default=False)
+# A slot taken ahead for the current task's next Bot API call (see _BoundedRequest.reserved).
+_RESERVED: contextvars.ContextVar[_Reservation | None] = contextvars.ContextVar("_RESERVED", default=None)
 # Called once the body of the current task's next Bot API request has been written to the socket.
 _ON_WRITTEN: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("_ON_WRITTEN", default=None)
 
 
 class _Hold:
-    """A turn's database transaction (PostgreSQL: the read and the write share one) kept open, in the store's
-    thread, until the first request of its reply has been written to Telegram's socket, then committed.
+    """A turn's database transaction (PostgreSQL: the read and the write share one) kept open until the first
+    request of its reply has been written to Telegram's socket, then committed.
 
     A worker killed before that write leaves nothing taken: the update is delivered again and answered in full
     by whoever gets it. Killed after it, the update is taken and its reply on its way (written bytes still go
     out when a process dies), so a redelivery is not answered twice. What is left between the two is the time
-    for the store's thread to send COMMIT, not a round trip."""
+    for a commit thread to send COMMIT, not a round trip. No thread waits meanwhile: the open transaction waits
+    in its connection, and :meth:`release` (on the event loop) hands the commit to the commit threads."""
 
-    def __init__(self, ready: asyncio.Future[Turn]) -> None:
-        self.ready = ready
-        self._released = threading.Event()
-
-    def wait(self, loop: asyncio.AbstractEventLoop, turn: Turn) -> None:
-        """In the store's thread, before the commit: hand the turn to the event loop, wait for the write."""
-        loop.call_soon_threadsafe(self._hand_over, turn)
-        if not self._released.wait(HOLD_S):
-            log.warning("a reply took over %.0f s to start; its turn is committed anyway", HOLD_S)
-
-    def _hand_over(self, turn: Turn) -> None:
-        if not self.ready.done():
-            self.ready.set_result(turn)
+    def __init__(self, opened: OpenTurn, commit_in: Callable[[Callable[[], None]], asyncio.Future[None]]) -> None:
+        self.opened = opened
+        self._commit_in = commit_in
+        self.committing: asyncio.Future[None] | None = None
+        self._late = asyncio.get_running_loop().call_later(HOLD_S, self._too_late) if opened.open else None
 
     def release(self) -> None:
-        if not self._released.is_set():
-            self._released.set()
-            time.sleep(0)  # give up the GIL: the store's thread sends COMMIT now
+        """Commit now (once): the reply's first request is written, or the turn ended without one."""
+        if self._late is not None:
+            self._late.cancel()
+            self._late = None
+        if self.committing is None and self.opened.open:
+            self.committing = self._commit_in(self.opened.commit)
+
+    def _too_late(self) -> None:
+        log.warning("a reply took over %.0f s to start; its turn is committed anyway", HOLD_S)
+        self._late = None
+        self.release()
 
 
 def _release_now() -> None:
@@ -359,11 +364,56 @@ async def _on_request(request: httpx.Request) -> None:
     request.extensions["trace"] = trace
 
 
+class _Slots:
+    """At most ``size`` holders at once, first come first served, except that a turn's second message and after,
+    and a button's answer (:data:`_FOLLOW_UP`), go before any turn's first: a turn under way is not queued again
+    behind everyone else's.
+    ``acquire``/``release`` as :class:`asyncio.Semaphore`."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+
+    async def acquire(self) -> None:
+        if self._free > 0 and not (self._waiting[0] or self._waiting[1]):
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._waiting[0 if _FOLLOW_UP.get() else 1]
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot just as it was cancelled: pass it on
+                self.release()
+            else:
+                with suppress(ValueError):
+                    queue.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        for queue in self._waiting:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._free += 1
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self.release()
+
+
 class _BoundedRequest(HTTPXRequest):
     """python-telegram-bot's HTTP layer with at most :data:`HTTP_CONNECTIONS` Bot API calls in flight; the rest
     wait their turn here, first come first served. Without the bound, hundreds of people at once meant hundreds
     of requests queued inside httpcore, which checks every queued request against every connection (each check a
-    system call) whenever one starts or ends: more CPU than the rest of a turn.
+    system call) whenever one starts or ends: more CPU than the rest of a turn. A turn's later messages go before
+    any turn's first (see :class:`_Slots`), and a turn takes its first slot before its store call (see
+    :meth:`reserved`).
 
     The danger screen does not wait: its calls go straight out, on connections kept for them."""
 
@@ -371,39 +421,72 @@ class _BoundedRequest(HTTPXRequest):
         hooks = {"event_hooks": {"request": [_on_request]}}
         connections = HTTP_CONNECTIONS + HTTP_URGENT_CONNECTIONS
         super().__init__(connection_pool_size=connections, read_timeout=20, pool_timeout=30, httpx_kwargs=hooks)
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: _Slots | None = None
 
     @property
-    def slots(self) -> asyncio.Semaphore:
+    def slots(self) -> _Slots:
         if self._slots is None:
-            self._slots = asyncio.Semaphore(HTTP_CONNECTIONS)
+            self._slots = _Slots(HTTP_CONNECTIONS)
         return self._slots
 
     async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         if _URGENT.get():
             return await super().do_request(*args, **kwargs)
+        reserved = _RESERVED.get()
+        if reserved is not None and reserved.take():  # the slot reserved for the task's first call
+            try:
+                return await super().do_request(*args, **kwargs)
+            finally:
+                self.slots.release()
         async with self.slots:
             return await super().do_request(*args, **kwargs)
+
+    @asynccontextmanager
+    async def reserved(self) -> AsyncIterator[None]:
+        """Take a slot now for the task's next Bot API call (given back at the end if no call used it).
+
+        A turn takes its slot before its store call, so that its transaction, held open until its first request
+        is written (see :class:`_Hold`), does not also wait behind everyone else's calls: a held transaction
+        keeps a database connection, and locks its conversation's row."""
+        await self.slots.acquire()
+        reservation = _Reservation()
+        token = _RESERVED.set(reservation)
+        try:
+            yield
+        finally:
+            _RESERVED.reset(token)
+            if reservation.take():
+                self.slots.release()
+
+
+class _Reservation:
+    """A slot of :class:`_Slots` held for a task's next call, used once."""
+
+    def __init__(self) -> None:
+        self._held = True
+
+    def take(self) -> bool:
+        held, self._held = self._held, False
+        return held
 
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A stored turn ready to send: ``committing`` is the store call still finishing (None: already done)."""
+    """A stored turn ready to send, its transaction perhaps still open (see :class:`_Hold`)."""
 
     turn: Turn
     previous: State | None
     marked: bool
     outbound: list[_Outbound] | None
     hold: _Hold
-    committing: asyncio.Future[Turn] | None
 
     async def commit(self) -> None:
         """Release the transaction (if the reply never wrote anything) and wait for its commit."""
         self.hold.release()
-        if self.committing is None:
+        if self.hold.committing is None:
             return
         try:
-            await self.committing
+            await self.hold.committing
         except Exception as exc:  # the reply went out; the next turn starts from the state before this one
             log.warning("a turn was answered but not stored: %s", type(exc).__name__)
 
@@ -440,23 +523,32 @@ class VictimBot:
     danger_deadline
         Seconds the danger screen waits for the stored turn before answering without it.
     store_threads
-        Threads for store calls (a chat waiting on a locked row holds one).
+        Threads for store calls (a chat waiting on a locked row holds one). Few: no thread waits for a reply to
+        go out (see :class:`_Hold`), and every thread more that is ready to run takes turns with the event loop
+        for the interpreter lock, which under load cost more than the calls themselves.
     """
 
     engine: Engine
     store: ConversationStore
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(RateLimit()))
     danger_deadline: float = DANGER_DEADLINE_S
-    store_threads: int = 32
+    store_threads: int = 8
     _chat_locks: dict[int, tuple[asyncio.Lock, int]] = field(default_factory=dict, init=False, repr=False)
     # The language each recent chat last used (an enum value; memory only), for answers that cannot wait.
     _languages: OrderedDict[int, Language] = field(default_factory=OrderedDict, init=False, repr=False)
     _recent_ids: OrderedDict[int, deque[tuple[int, float]]] = field(default_factory=OrderedDict, init=False, repr=False)
     _executor: ThreadPoolExecutor = field(init=False, repr=False)
+    _committer: ThreadPoolExecutor = field(init=False, repr=False)
     _background: set[asyncio.Future[Any]] = field(default_factory=set, init=False, repr=False)
+    # Message ids of replies sent, per chat, waiting to be stored (see _store_later), and the write under way.
+    _unstored: dict[int, list[int]] = field(default_factory=dict, init=False, repr=False)
+    _storing: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
+    _writing: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=self.store_threads, thread_name_prefix="signpost-store")
+        # Commits of held turns (see _Hold): never queued behind other turns' store calls.
+        self._committer = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="signpost-commit")
 
     def handlers(self) -> list[Any]:
         private = filters.ChatType.PRIVATE
@@ -466,8 +558,13 @@ class VictimBot:
         ]
 
     async def close(self) -> None:
-        """Let go of the store threads (a thread stuck on a dead database is abandoned, not waited for)."""
+        """Store the message ids still waiting (a few seconds at most), then let go of the store threads (a thread
+        stuck on a dead database is abandoned, not waited for)."""
+        if self._storing is not None:
+            with suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._storing), WIPE_WAIT_S)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._committer.shutdown(wait=False, cancel_futures=True)
 
     async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A message from the person: text, a command, a location or something the bot cannot read."""
@@ -521,6 +618,15 @@ class VictimBot:
             await _answer(update.callback_query)
 
     # --- internals --------------------------------------------------------------------------------------
+
+    def _commit(self, commit: Callable[[], None]) -> asyncio.Future[None]:
+        """Run a held turn's commit in the commit threads (see :class:`_Hold`)."""
+        return asyncio.get_running_loop().run_in_executor(self._committer, commit)
+
+    def _roll_back(self, opening: asyncio.Future[OpenTurn]) -> None:
+        """Roll back a turn opened for an update whose handling was cancelled meanwhile."""
+        if not opening.cancelled() and opening.exception() is None:
+            self._committer.submit(opening.result().rollback)
 
     async def _off_loop(self, function: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         """Run a (blocking) store call in the store's threads, never on the event loop."""
@@ -599,42 +705,57 @@ class VictimBot:
         async with self._one_at_a_time(chat.id):
             if race is None and not await self._allowed(update, context, event):
                 return
-            try:
-                prepared = await self._stored_turn(update, event)
-            except Exception:
-                if race is None and _is_leave(event):
-                    # Leaving must work with the database down too: wipe what this worker knows of the chat.
-                    log.warning("quick exit without the database; the stored state expires on its own")
-                    fallback = self.engine.handle(Conversation.new(self._language(update)), event)
-                    await self._show(update, context, fallback, None, query=query)
-                    return
-                if race is None:
-                    raise
-                if not race.computed.done():
-                    race.computed.set_result(False)  # the danger screen goes out from the catalogue
+            async with _slot_for_reply(context.bot):
+                await self._turn_in_order(update, context, event, query=query, race=race)
+
+    async def _turn_in_order(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        event: Event,
+        *,
+        query: CallbackQuery | None,
+        race: _DangerRace | None,
+    ) -> None:
+        """The turn, under its chat's lock: stored, then shown; its transaction held until the reply is written."""
+        chat = update.effective_chat
+        assert chat is not None
+        try:
+            prepared = await self._stored_turn(update, event)
+        except Exception:
+            if race is None and _is_leave(event):
+                # Leaving must work with the database down too: wipe what this worker knows of the chat.
+                log.warning("quick exit without the database; the stored state expires on its own")
+                fallback = self.engine.handle(Conversation.new(self._language(update)), event)
+                await self._show(update, context, fallback, None, query=query)
+                return
+            if race is None:
                 raise
+            if not race.computed.done():
+                race.computed.set_result(False)  # the danger screen goes out from the catalogue
+            raise
+        try:
+            turn = prepared.turn
+            if race is not None:
+                if not race.computed.done():
+                    race.computed.set_result(True)
+                if race.answered and turn.conversation.state is State.DANGER:
+                    return  # the catalogue's danger screen already said it
+            token = _ON_WRITTEN.set(prepared.hold.release)  # the first request of the reply on the wire
             try:
-                turn = prepared.turn
-                if race is not None:
-                    if not race.computed.done():
-                        race.computed.set_result(True)
-                    if race.answered and turn.conversation.state is State.DANGER:
-                        return  # the catalogue's danger screen already said it
-                token = _ON_WRITTEN.set(prepared.hold.release)  # the first request of the reply on the wire
-                try:
-                    await self._show(
-                        update,
-                        context,
-                        turn,
-                        prepared.previous,
-                        query=query,
-                        marked=prepared.marked,
-                        outbound=prepared.outbound,
-                    )
-                finally:
-                    _ON_WRITTEN.reset(token)
+                await self._show(
+                    update,
+                    context,
+                    turn,
+                    prepared.previous,
+                    query=query,
+                    marked=prepared.marked,
+                    outbound=prepared.outbound,
+                )
             finally:
-                await prepared.commit()
+                _ON_WRITTEN.reset(token)
+        finally:
+            await prepared.commit()
 
     @asynccontextmanager
     async def _one_at_a_time(self, chat_id: int) -> AsyncIterator[None]:
@@ -706,35 +827,24 @@ class VictimBot:
             marked.append(True)
             return (incoming,)
 
-        loop = asyncio.get_running_loop()
-        hold = _Hold(loop.create_future())
         language_code = update.effective_user.language_code if update.effective_user else None
         fresh = partial(Conversation.new, _app_language(language_code))
-        applying = asyncio.ensure_future(
+        opening = asyncio.ensure_future(
             self._off_loop(
-                self.store.apply,
-                chat.id,
-                handle,
-                fresh=fresh,
-                update_id=update.update_id,
-                remember=remember,
-                before_commit=partial(hold.wait, loop),
+                self.store.open_turn, chat.id, handle, fresh=fresh, update_id=update.update_id, remember=remember
             )
         )
         try:
-            await asyncio.wait((applying, hold.ready), return_when=asyncio.FIRST_COMPLETED)
-            if hold.ready.done():
-                turn = hold.ready.result()
-                prepared = _Prepared(turn, previous[0], bool(marked), outbound[0], hold, applying)
-            else:
-                turn = applying.result()
-                prepared = _Prepared(turn, previous[0], bool(marked), outbound[0], hold, None)
+            opened = await asyncio.shield(opening)
         except AlreadyTaken as taken:
             turn = await self._replay(update, taken.conversation)
-            prepared = _Prepared(turn, None, False, None, hold, None)
-        except BaseException:
-            hold.release()
+            prepared = _Prepared(turn, None, False, None, _Hold(OpenTurn(turn), self._commit))
+        except asyncio.CancelledError:
+            opening.add_done_callback(self._roll_back)  # an open transaction nobody will send a reply for
             raise
+        else:
+            turn = opened.turn
+            prepared = _Prepared(turn, previous[0], bool(marked), outbound[0], _Hold(opened, self._commit))
         self._remember_language(chat.id, turn.conversation.language)
         return prepared
 
@@ -773,6 +883,8 @@ class VictimBot:
             # (in a context of its own: its request is not the one that releases the turn's transaction)
             own = contextvars.copy_context()
             own.run(_ON_WRITTEN.set, None)
+            own.run(_RESERVED.set, None)  # nor does it take the slot reserved for the reply,
+            own.run(_FOLLOW_UP.set, True)  # but it goes before other turns' first calls, as the turn is under way
             answering = asyncio.create_task(_answer(query), context=own)
             await asyncio.sleep(0)  # let the answer go out first
         try:
@@ -811,7 +923,8 @@ class VictimBot:
         before_last = None if marked else partial(self._remember, update)  # marked: kept with the state already
         sent = await _deliver(context.bot, chat.id, outbound, before_last=before_last)
         if sent:
-            await self._keep_ids(chat.id, [sent[-1].message_id])
+            self._note_ids(chat.id, [sent[-1].message_id])
+            self._store_later(chat.id, [sent[-1].message_id])
 
     def _note_ids(self, chat_id: int, ids: Sequence[int]) -> None:
         """The chat's message ids in this worker's memory too (numbers only, bounded), so a quick exit still
@@ -842,6 +955,23 @@ class VictimBot:
         except Exception as exc:
             log.warning("message ids not stored: %s", type(exc).__name__)
 
+    def _store_later(self, chat_id: int, ids: Sequence[int]) -> None:
+        """Store message ids after the turn, in one transaction with other chats' (the ids are in this worker's
+        memory already, so a quick exit here deletes them meanwhile): the turn does not wait, and under load one
+        write carries many turns' ids. While one write runs, the next ids gather for the one after."""
+        self._unstored.setdefault(chat_id, []).extend(ids)
+        if self._storing is None or self._storing.done():
+            self._storing = asyncio.ensure_future(self._store_unstored())
+
+    async def _store_unstored(self) -> None:
+        while self._unstored:
+            batch, self._unstored = self._unstored, {}
+            self._writing = asyncio.ensure_future(self._off_loop(self.store.remember_many, batch))
+            try:
+                await self._writing
+            except Exception as exc:  # the replies went out: logged, not apologised for
+                log.warning("message ids not stored: %s", type(exc).__name__)
+
     async def _wipe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Delete the chat from the person's phone: every message of it the bot knows (theirs and its own, under
         48 hours old, as Telegram allows), in batches of at most 100 ids."""
@@ -849,7 +979,10 @@ class VictimBot:
         assert chat is not None
         now = time.monotonic()
         ids = {i for i, at in self._recent_ids.pop(chat.id, ()) if now - at < DELETABLE_FOR.total_seconds()}
+        self._unstored.pop(chat.id, None)  # in memory too: deleted below, never stored
         try:
+            if self._writing is not None and not self._writing.done():  # this chat's ids may be in it
+                await asyncio.wait((self._writing,), timeout=WIPE_WAIT_S)
             ids |= set(await asyncio.wait_for(self._off_loop(self.store.take_messages, chat.id), WIPE_WAIT_S))
         except Exception as exc:  # the database is down: what this worker remembers still goes
             log.warning("stored message ids unavailable for a quick exit: %s", type(exc).__name__)
@@ -949,21 +1082,40 @@ async def _deliver(
     """Send a turn's messages in order, each retried (see :func:`_send`). If one still fails, the turn's last
     message (the one with the buttons) is still tried, so the person is never left on half a screen without a
     way on; then the error is raised for the apology. ``before_last`` is awaited with what was sent so far just
-    before the last message goes."""
+    before the last message goes. The second message and after go before other turns' first (see :class:`_Slots`)."""
     sent: list[Message] = []
     for index, item in enumerate(outbound):
-        if index == len(outbound) - 1 and before_last is not None:
+        last = index == len(outbound) - 1
+        if last and before_last is not None:
             await before_last(sent)
         try:
-            sent.append(await _send(bot, chat_id, item))
+            sent.append(await _send_part(bot, chat_id, item, follow_up=index > 0))
         except TelegramError:
-            if index < len(outbound) - 1:
+            if not last:
                 try:
-                    sent.append(await _send(bot, chat_id, outbound[-1]))
+                    sent.append(await _send_part(bot, chat_id, outbound[-1], follow_up=True))
                 except TelegramError as exc:
                     log.warning("the end of a turn could not be sent either: %s", type(exc).__name__)
             raise
     return sent
+
+
+async def _send_part(bot: Bot, chat_id: int, item: _Outbound, *, follow_up: bool) -> Message:
+    """:func:`_send` as part of a turn: ``follow_up`` when it is not the turn's first message."""
+    following = _FOLLOW_UP.set(follow_up)
+    try:
+        return await _send(bot, chat_id, item)
+    finally:
+        _FOLLOW_UP.reset(following)
+
+
+def _slot_for_reply(bot: Bot) -> AbstractAsyncContextManager[None]:
+    """A Bot API slot reserved for the turn's reply (see :meth:`_BoundedRequest.reserved`); none for the danger
+    screen (its calls do not queue) or another HTTP layer."""
+    request = bot.request
+    if _URGENT.get() or not isinstance(request, _BoundedRequest):
+        return nullcontext()
+    return request.reserved()
 
 
 def _is_danger(event: Event) -> bool:

@@ -214,6 +214,40 @@ def test_the_signposting_count_lands_with_the_state_once(
     assert {r.strand: r.count for r in rows} == {"race": 1, "any": 1}
 
 
+def test_people_signposted_to_the_same_area_at_once_hold_their_turns_open_together(
+    store: ConversationStore, engine: Engine
+) -> None:
+    """Open turns (PostgreSQL: committed once each reply is on its way) of two people signposted to the same area
+    are both open at once: the shared count's row is written at the commit, so the second is not held up by
+    the first (both are opened in this one thread: were the count written with the step, the second would wait
+    for good on the first's row lock). A rolled back turn leaves nothing: not its step, not its count, not its
+    update id."""
+    outcome = SignpostingOutcome("E08000035", "E23000010", frozenset({Strand.RACE}), "matched_local")
+
+    def signposted(conversation: Conversation) -> Turn:
+        return Turn(conversation.but(state=State.RESULTS), (), outcome=outcome)
+
+    first = store.open_turn(CHAT, signposted, update_id=1)
+    second = store.open_turn(CHAT + 1, signposted, update_id=2)
+    third = store.open_turn(CHAT + 2, signposted, update_id=3)
+    assert first.open == second.open == third.open == (engine.dialect.name == "postgresql")
+    other = ConversationStore(engine, keyer=store.keyer, ttl=store.ttl, clock=store.clock)
+    if engine.dialect.name == "postgresql":
+        assert other.load(CHAT) is None  # not committed yet
+    second.commit()
+    first.commit()
+    third.rollback()
+    first.commit()  # once only
+    with Session(engine) as session:
+        rows = signposting_counts(session=session, suppress_under=1, group_by=("strand",))
+    expected = 2 if engine.dialect.name == "postgresql" else 3  # SQLite's turns come back committed
+    assert {r.strand: r.count for r in rows} == {"race": expected, "any": expected}
+    assert other.load(CHAT).state is State.RESULTS  # type: ignore[union-attr]
+    if engine.dialect.name == "postgresql":
+        assert other.load(CHAT + 2) is None
+        assert other.apply(CHAT + 2, signposted, update_id=3).conversation.state is State.RESULTS  # not taken
+
+
 def test_an_unreadable_stored_state_starts_afresh(store: ConversationStore, engine: Engine) -> None:
     store.apply(CHAT, _to(State.HELP))  # type: ignore[arg-type]
     with engine.begin() as conn:
