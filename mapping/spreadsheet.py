@@ -1,4 +1,5 @@
-"""CSV cells that a spreadsheet will not run: every CSV the project writes goes through :func:`csv_writer`.
+"""Cells that a spreadsheet will not run: every CSV the project writes goes through :func:`csv_writer`, every
+text cell of an xlsx workbook through :func:`xlsx_text_cell`.
 
 Excel, LibreOffice and Google Sheets treat a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
 return as a formula (OWASP "CSV injection"). A written cell starting with one of those, other than a plain
@@ -13,11 +14,20 @@ import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-__all__ = ["FORMULA_STARTS", "SafeWriter", "csv_writer", "is_formula", "restore_cell", "safe_cell"]
+__all__ = [
+    "FORMULA_STARTS",
+    "SafeWriter",
+    "csv_writer",
+    "is_formula",
+    "restore_cell",
+    "safe_cell",
+    "xlsx_text_cell",
+]
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _MARK = "'"
+_XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # not allowed in an xlsx file's XML
 _FIRST = frozenset((*FORMULA_STARTS, _MARK))  # a cell starting otherwise is never a formula (the fast path)
 
 
@@ -66,3 +76,15 @@ class SafeWriter:
 def csv_writer(handle: _Writable, **options: Any) -> SafeWriter:
     """A CSV writer that neutralises formula cells (see the module docstring); options as for ``csv.writer``."""
     return SafeWriter(handle, **options)
+
+
+def xlsx_text_cell(sheet: Any, value: str) -> Any:
+    """A write-only openpyxl cell holding ``value`` as text: neutralised as :func:`safe_cell` does for CSV, stored
+    as a string (openpyxl would otherwise store a value starting with ``=`` as a live formula), and without the
+    control characters XML cannot hold (openpyxl refuses them)."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=None)
+    cell.value = safe_cell(_XLSX_ILLEGAL.sub("\ufffd", value))
+    cell.data_type = "s"
+    return cell

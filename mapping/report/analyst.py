@@ -17,7 +17,7 @@ import shapely
 
 from mapping.gaps import ANY
 from mapping.report.context import ReportContext
-from mapping.spreadsheet import csv_writer
+from mapping.spreadsheet import csv_writer, xlsx_text_cell
 
 __all__ = ["wide_rows", "write_geopackage", "write_lsoa_csv", "write_wide_csv", "write_workbook"]
 
@@ -151,7 +151,6 @@ def _readme(context: ReportContext) -> list[tuple[str, str]]:
 def write_workbook(context: ReportContext, path: Path) -> Path:
     """``coverage.xlsx``: README (method, vintages, attribution, command, version), then PFA, LAD and Gaps."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
@@ -165,12 +164,12 @@ def write_workbook(context: ReportContext, path: Path) -> Path:
             ws.column_dimensions[get_column_letter(i)].width = width
         heading = []
         for name in header:
-            cell = WriteOnlyCell(ws, value=name)
+            cell = xlsx_text_cell(ws, name)
             cell.font = bold
             heading.append(cell)
         ws.append(heading)
         for row in rows:
-            ws.append(list(row))
+            ws.append([xlsx_text_cell(ws, v) if isinstance(v, str) else v for v in row])
 
     sheet("README", ["Field", "Value"], [list(line) for line in _readme(context)], [28, 140])
     for level in context.result.levels:

@@ -375,6 +375,29 @@ def test_names_from_the_directory_are_escaped_in_html(tmp_path: Path) -> None:
     assert "<script>alert(1)" not in (out / "report.html").read_text(encoding="utf-8")
 
 
+def test_the_workbook_holds_no_formula_whatever_the_names(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from mapping.report.analyst import write_workbook
+
+    link = '=HYPERLINK("http://evil.example","x")'
+    geography = toy_geography()
+    evil = replace(
+        geography,
+        pfas=tuple(replace(u, name=link) for u in geography.pfas),
+        lads=tuple(replace(u, name=f"+{u.name}\x01") for u in geography.lads),
+    )
+    result = compute_coverage(toy_services(), toy_population(), evil)
+    context = ReportContext(result=result, generated_on=date(2026, 1, 1), command="@SUM(1)", vintages=(("x", "-1+1"),))
+    path = write_workbook(context, tmp_path / "coverage.xlsx")
+    book = load_workbook(path)
+    cells = [c for ws in book.worksheets for row in ws.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f" or str(c.value).startswith(("=", "+", "@", "-1+"))]
+    names = {str(c.value) for c in cells}
+    assert "'" + link in names and "'+One\ufffd" in names and "'@SUM(1)" in names
+    assert {ws.title for ws in book.worksheets} == {"README", "PFA", "LAD", "Gaps"}
+
+
 # --- the command ------------------------------------------------------------------------------------------
 
 
