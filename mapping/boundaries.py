@@ -27,6 +27,8 @@ from shapely.strtree import STRtree
 
 from mapping.areas import LAD, PFA
 from mapping.crs import geometry_to_wgs84
+from mapping.geometry_limits import BOUNDARY_FILE_POINTS, BOUNDARY_POINTS, count_points, too_many_points
+from mapping.input_files import BOUNDARY_FILE_BYTES, InputFileError, check_input_file, load_json, read_input_file
 from mapping.types import Nation
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
 DEFAULT_SNAP_M = 2_000.0
 _CODE_COLUMN = re.compile(r"^(PFA|LAD)(\d{2})CD$", re.IGNORECASE)
 _GEOD = Geod(ellps="WGS84")
+_WHAT = "an ONS boundary file (GeoJSON, or a shapefile)"
 
 
 class BoundaryError(ValueError):
@@ -98,14 +101,13 @@ def load_boundaries(source: str | Path, *, level: str | None = None, vintage: st
     if name.startswith(("http://", "https://")):
         return parse_boundaries(_download(name), source=name, level=level, vintage=vintage)
     path = Path(source)
-    if not path.is_file():
-        raise BoundaryError(f"{path}: no such file; give the path of an ONS boundary file (GeoJSON) or a URL")
-    if path.suffix.lower() in (".shp", ".zip"):
-        return _from_shapefile(path, level=level, vintage=vintage)
     try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise BoundaryError(f"{path}: not readable as GeoJSON ({exc}); download the GeoJSON version") from exc
+        if path.suffix.lower() in (".shp", ".zip"):
+            check_input_file(path, limit=BOUNDARY_FILE_BYTES, what=_WHAT)
+            return _from_shapefile(path, level=level, vintage=vintage)
+        data = load_json(read_input_file(path, limit=BOUNDARY_FILE_BYTES, what=_WHAT), name=name, what=_WHAT)
+    except InputFileError as exc:
+        raise BoundaryError(str(exc)) from None
     return parse_boundaries(data, source=name, level=level, vintage=vintage)
 
 
@@ -199,6 +201,7 @@ def parse_boundaries(
     if not isinstance(first, Mapping):
         raise BoundaryError(f"{source}: feature 0 has no properties")
     lvl, yy, code_col, name_col = _find_columns(first, level, f"{source}: feature 0")
+    _check_points(features, source, code_col)
     raw = [
         area
         for i, feature in enumerate(features)
@@ -221,6 +224,26 @@ def parse_boundaries(
             raise BoundaryError(f"{source}: feature {i} ({code}): field geometry has no area after repair")
         out.append(Boundary(code, name, lvl, label, geometry))
     return BoundarySet(lvl, label, source, tuple(sorted(out, key=lambda b: b.code)))
+
+
+def _check_points(features: list[Any], source: str, code_col: str) -> None:
+    """Refuse a feature or file with more points than any ONS boundary file has, before shapely builds them."""
+    total = 0
+    for i, feature in enumerate(features):
+        geometry = feature.get("geometry") if isinstance(feature, Mapping) else None
+        if isinstance(geometry, BaseGeometry):  # from a shapefile: already built, counted cheaply
+            points = int(shapely.get_num_coordinates(geometry))
+        else:
+            points = count_points(geometry if isinstance(geometry, Mapping) else None, stop_after=BOUNDARY_POINTS)
+        message = too_many_points(points, limit=BOUNDARY_POINTS, what="one boundary")
+        if message is not None:
+            props = feature.get("properties") if isinstance(feature, Mapping) else None
+            code = props.get(code_col) if isinstance(props, Mapping) else None
+            raise BoundaryError(f"{source}: feature {i}{f' ({code})' if code else ''}: the geometry {message}")
+        total += points
+        if total > BOUNDARY_FILE_POINTS:
+            message = too_many_points(total, limit=BOUNDARY_FILE_POINTS, what="one boundary file") or ""
+            raise BoundaryError(f"{source}: the geometries together {message}")
 
 
 def _feature_area(

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from mapping.gaps import ANY, CoverageResult
+from mapping.input_files import CSV_FILE_BYTES, InputFileError, read_input_file
 from mapping.types import Strand
 
 __all__ = [
@@ -142,13 +143,20 @@ def load_recorded_crime(source: str | Path, *, force_names: Mapping[str, str]) -
     """
     name = str(source)
     reader = csv.reader(io.StringIO(_read_text(source)))
-    header = next(reader, None)
+    try:
+        table = list(reader)
+    except csv.Error as exc:
+        raise CrimeError(
+            f"{name}: line {reader.line_num}: not readable as CSV ({exc}); give the recorded hate crime CSV"
+            " (one row per force), saved from Excel as 'CSV UTF-8'"
+        ) from None
+    header = table[0] if table else None
     if not header:
         raise CrimeError(f"{name}: the file is empty")
     sheet = _Sheet(name, header, _columns(name, header), force_names)
     totals: dict[tuple[str, str, str], int] = {}
     set_aside: set[str] = set()
-    for i, row in enumerate(reader):
+    for i, row in enumerate(table[1:]):
         line = i + 2
         if not any(cell.strip() for cell in row):
             continue
@@ -176,9 +184,10 @@ def _read_text(source: str | Path) -> str:
             response = httpx.get(name, follow_redirects=True, timeout=120.0)
             response.raise_for_status()
             return response.content.decode("utf-8-sig", errors="replace")
-        return Path(source).read_bytes().decode("utf-8-sig", errors="replace")
-    except FileNotFoundError:
-        raise CrimeError(f"{name}: file not found; give the path or URL of the recorded crime CSV") from None
+        data = read_input_file(source, limit=CSV_FILE_BYTES, what="the recorded hate crime CSV (one row per force)")
+        return data.decode("utf-8-sig", errors="replace")
+    except InputFileError as exc:
+        raise CrimeError(str(exc)) from None
     except Exception as exc:
         raise CrimeError(f"{name}: cannot read it ({exc}); check the path or URL") from None
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mapping.input_files import CSV_FILE_BYTES, InputFileError, read_input_file, read_stream
+
 __all__ = [
     "PopulationBasis",
     "PopulationError",
@@ -97,6 +99,9 @@ class PostcodePoints:
 # --- reading files ----------------------------------------------------------------------------------------
 
 
+_CSV_WHAT = "the ONS CSV (LSOA population-weighted centroids, Census counts or an LSOA -> LAD lookup)"
+
+
 def _read_text(source: str | Path) -> tuple[str, str]:
     """The CSV text of ``source`` (path or http(s) URL, plain or a zip holding one CSV) and a display name."""
     name = str(source)
@@ -108,21 +113,32 @@ def _read_text(source: str | Path) -> tuple[str, str]:
             response.raise_for_status()
             data = response.content
         else:
-            data = Path(source).read_bytes()
-    except FileNotFoundError:
-        raise PopulationError(f"{name}: file not found; give the path or URL of the ONS CSV") from None
+            data = read_input_file(source, limit=CSV_FILE_BYTES, what=_CSV_WHAT)
+    except InputFileError as exc:
+        raise PopulationError(str(exc)) from None
     except Exception as exc:  # network and OS errors become one message a person can act on
         raise PopulationError(f"{name}: cannot read it ({exc}); check the path or URL") from None
     if data[:4] == b"PK\x03\x04":
+        data, name = _from_zip(data, name)
+    return data.decode("utf-8-sig", errors="replace"), name
+
+
+def _from_zip(data: bytes, name: str) -> tuple[bytes, str]:
+    """The LSOA CSV inside a zip, its uncompressed size bounded as a file's is (a zip bomb is refused)."""
+    try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
+            members = [m for m in archive.infolist() if m.filename.lower().endswith(".csv")]
             if not members:
                 raise PopulationError(f"{name}: the zip holds no .csv file")
             # Census bulk zips hold one CSV per geography level: prefer the LSOA one.
-            member = next((m for m in members if "lsoa" in m.lower()), members[0])
-            data = archive.read(member)
-            name = f"{name}!{member}"
-    return data.decode("utf-8-sig", errors="replace"), name
+            member = next((m for m in members if "lsoa" in m.filename.lower()), members[0])
+            where = f"{name}!{member.filename}"
+            with archive.open(member) as handle:
+                return read_stream(handle, name=where, limit=CSV_FILE_BYTES, what=_CSV_WHAT), where
+    except InputFileError as exc:
+        raise PopulationError(str(exc)) from None
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
+        raise PopulationError(f"{name}: cannot read the zip ({exc}); unzip it and give the CSV") from None
 
 
 def _rows(source: str | Path) -> tuple[list[str], list[list[str]], str]:
@@ -130,9 +146,14 @@ def _rows(source: str | Path) -> tuple[list[str], list[list[str]], str]:
     reader = csv.reader(io.StringIO(text))
     try:
         header = [h.strip() for h in next(reader)]
+        rows = [row for row in reader if any(cell.strip() for cell in row)]
     except StopIteration:
         raise PopulationError(f"{name}: the file is empty") from None
-    return header, [row for row in reader if any(cell.strip() for cell in row)], name
+    except csv.Error as exc:
+        raise PopulationError(
+            f"{name}: line {reader.line_num}: not readable as CSV ({exc}); give {_CSV_WHAT}"
+        ) from None
+    return header, rows, name
 
 
 def _find(header: list[str], patterns: tuple[str, ...]) -> int | None:

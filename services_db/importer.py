@@ -26,6 +26,7 @@ from services_db import repository
 from services_db.diff import ChangeSet, RemovalScope, diff_directory
 from services_db.formats import FileFormat, read_services, write_services
 from services_db.formats.common import read_file_bounded
+from services_db.geometry_limits import geometry_size_problems
 from services_db.models import Commissioner as CommissionerRow
 from services_db.validation import PlaceCheck, Problem, ValidationContext, ValidationResult, validate_services
 
@@ -174,6 +175,9 @@ def plan_import(
     parsed = read_services(raw, name=str(path) if path is not None else file, fmt=fmt)
     if parsed.problems:
         return ImportPlan(parsed.file, parsed.format, parsed.problems, parsed.warnings)
+    oversized = geometry_size_problems(parsed.services, file=parsed.file)
+    if oversized:
+        return ImportPlan(parsed.file, parsed.format, oversized, parsed.warnings)
     context = context or default_context(session=session)
     stage: Callable[[int, int], None] | None = None
     if progress is not None:

@@ -49,6 +49,7 @@ def _levels(text: str) -> tuple[str, ...]:
 def _services_from_file(path: Path, session: Session) -> list[ServiceRecord]:
     from services_db.formats import read_services
     from services_db.formats.common import read_file_bounded
+    from services_db.geometry_limits import geometry_size_problems
     from services_db.importer import default_context
     from services_db.validation import validate_services
 
@@ -56,7 +57,7 @@ def _services_from_file(path: Path, session: Session) -> list[ServiceRecord]:
     if data is None:
         fail(f"{path}: {problem.message if problem else 'cannot read it'}")
     parsed = read_services(data, name=str(path))
-    problems = list(parsed.problems)
+    problems = list(parsed.problems) or list(geometry_size_problems(parsed.services, file=parsed.file))
     records: list[ServiceRecord] = []
     if not problems:
         checked = validate_services(parsed.services, file=parsed.file, context=default_context(session=session))

@@ -12,16 +12,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlmodel import Session
 
 from mapping.areas import AreaRegistry
+from mapping.input_files import LINES_FILE_BYTES, InputFileError, read_input_file, read_stream
 from mapping.locate import Ambiguous, Located, LocateResult, Locator
 from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
 from mapping.spreadsheet import csv_writer
 from services_db.boundaries import load_boundary_index
-from services_db.formats.common import read_file_bounded
 from signpost import wiring
 from signpost.cli.console import fail
 
 COLUMNS = ("query", "lat", "lon", "precision_m", "source", "lad_code", "pfa_code", "error")
+_WHAT = "a list of postcodes, places or 'lat,lon' (plain text, one per line)"
 _PROGRESS_FROM = 200  # lines: below this the answer comes before a bar would be worth drawing
 
 errors = Console(stderr=True)
@@ -99,16 +100,17 @@ def locate_command(
 
 
 def _read_lines(file: Path) -> list[str]:
-    if str(file) == "-":
-        text = sys.stdin.read()
-    else:
-        data, problem = read_file_bounded(file)  # never /dev/zero, a FIFO or a 5 GB file
-        if data is None:
-            fail(str(problem) if problem else f"{file}: cannot read it")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            fail(f"{file}: not UTF-8 text; save it as UTF-8 (plain text or CSV) and run again")
+    try:
+        if str(file) == "-":  # read in chunks up to the limit: an endless stream is refused, not held whole
+            data = read_stream(sys.stdin.buffer, name="standard input", limit=LINES_FILE_BYTES, what=_WHAT)
+        else:  # never /dev/zero, a FIFO or a 5 GB file
+            data = read_input_file(file, limit=LINES_FILE_BYTES, what=_WHAT)
+    except InputFileError as exc:
+        fail(str(exc))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        fail(f"{file}: not UTF-8 text; save the list as UTF-8 (plain text or CSV) and run again")
     # Lines starting with "#" are comments, so a list can carry notes.
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 

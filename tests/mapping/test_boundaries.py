@@ -135,7 +135,7 @@ def test_load_from_path(tmp_path: Path) -> None:
         load_boundaries(tmp_path / "missing.geojson")
     broken = tmp_path / "broken.geojson"
     broken.write_text("{ not json", encoding="utf-8")
-    with pytest.raises(BoundaryError, match=r"broken\.geojson: not readable as GeoJSON"):
+    with pytest.raises(BoundaryError, match=r"broken\.geojson: not valid JSON at line 1"):
         load_boundaries(broken)
 
 

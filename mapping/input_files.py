@@ -1,0 +1,160 @@
+"""Reading what a person hands in (a path, standard input, a JSON document) with bounds, whatever it turns out to be.
+
+Every reader of a user's file goes through :func:`read_input_file`: devices (``/dev/zero``), FIFOs, sockets and
+folders are refused by type before a byte is read, and the size is counted while reading, so neither an endless
+stream nor a file growing under us is read past its limit. :func:`read_stream` does the same for standard input,
+and :func:`load_json` refuses nesting deep enough to exhaust Python's recursion before parsing. Each refusal is an
+:class:`InputFileError` whose message names the file, what it is, the limit and what to give instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+__all__ = [
+    "BOUNDARY_FILE_BYTES",
+    "CSV_FILE_BYTES",
+    "LINES_FILE_BYTES",
+    "MAX_JSON_DEPTH",
+    "InputFileError",
+    "check_input_file",
+    "json_depth",
+    "load_json",
+    "read_input_file",
+    "read_stream",
+]
+
+# ONS full-resolution (BFE) boundary GeoJSON for all UK districts is a few hundred MB; the generalised (BGC/BUC)
+# files are 2-40 MB. Above 1 GB is not a boundary file (and parsing it would need tens of GB).
+BOUNDARY_FILE_BYTES = 1 << 30
+# Census and LSOA tables are a few MB (35,672 LSOA centroids: 2.5 MB; with names and counts under 10 MB); a zip
+# may hold all levels. Recorded-crime tables are smaller still.
+CSV_FILE_BYTES = 200 << 20
+# A list of postcodes or places for `signpost locate`: a million lines are about 10 MB.
+LINES_FILE_BYTES = 20 << 20
+MAX_JSON_DEPTH = 32  # a MultiPolygon is 4 deep inside a FeatureCollection's 3; 100,000 is an attack
+_CHUNK = 1 << 20
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+
+
+class InputFileError(ValueError):
+    """A file or stream Signpost will not read; the message names it and says what to give instead."""
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_048_576:,.0f} MB" if size >= 1_048_576 else f"{size:,} bytes"
+
+
+def _too_big(name: str, limit: int, what: str) -> InputFileError:
+    return InputFileError(
+        f"{name}: over {_megabytes(limit)}, the limit for {what}: is it the right file? (split it or give a"
+        " smaller extract)"
+    )
+
+
+def _refuse_by_type(path: Path, mode: int, what: str) -> None:
+    if stat.S_ISDIR(mode):
+        raise InputFileError(f"{path}: is a folder, not a file: give the path of {what} inside it")
+    if not stat.S_ISREG(mode):
+        kind = "a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise InputFileError(f"{path}: is {kind}, not a regular file: save {what} as a file and give its path")
+
+
+def read_input_file(path: str | Path, *, limit: int, what: str) -> bytes:
+    """The bytes of the regular file at ``path``, read at most ``limit`` bytes.
+
+    Parameters
+    ----------
+    path
+        The path a person gave.
+    limit
+        The most bytes read; a longer file is refused (its size is counted while reading, not trusted from stat).
+    what
+        What the file should be, for messages, e.g. ``"an ONS boundary file (GeoJSON)"``.
+
+    Raises
+    ------
+    InputFileError
+        Missing, unreadable, a folder, device, FIFO or socket, or over ``limit``.
+    """
+    path = Path(path)
+    try:
+        _refuse_by_type(path, os.stat(path).st_mode, what)
+        # O_NONBLOCK: a path swapped for a FIFO after the check above must not hang here.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            _refuse_by_type(path, os.fstat(handle.fileno()).st_mode, what)
+            return _read_bounded(handle, name=str(path), limit=limit, what=what)
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file: give the path of {what}") from None
+    except PermissionError:
+        raise InputFileError(f"{path}: cannot read it (permission denied): give a file you can read") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{path}: is a folder, not a file: give the path of {what} inside it") from None
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read it ({exc.strerror or exc}): give the path of {what}") from None
+
+
+def check_input_file(path: str | Path, *, limit: int, what: str) -> None:
+    """Refuse, as :func:`read_input_file` does, a path another library will read (by type, and by its size)."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file: give the path of {what}") from None
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read it ({exc.strerror or exc}): give the path of {what}") from None
+    _refuse_by_type(path, info.st_mode, what)
+    if info.st_size > limit:
+        raise _too_big(str(path), limit, what)
+
+
+def read_stream(stream: IO[bytes], *, name: str, limit: int, what: str) -> bytes:
+    """Up to ``limit`` bytes of ``stream`` (standard input, a zip member), read in chunks; more is refused."""
+    return _read_bounded(stream, name=name, limit=limit, what=what)
+
+
+def _read_bounded(stream: IO[bytes], *, name: str, limit: int, what: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(min(_CHUNK, limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise _too_big(name, limit, what)
+    return b"".join(chunks)
+
+
+def json_depth(data: bytes) -> int:
+    """How deeply the arrays and objects of a JSON document nest (brackets inside strings do not count)."""
+    brackets = np.frombuffer(_NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", data)), dtype=np.uint8)
+    if not brackets.size:
+        return 0
+    # "[" and "{" open, "]" and "}" close: the deepest point of the running sum.
+    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1).astype(np.int32)
+    return int(np.cumsum(steps).max())
+
+
+def load_json(data: bytes, *, name: str, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse a JSON document, refusing nesting deeper than ``max_depth`` before parsing (:class:`InputFileError`)."""
+    depth = json_depth(data)
+    if depth > max_depth:
+        raise InputFileError(
+            f"{name}: the JSON is nested {depth:,} levels deep; the limit is {max_depth}: is it {what}?"
+        )
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(
+            f"{name}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}): give {what}"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, or an integer of thousands of digits
+        raise InputFileError(f"{name}: cannot read it as JSON ({str(exc)[:120]}): give {what}") from None
