@@ -36,6 +36,9 @@ __all__ = ["TerminalChat", "TranscriptStats"]
 
 _LATLON = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 _QUIT = frozenset({"/quit", "/exit", "/q"})
+MAX_LINE = 4096  # characters in one line: Telegram's own limit for one message
+# Characters of one over-long line skipped before the input is taken as not a chat (/dev/zero has no line ends).
+_MAX_SKIP = 1 << 20
 # Cursor home, clear the screen, clear the scrollback (xterm's "E3", honoured by most terminals).
 _CLEAR = "\x1b[H\x1b[2J\x1b[3J"
 
@@ -80,6 +83,9 @@ class TerminalChat:
         self._hint(conversation.language, "term_quit")
         try:
             for line in self._lines():
+                if line is None:
+                    self._say(catalogue(conversation.language)["term_too_long"].format(limit=MAX_LINE))
+                    continue
                 stripped = line.strip()
                 if stripped.lower() in _QUIT:
                     break
@@ -95,15 +101,31 @@ class TerminalChat:
 
     # --- reading --------------------------------------------------------------------------------------------
 
-    def _lines(self) -> Iterator[str]:
+    def _lines(self) -> Iterator[str | None]:
+        """Each line read, at most :data:`MAX_LINE` characters at a time; ``None`` for a longer one (skipped)."""
         while True:
             self._console.print("> ", end="", markup=False, highlight=False)
-            line = self._input.readline()
+            line = self._input.readline(MAX_LINE + 1)
             if not line:
                 return
+            if len(line) > MAX_LINE and not line.endswith("\n"):
+                yield None
+                if not self._skip_line():
+                    return
+                continue
             if self._echo:
                 self._console.print(line.rstrip("\n"), markup=False, highlight=False)
             yield line
+
+    def _skip_line(self) -> bool:
+        """Read to the end of an over-long line, a bounded amount at a time; False when it has no end in sight."""
+        skipped = 0
+        while skipped <= _MAX_SKIP:
+            chunk = self._input.readline(65536)
+            if not chunk or chunk.endswith("\n"):
+                return bool(chunk)
+            skipped += len(chunk)
+        return False
 
     def _event(self, text: str, language: Language) -> Event | None:
         if not text:

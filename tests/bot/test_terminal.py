@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from bot.adapters.terminal import TerminalChat
+from bot.adapters.terminal import MAX_LINE, TerminalChat
 from bot.engine import Language
 from signpost import wiring
 from signpost.cli import app
@@ -150,3 +150,30 @@ def test_an_urgent_answer_in_the_terminal_note_shows_999_and_the_next_question()
     text, _ = _chat("6\nhe has a knife\n")
     after = text.split("> he has a knife", 1)[1]
     assert "Police emergency: 999" in after and "2 of 5: Where did it happen?" in after
+
+
+def test_a_line_over_the_limit_is_refused_politely_and_the_chat_goes_on() -> None:
+    text, chat = _chat("x" * (MAX_LINE * 3) + "\n1\n")
+    assert f"That message is longer than {MAX_LINE} characters, so it was not read" in text
+    assert "x" * 100 not in text  # neither echoed nor handed to the engine
+    assert "Police emergency: 999" in text and chat.stats.turns == 2
+
+
+class _Endless(io.StringIO):
+    """A stream with no line end, ever (like /dev/zero): counts what was read from it."""
+
+    read_chars = 0
+
+    def readline(self, size: int | None = -1, /) -> str:
+        assert size is not None and size > 0, "an unbounded readline on an endless stream never returns"
+        self.read_chars += size
+        return "\0" * size
+
+
+def test_a_stream_with_no_line_end_is_not_read_whole() -> None:
+    out = io.StringIO()
+    stream = _Endless()
+    console = Console(file=out, width=100, color_system=None, emoji=False, highlight=False)
+    TerminalChat(make_engine(), console=console, input_stream=stream).run()
+    assert "longer than" in out.getvalue() and out.getvalue().rstrip().endswith("Nothing from this chat was kept.")
+    assert stream.read_chars < 2_000_000
