@@ -281,17 +281,47 @@ class ServiceProblem:
     name: str
     field: str
     message: str
+    unknown_codes: tuple[str, ...] = ()  # area codes the geography in use does not have
 
     def __str__(self) -> str:
         return f"service {self.service_id} ({self.name}), field {self.field}: {self.message}"
 
 
+_SHOWN = 5  # problems (or codes) listed in a message; the rest are counted
+
+
 class CoverageInputError(ValueError):
-    """Services whose coverage cannot be used; every problem names the service, the field and what to fix."""
+    """Services whose coverage cannot be used; every problem names the service, the field and what to fix.
+
+    The message is a summary (a few problems, the count of the rest): boundaries covering part of England and
+    Wales make hundreds of services name codes they lack, which would otherwise be one line of many thousand
+    characters blaming the services.
+    """
 
     def __init__(self, problems: Sequence[ServiceProblem]) -> None:
         self.problems = tuple(problems)
-        super().__init__("; ".join(str(p) for p in self.problems))
+        super().__init__(_summary(self.problems))
+
+
+def _summary(problems: Sequence[ServiceProblem]) -> str:
+    unknown = [p for p in problems if p.unknown_codes]
+    others = [p for p in problems if not p.unknown_codes]
+    parts: list[str] = []
+    if len(unknown) > 2:
+        codes = sorted({c for p in unknown for c in p.unknown_codes})
+        more = f" and {len(codes) - _SHOWN} more" if len(codes) > _SHOWN else ""
+        parts.append(
+            f"{len(unknown)} services name {len(codes)} area code(s) the boundaries in use do not have"
+            f" ({', '.join(codes[:_SHOWN])}{more}): if the boundary files cover only part of England and Wales,"
+            " or are of another vintage, give the full current ONS PFA and LAD files; otherwise correct the"
+            " services' area codes"
+        )
+    else:
+        others = list(problems)
+    parts += [str(p) for p in others[:_SHOWN]]
+    if len(others) > _SHOWN:
+        parts.append(f"... and {len(others) - _SHOWN} more services like these")
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -393,6 +423,7 @@ def _resolve(
                 record.name,
                 "coverage.area_codes",
                 f"unknown area code(s) {', '.join(unknown)}: use current PFA (E23/W15) or LAD codes",
+                tuple(unknown),
             )
         return _Resolved(record, mask, codes=codes)
     if isinstance(coverage, RadiusCoverage):

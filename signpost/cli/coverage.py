@@ -259,8 +259,7 @@ def _run_with_progress(
             )
         except (PopulationError, CrimeError, CoverageInputError, ValueError) as exc:
             bar.stop()
-            message = "; ".join(str(p) for p in exc.problems) if isinstance(exc, CoverageInputError) else str(exc)
-            fail(f"{message}\nNothing was written.")
+            fail(f"{exc}\nNothing was written.")
 
 
 @app.command("history")

@@ -339,3 +339,22 @@ def test_population_covered_matches_a_brute_force_count(centres, people) -> None
             if s is strand:
                 loose |= np.hypot(ex - (X0 + x * KM), ny - (Y0 + y * KM)) <= r * KM + 1e-3
         assert result.totals(strand.value)[1] <= population.population[loose].sum()
+
+
+def test_many_unusable_services_are_summarised_not_listed_whole() -> None:
+    lost = [
+        make_service(f"lost{i}", name=f"Lost {i}", kind=TPR, coverage=AreaCoverage((f"E0699{i:04d}",)))
+        for i in range(40)
+    ]
+    swapped = [
+        make_service(f"swap{i}", name=f"Swapped {i}", kind=TPR, coverage=RadiusCoverage(-1.5, 52.0, 5000))
+        for i in range(8)
+    ]
+    with pytest.raises(CoverageInputError) as caught:
+        compute_coverage([*toy_services(), *lost, *swapped], toy_population(), toy_geography())
+    message = str(caught.value)
+    assert len(caught.value.problems) == 48 and len(message) < 1500
+    assert "40 services name 40 area code(s) the boundaries in use do not have" in message
+    assert "E06990000, E06990001, E06990002, E06990003, E06990004 and 35 more" in message
+    assert "full current ONS PFA and LAD files" in message and "Lost 7" not in message
+    assert "Swapped 4" in message and "Swapped 5" not in message and "and 3 more services like these" in message
