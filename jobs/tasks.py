@@ -21,6 +21,7 @@ from sqlmodel import Session, col, delete, select
 from jobs.runner import JobContext
 from mapping.areas import AreaRegistry
 from mapping.gaps import Geography, compute_coverage
+from mapping.input_files import InputFileError, read_input_file
 from mapping.nesting import DistrictNames, load_nested_population
 from mapping.population import PostcodePoints, load_postcode_points, postcode_proxy
 from mapping.spreadsheet import csv_writer
@@ -216,10 +217,9 @@ async def _fetch(client: httpx.AsyncClient, source: str) -> bytes | str:
                         return f"{source} is larger than {MAX_FETCH_BYTES // (1024 * 1024)} MB"
                     chunks.append(chunk)
                 return b"".join(chunks)
-        path = Path(source)
-        if path.stat().st_size > MAX_FETCH_BYTES:
-            return f"{source} is larger than {MAX_FETCH_BYTES // (1024 * 1024)} MB"
-        return path.read_bytes()
+        return read_input_file(source, limit=MAX_FETCH_BYTES, what="the published services list")
+    except InputFileError as exc:
+        return str(exc)
     except (httpx.HTTPError, OSError) as exc:
         return f"could not fetch {source}: {exc.__class__.__name__}: {exc}"
 

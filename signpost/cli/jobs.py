@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 from datetime import UTC, datetime
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -14,6 +13,8 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 from jobs.schedule import JOBS, build_scheduler, job_spec, run_now
+from jobs.tasks import MAX_FETCH_BYTES
+from mapping.input_files import InputFileError, check_input_file
 from services_db.access import MAX_ROW_ID
 from services_db.models import Account, JobRun, OutboxMessage, ScheduledImport
 from signpost import wiring
@@ -112,8 +113,11 @@ def imports_add(
     ),
 ) -> None:
     """Register a published list; the daily job imports it through the same validation as `services import`."""
-    if not source.startswith(("https://", "http://")) and not Path(source).is_file():
-        fail(f"{source} is neither an http(s) URL nor a file that exists")
+    if not source.startswith(("https://", "http://")):
+        try:
+            check_input_file(source, limit=MAX_FETCH_BYTES, what="the published services list (or an https URL)")
+        except InputFileError as exc:
+            fail(str(exc))
     engine = wiring.database()
     with Session(engine) as session:
         owner = session.get(Account, account)

@@ -68,3 +68,9 @@ def test_scheduled_imports_need_an_active_editor(cli_database: Engine, tmp_path:
     removed = runner.invoke(app, ["jobs", "imports", "remove", str(schedule_id)])
     assert removed.exit_code == 0
     assert runner.invoke(app, ["jobs", "imports", "remove", str(schedule_id)]).exit_code == 2
+
+
+def test_a_scheduled_import_path_that_is_not_a_file_says_what_it_is(cli_database: Engine, tmp_path: Path) -> None:
+    for source, kind in (("/dev/zero", "is a device"), (str(tmp_path), "is a folder")):
+        refused = runner.invoke(app, ["jobs", "imports", "add", source, "--account", "1"])
+        assert refused.exit_code == 2 and kind in refused.output and "published services list" in refused.output

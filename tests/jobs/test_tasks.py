@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -276,6 +277,22 @@ async def test_a_bad_published_list_changes_nothing_and_tells_the_editors(
         schedule = session.exec(select(ScheduledImport)).one()
     assert "changed nothing" in message.body and message.commissioner_code == LANCASHIRE
     assert schedule.last_run_at == NOW and schedule.last_outcome
+
+
+async def test_a_published_list_path_that_is_a_device_or_fifo_is_refused_without_reading(
+    engine: Engine, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "list.csv"
+    os.mkfifo(fifo)  # nobody writes to it: reading it would hang the job
+    account_id = _register(engine, "/dev/zero")
+    with Session(engine) as session:
+        session.add(ScheduledImport(account_id=account_id, source=str(fifo), created_at=NOW))
+        session.commit()
+    counts = await tasks.scheduled_imports(_context(engine, tmp_path))
+    assert counts["failed"] == 2
+    with Session(engine) as session:
+        outcomes = {s.source: s.last_outcome or "" for s in session.exec(select(ScheduledImport)).all()}
+    assert "is a device" in outcomes["/dev/zero"] and "is a pipe (FIFO)" in outcomes[str(fifo)]
 
 
 # --- coverage snapshot ----------------------------------------------------------------------------------
