@@ -28,7 +28,7 @@ from shapely.strtree import STRtree
 from mapping.areas import LAD, PFA
 from mapping.crs import geometry_to_wgs84
 from mapping.geometry_limits import BOUNDARY_FILE_POINTS, BOUNDARY_POINTS, count_points, too_many_points
-from mapping.input_files import BOUNDARY_FILE_BYTES, InputFileError, check_input_file, load_json, read_input_file
+from mapping.input_files import BOUNDARY_FILE_BYTES, InputFileError, check_input_file, load_json, read_input
 from mapping.types import Nation
 
 __all__ = [
@@ -98,30 +98,15 @@ def load_boundaries(source: str | Path, *, level: str | None = None, vintage: st
         When the file cannot be read or a feature is unusable; the message says which and what to do.
     """
     name = str(source)
-    if name.startswith(("http://", "https://")):
-        return parse_boundaries(_download(name), source=name, level=level, vintage=vintage)
     path = Path(source)
     try:
-        if path.suffix.lower() in (".shp", ".zip"):
+        if path.suffix.lower() in (".shp", ".zip") and not name.startswith(("http://", "https://")):
             check_input_file(path, limit=BOUNDARY_FILE_BYTES, what=_WHAT)
             return _from_shapefile(path, level=level, vintage=vintage)
-        data = load_json(read_input_file(path, limit=BOUNDARY_FILE_BYTES, what=_WHAT), name=name, what=_WHAT)
+        data = load_json(read_input(source, limit=BOUNDARY_FILE_BYTES, what=_WHAT), name=name, what=_WHAT)
     except InputFileError as exc:
         raise BoundaryError(str(exc)) from None
     return parse_boundaries(data, source=name, level=level, vintage=vintage)
-
-
-def _download(url: str) -> Any:
-    import httpx  # only for URLs: keeps import time down for the common path
-
-    try:
-        response = httpx.get(url, follow_redirects=True, timeout=120.0)
-        response.raise_for_status()
-        return response.json()
-    except httpx.HTTPError as exc:
-        raise BoundaryError(f"{url}: download failed ({exc}); check the address or download the file") from exc
-    except ValueError as exc:
-        raise BoundaryError(f"{url}: the response is not GeoJSON ({exc}); use the GeoJSON download link") from exc
 
 
 def _from_shapefile(path: Path, *, level: str | None, vintage: str | None) -> BoundarySet:

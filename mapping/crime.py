@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from mapping.gaps import ANY, CoverageResult
-from mapping.input_files import CSV_FILE_BYTES, InputFileError, read_input_file
+from mapping.input_files import CSV_FILE_BYTES, InputFileError, read_input
 from mapping.types import Strand
 
 __all__ = [
@@ -176,20 +176,11 @@ def load_recorded_crime(source: str | Path, *, force_names: Mapping[str, str]) -
 
 def _read_text(source: str | Path) -> str:
     """The CSV's text, from a path or an http(s) URL."""
-    name = str(source)
     try:
-        if name.startswith(("http://", "https://")):
-            import httpx
-
-            response = httpx.get(name, follow_redirects=True, timeout=120.0)
-            response.raise_for_status()
-            return response.content.decode("utf-8-sig", errors="replace")
-        data = read_input_file(source, limit=CSV_FILE_BYTES, what="the recorded hate crime CSV (one row per force)")
-        return data.decode("utf-8-sig", errors="replace")
+        data = read_input(source, limit=CSV_FILE_BYTES, what="the recorded hate crime CSV (one row per force)")
     except InputFileError as exc:
         raise CrimeError(str(exc)) from None
-    except Exception as exc:
-        raise CrimeError(f"{name}: cannot read it ({exc}); check the path or URL") from None
+    return data.decode("utf-8-sig", errors="replace")
 
 
 def _columns(name: str, header: list[str]) -> dict[str, int]:

@@ -27,6 +27,7 @@ __all__ = [
     "check_input_file",
     "json_depth",
     "load_json",
+    "read_input",
     "read_input_file",
     "read_stream",
 ]
@@ -101,6 +102,39 @@ def read_input_file(path: str | Path, *, limit: int, what: str) -> bytes:
         raise InputFileError(f"{path}: is a folder, not a file: give the path of {what} inside it") from None
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read it ({exc.strerror or exc}): give the path of {what}") from None
+
+
+def read_input(source: str | Path, *, limit: int, what: str, timeout_s: float = 120.0) -> bytes:
+    """The bytes of a path (as :func:`read_input_file`) or an ``http(s)`` URL, either read at most ``limit`` bytes.
+
+    Raises
+    ------
+    InputFileError
+        As :func:`read_input_file`; for a URL, also a failed download or a response over ``limit``.
+    """
+    name = str(source)
+    if not name.startswith(("http://", "https://")):
+        return read_input_file(source, limit=limit, what=what)
+    import httpx  # only for URLs: keeps import time low for local files
+
+    try:
+        with httpx.stream("GET", name, follow_redirects=True, timeout=timeout_s) as response:
+            response.raise_for_status()
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    raise _too_big(name, limit, what)
+            return b"".join(chunks)
+    except httpx.HTTPStatusError as exc:
+        raise InputFileError(
+            f"{name}: download failed (the server answered HTTP {exc.response.status_code}): check the address,"
+            f" or download {what}"
+        ) from None
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+        raise InputFileError(f"{name}: download failed ({exc}): check the address, or download {what}") from None
 
 
 def check_input_file(path: str | Path, *, limit: int, what: str) -> None:

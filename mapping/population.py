@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mapping.input_files import CSV_FILE_BYTES, InputFileError, read_input_file, read_stream
+from mapping.input_files import CSV_FILE_BYTES, InputFileError, read_input, read_stream
 
 __all__ = [
     "PopulationBasis",
@@ -106,18 +106,9 @@ def _read_text(source: str | Path) -> tuple[str, str]:
     """The CSV text of ``source`` (path or http(s) URL, plain or a zip holding one CSV) and a display name."""
     name = str(source)
     try:
-        if name.startswith(("http://", "https://")):
-            import httpx  # only for URLs: keeps import time low for local files
-
-            response = httpx.get(name, follow_redirects=True, timeout=120.0)
-            response.raise_for_status()
-            data = response.content
-        else:
-            data = read_input_file(source, limit=CSV_FILE_BYTES, what=_CSV_WHAT)
+        data = read_input(source, limit=CSV_FILE_BYTES, what=_CSV_WHAT)
     except InputFileError as exc:
         raise PopulationError(str(exc)) from None
-    except Exception as exc:  # network and OS errors become one message a person can act on
-        raise PopulationError(f"{name}: cannot read it ({exc}); check the path or URL") from None
     if data[:4] == b"PK\x03\x04":
         data, name = _from_zip(data, name)
     return data.decode("utf-8-sig", errors="replace"), name

@@ -160,6 +160,16 @@ def test_load_from_url(http_folder: tuple[str, Path]) -> None:
         load_boundaries(f"{base}/missing.geojson")
 
 
+def test_a_download_is_bounded_while_it_is_read(http_folder: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from mapping import boundaries
+
+    base, folder = http_folder
+    (folder / "forces.geojson").write_text(json.dumps(two_forces()), encoding="utf-8")
+    monkeypatch.setattr(boundaries, "BOUNDARY_FILE_BYTES", 100)
+    with pytest.raises(BoundaryError, match=r"forces\.geojson: over 100 bytes, the limit for an ONS boundary file"):
+        load_boundaries(f"{base}/forces.geojson")
+
+
 def test_index_covers_snaps_and_unions() -> None:
     index = BoundaryIndex([parse_boundaries(two_forces())], snap_m=2_000)
     assert index.levels == ("pfa",)
