@@ -303,6 +303,8 @@ def _reply_actions() -> dict[str, str]:
 
 # How long a held transaction waits for the reply's first request to be written before committing anyway.
 HOLD_S = 10.0
+# Telegram's updates are a few kilobytes; a body over this is refused before it is read (tornado: 400).
+WEBHOOK_MAX_BODY = 1024 * 1024
 COMMIT_THREADS = 2  # threads that commit held turns (each a COMMIT, and a signposting count if any)
 # Set while answering "I'm in danger": the Bot API calls skip the queue (see _BoundedRequest).
 _URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("_URGENT", default=False)
@@ -1386,7 +1388,9 @@ class WebhookServer:
         path = "/" + urlsplit(self.webhook.url).path.lstrip("/")
         handler = _update_handler_class()
         app = tornado.web.Application([(path, handler, {"server": self})], log_function=lambda _h: None)
-        self._server = app.listen(self.webhook.port, address=self.webhook.listen, xheaders=True)
+        self._server = app.listen(
+            self.webhook.port, address=self.webhook.listen, xheaders=True, max_body_size=WEBHOOK_MAX_BODY
+        )
         if self.register:
             await self.application.bot.set_webhook(
                 self.webhook.url,
@@ -1425,8 +1429,11 @@ def _update_handler_class() -> type:
                 self.set_status(415)
                 return
             try:
-                update = Update.de_json(json.loads(self.request.body), self.server.application.bot)
-            except (ValueError, TypeError, KeyError, TelegramError) as exc:
+                data = json.loads(self.request.body)
+                if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+                    raise TypeError("an update is a JSON object with a whole-number update_id")
+                update = Update.de_json(data, self.server.application.bot)
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError, TelegramError) as exc:
                 log.warning("an unreadable update was refused: %s", type(exc).__name__)
                 self.set_status(400)
                 return

@@ -484,7 +484,9 @@ async def test_one_persons_updates_run_in_order_even_when_they_arrive_together(h
     assert harness.store.load(chat.chat_id).state is State.DANGER  # type: ignore[union-attr]
 
 
-async def test_webhook_mode_accepts_only_updates_carrying_the_secret(harness: Harness) -> None:
+async def test_webhook_mode_accepts_only_updates_carrying_the_secret(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     """Telegram hears 200 only once the update has been processed (a worker that dies before then gets it
     redelivered); only requests with the secret are read; JSON with a charset is JSON."""
     import httpx
@@ -516,6 +518,18 @@ async def test_webhook_mode_accepts_only_updates_carrying_the_secret(harness: Ha
             answered = texts([{"method": c.method, **c.params} for c in harness.request.calls])
             again = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret})
             repeated = texts([{"method": c.method, **c.params} for c in harness.request.calls])
+            # Hostile bodies with the right secret: refused with 400, nothing answered, no traceback logged.
+            hostile = [b"[" * 100_000 + b"]" * 100_000, b"[1, 2]", b'"text"', b"{not json", b'{"update_id": "x"}']
+            headers = {"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
+            refused = [(await client.post(url, content=body, headers=headers)).status_code for body in hostile]
+            try:  # over the body limit: refused before it is read (tornado closes the connection)
+                huge = (await client.post(url, content=b" " * (2 * 1024 * 1024), headers=headers)).status_code
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+                huge = 0
+            after = texts([{"method": c.method, **c.params} for c in harness.request.calls])
+        assert refused == [400] * len(hostile) and huge in (0, 400, 413), (refused, huge)
+        assert after == repeated
+        assert "Traceback" not in caplog.text and "RecursionError" in caplog.text
         assert (forged.status_code, missing.status_code, genuine.status_code) == (403, 403, 200)
         assert "999" in answered[0]  # sent before Telegram heard 200
         assert again.status_code == 200 and repeated == answered  # a redelivery is not answered twice
