@@ -17,6 +17,7 @@ from sqlmodel import Session
 from mapping.areas import AreaRegistry
 from mapping.crime import CrimeError
 from mapping.gaps import ANY, CoverageInputError
+from mapping.input_files import InputFileError, read_input_file
 from mapping.population import PopulationError
 
 # mapping.report (and through it matplotlib) is imported inside the commands that use it: every `signpost`
@@ -48,14 +49,14 @@ def _levels(text: str) -> tuple[str, ...]:
 
 def _services_from_file(path: Path, session: Session) -> list[ServiceRecord]:
     from services_db.formats import read_services
-    from services_db.formats.common import read_file_bounded
     from services_db.geometry_limits import geometry_size_problems
     from services_db.importer import default_context
-    from services_db.validation import validate_services
+    from services_db.validation import MAX_FILE_BYTES, validate_services
 
-    data, problem = read_file_bounded(path)
-    if data is None:
-        fail(f"{path}: {problem.message if problem else 'cannot read it'}")
+    try:
+        data = read_input_file(path, limit=MAX_FILE_BYTES, what="a services file (CSV, GeoJSON or Open Referral UK)")
+    except InputFileError as exc:
+        fail(str(exc))
     parsed = read_services(data, name=str(path))
     problems = list(parsed.problems) or list(geometry_size_problems(parsed.services, file=parsed.file))
     records: list[ServiceRecord] = []

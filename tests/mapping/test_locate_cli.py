@@ -73,3 +73,17 @@ def test_comments_are_skipped_and_formulas_are_never_run(data_dir: Path, tmp_pat
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [r["query"] for r in rows] == ['\'=HYPERLINK("x")', "LS6 1AA"]
+
+
+def test_a_device_a_folder_and_an_endless_stdin_are_refused_in_locates_own_words(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from signpost.cli import places
+
+    for path, words in (("/dev/zero", "is a device"), (str(tmp_path), "is a folder")):
+        result = runner.invoke(app, ["locate", path])
+        assert result.exit_code == 2 and words in result.output and "list of postcodes" in result.output
+        assert "services" not in result.output and "commissioner" not in result.output
+    monkeypatch.setattr(places, "LINES_FILE_BYTES", 100)
+    result = runner.invoke(app, ["locate", "-"], input="LS1 1AA\n" * 50)
+    assert result.exit_code == 2 and "standard input: over 100 bytes" in result.output

@@ -478,6 +478,28 @@ def test_a_crime_file_with_unknown_forces_is_refused_and_nothing_written(cli_env
     assert not [p for p in cli_env.iterdir() if p.name.startswith(".out.")]  # no staging left behind
 
 
+def test_every_file_option_refuses_devices_folders_pipes_and_deep_json(cli_env: Path, geography_dir: Path) -> None:
+    import os
+
+    fifo = cli_env / "pipe.csv"
+    os.mkfifo(fifo)  # nobody writes to it: reading it would hang
+    deep = cli_env / "deep.geojson"
+    deep.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    lad = str(geography_dir / "lad_may2025_buc.geojson")
+    cases = [
+        (("--population", "/dev/zero"), "/dev/zero: is a device"),
+        (("--population", str(geography_dir / "lsoa21_population_weighted_centroids.csv"), "--census", str(fifo)),
+         "pipe.csv: is a pipe (FIFO)"),
+        (("--recorded-crime", str(cli_env)), "is a folder, not a file: give the path of the recorded hate crime CSV"),
+        (("--services", "/dev/zero"), "/dev/zero: is a device, not a regular file: save a services file"),
+        (("--pfa", str(deep), "--lad", lad), "deep.geojson: the JSON is nested 100,000 levels deep; the limit is 32"),
+    ]  # fmt: skip
+    for args, words in cases:
+        code, output = run("--out", str(cli_env / "out"), "--level", "pfa", *args)
+        assert code == 2 and words in output.replace("\n", " "), output
+        assert "Traceback" not in output and not (cli_env / "out").exists()
+
+
 def test_bad_options_are_user_errors(cli_env: Path) -> None:
     code, output = run("--out", str(cli_env / "o"), "--level", "county")
     assert code == 2 and "--level" in output
