@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
 
 import phonenumbers
 import shapely
@@ -53,6 +52,7 @@ from mapping.types import (
     channel_key,
     normalise_translations,
 )
+from services_db.web_addresses import addresses_in_text, url_problem
 
 __all__ = [
     "CHANNEL_COLUMNS",
@@ -245,7 +245,6 @@ ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 EMAIL_PATTERN = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
 )
-HOST_PATTERN = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 MARKUP_PATTERN = re.compile(
     r"<\s*/?\s*[A-Za-z!][^>]*>|javascript\s*:|&lt;\s*script|\bon[a-z]+\s*=\s*[\"']|\[[^\]\n]*\]\(\s*[^)\s]+", re.I
 )
@@ -265,9 +264,16 @@ CHARGEABLE_TYPES = {
     phonenumbers.PhoneNumberType.SHARED_COST: "a shared-cost number",
     phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "a personal (070) number, charged at a high rate",
 }
-COST_NOTE = re.compile(r"£\s?\d|\d\s?p\b|\bpence\b|per minute|a minute|/\s?min|\bcosts?\b|\bcharged?\b", re.I)
-PROTECTED_DOMAINS = ("gov.uk", "police.uk", "nhs.uk")
-_LOOKALIKE_DIGITS = str.maketrans({"0": "o", "1": "l", "3": "e", "5": "s"})
+# A cost note on a number a victim pays for states a price: pence or pounds with a number, a rate per minute or
+# per call, or Ofcom's standard wording ("plus your phone company's access charge"). "[cost]" says nothing.
+COST_NOTE = re.compile(
+    r"£\s?\d|\d\s?(?:p|pence|ppm)\b|\bper\s+(?:minute|min|call)\b|\ba\s+(?:minute|call)\b|/\s?min\b"
+    r"|access\s+charge",
+    re.I,
+)
+FREE_CLAIM = re.compile(
+    r"\bfree\b|\b0\s?(?:p|pence)\b|\bnothing\b|\bno\s+(?:cost|charge)\b|\bcosts?\s+0\b|£\s?0(?:\.0+)?\b", re.I
+)
 AREA_CODE_PATTERN = re.compile(r"^(E0[6-9]|W06|E23|W15)\d{6}$")
 LOCAL_STRAND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 ANY_ONS_CODE = re.compile(r"^[A-Z]\d{8}$")
@@ -402,6 +408,8 @@ class _Row:
             self.problem(name, f"is {len(text):,} characters long; shorten it to at most {limit:,}")
         if plain:
             self.check_plain(name, text)
+            if name in TEXT_LIMITS:
+                self.check_links(name, text)
         return text
 
     def check_plain(self, name: str, text: str) -> None:
@@ -409,6 +417,15 @@ class _Row:
             self.problem(
                 name, "contains HTML, a markdown link or script; write plain text only (no <tags>, no [text](link))"
             )
+
+    def check_links(self, name: str, text: str) -> None:
+        """Addresses inside free text follow the address rules: Telegram makes them clickable too."""
+        for address, why, warning_only in addresses_in_text(text):
+            message = f"contains the web address {address!r}, which {why}"
+            if warning_only:
+                self.warn(name, message)
+            else:
+                self.problem(name, message + "; correct the address or remove it")
 
     def items(self, name: str) -> list[str]:
         value = self.raw.fields.get(name)
@@ -691,6 +708,7 @@ def _hours(row: _Row) -> OpeningHours:
             if len(text) > limit:
                 row.problem("hours", f"a note is {len(text):,} characters long; shorten it to at most {limit}")
             row.check_plain("hours", text)
+            row.check_links("hours", text)
         return hours
     text = row.text("hours", limit=500)
     bank_holidays = row.text("bank_holidays")
@@ -708,7 +726,7 @@ def _source_url(row: _Row, confirmation: Confirmation) -> str:
         row.problem("source_url", "is required: the https:// address of the page you checked the details against")
         return ""
     unconfirmed = confirmation is not Confirmation.CONFIRMED
-    problem = _url_problem(url, plain_http=unconfirmed)
+    problem = url_problem(url, plain_http=unconfirmed)
     if problem is not None:
         row.problem("source_url", f"{url!r} {problem} (the page you checked the details against)")
     elif url.lower().startswith("http://"):
@@ -856,6 +874,7 @@ def _translations(row: _Row, english: Mapping[str, str], channels: Sequence[Chan
                 row.problem(column, f"is filled but {name} is empty: write the English {name} too, or clear this")
                 continue
             row.check_plain(column, value)
+            row.check_links(column, value)
             if len(value) > _limit(name):
                 row.problem(column, f"is {len(value):,} characters long; shorten it to at most {_limit(name):,}")
             if name != "summary":  # a summary may leave details to the contact lines
@@ -878,6 +897,7 @@ def _translated_notes(row: _Row, column: str, notes: Mapping[str, str], channels
             row.problem(column, f"the note for {key!r} is too long: keep it under {CHANNEL_NOTE_LIMIT} characters")
         else:
             row.check_plain(column, note)
+            row.check_links(column, note)
             _keeps_numbers(row, column, channels[key], note)
 
 
@@ -983,6 +1003,9 @@ def _channel(
         return None
     row.check_plain(column, value)
     row.check_plain(column, note)
+    row.check_links(column, note)
+    if channel_kind in (ChannelKind.IN_PERSON, ChannelKind.BSL, ChannelKind.APP):
+        row.check_links(column, value)  # an address or a description, not itself a checked address
     ok = True
     if channel_kind in (ChannelKind.PHONE, ChannelKind.TEXT, ChannelKind.RELAY):
         ok = _phone(row, column, value, kind, channel_kind, note=note)
@@ -1066,6 +1089,14 @@ def _phone(
         )
         return False
     number_type = phonenumbers.number_type(number)
+    if number_type in CHARGEABLE_TYPES and FREE_CLAIM.search(note):
+        row.problem(
+            column,
+            f"{value!r} is {CHARGEABLE_TYPES[number_type]}, but the note [{note}] says calls are free: a victim pays"
+            " to call it. Give a free number, or say what a call costs, e.g. [calls cost 7p per minute plus your"
+            " phone company's access charge]",
+        )
+        return False
     if number_type in CHARGEABLE_TYPES and not COST_NOTE.search(note):
         row.problem(
             column,
@@ -1082,53 +1113,9 @@ def _phone(
     return True
 
 
-def _lookalike(host: str) -> str | None:
-    """The protected domain ``host`` imitates (``gov.uk.example.com``, ``g0v-uk.org``), or ``None``."""
-    host = host.lower().rstrip(".")
-    if any(host == d or host.endswith("." + d) for d in PROTECTED_DOMAINS):
-        return None
-    squashed = re.sub(r"[^a-z]", "", host.translate(_LOOKALIKE_DIGITS))
-    return next((d for d in PROTECTED_DOMAINS if d.replace(".", "") in squashed), None)
-
-
-def _url_problem(value: str, *, plain_http: bool = False) -> str | None:
-    """Why a victim should not be sent to ``value`` (any scheme but https, user info, look-alikes), or ``None``.
-
-    ``plain_http`` lets an ``http://`` address through (the caller warns): some small services' own sites have
-    no https yet, and they are still the service's address.
-    """
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        return "is not a web address: copy it from the browser's address bar"
-    if host and not host.isascii():
-        return (
-            "has letters from other alphabets in the site name, which can imitate another site: give the plain address"
-        )
-    if parts.scheme.lower() != "https" and not (plain_http and parts.scheme.lower() == "http"):
-        return "must start with https:// (a secure address); other kinds of address are not offered to victims"
-    if not host or not HOST_PATTERN.match(host) or re.search(r"\s", value):
-        return "is not a web address: copy it from the browser's address bar"
-    if "@" in parts.netloc:
-        return (
-            "has a user name or '@' before the site name, which hides the real site"
-            f" (this one goes to {host!r}): give the plain address"
-        )
-    if port not in (None, 443):
-        return f"uses port {port}: give the site's ordinary https:// address"
-    if any(label.startswith("xn--") for label in host.split(".")):
-        return "uses an internationalised (xn--) site name, which can imitate another site: give the plain address"
-    imitated = _lookalike(host)
-    if imitated:
-        return f"{host!r} looks like a {imitated} address but is not one: give the real {imitated} address"
-    return None
-
-
 def _web_address(row: _Row, column: str, value: str) -> bool:
     text = value if "://" in value else "https://" + value
-    problem = _url_problem(text, plain_http=True)
+    problem = url_problem(text, plain_http=True)
     if problem is not None:
         row.problem(column, f"{value!r} {problem}, e.g. https://www.example.org/report")
         return False

@@ -110,6 +110,27 @@ def test_web_addresses_may_omit_the_scheme(context: ValidationContext) -> None:
     assert insecure.ok and insecure.warnings[0].field == "web"
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"description": "Report online at report-it.org.uk or www.gov.uk/report-hate-crime."},
+        {"eligibility": "Ages <18 & >65, e.g. carers; St.Mary's, 3.30pm (see leaflet_2024.pdf)"},
+        {"caveat": "E-mail help@example.org (not https://example.org:443/x)"},
+        {"description_cy": "Ewch i report-it.org.uk, dydd Llun i ddydd Gwener; ffôn: 0113 496 0000"},
+        {"phone": "0905 123 4567 [calls cost 65p per minute plus your phone company's access charge]"},
+        {"phone": "0871 123 4567 [13p a minute]"},
+    ],
+)
+def test_ordinary_text_and_priced_numbers_pass(context: ValidationContext, changes: dict[str, str]) -> None:
+    result = _validate(context, changes)
+    assert result.ok, [str(p) for p in result.problems]
+
+
+def test_a_plain_http_address_in_text_is_a_warning(context: ValidationContext) -> None:
+    result = _validate(context, {"caveat": "Older page: http://example.org/old"})
+    assert result.ok and [w.field for w in result.warnings] == ["caveat"]
+
+
 def test_coverage_type_is_inferred_when_unambiguous(context: ValidationContext) -> None:
     result = _validate(context, {"coverage_type": "", "area_codes": "", "nation": "wales", "commissioner_code": ""})
     assert result.records[0].coverage == NationalCoverage(Nation.WALES)
