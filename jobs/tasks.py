@@ -256,7 +256,7 @@ def _plan_and_apply(
         return "failed", fetched
     plan = importer.plan_import(session=session, data=fetched, name=Path(source).name or "published-list")
     if not plan.ok:
-        lines = [f"{p.file} row {p.row}, {p.field}: {p.message}" for p in plan.problems[:20]]
+        lines = [str(p) for p in plan.problems[:20]]
         more = len(plan.problems) - len(lines)
         return "failed", "\n".join(lines + ([f"... and {more} more problems"] if more > 0 else []))
     principal = access.Principal(

@@ -23,6 +23,7 @@ would let a thin "comb" inside the area hide a far square listed last.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Protocol
@@ -38,7 +39,14 @@ from mapping.crs import bng_to_wgs84, geometry_to_bng
 from mapping.postcodes import PostcodeDirectory
 from mapping.types import AreaCoverage, Coverage, NationalCoverage
 
-__all__ = ["FORCE_AREA_TOLERANCE_M", "AreaCodes", "ForceAreaCheck", "PostcodesNearby", "default_force_area_check"]
+__all__ = [
+    "FORCE_AREA_TOLERANCE_M",
+    "AreaCodes",
+    "ForceAreaCheck",
+    "ForceAreaOverlap",
+    "PostcodesNearby",
+    "default_force_area_check",
+]
 
 FORCE_AREA_TOLERANCE_M = 2_000.0
 SAMPLE_SPACING_M = 250.0
@@ -46,6 +54,7 @@ GRID_SPACING_M = 500.0
 MAX_VERTEX_SAMPLES = 100_000
 RING_POINTS = 32
 RING_BATCH = 256
+OVERLAP_SAMPLES = 1_000  # about 1.5 points in the hundred of error on the share outside
 
 
 class AreaCodes(Protocol):
@@ -62,6 +71,19 @@ class PostcodesNearby(Protocol):
     def within_bng(
         self, min_e: float, min_n: float, max_e: float, max_n: float
     ) -> tuple[np.ndarray, np.ndarray, list[str | None]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ForceAreaOverlap:
+    """What of a coverage lies outside a force area: the area codes of other forces' areas, and the share of a
+    radius's or polygon's area outside (exact with boundaries; with postcodes only, the share of
+    :data:`OVERLAP_SAMPLES` evenly spread points whose nearest postcode is in another force, ``exact`` false),
+    with the other forces reached (the most reached first)."""
+
+    codes: tuple[str, ...]
+    share: float
+    forces: tuple[str, ...]
+    exact: bool
 
 
 @dataclass(frozen=True)
@@ -86,6 +108,7 @@ class ForceAreaCheck:
     tolerance_m: float = FORCE_AREA_TOLERANCE_M
     _pfa_of_lad: dict[str | None, str] = field(default_factory=dict, compare=False, repr=False)
     _checked: dict[tuple[Coverage, str], tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _overlaps: dict[tuple[Coverage, str], ForceAreaOverlap] = field(default_factory=dict, compare=False, repr=False)
 
     def problems(self, coverage: Coverage, pfa_code: str) -> tuple[str, ...]:
         """Every reason ``coverage`` is not inside the force area ``pfa_code`` (empty when it is)."""
@@ -187,6 +210,37 @@ class ForceAreaCheck:
     def allows(self, coverage: Coverage, pfa_code: str) -> bool:
         return not self.problems(coverage, pfa_code)
 
+    def outside(self, coverage: Coverage, pfa_code: str) -> ForceAreaOverlap:
+        """How much of ``coverage`` lies outside the force area ``pfa_code`` (for imports; see ForceAreaOverlap)."""
+        key = (coverage, pfa_code)
+        if key not in self._overlaps:
+            self._overlaps[key] = self._outside(coverage, pfa_code)
+        return self._overlaps[key]
+
+    def _outside(self, coverage: Coverage, pfa_code: str) -> ForceAreaOverlap:
+        if isinstance(coverage, NationalCoverage):
+            return ForceAreaOverlap((), 1.0, (), exact=True)
+        if isinstance(coverage, AreaCoverage):
+            codes = tuple(c for c in coverage.area_codes if c != pfa_code and self.registry.pfa_for_lad(c) != pfa_code)
+            forces = tuple(dict.fromkeys(self.registry.pfa_for_lad(c) or c for c in codes))
+            return ForceAreaOverlap(codes, 0.0, forces, exact=True)
+        geometry = resolve_coverage(coverage)
+        assert geometry is not None  # radius and polygon coverage resolve without boundaries
+        shape = shapely.make_valid(geometry_to_bng(geometry))
+        if shape.area <= 0:
+            return ForceAreaOverlap((), 0.0, (), exact=True)
+        force = self.boundaries(pfa_code) if self.boundaries is not None else None
+        if force is not None:
+            outside = shape.difference(shapely.make_valid(geometry_to_bng(force))).area
+            return ForceAreaOverlap((), outside / shape.area, (), exact=True)
+        if self.postcodes is None:
+            return ForceAreaOverlap((), 0.0, (), exact=False)
+        xs, ys = _area_samples(shape)
+        pfas = self._pfas(xs, ys)
+        foreign = pfas != pfa_code
+        others = tuple(str(code) or "outside England and Wales" for code, _ in Counter(pfas[foreign]).most_common(3))
+        return ForceAreaOverlap((), float(np.mean(foreign)), others, exact=False)
+
 
 def default_force_area_check(*, boundaries: AreaGeometryLookup | None = None) -> ForceAreaCheck:
     """The check over the shipped LAD -> PFA table and postcodes, with PFA polygons when boundaries are loaded."""
@@ -242,6 +296,21 @@ def _part_samples(part: Polygon) -> tuple[np.ndarray, np.ndarray]:
     xs.append(np.array([point.x]))
     ys.append(np.array([point.y]))
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def _area_samples(shape: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """About :data:`OVERLAP_SAMPLES` points on an even grid inside ``shape`` (BNG), at least one."""
+    min_x, min_y, max_x, max_y = shape.bounds
+    step = math.sqrt(shape.area / OVERLAP_SAMPLES)
+    grid_x, grid_y = (
+        a.ravel()
+        for a in np.meshgrid(np.arange(min_x + step / 2, max_x, step), np.arange(min_y + step / 2, max_y, step))
+    )
+    inside = shapely.contains_xy(shape, grid_x, grid_y)
+    if not inside.any():
+        point = shape.representative_point()
+        return np.array([point.x]), np.array([point.y])
+    return grid_x[inside], grid_y[inside]
 
 
 def _ring(radius: float) -> list[tuple[float, float]]:

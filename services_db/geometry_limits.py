@@ -30,7 +30,7 @@ def geometry_size_problems(
         if message is not None:
             service = raw.fields.get("id")
             named = f" of service {service!r}" if isinstance(service, str) and service else ""
-            problems.append(Problem(file, raw.row, "geometry", f"the polygon{named} {message}"))
+            problems.append(Problem(file, raw.row, "geometry", f"the polygon{named} {message}", raw.unit))
         total += points
         if total > file_limit:
             message = too_many_points(total, limit=file_limit, what="one file") or ""

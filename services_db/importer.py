@@ -21,9 +21,11 @@ from sqlmodel import Session
 from mapping.areas import AreaRegistry
 from mapping.coverage import AreaGeometryLookup, resolve_coverage
 from mapping.locate import Locator, NotFound
+from mapping.postcodes import PostcodeDirectory
 from mapping.types import AreaCoverage, Commissioner, NationalCoverage, ServiceRecord
 from services_db import repository
 from services_db.diff import ChangeSet, RemovalScope, diff_directory
+from services_db.force_area import ForceAreaCheck
 from services_db.formats import FileFormat, read_services, write_services
 from services_db.formats.common import read_file_bounded
 from services_db.geometry_limits import geometry_size_problems
@@ -83,6 +85,12 @@ class ImportReport:
 
 
 @cache
+def _force_area_check() -> ForceAreaCheck:
+    """Against the locator's postcodes (one copy per process), for a force area's commissioner's coverage."""
+    return ForceAreaCheck(registry=AreaRegistry.default(), postcodes=PostcodeDirectory.default())
+
+
+@cache
 def _locator() -> Locator:
     return Locator.offline_default()
 
@@ -119,6 +127,7 @@ def default_context(
         local_strand_keys=frozenset(local),
         place_check=place_check or locator_place_check(),
         today=today or date.today(),
+        force_area=_force_area_check().outside,
     )
 
 
@@ -191,7 +200,8 @@ def plan_import(
     if result.problems:
         return ImportPlan(parsed.file, parsed.format, result.problems, warnings, rows=result.rows)
     current = repository.list_services(session=session)
-    conflicts = _version_conflicts(parsed.file, result, {r.id: r.version for r in current})
+    unit = "row" if parsed.format is FileFormat.CSV else "record"
+    conflicts = _version_conflicts(parsed.file, result, {r.id: r.version for r in current}, unit)
     if conflicts:
         return ImportPlan(parsed.file, parsed.format, conflicts, warnings, rows=result.rows)
     scope = RemovalScope.of_file(result.records, replace_all=replace_all) if close_missing else RemovalScope()
@@ -212,7 +222,9 @@ def plan_import(
     )
 
 
-def _version_conflicts(file: str, result: ValidationResult, stored: Mapping[str, int]) -> tuple[Problem, ...]:
+def _version_conflicts(
+    file: str, result: ValidationResult, stored: Mapping[str, int], unit: str
+) -> tuple[Problem, ...]:
     """The services the file was exported at another version of than the stored one (someone changed them)."""
     return tuple(
         Problem(
@@ -221,6 +233,8 @@ def _version_conflicts(file: str, result: ValidationResult, stored: Mapping[str,
             "version",
             f"service {service_id!r} was changed by someone else after this file was exported (it is now version"
             f" {stored[service_id]}, the file has {version}): export again and redo your edit there",
+            unit,
+            service_id if unit == "record" else None,
         )
         for service_id, version in sorted(result.expected_versions.items())
         if service_id in stored and stored[service_id] != version

@@ -309,7 +309,23 @@ def set_verified(
     now: datetime | None = None,
 ) -> ServiceRecord:
     """Record that a person checked the service's details on ``on`` (which confirms an unconfirmed entry); a
-    new version, audited."""
+    new version, audited.
+
+    The same person verifying a confirmed service again on the same date changes nothing: no new version is
+    written and the current record is returned (its version unchanged), as :func:`restore` does.
+    """
+    row = _load(session, service_id)
+    if row is not None and (expected_version is None or expected_version == row.version):
+        current = row_to_record(row)
+        if current.verified_on == on and current.confirmation is Confirmation.CONFIRMED:
+            last = session.exec(
+                select(AuditEntry.actor)
+                .where(AuditEntry.service_id == service_id)
+                .order_by(col(AuditEntry.id).desc())
+                .limit(1)
+            ).first()
+            if last == actor:
+                return current
     return _change_one(
         session, service_id, actor, expected_version, now, "verify", verified_on=on, confirmation=Confirmation.CONFIRMED
     )

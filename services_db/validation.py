@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 import shapely
@@ -54,6 +54,9 @@ from mapping.types import (
 )
 from services_db.web_addresses import addresses_in_text, url_problem
 
+if TYPE_CHECKING:
+    from services_db.force_area import ForceAreaOverlap
+
 __all__ = [
     "CHANNEL_COLUMNS",
     "COLUMNS",
@@ -80,6 +83,10 @@ MAX_VERSION = 1_000_000_000  # a service edited every second for thirty years; l
 MAX_RADIUS_M = 100_000.0  # larger than any force area's reach from one centre: use area codes instead
 MIN_RADIUS_M = 50.0
 POLYGON_REPAIR_TOLERANCE = 0.01  # make_valid may change the area by at most 1 %
+# A force area's commissioner's radius or polygon may reach into the next force a little (a 5 km circle round a
+# town near the border: the shipped directory's reach up to 30 %), not mostly: over half outside is refused.
+FORCE_AREA_REFUSED_SHARE = 0.5
+FORCE_AREA_WARNED_SHARE = 0.1
 
 # Column name -> (required, what to write). The template notes are generated from this table.
 COLUMN_NOTES: dict[str, tuple[bool, str]] = {
@@ -283,19 +290,22 @@ ANY_ONS_CODE = re.compile(r"^[A-Z]\d{8}$")
 class Problem:
     """One thing wrong with an imported file, located and saying what to do.
 
-    ``row`` is the line a spreadsheet shows for a CSV row (the header is line 1), or the feature / service
-    index (from 0) in a GeoJSON or Open Referral UK file; ``None`` for the file as a whole.
+    ``row`` is the line a spreadsheet shows for a CSV row (the header is line 1), or the number of the feature /
+    service (from 1, ``unit`` "record") in a GeoJSON or Open Referral UK file, with its id when it has one;
+    ``None`` for the file as a whole.
     """
 
     file: str
     row: int | None
     field: str | None
     message: str
+    unit: str = "row"
+    record_id: str | None = None
 
     def __str__(self) -> str:
         where = [self.file]
         if self.row is not None:
-            where.append(f"row {self.row}")
+            where.append(f"{self.unit} {self.row}" + (f" (id {self.record_id!r})" if self.record_id else ""))
         if self.field:
             where.append(f"field {self.field!r}")
         return f"{', '.join(where)}: {self.message}"
@@ -308,6 +318,7 @@ class RawService:
     row: int
     fields: Mapping[str, Any]
     geometry: Mapping[str, Any] | None = None
+    unit: str = "row"  # "record": a GeoJSON feature or an Open Referral UK service, numbered from 1
 
 
 # Given WGS84 lat/lon of a plausible point, a message when it is outside England and Wales, else None.
@@ -326,6 +337,8 @@ class ValidationContext:
     local_strand_keys: frozenset[str]
     place_check: PlaceCheck
     today: date
+    # How much of a coverage lies outside a force area (``ForceAreaCheck.outside``); ``None``: not checked.
+    force_area: Callable[[Coverage, str], ForceAreaOverlap] | None = None
 
 
 @dataclass(frozen=True)
@@ -384,12 +397,17 @@ class _Row:
         self.file, self.raw, self.problems, self.warnings = file, raw, problems, warnings
         self.failed = False
 
+    def _at(self, field_name: str | None, message: str) -> Problem:
+        record_id = self.raw.fields.get("id") if self.raw.unit == "record" else None
+        named = record_id[:80] if isinstance(record_id, str) and record_id.strip() else None
+        return Problem(self.file, self.raw.row, field_name, message, self.raw.unit, named)
+
     def problem(self, field_name: str | None, message: str) -> None:
         self.failed = True
-        self.problems.append(Problem(self.file, self.raw.row, field_name, message))
+        self.problems.append(self._at(field_name, message))
 
     def warn(self, field_name: str | None, message: str) -> None:
-        self.warnings.append(Problem(self.file, self.raw.row, field_name, message))
+        self.warnings.append(self._at(field_name, message))
 
     def has(self, name: str) -> bool:
         value = self.raw.fields.get(name)
@@ -494,7 +512,8 @@ def validate_services(
         service_id, record, version = _validate_one(row, context)
         if service_id and service_id in first_row:
             row.problem(
-                "id", f"{service_id!r} is also used on row {first_row[service_id]}; every service needs its own id"
+                "id",
+                f"{service_id!r} is also used on {raw.unit} {first_row[service_id]}; every service needs its own id",
             )
         elif service_id:
             first_row[service_id] = raw.row
@@ -567,6 +586,8 @@ def _validate_one(row: _Row, context: ValidationContext) -> tuple[str | None, Se
             f"national coverage, but {commissioner!r} commissions services for one force area: use coverage_type"
             " areas with its area codes (national services have commissioner_code 'national' or none)",
         )
+    if commissioner and commissioner.startswith("pcc-") and coverage is not None:
+        _inside_force_area(row, commissioner, coverage, context)
     if row.failed or service_id is None or kind is None or coverage is None:
         return service_id, None, None
     record = ServiceRecord(
@@ -597,6 +618,40 @@ def _validate_one(row: _Row, context: ValidationContext) -> tuple[str | None, Se
         translations=translations,
     )
     return service_id, record, version
+
+
+def _inside_force_area(row: _Row, commissioner: str, coverage: Coverage, context: ValidationContext) -> None:
+    """A force area's commissioner commissions for its own area: area codes of other forces' areas are refused,
+    and so is a radius or polygon more than half outside (whatever is bigger than two force areas is); a
+    smaller overlap only warns (a centre near the border reaches the next district)."""
+    if context.force_area is None or isinstance(coverage, NationalCoverage):
+        return
+    pfa = commissioner.removeprefix("pcc-")
+    overlap = context.force_area(coverage, pfa)
+    if overlap.codes:
+        row.problem(
+            "area_codes",
+            f"{', '.join(overlap.codes)} {'is' if len(overlap.codes) == 1 else 'are'} outside force area {pfa}"
+            f" (in {', '.join(overlap.forces)}), but {commissioner!r} commissions for {pfa} only: use {pfa} or its"
+            " district codes, or give the row the commissioner_code of the area it serves",
+        )
+        return
+    column = "geometry" if isinstance(coverage, PolygonCoverage) else "radius_m"
+    share = f"{'' if overlap.exact else 'about '}{overlap.share:.0%}"
+    reach = f" (it reaches {', '.join(overlap.forces)})" if overlap.forces else ""
+    if overlap.share > FORCE_AREA_REFUSED_SHARE:
+        row.problem(
+            column,
+            f"{share} of this coverage lies outside force area {pfa}{reach}, but {commissioner!r} commissions for"
+            f" {pfa} only: draw it inside the force area (more than {FORCE_AREA_REFUSED_SHARE:.0%} outside is"
+            " refused), or give the row the commissioner_code of the area it serves",
+        )
+    elif overlap.share > FORCE_AREA_WARNED_SHARE:
+        row.warn(
+            column,
+            f"{share} of this coverage lies outside force area {pfa}{reach}: check that the service helps people"
+            " there too",
+        )
 
 
 def _service_id(row: _Row) -> str | None:
@@ -1149,7 +1204,8 @@ def _check_point(
     row: _Row, column: str, lat: float, lon: float, context: ValidationContext
 ) -> tuple[float, float] | None:
     if not (math.isfinite(lat) and math.isfinite(lon)):
-        row.problem(column, "coordinates must be finite numbers")
+        bad = column if not math.isfinite(lat) else column.replace("lat", "lon")
+        row.problem(bad, f"{lat if bad == column else lon!r} is not a coordinate: write decimal degrees like 53.7997")
         return None
     if abs(lat) > 90 or abs(lon) > 180:
         if (0 <= lat <= 1_300_000 and 0 <= lon <= 700_000) or (0 <= lon <= 1_300_000 and 0 <= lat <= 700_000):

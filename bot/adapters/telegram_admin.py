@@ -396,6 +396,8 @@ class StaffBot:
                 record = repository.set_verified(
                     session=session, service_id=service_id, on=today, actor=principal.actor, now=self.clock()
                 )
+                if before is not None and record.version == before.version:
+                    return f"Already recorded: {record.name} [{record.id}] was checked on {_long_date(today)} by you."
                 if before is not None and not before.confirmed:
                     return f"Confirmed: {record.name} [{record.id}], checked on {_long_date(today)}."
                 return f"Recorded: {record.name} [{record.id}] was checked on {_long_date(today)}."

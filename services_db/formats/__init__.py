@@ -59,6 +59,23 @@ def read_services(data: bytes, *, name: str, fmt: FileFormat | str = "auto") -> 
     """Read a services file of any supported format; never raises for a bad file (problems are values)."""
     file = PurePath(name).name or name
     chosen = detect_format(name, data) if fmt == "auto" else FileFormat(fmt)
+    if chosen is FileFormat.CSV and data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"{", b"[")):
+        looks = detect_format(f"{file}.json", data)
+        label = "GeoJSON" if looks is FileFormat.GEOJSON else "Open Referral UK JSON"
+        return ParsedFile(
+            file,
+            chosen,
+            (),
+            (
+                Problem(
+                    file,
+                    None,
+                    None,
+                    f"this looks like {label}, not CSV: use --format {looks.value}"
+                    + (" or leave --format out" if fmt != "auto" else " or name the file .geojson / .json"),
+                ),
+            ),
+        )
     text, problems = decode_text(data, file=file, fmt=chosen.value)
     if text is None:
         return ParsedFile(file, chosen, (), tuple(problems))

@@ -6,6 +6,8 @@ import json
 import os
 import re
 import stat
+from collections.abc import Callable
+from dataclasses import replace
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from services_db.validation import MAX_FILE_BYTES, Problem
 __all__ = [
     "MAX_JSON_DEPTH",
     "JsonProblem",
+    "as_records",
     "decode_text",
     "hours_to_dict",
     "load_json",
@@ -39,6 +42,7 @@ MAX_JSON_DEPTH = 32  # a MultiPolygon inside an ORUK service is about 10 deep; 1
 _CHUNK = 1 << 20
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_LONG_NUMBER = re.compile(r'"([^"\\]{1,80})"\s*:\s*-?(\d{1000,})')
 
 
 def _size_problem(file: str, size: float) -> Problem:
@@ -114,9 +118,67 @@ def _no_constant(name: str) -> Any:
     raise JsonProblem(f"{name} is not a JSON number: write a number or null")
 
 
-def load_json(text: str, *, file: str) -> tuple[Any, Problem | None]:
+def _contains(value: Any, target: dict[str, Any]) -> bool:
+    if value is target:
+        return True
+    if isinstance(value, dict):
+        return any(_contains(v, target) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains(v, target) for v in value)
+    return False
+
+
+def _duplicate_key_problem(text: str, file: str, records: Callable[[Any], Any] | None) -> Problem:
+    """Where a key given twice is: the record (numbered from 1) whose object holds it, read a second time."""
+    found: list[tuple[str, dict[str, Any]]] = []
+
+    def remember(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out and not found:
+                found.append((key, out))
+            out[key] = value
+        return out
+
+    document = json.loads(text, object_pairs_hook=remember, parse_constant=_no_constant)
+    key, holder = found[0]
+    message = f"the key {key!r} appears twice in one object: keep one (Signpost does not guess which one you meant)"
+    items = records(document) if records is not None else None
+    if isinstance(items, list):
+        for number, item in enumerate(items, start=1):
+            if _contains(item, holder):
+                return Problem(file, number, None, message, "record", _item_id(item))
+    return Problem(file, None, None, message.replace("one object", "the file's top-level object", 1))
+
+
+def _long_number_problem(text: str, file: str) -> Problem:
+    """A number too long to read: the field that holds it and its line."""
+    match = _LONG_NUMBER.search(text)
+    if match is None:
+        return Problem(file, None, None, "a number in the JSON is thousands of digits long: write a real value")
+    line = text.count("\n", 0, match.start()) + 1
+    return Problem(
+        file,
+        None,
+        match.group(1),
+        f"holds a number {len(match.group(2)):,} digits long (line {line}): write the real value (a version is"
+        " 1 to 1,000,000,000, an age 0 to 120, a radius 50 to 100,000 metres, coordinates are degrees)",
+    )
+
+
+def _item_id(item: Any) -> str | None:
+    found = item.get("id") if isinstance(item, dict) else None
+    if found is None and isinstance(item, dict) and isinstance(item.get("properties"), dict):
+        found = item["properties"].get("id")  # a GeoJSON feature's service id
+    return found[:80] if isinstance(found, str) and found.strip() else None
+
+
+def load_json(text: str, *, file: str, records: Callable[[Any], Any] | None = None) -> tuple[Any, Problem | None]:
     """Parse JSON text, refusing nesting deeper than :data:`MAX_JSON_DEPTH`, keys repeated inside one object,
-    ``NaN``/``Infinity`` and numbers too long to be real; the problem names the line and column when it can."""
+    ``NaN``/``Infinity`` and numbers too long to be real; the problem names the line and column when it can.
+
+    ``records`` picks the list of records out of the document, so that a key given twice is placed in its
+    record (numbered from 1)."""
     depth = _json_depth(text)
     if depth > MAX_JSON_DEPTH:
         return None, Problem(
@@ -130,9 +192,30 @@ def load_json(text: str, *, file: str) -> tuple[Any, Problem | None]:
     except json.JSONDecodeError as exc:
         return None, Problem(file, None, None, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
     except JsonProblem as exc:
+        if "appears twice" in str(exc):
+            try:
+                return None, _duplicate_key_problem(text, file, records)
+            except (ValueError, RecursionError):
+                pass
         return None, Problem(file, None, None, str(exc))
-    except (ValueError, RecursionError) as exc:  # e.g. an integer of thousands of digits
+    except ValueError as exc:
+        if "digits" in str(exc):  # Python refuses to convert integers of more than 4,300 digits
+            return None, _long_number_problem(text, file)
         return None, Problem(file, None, None, f"cannot read the JSON: {str(exc)[:160]}")
+    except RecursionError as exc:
+        return None, Problem(file, None, None, f"cannot read the JSON: {str(exc)[:160]}")
+
+
+def as_records(problems: list[Problem], items: list[Any]) -> list[Problem]:
+    """Problems located by number (from 1) in a JSON list, said as "record N" with the item's id when it has one."""
+    out: list[Problem] = []
+    for problem in problems:
+        if problem.row is None:
+            out.append(problem)
+            continue
+        item = items[problem.row - 1] if 0 < problem.row <= len(items) else None
+        out.append(replace(problem, unit="record", record_id=_item_id(item)))
+    return out
 
 
 def decode_text(data: bytes, *, file: str, fmt: str) -> tuple[str | None, list[Problem]]:

@@ -94,15 +94,74 @@ def read_csv(text: str, *, file: str) -> tuple[list[RawService], list[Problem], 
                     )
                 )
                 continue
-            fields = {key: restore_cell(cells[index]) if index < len(cells) else "" for key, index in known.items()}
+            if len(cells) < len(header) and max(known.values()) >= len(cells):
+                missing = [name for name, index in known.items() if index >= len(cells)]
+                problems.append(
+                    Problem(
+                        file,
+                        start,
+                        None,
+                        f"has {len(cells)} cells but the header has {len(header)} columns: the cells for"
+                        f" {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''} are missing. Add the"
+                        " missing commas (an empty cell is two commas side by side) or save the file again from"
+                        " the spreadsheet",
+                    )
+                )
+                continue
+            fields = {key: restore_cell(cells[index]) for key, index in known.items()}
             services.append(RawService(row=start, fields=fields))
     except csv.Error as exc:
-        problems.append(Problem(file, line + 1, None, f"cannot read this line as CSV ({exc}): check its quotes"))
+        problems.append(_csv_error(text, line + 1, header, file, exc))
     if not services and not problems:
         problems.append(
             Problem(file, None, None, "the file has a header but no services: add one row per service under it")
         )
     return services, problems, []
+
+
+def _csv_error(text: str, line: int, header: list[str], file: str, exc: csv.Error) -> Problem:
+    """A line the csv module cannot read; a cell over its size limit is named, with the limit in words."""
+    if "field larger than field limit" not in str(exc):
+        return Problem(file, line, None, f"cannot read this line as CSV ({exc}): check its quotes")
+    limit = csv.field_size_limit()
+    index = _oversized_cell(text, line, limit)
+    column = header[index].strip() if index is not None and index < len(header) else None
+    return Problem(
+        file,
+        line,
+        column,
+        f"a cell{f' (column {index + 1})' if index is not None else ''} is longer than {limit:,} characters, the"
+        " most one cell can hold (a description may have 2,000; a polygon that big needs simplifying): shorten it,"
+        " or if the cell is short, check its quotes (a quote left open runs on into the rows below)",
+    )
+
+
+def _oversized_cell(text: str, line: int, limit: int) -> int | None:
+    """The number (from 0) of the first cell over ``limit`` characters in the record starting on ``line``."""
+    offset = 0
+    for _ in range(line - 1):
+        offset = text.find("\n", offset) + 1
+        if offset == 0:
+            return None
+    cell, size, quoted, at = 0, 0, False, offset
+    while at < len(text):
+        char = text[at]
+        if char == '"':
+            if quoted and text.startswith('"', at + 1):
+                at += 1
+                size += 1
+            else:
+                quoted = not quoted
+        elif char == "," and not quoted:
+            cell, size = cell + 1, 0
+        elif char in "\r\n" and not quoted:
+            return None
+        else:
+            size += 1
+        if size > limit:
+            return cell
+        at += 1
+    return None
 
 
 def _header_columns(header: list[str], file: str, problems: list[Problem]) -> dict[str, int]:

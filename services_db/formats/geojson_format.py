@@ -16,7 +16,7 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from mapping.types import PolygonCoverage, RadiusCoverage, ServiceRecord
-from services_db.formats.common import load_json, record_to_properties
+from services_db.formats.common import as_records, load_json, record_to_properties
 from services_db.validation import COLUMNS, MAX_ROWS, Problem, RawService, canonical_geojson, suggest
 
 __all__ = ["WGS84_NAMES", "read_geojson", "write_geojson"]
@@ -54,9 +54,13 @@ def _crs_problem(file: str, collection: Mapping[str, Any]) -> Problem | None:
     )
 
 
+def _features(document: Any) -> Any:
+    return document.get("features") if isinstance(document, dict) else None
+
+
 def read_geojson(text: str, *, file: str) -> tuple[list[RawService], list[Problem], list[Problem]]:
-    """Features of a FeatureCollection as raw entries (row = feature index, from 0)."""
-    collection, problem = load_json(text, file=file)
+    """Features of a FeatureCollection as raw entries (numbered from 1, as "record N" in problems)."""
+    collection, problem = load_json(text, file=file, records=_features)
     if problem is not None:
         return [], [problem], []
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
@@ -82,11 +86,11 @@ def read_geojson(text: str, *, file: str) -> tuple[list[RawService], list[Proble
         return [], [Problem(file, None, "features", f"{len(features):,} features: the limit is {MAX_ROWS:,}")], []
     services: list[RawService] = []
     problems: list[Problem] = []
-    for index, feature in enumerate(features):
+    for index, feature in enumerate(features, start=1):
         entry = _feature(file, index, feature, problems)
         if entry is not None:
             services.append(entry)
-    return services, problems, []
+    return services, as_records(problems, features), []
 
 
 def _feature(file: str, index: int, feature: Any, problems: list[Problem]) -> RawService | None:
@@ -120,7 +124,7 @@ def _feature(file: str, index: int, feature: Any, problems: list[Problem]) -> Ra
             return None
     if bad:
         return None
-    return RawService(row=index, fields=properties, geometry=geometry)
+    return RawService(row=index, fields=properties, geometry=geometry, unit="record")
 
 
 def _geometry(record: ServiceRecord, geometries: Mapping[str, BaseGeometry]) -> dict[str, Any] | None:

@@ -32,8 +32,16 @@ from mapping.types import (
     Strand,
     time_text,
 )
-from services_db.formats.common import load_json, record_to_properties
-from services_db.validation import COLUMNS, MAX_ROWS, Problem, RawService, canonical_geojson, suggest
+from services_db.formats.common import as_records, load_json, record_to_properties
+from services_db.validation import (
+    COLUMNS,
+    MAX_ROWS,
+    Problem,
+    RawService,
+    canonical_geojson,
+    parse_channel_cell,
+    suggest,
+)
 
 __all__ = ["EXTENSION", "read_oruk", "write_oruk"]
 
@@ -193,9 +201,13 @@ def write_oruk(records: Sequence[ServiceRecord], *, geometries: Mapping[str, Bas
 # --- reading ----------------------------------------------------------------------------------------------
 
 
+def _services(document: Any) -> Any:
+    return document.get("content") if isinstance(document, dict) else document
+
+
 def read_oruk(text: str, *, file: str) -> tuple[list[RawService], list[Problem], list[Problem]]:
-    """ORUK services as raw entries (row = index in ``content``, from 0)."""
-    document, problem = load_json(text, file=file)
+    """ORUK services as raw entries (numbered from 1 in ``content``, as "record N" in problems)."""
+    document, problem = load_json(text, file=file, records=_services)
     if problem is not None:
         return [], [problem], []
     if isinstance(document, dict) and isinstance(document.get("content"), list):
@@ -223,7 +235,7 @@ def read_oruk(text: str, *, file: str) -> tuple[list[RawService], list[Problem],
         return [], [Problem(file, None, "content", f"{len(services):,} services: the limit is {MAX_ROWS:,}")], []
     out: list[RawService] = []
     problems: list[Problem] = []
-    for index, service in enumerate(services):
+    for index, service in enumerate(services, start=1):
         if not isinstance(service, dict):
             problems.append(Problem(file, index, None, "is not a service object"))
             continue
@@ -246,12 +258,56 @@ def read_oruk(text: str, *, file: str) -> tuple[list[RawService], list[Problem],
                     )
                 )
                 continue
+            disagreements = _disagreements(service, extension)
+            for name, outer, inner in disagreements:
+                problems.append(
+                    Problem(
+                        file,
+                        index,
+                        f"{EXTENSION}.{name}",
+                        f"the service's {name} {str(outer)[:120]!r} and its {EXTENSION} {name} {str(inner)[:120]!r}"
+                        f" differ: make them the same (Signpost reads {EXTENSION}; the other would be dropped unseen)",
+                    )
+                )
+            if disagreements:
+                continue
             fields = dict(extension)
             geometry = fields.pop("geometry", None)
-            out.append(RawService(row=index, fields=fields, geometry=geometry if isinstance(geometry, dict) else None))
+            out.append(
+                RawService(
+                    row=index, fields=fields, geometry=geometry if isinstance(geometry, dict) else None, unit="record"
+                )
+            )
         else:
             out.append(_from_standard(file, index, service, problems))
-    return out, problems, []
+    return out, as_records(problems, services), []
+
+
+def _extension_web(extension: Mapping[str, Any]) -> str | None:
+    """The web address the writer puts in a service's top-level ``url``: its first web or web form channel."""
+    channels = extension.get("channels")
+    if isinstance(channels, list):
+        found = [c.get("value") for c in channels if isinstance(c, dict) and c.get("kind") in ("web", "web_form")]
+    else:
+        found = []
+        for column in ("web", "web_form"):
+            cell = extension.get(column)
+            values = cell if isinstance(cell, list) else parse_channel_cell(str(cell)) if cell else []
+            found.extend(v if isinstance(v, str) else v[0] for v in values)
+    value = next((v for v in found if isinstance(v, str) and v), None)
+    return value if value is None or "://" in value else "https://" + value
+
+
+def _disagreements(service: Mapping[str, Any], extension: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """The standard members (``name``, ``url``) that say something other than the extension Signpost reads."""
+    out: list[tuple[str, Any, Any]] = []
+    name = service.get("name")
+    if name not in (None, "") and name != extension.get("name"):
+        out.append(("name", name, extension.get("name")))
+    url = service.get("url")
+    if url not in (None, "") and url != _extension_web(extension):
+        out.append(("url", url, _extension_web(extension) or "no web address"))
+    return out
 
 
 def _objects(value: Any, where: str, file: str, index: int, problems: list[Problem]) -> list[dict[str, Any]]:
@@ -304,7 +360,7 @@ def _from_standard(file: str, index: int, service: Mapping[str, Any], problems: 
     if intervals:
         fields["hours"] = "; ".join(intervals)
     geometry = _standard_coverage(file, index, service, fields, problems)
-    return RawService(row=index, fields=fields, geometry=geometry)
+    return RawService(row=index, fields=fields, geometry=geometry, unit="record")
 
 
 def _standard_channels(

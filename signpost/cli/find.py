@@ -119,7 +119,7 @@ def find_command(
         console.print_json(json.dumps(_as_json(query, location, matches, index, notice), ensure_ascii=False))
         return
     if location is None:
-        errors.print(f"[yellow]{notice}")
+        errors.print(f"[yellow]{escape(notice)}")
     else:
         console.print(_describe(location, registry, index))
     _print_table(matches)
@@ -136,7 +136,7 @@ def _describe(location: Location, registry: AreaRegistry, index: SignpostIndex) 
         else "area coverage matched by codes (no boundaries loaded)"
     )
     return (
-        f"[bold]{location.label or f'{location.lat:.5f}, {location.lon:.5f}'}[/] "
+        f"[bold]{escape(location.label) if location.label else f'{location.lat:.5f}, {location.lon:.5f}'}[/] "
         f"({location.source.value}, within about {_distance(location.precision_m)}): "
         f"{names[0]}, police force area {names[1]}; {level}"
     )

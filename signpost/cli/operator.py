@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
+
+from signpost.cli.console import CONTROL_CHARACTERS, escape_controls, fail
 
 __all__ = ["operator_actor"]
 
@@ -25,7 +28,15 @@ def _os_user() -> str:
 
 
 def operator_actor(for_whom: str | None = None) -> str:
-    """``"operator alice@host"``, with ``" for <note>"`` when the operator says on whose behalf they act."""
+    """``"operator alice@host"``, with ``" for <note>"`` when the operator says on whose behalf they act; a note
+    with control or invisible characters is refused (exit 2)."""
     actor = f"operator {_os_user()}@{socket.gethostname()}"
     note = (for_whom or "").strip()
+    hidden = CONTROL_CHARACTERS.search(note) or re.search("[\t\n]", note)  # one line in the audit trail
+    if hidden:
+        fail(
+            f"--actor {escape_controls(note)!r} contains a control or invisible character"
+            f" ({escape_controls(hidden.group())} at character {hidden.start() + 1}), which would show false text in"
+            " the audit trail: type the name again without it"
+        )
     return (f"{actor} for {note}" if note else actor)[:120]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mapping.types import (
     AreaCoverage,
@@ -23,7 +24,7 @@ from services_db.convert import record_to_dict
 from services_db.db import MAX_ROW_ID
 from services_db.errors import DirectoryError, ServiceNotFound
 from signpost import wiring
-from signpost.cli.console import escape, fail
+from signpost.cli.console import escape, escape_controls, fail
 from signpost.cli.operator import operator_actor
 
 if TYPE_CHECKING:  # the ORM (repository, sessions) loads only for commands that write or read history: `list`
@@ -106,10 +107,10 @@ def show_command(
 
 def service_table(record: ServiceRecord) -> Table:
     """What `show` prints: every field of one service that has a value, one a line."""
-    table = Table(title=record.name, show_header=False)
+    table = Table(title=Text(escape_controls(record.name)), show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
-    rows: list[tuple[str, str]] = [
+    rows: list[tuple[str, str | Text]] = [
         ("id", record.id),
         ("organisation", record.organisation),
         ("kind", record.kind.value),
@@ -130,26 +131,26 @@ def service_table(record: ServiceRecord) -> Table:
         ("communities", ", ".join(record.communities)),
         ("ages", _ages_text(record)),
         ("residents only", "yes" if record.residents_only else ""),
-        ("caveat", f"[yellow]{escape(record.caveat)}[/]" if record.caveat else ""),
+        ("caveat", Text(escape_controls(record.caveat), style="yellow") if record.caveat else ""),
         *_translation_rows(record),
         ("version", f"{record.version} (updated {record.updated_at:%Y-%m-%d %H:%M} UTC)" if record.updated_at else ""),
     ]
     for name, value in rows:
-        if value:
-            table.add_row(name, value if name == "caveat" else escape(value))
+        if value:  # Text, never markup: "[/free]" in a note is shown as written
+            table.add_row(name, value if isinstance(value, Text) else Text(escape_controls(value)))
     return table
 
 
-def _translation_rows(record: ServiceRecord) -> list[tuple[str, str]]:
+def _translation_rows(record: ServiceRecord) -> list[tuple[str, str | Text]]:
     """The Welsh and Easy Read text under the template's column names (name_cy, summary_easy, ...)."""
-    rows = []
+    rows: list[tuple[str, str | Text]] = []
     for language, fields in record.translations.items():
         for name, value in fields.items():
             text = "; ".join(f"{k} [{v}]" for k, v in value.items()) if name == "notes" else str(value)
-            rows.append((f"{name}_{language}", escape(text)))
+            rows.append((f"{name}_{language}", text))
     missing = {"cy": "Welsh", "easy": "Easy Read"}
     if record.untranslated():
-        rows.append(("untranslated", "[yellow]" + ", ".join(missing[m] for m in record.untranslated()) + "[/]"))
+        rows.append(("untranslated", Text(", ".join(missing[m] for m in record.untranslated()), style="yellow")))
     return rows
 
 
@@ -255,12 +256,19 @@ def restore_command(
     with _session() as session:
         if not repository.history(session=session, service_id=service_id):
             fail(f"no service with id {service_id!r}: check the id with `signpost services list`")
+        before = repository.get_service(session=session, service_id=service_id)
         try:
             record = repository.restore(
                 session=session, service_id=service_id, version=version, actor=_actor(actor), areas=_areas(session)
             )
         except DirectoryError as exc:
             fail(exc.message)
+    if before is not None and record.version == before.version:
+        console.print(
+            f"Nothing changed: {service_id} already has the content of version {version} (it stays version"
+            f" {record.version})."
+        )
+        return
     console.print(f"[green]Restored[/] {service_id} to the content of version {version}: now version {record.version}.")
 
 
@@ -280,10 +288,17 @@ def verify_command(
     if checked > date.today():
         fail(f"--on {checked} is in the future: give the date the details were actually checked")
     with _session() as session:
+        before = repository.get_service(session=session, service_id=service_id)
         try:
             record = repository.set_verified(session=session, service_id=service_id, on=checked, actor=_actor(actor))
         except DirectoryError as exc:
             fail(exc.message)
+    if before is not None and record.version == before.version:
+        console.print(
+            f"Nothing changed: {service_id} was already verified on {record.verified_on} by the same person"
+            f" (it stays version {record.version})."
+        )
+        return
     console.print(
         f"[green]Verified[/] {service_id} on {record.verified_on} ({record.confirmation.value};"
         f" version {record.version})."

@@ -358,10 +358,11 @@ async def test_an_upload_with_errors_changes_nothing_and_says_where(harness: Har
 async def test_an_upload_reaching_another_force_is_refused_and_audited(harness: Harness) -> None:
     editor = harness.person(EDITOR_ID)
     stored = harness.services()
-    outside = radius_service(53.4794, -2.2453, 2_000, service_id="leeds-in-manchester", commissioner_code=OWN)
+    # Wetherby, 6 km: about 40 % in North Yorkshire: a valid file (a warning), but beyond what an editor may do.
+    outside = radius_service(53.92, -1.40, 6_000, service_id="leeds-reaching-north-yorkshire", commissioner_code=OWN)
     calls = await editor.upload("leeds.csv", _csv([stored["leeds-hub"], stored["leeds-youth"], outside]))
     text = texts(calls)[-1]
-    assert text.startswith("Not allowed (nothing was changed):") and "leeds-in-manchester" in text
+    assert text.startswith("Not allowed (nothing was changed):") and "leeds-reaching-north-yorkshire" in text
     assert harness.services() == stored
     assert [r.detail.split(":")[0] for r in harness.refusals()] == ["import"]
 

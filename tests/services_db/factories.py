@@ -188,8 +188,13 @@ def mixed_directory(
             coverage = PolygonCoverage(square_geojson(round(lat, 5), round(lon, 5), rng.choice([0.02, 0.05, 0.1])))
         strands = rng.sample(list(Strand), rng.choice([0, 0, 1, 2]))
         commissioner = rng.choice(list(commissioner_codes))
-        if isinstance(coverage, NationalCoverage) and commissioner and commissioner.startswith("pcc-"):
-            commissioner = None  # a force area's commissioner does not commission national services
+        if commissioner and commissioner.startswith("pcc-"):
+            # A force area's commissioner commissions inside its own area: no national services, none placed in
+            # another force, no circle reaching mostly beyond the border.
+            if isinstance(coverage, NationalCoverage) or commissioner != f"pcc-{pfa}":
+                commissioner = None
+            elif isinstance(coverage, RadiusCoverage) and coverage.radius_m > 8_000:
+                coverage = RadiusCoverage(coverage.lat, coverage.lon, 8_000.0)
         record = make_service(
             f"test-{seed}-{n:06d}",
             name=f"Test centre {n}",

@@ -387,7 +387,8 @@ def test_authorise_import_with_a_token_uses_the_real_plan(directory: Session, fo
     editor_token = issue_token(session=directory, account_id=editor.id, actor="a", now=NOW).token
     analyst_token = issue_token(session=directory, account_id=analyst.id, actor="a", now=NOW).token
     inside = area_service(LEEDS_LAD, service_id="leeds-new", commissioner_code=OWN)
-    outside = radius_service(53.4794, -2.2453, 2_000, service_id="leeds-in-manchester", commissioner_code=OWN)
+    # Wetherby, 6 km: about 40 % in North Yorkshire, which an import accepts with a warning and an editor may not.
+    outside = radius_service(53.92, -1.40, 6_000, service_id="leeds-reaching-north-yorkshire", commissioner_code=OWN)
     mine = [_services()[OWN], inside]
 
     def plan_of(records: list[ServiceRecord]) -> importer.ImportPlan:
@@ -401,7 +402,7 @@ def test_authorise_import_with_a_token_uses_the_real_plan(directory: Session, fo
     bad = plan_of([*mine, outside])
     refused = authorise_import(session=directory, token=editor_token, plan=bad, force_area=force_area, now=NOW)
     assert not refused.allowed
-    row = bad.rows["leeds-in-manchester"]
+    row = bad.rows["leeds-reaching-north-yorkshire"]
     assert refused.reasons == (refused.reasons[0],) and refused.reasons[0].startswith(f"row {row}: ")
     by_analyst = authorise_import(session=directory, token=analyst_token, plan=good, force_area=force_area, now=NOW)
     assert not by_analyst.allowed and "analysts" in by_analyst.message

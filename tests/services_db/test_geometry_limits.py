@@ -42,5 +42,5 @@ def test_the_import_refuses_a_polygon_over_the_limit_without_validating_it(engin
     with Session(engine) as session:
         plan = plan_import(session=session, data=json.dumps(document).encode(), name="dense.geojson")
     assert not plan.ok
-    assert [(p.row, p.field) for p in plan.problems] == [(0, "geometry")]
+    assert [(p.row, p.field) for p in plan.problems] == [(1, "geometry")]
     assert f"more than {SERVICE_POINTS:,} points" in plan.problems[0].message

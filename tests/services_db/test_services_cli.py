@@ -138,3 +138,39 @@ def test_show_prints_what_the_orm_record_prints(cli_database: Engine) -> None:
         assert code == 0 and out == printed.get(), service_id
         code, out = run("show", service_id, "--json")
         assert code == 0 and json.loads(out) == record_to_dict(record)
+
+
+def test_verify_again_the_same_day_and_restore_of_the_current_content_change_nothing(data_dir: Path) -> None:
+    code, out = run("verify", "samaritans", "--on", "2025-02-03", "--actor", "pcc-team")
+    assert code == 0 and "version 2" in out
+    code, out = run("verify", "samaritans", "--on", "2025-02-03", "--actor", "pcc-team")
+    assert code == 0 and "Nothing changed" in out and "already verified on 2025-02-03" in out
+    code, out = run("restore", "samaritans", "--version", "2")
+    assert code == 0 and "Nothing changed" in out and "stays version 2" in out and "Restored" not in out
+    code, out = run("history", "samaritans", "--json")
+    assert [e["version"] for e in json.loads(out)] == [1, 2]
+    code, out = run("verify", "samaritans", "--on", "2025-02-03", "--actor", "another-person")
+    assert code == 0 and "version 3" in out  # someone else checking it is news
+
+
+@pytest.mark.parametrize("actor", ["evil\nFAKE", "evil\u202eFAKE", "a\x1b[2Jb", "zero\u200bwidth"])
+def test_an_actor_with_control_characters_is_refused(data_dir: Path, actor: str) -> None:
+    code, out = run("verify", "samaritans", "--actor", actor)
+    assert code == 2 and "control or invisible character" in out and "\x1b" not in out and "\u202e" not in out
+    code, out = run("history", "samaritans", "--json")
+    assert [e["version"] for e in json.loads(out)] == [1]
+
+
+def test_show_renders_its_own_markup_for_every_shipped_service(data_dir: Path) -> None:
+    for record in load_shipped_directory().services:
+        code, out = run("show", record.id)
+        assert code == 0 and "[/" not in out and "[yellow]" not in out, (record.id, out)
+
+
+@pytest.mark.parametrize("query", ["Leeds\x1b[31mRED", "Glasgow \x1b]0;title\x07", "LS6 \u202e1AN"])
+def test_find_shows_control_characters_in_the_query_as_codes(data_dir: Path, query: str) -> None:
+    from signpost.cli import app as signpost_app
+
+    result = runner.invoke(signpost_app, ["find", query])
+    assert result.exit_code == 2 and "\x1b" not in result.output and "\u202e" not in result.output
+    assert "\\x1b" in result.output or "\\u202e" in result.output

@@ -24,6 +24,7 @@ from mapping.locate import Located, Locator
 from mapping.postcodes import PostcodeDirectory
 from mapping.signposting import SignpostIndex
 from mapping.types import AreaCoverage, Confirmation, MatchReason, RadiusCoverage, ServiceRecord
+from services_db.force_area import ForceAreaCheck
 from services_db.formats import FileFormat, read_services, write_services
 from services_db.importer import locator_place_check
 from services_db.repository import create_service
@@ -63,6 +64,7 @@ def test_every_shipped_entry_passes_the_import_validation() -> None:
         local_strand_keys=frozenset(s.key for p in REGISTRY.pfas() for s in REGISTRY.local_strands(p.code)),
         place_check=locator_place_check(),
         today=date.today(),
+        force_area=ForceAreaCheck(registry=REGISTRY, postcodes=PostcodeDirectory.default()).outside,
     )
     text = write_services(SHIPPED.services, FileFormat.GEOJSON)
     parsed = read_services(text.encode(), name="shipped.geojson")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -10,10 +11,14 @@ from shapely.geometry import shape
 
 from mapping.areas import AreaRegistry
 from mapping.crs import geometry_to_bng
+from mapping.postcodes import PostcodeDirectory
 from mapping.types import ChannelKind, Nation, NationalCoverage, ServiceKind, Strand
+from services_db.force_area import ForceAreaCheck
 from services_db.importer import locator_place_check
 from services_db.validation import Problem, RawService, ValidationContext, ValidationResult, validate_services
 from tests.services_db.bad_files import GOOD_ROW
+
+REGISTRY = AreaRegistry.default()
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +134,26 @@ def test_ordinary_text_and_priced_numbers_pass(context: ValidationContext, chang
 def test_a_plain_http_address_in_text_is_a_warning(context: ValidationContext) -> None:
     result = _validate(context, {"caveat": "Older page: http://example.org/old"})
     assert result.ok and [w.field for w in result.warnings] == ["caveat"]
+
+
+def test_a_force_areas_radius_reaching_a_little_over_the_border_only_warns(context: ValidationContext) -> None:
+    # A real 5 km circle (Partington library, Greater Manchester): about 30 % of it lies in Cheshire.
+    checked = replace(
+        context, force_area=ForceAreaCheck(registry=REGISTRY, postcodes=PostcodeDirectory.default()).outside
+    )
+    circle = {"coverage_type": "radius", "area_codes": "", "centre_lat": "53.41777", "centre_lon": "-2.42617"}
+    near = {
+        **circle,
+        "radius_m": "5000",
+        "commissioner_code": "pcc-E23000005",
+        "in_person_lat": "",
+        "in_person_lon": "",
+    }
+    result = _validate(checked, {**near, "in_person_address": ""})
+    assert result.ok, [str(p) for p in result.problems]
+    assert [w.field for w in result.warnings] == ["radius_m"] and "E23000006" in result.warnings[0].message
+    far = _validate(checked, {**near, "in_person_address": "", "commissioner_code": "pcc-E23000010"})
+    assert _messages(far, "radius_m") and "outside force area E23000010" in _messages(far, "radius_m")[0]
 
 
 def test_coverage_type_is_inferred_when_unambiguous(context: ValidationContext) -> None:

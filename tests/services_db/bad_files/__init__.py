@@ -127,6 +127,22 @@ def _cases() -> list[BadFile]:
             "required column",
         ),
         BadFile(
+            "row missing its last cells",
+            "services.csv",
+            csv_bytes([GOOD_ROW]).rstrip(b"\r\n").rsplit(b",", 2)[0] + b"\r\n",
+            2,
+            None,
+            f"has {len(COLUMNS) - 2} cells but the header has {len(COLUMNS)} columns",
+        ),
+        BadFile(
+            "cell over the csv module's limit",
+            "services.csv",
+            row(description="x" * 200_000),
+            2,
+            "description",
+            "longer than 131,072 characters",
+        ),
+        BadFile(
             "row with extra cells",
             "services.csv",
             csv_bytes([GOOD_ROW]).rstrip(b"\r\n") + b",surplus,cells\r\n",
@@ -212,7 +228,7 @@ def _cases() -> list[BadFile]:
             "script in GeoJSON hours note",
             "services.geojson",
             geojson_bytes([good_feature(hours={"intervals": ["mon 09:00-17:00"], "note": "<b>call</b>"})]),
-            0,
+            1,
             "hours",
             "plain text only",
         ),
@@ -336,7 +352,7 @@ def _cases() -> list[BadFile]:
                     }
                 ]
             ),
-            0,
+            1,
             "geometry",
             "Polygon/MultiPolygon",
         ),
@@ -344,7 +360,7 @@ def _cases() -> list[BadFile]:
             "feature without properties",
             "services.geojson",
             geojson_bytes([{"type": "Feature", "geometry": None}]),
-            0,
+            1,
             "properties",
             "properties object",
         ),
@@ -352,7 +368,7 @@ def _cases() -> list[BadFile]:
             "unknown property",
             "services.geojson",
             geojson_bytes([good_feature(stands=["race"])]),
-            0,
+            1,
             "stands",
             "Did you mean 'strands'?",
         ),
@@ -377,7 +393,7 @@ def _cases() -> list[BadFile]:
                     ]
                 }
             ).encode(),
-            0,
+            1,
             "kind",
             "is required",
         ),
