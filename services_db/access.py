@@ -30,6 +30,7 @@ writing: a refusal recorded while the caller holds an open SQLite write transact
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from sqlmodel import Session, col, select
 from mapping.areas import AreaRegistry
 from mapping.types import ServiceRecord
 from services_db.db import MAX_ROW_ID
+from services_db.hidden_text import HIDDEN_PATTERN, hidden_character
 from services_db.models import Account, ApiToken, AuditEntry, Commissioner, Service
 
 if TYPE_CHECKING:
@@ -612,6 +614,12 @@ def add_account(
     name = name.strip()
     if not name or len(name) > 120:
         raise AccountError("give the person's name or team name (1 to 120 characters)")
+    hidden = HIDDEN_PATTERN.search(name) or re.search("[\t\n]", name)
+    if hidden:  # the name is the account's actor in the audit trail: it must read as it is
+        raise AccountError(
+            f"the name contains {hidden_character(hidden.group())} at character {hidden.start() + 1}: type it again"
+            " without it"
+        )
     try:
         role = Role(role)
     except ValueError:

@@ -52,6 +52,7 @@ from mapping.types import (
     channel_key,
     normalise_translations,
 )
+from services_db.hidden_text import HIDDEN_PATTERN, hidden_character
 from services_db.web_addresses import addresses_in_text, url_problem
 
 if TYPE_CHECKING:
@@ -254,15 +255,6 @@ EMAIL_PATTERN = re.compile(
 )
 MARKUP_PATTERN = re.compile(
     r"<\s*/?\s*[A-Za-z!][^>]*>|javascript\s*:|&lt;\s*script|\bon[a-z]+\s*=\s*[\"']|\[[^\]\n]*\]\(\s*[^)\s]+", re.I
-)
-# Characters nobody can see or that reverse the text around them (U+202E shows "gnp.exe" as "exe.png"), control
-# characters other than newline and tab, and lone surrogates (JSON "\ud800"), which no output can encode.
-# The format characters (Unicode category Cf) are listed by hand: computing them costs every start 0.3 s.
-HIDDEN_PATTERN = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
-    "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff"
-    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
-    "\U000e0001\U000e0020-\U000e007f]"
 )
 PHONE_FIELDS = frozenset({"phone", "text", "relay"})  # "+44 ..." is a phone number, not a formula
 NUMBER_LIST_FIELDS = frozenset({"in_person_lat", "in_person_lon"})  # "-1.5; -1.6": read as numbers or refused
@@ -1424,14 +1416,6 @@ def _read_geometry(row: _Row) -> BaseGeometry | None:
 # --- text as it arrives ------------------------------------------------------------------------------------
 
 
-def _hidden_character(char: str) -> str:
-    code = f"U+{ord(char):04X}"
-    if "\ud800" <= char <= "\udfff":
-        return f"a broken character ({code}, half of a surrogate pair)"
-    name = unicodedata.name(char, "")
-    return f"an invisible or control character ({code}{' ' + name if name else ''})"
-
-
 def _formula_start(field_name: str, text: str, *, phone: bool) -> str | None:
     if field_name in NUMBER_LIST_FIELDS:
         return None
@@ -1450,7 +1434,7 @@ def _clean_text(row: _Row, field_name: str, text: str, *, phone: bool) -> str:
     if hidden:
         row.problem(
             field_name,
-            f"contains {_hidden_character(hidden.group())} at character {hidden.start() + 1}: retype the text"
+            f"contains {hidden_character(hidden.group())} at character {hidden.start() + 1}: retype the text"
             " without it",
         )
         return text.encode("utf-8", "replace").decode("utf-8")  # no lone surrogate travels further

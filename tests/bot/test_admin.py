@@ -272,6 +272,13 @@ async def test_verify_own_service_and_refuse_another_commissioners(harness: Harn
     calls = await editor.press("adm:v:leeds-hub")
     assert "Recorded: Test service leeds-hub [leeds-hub] was checked on 26 November 2026." in texts(calls)
     assert harness.services()["leeds-hub"].verified_on == NOW.date()
+    version = harness.services()["leeds-hub"].version
+    calls = await editor.press("adm:v:leeds-hub")  # the same person again the same day: nothing new to record
+    assert (
+        texts(calls)[0]
+        == "Already recorded: Test service leeds-hub [leeds-hub] was checked on 26 November 2026 by you."
+    )
+    assert harness.services()["leeds-hub"].version == version
     calls = await editor.send("/verify manchester-hub")
     assert texts(calls)[0].startswith("Not allowed:")
     assert "commissioned by pcc-E23000005" in texts(calls)[0]

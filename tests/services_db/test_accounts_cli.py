@@ -58,6 +58,9 @@ def test_add_with_a_token_shown_once_and_stored_hashed(data_dir: Path) -> None:
         (("revoke", "99999999999999999999"), "less than or equal to"),
         (("token", "2147483648"), "less than or equal to"),
         (("add", "X", "--role", "analyst", "--telegram-id", "9223372036854775808"), "less than or equal to"),
+        (("add", "evil\nFAKE", "--role", "analyst"), "control character (U+000A) at character 5"),
+        (("add", "Leeds \u202eteam", "--role", "analyst"), "(U+202E RIGHT-TO-LEFT OVERRIDE) at character 7"),
+        (("add", "a\x1b[2Jb", "--role", "analyst"), "(U+001B) at character 2"),
     ],
 )
 def test_user_errors_exit_2_with_a_message(data_dir: Path, args: tuple[str, ...], message: str) -> None:

@@ -185,3 +185,15 @@ def test_an_editor_downloads_only_their_services_and_can_upload_them_back(site: 
     token = _token(client)
     files = {"file": ("mine.csv", io.BytesIO(exported.content), "text/csv")}
     assert "matches the directory" in client.post("/upload", data={"csrf": token}, files=files).text
+
+
+def test_verifying_again_the_same_day_changes_nothing(site: Site) -> None:
+    client = site.sign_in("editor")
+    first = client.post("/services/wy-centre/verify", data={"csrf": _token(client)})
+    assert first.status_code == 303 and first.headers["location"].endswith("notice=verified")
+    with Session(site.engine) as session:
+        versions = len(repository.history(session=session, service_id="wy-centre"))
+    again = client.post("/services/wy-centre/verify", data={"csrf": _token(client)})
+    assert again.status_code == 303 and again.headers["location"].endswith("notice=nothing_changed")
+    with Session(site.engine) as session:
+        assert len(repository.history(session=session, service_id="wy-centre")) == versions

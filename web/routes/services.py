@@ -231,10 +231,11 @@ def _add_editing_routes(routes: APIRouter, console: Console) -> None:
         principal = console.authorise(request, Action.VERIFY, service_id=record.id)
         today: date = console.config.clock().date()
         with console.session() as session:
-            repository.set_verified(
+            verified = repository.set_verified(
                 session=session, service_id=record.id, on=today, actor=principal.actor, now=console.config.clock()
             )
-        return console.redirect(f"/services/{record.id}?notice=verified")
+        notice = "nothing_changed" if verified.version == record.version else "verified"  # already verified today
+        return console.redirect(f"/services/{record.id}?notice={notice}")
 
     @routes.post("/services/{service_id}/restore")
     async def restore(request: Request, service_id: str) -> Response:
@@ -253,13 +254,14 @@ def _add_editing_routes(routes: APIRouter, console: Console) -> None:
         principal = console.authorise(request, Action.RESTORE, service_id=record.id, proposed=states[version])
         with console.session() as session:
             try:
-                repository.restore(
+                restored = repository.restore(
                     session=session, service_id=record.id, version=version, actor=principal.actor,
                     areas=console.areas(), now=console.config.clock(),
                 )  # fmt: skip
             except repository.DirectoryError as exc:
                 return console.page(request, "message.html", status_code=409, message=exc.message)
-        return console.redirect(f"/services/{record.id}?notice=restored")
+        notice = "nothing_changed" if restored.version == record.version else "restored"
+        return console.redirect(f"/services/{record.id}?notice={notice}")
 
 
 async def _save(console: Console, request: Request, record: ServiceRecord | None) -> Response:
