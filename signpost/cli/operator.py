@@ -27,6 +27,11 @@ def _os_user() -> str:
         return getpass.getuser() if os.name == "nt" else f"uid {os.getuid()}"
 
 
+def _shown(text: str) -> str:
+    """``text`` on one line with its hidden characters as codes (``\\n``, ``\\u202e``)."""
+    return escape_controls(text).replace("\n", "\\n").replace("\t", "\\t")
+
+
 def operator_actor(for_whom: str | None = None) -> str:
     """``"operator alice@host"``, with ``" for <note>"`` when the operator says on whose behalf they act; a note
     with control or invisible characters is refused (exit 2)."""
@@ -35,8 +40,8 @@ def operator_actor(for_whom: str | None = None) -> str:
     hidden = CONTROL_CHARACTERS.search(note) or re.search("[\t\n]", note)  # one line in the audit trail
     if hidden:
         fail(
-            f"--actor {escape_controls(note)!r} contains a control or invisible character"
-            f" ({escape_controls(hidden.group())} at character {hidden.start() + 1}), which would show false text in"
+            f"--actor '{_shown(note)}' contains a control or invisible character"
+            f" ({_shown(hidden.group())} at character {hidden.start() + 1}), which would show false text in"
             " the audit trail: type the name again without it"
         )
     return (f"{actor} for {note}" if note else actor)[:120]

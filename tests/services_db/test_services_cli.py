@@ -157,6 +157,7 @@ def test_verify_again_the_same_day_and_restore_of_the_current_content_change_not
 def test_an_actor_with_control_characters_is_refused(data_dir: Path, actor: str) -> None:
     code, out = run("verify", "samaritans", "--actor", actor)
     assert code == 2 and "control or invisible character" in out and "\x1b" not in out and "\u202e" not in out
+    assert len(out.strip().splitlines()) == 1 and "\\\\" not in out  # one line; each code shown once escaped
     code, out = run("history", "samaritans", "--json")
     assert [e["version"] for e in json.loads(out)] == [1]
 
