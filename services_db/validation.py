@@ -618,24 +618,25 @@ def _inside_force_area(row: _Row, commissioner: str, coverage: Coverage, context
     smaller overlap only warns (a centre near the border reaches the next district)."""
     if context.force_area is None or isinstance(coverage, NationalCoverage):
         return
-    pfa = commissioner.removeprefix("pcc-")
-    overlap = context.force_area(coverage, pfa)
+    code = commissioner.removeprefix("pcc-")
+    overlap = context.force_area(coverage, code)
+    pfa, forces = _area_name(code), ", ".join(_area_name(c, with_code=False) for c in overlap.forces)
     if overlap.codes:
         row.problem(
             "area_codes",
-            f"{', '.join(overlap.codes)} {'is' if len(overlap.codes) == 1 else 'are'} outside force area {pfa}"
-            f" (in {', '.join(overlap.forces)}), but {commissioner!r} commissions for {pfa} only: use {pfa} or its"
-            " district codes, or give the row the commissioner_code of the area it serves",
+            f"{', '.join(map(_area_name, overlap.codes))} {'is' if len(overlap.codes) == 1 else 'are'} in"
+            f" {forces}, outside force area {pfa}, but {commissioner!r} commissions for that area only: use {code}"
+            " or its district codes, or give the row the commissioner_code of the area it serves",
         )
         return
     column = "geometry" if isinstance(coverage, PolygonCoverage) else "radius_m"
     share = f"{'' if overlap.exact else 'about '}{overlap.share:.0%}"
-    reach = f" (it reaches {', '.join(overlap.forces)})" if overlap.forces else ""
+    reach = f" and reaches {forces}" if overlap.forces else ""
     if overlap.share > FORCE_AREA_REFUSED_SHARE:
         row.problem(
             column,
             f"{share} of this coverage lies outside force area {pfa}{reach}, but {commissioner!r} commissions for"
-            f" {pfa} only: draw it inside the force area (more than {FORCE_AREA_REFUSED_SHARE:.0%} outside is"
+            f" that area only: draw it inside the force area (more than {FORCE_AREA_REFUSED_SHARE:.0%} outside is"
             " refused), or give the row the commissioner_code of the area it serves",
         )
     elif overlap.share > FORCE_AREA_WARNED_SHARE:
@@ -644,6 +645,16 @@ def _inside_force_area(row: _Row, commissioner: str, coverage: Coverage, context
             f"{share} of this coverage lies outside force area {pfa}{reach}: check that the service helps people"
             " there too",
         )
+
+
+def _area_name(code: str, *, with_code: bool = True) -> str:
+    """``"Bristol, City of (E06000023)"``: an area's name (with its code), or the code alone when unknown."""
+    from mapping.areas import AreaRegistry
+
+    area = AreaRegistry.default().area(code)
+    if area is None:
+        return code
+    return f"{area.name} ({code})" if with_code else area.name
 
 
 def _service_id(row: _Row) -> str | None:

@@ -151,9 +151,11 @@ def test_a_force_areas_radius_reaching_a_little_over_the_border_only_warns(conte
     }
     result = _validate(checked, {**near, "in_person_address": ""})
     assert result.ok, [str(p) for p in result.problems]
-    assert [w.field for w in result.warnings] == ["radius_m"] and "E23000006" in result.warnings[0].message
+    assert [w.field for w in result.warnings] == ["radius_m"] and "reaches Cheshire" in result.warnings[0].message
     far = _validate(checked, {**near, "in_person_address": "", "commissioner_code": "pcc-E23000010"})
-    assert _messages(far, "radius_m") and "outside force area E23000010" in _messages(far, "radius_m")[0]
+    (refused,) = _messages(far, "radius_m")
+    assert "outside force area West Yorkshire (E23000010) and reaches" in refused
+    assert "more than 50% outside is refused" in refused and "{" not in refused
 
 
 def test_coverage_type_is_inferred_when_unambiguous(context: ValidationContext) -> None:

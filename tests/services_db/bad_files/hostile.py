@@ -216,7 +216,7 @@ def _csv_cases() -> list[BadFile]:
             row(coverage_type="polygon", area_codes="", geometry="POLYGON((-6 49.8,2 49.8,2 56,-6 56,-6 49.8))"),
             2,
             "geometry",
-            "lies outside force area E23000010",
+            "lies outside force area West Yorkshire (E23000010)",
         ),
         BadFile(
             "local commissioner names another force area",
@@ -224,7 +224,7 @@ def _csv_cases() -> list[BadFile]:
             row(area_codes="E23000001"),
             2,
             "area_codes",
-            "E23000001 is outside force area E23000010",
+            "Metropolitan Police (E23000001) is in Metropolitan Police, outside force area West Yorkshire (E23000010)",
         ),
         BadFile(
             "local commissioner names another force's district",
@@ -232,7 +232,7 @@ def _csv_cases() -> list[BadFile]:
             row(area_codes="E08000035; E06000023"),
             2,
             "area_codes",
-            "E06000023 is outside force area E23000010 (in E23000036)",
+            "Bristol, City of (E06000023) is in Avon and Somerset, outside force area West Yorkshire (E23000010)",
         ),
     ]
 
