@@ -360,7 +360,9 @@ async def _on_request(request: httpx.Request) -> None:
         return
 
     async def trace(event: str, _info: dict[str, Any]) -> None:
-        if event.endswith("send_request_body.complete") or event.endswith("send_request_body.failed"):
+        # Only a body written whole: after a failed write the turn stays held through the send's retries (a kill
+        # during their backoff must leave the update to be delivered again, not taken with no reply out).
+        if event.endswith("send_request_body.complete"):
             release()
 
     request.extensions["trace"] = trace
