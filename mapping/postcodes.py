@@ -26,7 +26,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -168,17 +168,17 @@ class PostcodeDirectory:
         """One directory per process over the installed package (letters load once, whoever asks first)."""
         return cls()
 
-    @cached_property
-    def _to_wgs84(self) -> Transformer:
-        from pyproj import Transformer
+    @property
+    def _to_wgs84(self) -> Transformer:  # pyproj loads on first use (shared with mapping.crs: one per thread)
+        from mapping.crs import to_wgs84
 
-        return Transformer.from_crs(27700, 4326, always_xy=True)
+        return to_wgs84()
 
-    @cached_property
-    def _to_bng(self) -> Transformer:  # only reverse lookups need it: created on first use
-        from pyproj import Transformer
+    @property
+    def _to_bng(self) -> Transformer:
+        from mapping.crs import to_bng
 
-        return Transformer.from_crs(4326, 27700, always_xy=True)
+        return to_bng()
 
     # --- loading -------------------------------------------------------------------------------------
 

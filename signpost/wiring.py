@@ -141,6 +141,7 @@ def telegram_application(
     from bot.persistence import ChatKeyer, ConversationStore, chat_key_secret
     from bot.signposter import DirectorySignposter
     from jobs.schedule import build_scheduler
+    from mapping.crs import prepare_thread
 
     config = config or settings()
     if not config.telegram_bot_token:
@@ -152,7 +153,7 @@ def telegram_application(
     # Notes travel sealed in the conversation row, so any worker can take the next answer.
     ttl = timedelta(hours=config.conversation_ttl_hours)
     store = ConversationStore(engine, keyer=ChatKeyer(secret), ttl=ttl, notes=conversations)
-    victim_bot = VictimBot(engine=conversations, store=store)
+    victim_bot = VictimBot(engine=conversations, store=store, thread_setup=prepare_thread)
     staff = StaffBot.from_database(  # PCC team commands
         engine, stale_after_days=config.stale_after_days, console_url=config.web_url
     )
@@ -162,6 +163,7 @@ def telegram_application(
     async def warm_lookups(application: Application) -> None:  # type: ignore[type-arg]
         # Build the GPS and place-name lookups in the background, so the first shared location is quick too.
         threading.Thread(target=_warm_lookups, name="warm-lookups", daemon=True).start()
+        victim_bot.start_threads()  # and the store threads, each with its PROJ transforms
 
     on_start.append(warm_lookups)
     if with_jobs:

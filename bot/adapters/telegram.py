@@ -24,6 +24,7 @@ import html
 import json
 import logging
 import signal
+import threading
 import time
 import traceback
 from collections import OrderedDict, deque
@@ -111,7 +112,7 @@ DANGER_DEADLINE_S = 0.3
 SEND_ATTEMPTS = 4
 SEND_BACKOFF_S = 0.5
 MAX_RETRY_AFTER_S = 30.0
-HTTP_CONNECTIONS = 32  # to the Bot API, at once (Telegram takes about 30 messages a second from a bot)
+HTTP_CONNECTIONS = 16  # to the Bot API, at once: at 50-150 ms a call, more than the 30 messages a second Telegram takes
 HTTP_URGENT_CONNECTIONS = 8  # more, for the danger screen only: it never waits behind other people's calls
 MAX_REMEMBERED_CHATS = 100_000
 DELETE_BATCH = 100  # Bot API deleteMessages takes at most 100 ids
@@ -530,6 +531,9 @@ class VictimBot:
         Threads for store calls (a chat waiting on a locked row holds one). Few: no thread waits for a reply to
         go out (see :class:`_Hold`), and every thread more that is ready to run takes turns with the event loop
         for the interpreter lock, which under load cost more than the calls themselves.
+    thread_setup
+        Run once in each store thread as it starts (the wiring passes the geography's per-thread set-up: pyproj
+        builds its transforms per thread, about 30 ms each). :meth:`start_threads` starts them all at once.
     """
 
     engine: Engine
@@ -537,6 +541,7 @@ class VictimBot:
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(RateLimit()))
     danger_deadline: float = DANGER_DEADLINE_S
     store_threads: int = 8
+    thread_setup: Callable[[], None] | None = None
     _chat_locks: dict[int, tuple[asyncio.Lock, int]] = field(default_factory=dict, init=False, repr=False)
     # The language each recent chat last used (an enum value; memory only), for answers that cannot wait.
     _languages: OrderedDict[int, Language] = field(default_factory=OrderedDict, init=False, repr=False)
@@ -550,9 +555,34 @@ class VictimBot:
     _writing: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=self.store_threads, thread_name_prefix="signpost-store")
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.store_threads, thread_name_prefix="signpost-store", initializer=self._set_up_thread
+        )
         # Commits of held turns (see _Hold): never queued behind other turns' store calls.
         self._committer = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="signpost-commit")
+
+    def _set_up_thread(self) -> None:
+        # An initializer that raised would break the pool for good: a failed set-up only costs speed.
+        if self.thread_setup is not None:
+            try:
+                self.thread_setup()
+            except Exception:
+                log.exception("a store thread's set-up failed; it runs without it")
+
+    def start_threads(self) -> asyncio.Future[Any]:
+        """Start every store thread now, in the background, each set up (:attr:`thread_setup`), rather than one by
+        one under the first burst of people, when each new thread's set-up would hold up a turn."""
+        barrier = threading.Barrier(self.store_threads, timeout=10)
+
+        def meet() -> None:  # each task waits for the others, so each gets a thread of its own
+            with suppress(threading.BrokenBarrierError):
+                barrier.wait()
+
+        loop = asyncio.get_running_loop()
+        started = asyncio.gather(*(loop.run_in_executor(self._executor, meet) for _ in range(self.store_threads)))
+        self._background.add(started)
+        started.add_done_callback(self._background.discard)
+        return started
 
     def handlers(self) -> list[Any]:
         private = filters.ChatType.PRIVATE

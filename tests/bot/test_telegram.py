@@ -718,3 +718,53 @@ async def test_bot_api_calls_queue_past_the_bound_but_the_danger_screen_never_wa
             assert len(sent) == 2 and sent[1].startswith(EN["welcome"].split("\n")[0])
     finally:
         server.shutdown()
+
+
+async def test_store_threads_start_together_each_set_up_once_and_a_failed_set_up_only_costs_speed(
+    sqlite_engine: Engine, signposter: DirectorySignposter
+) -> None:
+    """Every store thread starts at once and runs the set-up (the wiring's: pyproj's transforms, built per
+    thread) before its first turn; a set-up that fails is logged and the thread still takes store calls."""
+    import threading
+
+    set_up: list[str] = []
+
+    def thread_setup() -> None:
+        set_up.append(threading.current_thread().name)
+        if len(set_up) == 1:
+            raise RuntimeError("no PROJ database")
+
+    store = ConversationStore(sqlite_engine, keyer=ChatKeyer(SECRET), ttl=timedelta(hours=24))
+    victim_bot = VictimBot(
+        engine=ConversationEngine(signposter), store=store, store_threads=4, thread_setup=thread_setup
+    )
+    try:
+        await asyncio.wait_for(victim_bot.start_threads(), 10)
+        assert sorted(set_up) == sorted(set(set_up)) and len(set_up) == 4  # four threads, each set up once
+        loop = asyncio.get_running_loop()
+        names = await asyncio.gather(
+            *(loop.run_in_executor(victim_bot._executor, lambda: threading.current_thread().name) for _ in range(20))
+        )
+        assert set(names) <= set(set_up) and len(set_up) == 4  # no thread was replaced or set up again
+    finally:
+        await victim_bot.close()
+
+
+def test_prepare_thread_builds_the_transforms_this_thread_uses() -> None:
+    import threading
+
+    from mapping.crs import bng_to_wgs84, prepare_thread, to_bng, to_wgs84, wgs84_to_bng
+
+    built: list[bool] = []
+
+    def run() -> None:
+        prepare_thread()
+        built.append(to_bng()._local.transformer is not None and to_wgs84()._local.transformer is not None)
+        e, n = wgs84_to_bng(-1.5491, 53.8008)  # Leeds
+        lon, lat = bng_to_wgs84(float(e), float(n))
+        built.append(abs(float(lon) + 1.5491) < 1e-6 and abs(float(lat) - 53.8008) < 1e-6)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert built == [True, True]
