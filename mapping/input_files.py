@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import numpy as np
 
@@ -24,6 +24,7 @@ __all__ = [
     "LINES_FILE_BYTES",
     "MAX_JSON_DEPTH",
     "InputFileError",
+    "Refusal",
     "check_input_file",
     "json_depth",
     "load_json",
@@ -40,33 +41,68 @@ BOUNDARY_FILE_BYTES = 1 << 30
 CSV_FILE_BYTES = 200 << 20
 # A list of postcodes or places for `signpost locate`: a million lines are about 10 MB.
 LINES_FILE_BYTES = 20 << 20
-MAX_JSON_DEPTH = 32  # a MultiPolygon is 4 deep inside a FeatureCollection's 3; 100,000 is an attack
+# A MultiPolygon is 4 deep inside a FeatureCollection's 3, about 10 inside an Open Referral UK service; 100,000 is an
+# attack (it exhausts Python's recursion).
+MAX_JSON_DEPTH = 32
 _CHUNK = 1 << 20
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
-_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")  # for bytes.translate: deleting is C-fast
+
+
+# Why a file or stream was refused. "replaced": the path was a regular file when checked but not when opened.
+Refusal = Literal[
+    "missing",
+    "permission",
+    "unreadable",
+    "folder",
+    "not_regular",
+    "replaced",
+    "too_big",
+    "download",
+    "too_deep",
+    "not_json",
+]
 
 
 class InputFileError(ValueError):
-    """A file or stream Signpost will not read; the message names it and says what to give instead."""
+    """A file or stream Signpost will not read; the message names it and says what to give instead.
+
+    ``reason`` says which refusal it is, ``size`` how many bytes were counted (``"too_big"``) and ``detail`` the
+    system's words (``"unreadable"``), so that a caller with its own wording (the services import) can say it its way.
+    """
+
+    def __init__(self, message: str, *, reason: Refusal, size: int = 0, detail: str = "") -> None:
+        super().__init__(message)
+        self.reason: Refusal = reason
+        self.size = size
+        self.detail = detail
 
 
 def _megabytes(size: int) -> str:
     return f"{size / 1_048_576:,.0f} MB" if size >= 1_048_576 else f"{size:,} bytes"
 
 
-def _too_big(name: str, limit: int, what: str) -> InputFileError:
+def _too_big(name: str, limit: int, what: str, size: int) -> InputFileError:
     return InputFileError(
         f"{name}: over {_megabytes(limit)}, the limit for {what}: is it the right file? (split it or give a"
-        " smaller extract)"
+        " smaller extract)",
+        reason="too_big",
+        size=size,
     )
 
 
-def _refuse_by_type(path: Path, mode: int, what: str) -> None:
+def _refuse_by_type(path: Path, mode: int, what: str, *, opened: bool = False) -> None:
     if stat.S_ISDIR(mode):
-        raise InputFileError(f"{path}: is a folder, not a file: give the path of {what} inside it")
+        raise InputFileError(
+            f"{path}: is a folder, not a file: give the path of {what} inside it",
+            reason="replaced" if opened else "folder",
+        )
     if not stat.S_ISREG(mode):
         kind = "a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
-        raise InputFileError(f"{path}: is {kind}, not a regular file: save {what} as a file and give its path")
+        raise InputFileError(
+            f"{path}: is {kind}, not a regular file: save {what} as a file and give its path",
+            reason="replaced" if opened else "not_regular",
+        )
 
 
 def read_input_file(path: str | Path, *, limit: int, what: str) -> bytes:
@@ -84,7 +120,7 @@ def read_input_file(path: str | Path, *, limit: int, what: str) -> bytes:
     Raises
     ------
     InputFileError
-        Missing, unreadable, a folder, device, FIFO or socket, or over ``limit``.
+        Missing, unreadable, a folder, device, FIFO or socket, or over ``limit`` (its ``reason`` says which).
     """
     path = Path(path)
     try:
@@ -92,16 +128,31 @@ def read_input_file(path: str | Path, *, limit: int, what: str) -> bytes:
         # O_NONBLOCK: a path swapped for a FIFO after the check above must not hang here.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as handle:
-            _refuse_by_type(path, os.fstat(handle.fileno()).st_mode, what)
+            _refuse_by_type(path, os.fstat(handle.fileno()).st_mode, what, opened=True)
             return _read_bounded(handle, name=str(path), limit=limit, what=what)
     except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file: give the path of {what}") from None
+        raise _missing(path, what) from None
     except PermissionError:
-        raise InputFileError(f"{path}: cannot read it (permission denied): give a file you can read") from None
+        raise InputFileError(
+            f"{path}: cannot read it (permission denied): give a file you can read", reason="permission"
+        ) from None
     except IsADirectoryError:
-        raise InputFileError(f"{path}: is a folder, not a file: give the path of {what} inside it") from None
+        raise InputFileError(
+            f"{path}: is a folder, not a file: give the path of {what} inside it", reason="folder"
+        ) from None
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot read it ({exc.strerror or exc}): give the path of {what}") from None
+        raise _unreadable(path, what, exc) from None
+
+
+def _missing(path: Path, what: str) -> InputFileError:
+    return InputFileError(f"{path}: no such file: give the path of {what}", reason="missing")
+
+
+def _unreadable(path: Path, what: str, exc: OSError) -> InputFileError:
+    detail = str(exc.strerror or exc)
+    return InputFileError(
+        f"{path}: cannot read it ({detail}): give the path of {what}", reason="unreadable", detail=detail
+    )
 
 
 def read_input(source: str | Path, *, limit: int, what: str, timeout_s: float = 120.0) -> bytes:
@@ -126,15 +177,18 @@ def read_input(source: str | Path, *, limit: int, what: str, timeout_s: float = 
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > limit:
-                    raise _too_big(name, limit, what)
+                    raise _too_big(name, limit, what, size)
             return b"".join(chunks)
     except httpx.HTTPStatusError as exc:
         raise InputFileError(
             f"{name}: download failed (the server answered HTTP {exc.response.status_code}): check the address,"
-            f" or download {what}"
+            f" or download {what}",
+            reason="download",
         ) from None
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-        raise InputFileError(f"{name}: download failed ({exc}): check the address, or download {what}") from None
+        raise InputFileError(
+            f"{name}: download failed ({exc}): check the address, or download {what}", reason="download"
+        ) from None
 
 
 def check_input_file(path: str | Path, *, limit: int, what: str) -> None:
@@ -143,12 +197,12 @@ def check_input_file(path: str | Path, *, limit: int, what: str) -> None:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file: give the path of {what}") from None
+        raise _missing(path, what) from None
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot read it ({exc.strerror or exc}): give the path of {what}") from None
+        raise _unreadable(path, what, exc) from None
     _refuse_by_type(path, info.st_mode, what)
     if info.st_size > limit:
-        raise _too_big(str(path), limit, what)
+        raise _too_big(str(path), limit, what, info.st_size)
 
 
 def read_stream(stream: IO[bytes], *, name: str, limit: int, what: str) -> bytes:
@@ -163,13 +217,17 @@ def _read_bounded(stream: IO[bytes], *, name: str, limit: int, what: str) -> byt
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
-            raise _too_big(name, limit, what)
+            raise _too_big(name, limit, what, size)
     return b"".join(chunks)
 
 
-def json_depth(data: bytes) -> int:
-    """How deeply the arrays and objects of a JSON document nest (brackets inside strings do not count)."""
-    brackets = np.frombuffer(_NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", data)), dtype=np.uint8)
+def json_depth(data: bytes | str) -> int:
+    """How deeply the arrays and objects of a JSON document (UTF-8 bytes or text) nest; brackets inside strings
+    do not count."""
+    if isinstance(data, str):
+        # surrogatepass: a lone surrogate (from a "\ud800" escape decoded earlier) is text, not an error here.
+        data = data.encode("utf-8", "surrogatepass")
+    brackets = np.frombuffer(_JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS), dtype=np.uint8)
     if not brackets.size:
         return 0
     # "[" and "{" open, "]" and "}" close: the deepest point of the running sum.
@@ -182,13 +240,17 @@ def load_json(data: bytes, *, name: str, what: str, max_depth: int = MAX_JSON_DE
     depth = json_depth(data)
     if depth > max_depth:
         raise InputFileError(
-            f"{name}: the JSON is nested {depth:,} levels deep; the limit is {max_depth}: is it {what}?"
+            f"{name}: the JSON is nested {depth:,} levels deep; the limit is {max_depth}: is it {what}?",
+            reason="too_deep",
         )
     try:
         return json.loads(data)
     except json.JSONDecodeError as exc:
         raise InputFileError(
-            f"{name}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}): give {what}"
+            f"{name}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}): give {what}",
+            reason="not_json",
         ) from None
     except (ValueError, RecursionError) as exc:  # not UTF-8, or an integer of thousands of digits
-        raise InputFileError(f"{name}: cannot read it as JSON ({str(exc)[:120]}): give {what}") from None
+        raise InputFileError(
+            f"{name}: cannot read it as JSON ({str(exc)[:120]}): give {what}", reason="not_json"
+        ) from None

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 from collections.abc import Callable
 from dataclasses import replace
-from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from mapping.input_files import MAX_JSON_DEPTH, InputFileError, Refusal, json_depth, read_input_file
 from mapping.types import (
     AreaCoverage,
     Channel,
@@ -38,10 +36,6 @@ __all__ = [
 ]
 
 
-MAX_JSON_DEPTH = 32  # a MultiPolygon inside an ORUK service is about 10 deep; 100,000 is an attack
-_CHUNK = 1 << 20
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _LONG_NUMBER = re.compile(r'"([^"\\]{1,80})"\s*:\s*-?(\d{1000,})')
 
 
@@ -55,52 +49,36 @@ def _size_problem(file: str, size: float) -> Problem:
     )
 
 
-def read_file_bounded(path: Path, *, limit: int = MAX_FILE_BYTES) -> tuple[bytes | None, Problem | None]:
-    """The bytes of a regular file, read at most ``limit`` + 1 bytes at a time, or a problem saying why not.
+# The services import's own words for each refusal of mapping's reader ("too_big" is _size_problem's).
+_REFUSED: dict[Refusal, str] = {
+    "folder": "{path} is a folder: give the services file inside it",
+    "not_regular": "{path} is not a regular file (a device, pipe or socket): save the services file",
+    "replaced": "{path} is not a regular file: save the services file",
+    "missing": "no such file: {path}",
+    "permission": "cannot read {path}: permission denied",
+    "unreadable": "cannot read {path}: {detail}",
+}
 
-    Devices (``/dev/zero``, ``/dev/urandom``), FIFOs, sockets and folders are refused by type before reading, and
-    the size is counted while reading, so neither an endless stream nor a growing file is read past the limit.
+
+def read_file_bounded(path: Path, *, limit: int = MAX_FILE_BYTES) -> tuple[bytes | None, Problem | None]:
+    """The bytes of a regular file, read at most ``limit`` bytes, or a problem saying why not.
+
+    Reads through :func:`mapping.input_files.read_input_file`: devices (``/dev/zero``), FIFOs, sockets and folders
+    are refused by type before reading, and the size is counted while reading.
     """
-    label = path.name or str(path)
     try:
-        mode = os.stat(path).st_mode
-        if stat.S_ISDIR(mode):
-            return None, Problem(label, None, None, f"{path} is a folder: give the services file inside it")
-        if not stat.S_ISREG(mode):
-            return None, Problem(
-                label, None, None, f"{path} is not a regular file (a device, pipe or socket): save the services file"
-            )
-        # O_NONBLOCK: a path swapped for a FIFO after the check above must not hang the import.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return None, Problem(label, None, None, f"{path} is not a regular file: save the services file")
-            chunks: list[bytes] = []
-            size = 0
-            while chunk := handle.read(min(_CHUNK, limit + 1 - size)):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > limit:
-                    return None, _size_problem(label, size)
-            return b"".join(chunks), None
-    except FileNotFoundError:
-        return None, Problem(label, None, None, f"no such file: {path}")
-    except PermissionError:
-        return None, Problem(label, None, None, f"cannot read {path}: permission denied")
-    except OSError as exc:
-        return None, Problem(label, None, None, f"cannot read {path}: {exc.strerror or exc}")
+        return read_input_file(path, limit=limit, what="the services file"), None
+    except InputFileError as exc:
+        label = path.name or str(path)
+        if exc.reason == "too_big":
+            return None, _size_problem(label, exc.size)
+        wording = _REFUSED.get(exc.reason)
+        message = wording.format(path=path, detail=exc.detail) if wording else str(exc)
+        return None, Problem(label, None, None, message)
 
 
 class JsonProblem(ValueError):
     """A JSON document Signpost will not read (too deep, a key twice, not a number)."""
-
-
-def _json_depth(text: str) -> int:
-    # Only brackets outside strings count; walking them is fast enough for the 20 MB limit.
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    if not brackets:
-        return 0
-    return max(accumulate(1 if c in "[{" else -1 for c in brackets))
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -179,7 +157,7 @@ def load_json(text: str, *, file: str, records: Callable[[Any], Any] | None = No
 
     ``records`` picks the list of records out of the document, so that a key given twice is placed in its
     record (numbered from 1)."""
-    depth = _json_depth(text)
+    depth = json_depth(text)
     if depth > MAX_JSON_DEPTH:
         return None, Problem(
             file,

@@ -41,6 +41,28 @@ def test_the_size_is_counted_while_reading(tmp_path: Path) -> None:
         read_stream(io.BytesIO(b"y" * 10_000), name="<stdin>", limit=100, what=WHAT)
 
 
+def test_each_refusal_says_its_reason_so_a_caller_can_word_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"x" * 5000)
+    cases = [(tmp_path, "folder"), (fifo, "not_regular"), (tmp_path / "missing.csv", "missing"), (big, "too_big")]
+    for path, reason in cases:
+        with pytest.raises(InputFileError) as caught:
+            read_input_file(path, limit=4096, what=WHAT)
+        assert caught.value.reason == reason
+    assert caught.value.size == 4097  # counted while reading: one byte past the limit, no more
+    with pytest.raises(InputFileError) as caught:
+        read_input_file(big / "x", limit=4096, what=WHAT)
+    assert caught.value.reason == "unreadable" and caught.value.detail == "Not a directory"
+
+
+def test_json_depth_reads_text_as_it_reads_bytes() -> None:
+    for text in ['{"a": "\ud800 [[", "b": [[1]]}', '"\\\\"[', '{"é": "\\"[[", "b": {}}', "]]]", ""]:
+        assert json_depth(text) == json_depth(text.encode("utf-8", "surrogatepass"))
+    assert json_depth('{"a": "\ud800", "b": [[1]]}') == 3
+
+
 def test_json_nested_deeper_than_the_limit_is_refused_before_parsing() -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     assert json_depth(deep) == 100_000 and json_depth(b'{"a": "[[[[", "b": [1]}') == 2
