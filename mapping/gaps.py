@@ -39,6 +39,7 @@ from shapely.geometry import Point, box, shape
 from shapely.geometry.base import BaseGeometry
 
 from mapping.crs import geometry_to_bng, geometry_to_wgs84, wgs84_to_bng
+from mapping.defaults import ANY
 from mapping.population import PopulationPoints, PostcodePoints
 from mapping.types import (
     AreaCoverage,
@@ -65,7 +66,6 @@ __all__ = [
     "compute_coverage",
 ]
 
-ANY = "any"
 STRAND_ORDER: tuple[Strand, ...] = tuple(Strand)
 STRAND_BIT: dict[Strand, int] = {s: 1 << i for i, s in enumerate(STRAND_ORDER)}
 ALL_BITS = (1 << len(STRAND_ORDER)) - 1

@@ -16,8 +16,6 @@ import stat
 from pathlib import Path
 from typing import IO, Any, Literal
 
-import numpy as np
-
 __all__ = [
     "BOUNDARY_FILE_BYTES",
     "CSV_FILE_BYTES",
@@ -224,6 +222,8 @@ def _read_bounded(stream: IO[bytes], *, name: str, limit: int, what: str) -> byt
 def json_depth(data: bytes | str) -> int:
     """How deeply the arrays and objects of a JSON document (UTF-8 bytes or text) nest; brackets inside strings
     do not count."""
+    import numpy as np  # here, not at the top: commands import this module for its limits and errors
+
     if isinstance(data, str):
         # surrogatepass: a lone surrogate (from a "\ud800" escape decoded earlier) is text, not an error here.
         data = data.encode("utf-8", "surrogatepass")

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mapping.crs import bng_to_wgs84
-from mapping.gaps import ANY, CoverageResult
+from mapping.defaults import ANY, DEFAULT_RADIUS_M
+from mapping.gaps import CoverageResult
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ProposedSite", "SitingResult", "propose_sites"]
 
-DEFAULT_RADIUS_M = 10_000.0
 CANDIDATE_CELL_M = 2_000.0
 
 

@@ -43,9 +43,10 @@ from sqlmodel import Session, col, select
 
 from mapping.areas import AreaRegistry
 from mapping.types import ServiceRecord
-from services_db.db import MAX_ROW_ID
 from services_db.hidden_text import HIDDEN_PATTERN, hidden_character
+from services_db.limits import DEFAULT_TOKEN_DAYS, MAX_ROW_ID, MAX_TELEGRAM_ID, MAX_TOKEN_DAYS
 from services_db.models import Account, ApiToken, AuditEntry, Commissioner, Service
+from services_db.roles import Role
 
 if TYPE_CHECKING:
     from services_db.diff import ChangeSet
@@ -81,16 +82,7 @@ __all__ = [
     "revoke_token",
 ]
 
-DEFAULT_TOKEN_DAYS = 90
-MAX_TOKEN_DAYS = 366
 TOKEN_PREFIX = "spt_"
-MAX_TELEGRAM_ID = 2**52 - 1  # Telegram: user ids have at most 52 significant bits
-
-
-class Role(StrEnum):
-    PCC_EDITOR = "pcc_editor"
-    ANALYST = "analyst"
-    ADMIN = "admin"
 
 
 class Action(StrEnum):

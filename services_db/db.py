@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlmodel import Session
 
-MAX_ROW_ID = 2**31 - 1  # row ids are 32-bit integers on PostgreSQL: anything larger names no row
 MIGRATIONS = Path(__file__).parent / "migrations"
 _REVISION = re.compile(r"""^(down_revision|revision)\s*=\s*['"]?([\w-]+|None)['"]?""", re.M)
 

@@ -1,4 +1,8 @@
-"""Composition root: builds settings, database and indexes, and hands them to what needs them. No logic."""
+"""Composition root: builds settings, database and indexes, and hands them to what needs them. No logic.
+
+Settings (pydantic-settings), the database (SQLAlchemy) and the lookups are imported by the functions that build
+them, not by this module: every `signpost` command imports it, and `--help` should not pay for them.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +12,21 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-
-from mapping.postcodes import PostcodeDirectory
-from services_db.db import make_engine, migrate, restrict
-from signpost.config import Settings
-
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from telegram.ext import Application
 
     from jobs.runner import JobContext, Notifier
     from mapping.geocoder import NominatimGeocoder
+    from signpost.config import Settings
 
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
+    from mapping.postcodes import PostcodeDirectory
+    from services_db.db import restrict
+    from signpost.config import Settings
+
     config = Settings()
     # The data directory holds the embedded database and generated secrets: its owner's alone (0700).
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -50,6 +54,8 @@ def database(config: Settings | None = None, *, seed_new: bool = True) -> Engine
     """The configured database, migrated to the current schema; a brand-new one is seeded with the national
     directory, an existing one brought up to the shipped entries users left unchanged (``seed_new=False``
     does neither)."""
+    from services_db.db import make_engine
+
     config = config or settings()
     return _brought_up_to_date(make_engine(config.effective_database_url), seed_new=seed_new)
 
@@ -58,6 +64,7 @@ def database_for_reading(config: Settings | None = None) -> Engine:
     """The configured database for a command that only reads the directory: as :func:`database`, but when it
     needs no migration and no shipped entries applied (the usual case) it is handed over as it is, and the ORM
     models, a quarter of a quick read's time, are never built (read it through ``services_db.reading``)."""
+    from services_db.db import make_engine
     from services_db.reading import directory_is_current
 
     config = config or settings()
@@ -66,6 +73,8 @@ def database_for_reading(config: Settings | None = None) -> Engine:
 
 
 def _brought_up_to_date(engine: Engine, *, seed_new: bool) -> Engine:
+    from services_db.db import migrate
+
     migrate(engine)
     if seed_new:
         from sqlmodel import Session
@@ -120,6 +129,7 @@ def web_app(config: Settings | None = None, *, engine: Engine | None = None) -> 
 
 def _warm_lookups() -> None:
     from mapping.places import Gazetteer
+    from mapping.postcodes import PostcodeDirectory
 
     PostcodeDirectory.default().build_reverse_index()
     Gazetteer.default().warm()

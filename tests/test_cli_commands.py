@@ -80,3 +80,46 @@ def test_show_on_a_current_directory_loads_no_orm(tmp_path: Path) -> None:
     assert runs[0].stderr.strip().splitlines()[-1] != "[]"  # the first run seeded
     assert runs[1].stderr.strip().splitlines()[-1] == "[]", runs[1].stderr
     assert "Galop" in runs[1].stdout and runs[1].stdout == runs[0].stdout
+
+
+# Not pydantic: typer builds its commands with it.
+HEAVY = (
+    "sqlalchemy",
+    "sqlmodel",
+    "pydantic_settings",
+    "shapely",
+    "pyproj",
+    "numpy",
+    "scipy",
+    "telegram",
+    "fastapi",
+    "uvicorn",
+    "apscheduler",
+    "matplotlib",
+)
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_a_commands_help_loads_no_database_geometry_or_telegram(name: str) -> None:
+    """`signpost NAME --help` and every `signpost NAME SUB --help` are read by PCC teams and analysts as they type:
+    the libraries a command needs to run load when it runs, not for its help."""
+    code = (
+        "import sys\n"
+        "from signpost.cli import app, load_command\n"
+        f"paths, todo = [], [[{name!r}]]\n"
+        "while todo:\n"
+        "    path = todo.pop()\n"
+        "    paths.append(path)\n"
+        "    command = load_command(path[0])\n"
+        "    for part in path[1:]:\n        command = command.commands[part]\n"
+        "    todo += [[*path, sub] for sub in getattr(command, 'commands', {})]\n"
+        "for path in paths:\n"
+        "    try:\n        app([*path, '--help'])\n"
+        "    except SystemExit as done:\n        assert not done.code, done.code\n"
+        f"print(len(paths), sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})), file=sys.stderr)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    pages, heavy = done.stderr.strip().splitlines()[-1].split(" ", 1)
+    assert done.stdout.count("Usage:") == int(pages) >= 1
+    assert heavy == "[]", f"`signpost {name} --help` imported {heavy}"

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from mapping.areas import LAD, AreaRegistry, area_level
 from mapping.crime import CrimeTable, load_recorded_crime, prioritise
+from mapping.defaults import DEFAULT_RADIUS_M
 from mapping.gaps import Geography, Progress, compute_coverage
 from mapping.nesting import DistrictNames, load_nested_population
 from mapping.population import PopulationPoints, PostcodePoints, load_postcode_points, postcode_proxy
 from mapping.report import write_report
 from mapping.report.context import AreaExtra, ReportContext
-from mapping.siting import DEFAULT_RADIUS_M, propose_sites
+from mapping.siting import propose_sites
 from mapping.types import ServiceKind, ServiceRecord, Strand
 
 __all__ = ["BoundaryInput", "ReportOptions", "ReportOutcome", "directory_version", "run_report"]

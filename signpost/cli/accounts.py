@@ -11,18 +11,22 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import Session
 
-from services_db import access, signin
-from services_db.access import AccountError, Role
+from services_db.limits import DEFAULT_TOKEN_DAYS, MAX_ROW_ID, MAX_TELEGRAM_ID, MAX_TOKEN_DAYS
+from services_db.roles import Role
 from signpost import wiring
 from signpost.cli.console import escape, fail
 from signpost.cli.operator import operator_actor
+
+if TYPE_CHECKING:  # the database (services_db.access, the ORM) loads when a command runs, never for --help
+    from sqlmodel import Session
+
+    from services_db import access
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -31,11 +35,15 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 
-DaysOption = Annotated[int, typer.Option("--expires-days", min=1, max=366, help="Days until the token expires.")]
+DaysOption = Annotated[
+    int, typer.Option("--expires-days", min=1, max=MAX_TOKEN_DAYS, help="Days until the token expires.")
+]
 
 
 @contextmanager
 def _session() -> Iterator[Session]:
+    from sqlmodel import Session
+
     with Session(wiring.database(), expire_on_commit=False) as session:
         yield session
 
@@ -62,14 +70,17 @@ def add_command(
         typer.Option(
             "--telegram-id",
             min=1,
-            max=access.MAX_TELEGRAM_ID,
+            max=MAX_TELEGRAM_ID,
             help="Their Telegram user id, with their consent, for the staff chat commands and web sign-in links.",
         ),
     ] = None,
     issue_token: Annotated[bool, typer.Option("--issue-token", help="Also issue an API token (web console).")] = False,
-    expires_days: DaysOption = access.DEFAULT_TOKEN_DAYS,
+    expires_days: DaysOption = DEFAULT_TOKEN_DAYS,
 ) -> None:
     """Register a member of staff."""
+    from services_db import access
+    from services_db.access import AccountError
+
     with _session() as session:
         actor = operator_actor()
         try:
@@ -105,6 +116,8 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List staff accounts and their tokens (prefixes only: tokens themselves are never stored)."""
+    from services_db import access
+
     now = datetime.now(UTC)
     with _session() as session:
         accounts = access.list_accounts(session=session, include_revoked=include_revoked)
@@ -141,13 +154,16 @@ def list_command(
 def revoke_command(
     account_id: Annotated[
         int | None,
-        typer.Argument(min=1, max=access.MAX_ROW_ID, help="The account to revoke (with all its tokens)."),
+        typer.Argument(min=1, max=MAX_ROW_ID, help="The account to revoke (with all its tokens)."),
     ] = None,
     token_prefix: Annotated[
         str | None, typer.Option("--token-prefix", help="Revoke only the token with this prefix (see list).")
     ] = None,
 ) -> None:
     """Revoke an account (and its tokens), or one token."""
+    from services_db import access
+    from services_db.access import AccountError
+
     if (account_id is None) == (token_prefix is None):
         fail("give an account id, or --token-prefix PREFIX (not both)")
     with _session() as session:
@@ -166,10 +182,13 @@ def revoke_command(
 
 @app.command("token")
 def token_command(
-    account_id: Annotated[int, typer.Argument(min=1, max=access.MAX_ROW_ID, help="The account the token is for.")],
-    expires_days: DaysOption = access.DEFAULT_TOKEN_DAYS,
+    account_id: Annotated[int, typer.Argument(min=1, max=MAX_ROW_ID, help="The account the token is for.")],
+    expires_days: DaysOption = DEFAULT_TOKEN_DAYS,
 ) -> None:
     """Issue a new API token for an account, for scripts against the web console (shown once)."""
+    from services_db import access
+    from services_db.access import AccountError
+
     with _session() as session:
         actor = operator_actor()
         try:
@@ -186,6 +205,8 @@ def link_command(
     who: Annotated[str, typer.Argument(help="The account's number or exact name.")],
 ) -> None:
     """A one-time sign-in link to the web console for a member of staff (pass it on privately)."""
+    from services_db import signin
+
     with _session() as session:
         account = signin.find_account(session=session, who=who)
         if account is None or account.id is None:
@@ -204,6 +225,8 @@ def refusals_command(
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="How many, newest first.")] = 50,
 ) -> None:
     """Show refused attempts from the audit trail (who tried what, and why it was refused)."""
+    from services_db import access
+
     with _session() as session:
         rows = access.refusals(session=session, limit=limit)
     table = Table(title=f"{len(rows)} refused attempts")

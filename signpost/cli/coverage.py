@@ -9,27 +9,21 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlmodel import Session
 
 from mapping.areas import AreaRegistry
-from mapping.crime import CrimeError
-from mapping.gaps import ANY, CoverageInputError
+from mapping.defaults import ANY, DEFAULT_RADIUS_M
 from mapping.input_files import InputFileError, read_input_file
-from mapping.population import PopulationError
-
-# mapping.report (and through it matplotlib) is imported inside the commands that use it: every `signpost`
-# command, even --help, would otherwise pay seconds of start-up for it.
-from mapping.siting import DEFAULT_RADIUS_M
 from mapping.spreadsheet import csv_writer
 from mapping.types import ServiceKind, ServiceRecord, Strand
-from services_db.reports import stored_report_boundaries
 from signpost import wiring
 from signpost.cli.console import fail
 
+# mapping.report (and through it matplotlib), the geometry stack and the database are imported inside the
+# commands that use them: --help would otherwise pay seconds of start-up for them.
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from mapping.report.context import AreaExtra
     from mapping.report.run import BoundaryInput, ReportOptions, ReportOutcome
 
@@ -74,6 +68,7 @@ def _services_from_file(path: Path, session: Session) -> list[ServiceRecord]:
 def _boundaries(pfa: str | None, lad: str | None, session: Session) -> BoundaryInput | None:
     from mapping.boundaries import BoundaryError, load_boundaries
     from mapping.report.run import BoundaryInput
+    from services_db.reports import stored_report_boundaries
 
     if (pfa is None) != (lad is None):
         fail("give both --pfa and --lad (or neither, to use the boundaries loaded with `signpost geography load`)")
@@ -168,6 +163,8 @@ def report(
     ] = None,
 ) -> None:
     """Coverage of third-party reporting by force area and local authority: CSV, GeoJSON, HTML, PNG, summary."""
+    from rich.markdown import Markdown
+
     from mapping.report.run import ReportOptions
     from mapping.report.summary import summary_lines
 
@@ -203,6 +200,8 @@ def _report_inputs(
 ) -> tuple[list[ServiceRecord], str, BoundaryInput | None, list[AreaExtra]]:
     """The services (from the file given, else the directory) and where they came from, the boundaries and the
     bot's demand counts."""
+    from sqlmodel import Session
+
     engine = wiring.database()
     with Session(engine, expire_on_commit=False) as session:
         if services_file is not None:
@@ -227,6 +226,11 @@ def _run_with_progress(
     source: str,
 ) -> ReportOutcome:
     """Run the report with a progress bar on stderr; a bad input ends the command with its message."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from mapping.crime import CrimeError
+    from mapping.gaps import CoverageInputError
+    from mapping.population import PopulationError
     from mapping.report.run import run_report
 
     registry = AreaRegistry.default()
@@ -276,6 +280,8 @@ def history(
     ] = False,
 ) -> None:
     """Coverage over time, from the nightly snapshots (`signpost jobs run-now coverage-snapshot` takes one now)."""
+    from sqlmodel import Session
+
     from mapping.report.history import draw_history
     from services_db.snapshots import snapshot_series
 

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import Session
 
 from mapping.areas import AreaRegistry
 from mapping.locate import Ambiguous, Locator, NotFound, Problem
 from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
-from mapping.signposting import OUTSIDE_ENGLAND_WALES_KINDS, SignpostIndex
 from mapping.types import (
     COMMUNITIES,
     ChannelKind,
@@ -27,13 +25,16 @@ from mapping.types import (
     Match,
     MatchReason,
     ServiceKind,
+    ServiceRecord,
     ServiceStatus,
     Strand,
 )
-from services_db.boundaries import load_boundary_index
-from services_db.repository import list_services
 from signpost import wiring
 from signpost.cli.console import escape, fail
+
+if TYPE_CHECKING:  # the geometry stack and the database load when the command runs, never for --help
+    from mapping.boundaries import BoundaryIndex
+    from mapping.signposting import SignpostIndex
 
 console = Console()
 errors = Console(stderr=True)
@@ -78,13 +79,12 @@ def find_command(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many services.")] = None,
 ) -> None:
     """Who can help someone at this place: the services covering it, ranked, each saying why."""
+    from mapping.signposting import OUTSIDE_ENGLAND_WALES_KINDS, SignpostIndex
+
     unknown = [c for c in community or () if c not in COMMUNITIES]
     if unknown:
         fail(f"unknown community {unknown[0]!r}: use one of {', '.join(COMMUNITIES)}")
-    engine = wiring.database()
-    with Session(engine, expire_on_commit=False) as session:
-        services = list_services(session=session, status=ServiceStatus.ACTIVE)
-        boundaries = load_boundary_index(session=session)
+    services, boundaries = _directory()
     registry = AreaRegistry.default()
     locator = Locator(
         postcodes=PostcodeDirectory(),
@@ -123,6 +123,17 @@ def find_command(
     else:
         console.print(_describe(location, registry, index))
     _print_table(matches)
+
+
+def _directory() -> tuple[list[ServiceRecord], BoundaryIndex | None]:
+    """The active services, and the stored boundaries (``None`` when none are loaded)."""
+    from sqlmodel import Session
+
+    from services_db.boundaries import load_boundary_index
+    from services_db.repository import list_services
+
+    with Session(wiring.database(), expire_on_commit=False) as session:
+        return list_services(session=session, status=ServiceStatus.ACTIVE), load_boundary_index(session=session)
 
 
 def _describe(location: Location, registry: AreaRegistry, index: SignpostIndex) -> str:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import Session
 
 from mapping.areas import LAD, PFA
-from mapping.boundaries import BoundaryError, BoundaryIndex, BoundarySet, load_boundaries
-from services_db.boundaries import boundary_status, load_boundary_index, store_boundaries
 from signpost import wiring
 from signpost.cli.console import fail
+
+if TYPE_CHECKING:  # the geometry stack and the database load when a command runs, never for --help
+    from sqlmodel import Session
+
+    from mapping.boundaries import BoundaryIndex, BoundarySet
 
 app = typer.Typer(no_args_is_help=True, help="Official boundaries (Police Force Areas, Local Authority Districts).")
 console = Console()
@@ -30,6 +32,11 @@ def load_command(
     ] = None,
 ) -> None:
     """Load, check and store official boundaries; services' coverage geometries are then re-resolved."""
+    from sqlmodel import Session
+
+    from mapping.boundaries import BoundaryError, load_boundaries
+    from services_db.boundaries import load_boundary_index, store_boundaries
+
     if pfa is None and lad is None:
         fail("give --pfa FILE_OR_URL and/or --lad FILE_OR_URL (ONS boundary files, GeoJSON)")
     sets: list[BoundarySet] = []
@@ -72,6 +79,10 @@ def _refresh(session: Session, index: BoundaryIndex | None) -> int | None:
 @app.command("status")
 def status_command() -> None:
     """Which boundaries are stored (levels, vintages, counts, when loaded)."""
+    from sqlmodel import Session
+
+    from services_db.boundaries import boundary_status
+
     engine = wiring.database()
     with Session(engine, expire_on_commit=False) as session:
         stored = boundary_status(session=session)

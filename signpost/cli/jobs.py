@@ -10,15 +10,13 @@ from datetime import UTC, datetime
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import Session, col, select
 
-from jobs.schedule import JOBS, build_scheduler, job_spec, run_now
-from jobs.tasks import MAX_FETCH_BYTES
 from mapping.input_files import InputFileError, check_input_file
-from services_db.access import MAX_ROW_ID
-from services_db.models import Account, JobRun, OutboxMessage, ScheduledImport
+from services_db.limits import MAX_ROW_ID
 from signpost import wiring
 from signpost.cli.console import escape, fail
+
+# The scheduler, the jobs and the ORM are imported inside the commands: --help should not pay for them.
 
 app = typer.Typer(no_args_is_help=True, help="Scheduled jobs: reports, reminders, retention and statistics.")
 console = Console()
@@ -28,6 +26,11 @@ errors = Console(stderr=True)
 @app.command("list")
 def list_jobs() -> None:
     """List every registered job with its schedule and last run."""
+    from sqlmodel import Session, col, select
+
+    from jobs.schedule import JOBS
+    from services_db.models import JobRun
+
     engine = wiring.database()
     table = Table("id", "what", "when", "last run", "outcome")
     with Session(engine) as session:
@@ -48,6 +51,8 @@ def list_jobs() -> None:
 @app.command("run-now")
 def run_now_command(job_id: str = typer.Argument(..., help="A job id from `signpost jobs list`.")) -> None:
     """Run one job now (under its lease, recorded like a scheduled run)."""
+    from jobs.schedule import job_spec, run_now
+
     try:
         job_spec(job_id)
     except KeyError as exc:
@@ -64,6 +69,10 @@ def run_now_command(job_id: str = typer.Argument(..., help="A job id from `signp
 @app.command("runs")
 def runs(job_id: str | None = typer.Option(None, "--job"), limit: int = typer.Option(20, min=1, max=10_000)) -> None:
     """Show the most recent recorded runs."""
+    from sqlmodel import Session, col, select
+
+    from services_db.models import JobRun
+
     engine = wiring.database()
     table = Table("job", "started (UTC)", "took", "outcome", "counts / error")
     with Session(engine) as session:
@@ -85,6 +94,8 @@ def runs(job_id: str | None = typer.Option(None, "--job"), limit: int = typer.Op
 @app.command("serve")
 def serve() -> None:
     """Run the scheduler on its own until interrupted (the bot can run it too: `signpost bot --with-jobs`)."""
+    from jobs.schedule import JOBS, build_scheduler
+
     engine = wiring.database()
 
     async def main() -> None:
@@ -113,6 +124,11 @@ def imports_add(
     ),
 ) -> None:
     """Register a published list; the daily job imports it through the same validation as `services import`."""
+    from sqlmodel import Session
+
+    from jobs.tasks import MAX_FETCH_BYTES
+    from services_db.models import Account, ScheduledImport
+
     if not source.startswith(("https://", "http://")):
         try:
             check_input_file(source, limit=MAX_FETCH_BYTES, what="the published services list (or an https URL)")
@@ -132,6 +148,10 @@ def imports_add(
 @imports_app.command("list")
 def imports_list() -> None:
     """List the registered published lists and how their last fetch went."""
+    from sqlmodel import Session, col, select
+
+    from services_db.models import Account, ScheduledImport
+
     engine = wiring.database()
     table = Table("id", "source", "account", "last run (UTC)", "last outcome")
     with Session(engine) as session:
@@ -145,6 +165,10 @@ def imports_list() -> None:
 @imports_app.command("remove")
 def imports_remove(schedule_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID)) -> None:
     """Stop fetching a published list."""
+    from sqlmodel import Session
+
+    from services_db.models import ScheduledImport
+
     engine = wiring.database()
     with Session(engine) as session:
         schedule = session.get(ScheduledImport, schedule_id)
@@ -164,6 +188,10 @@ def register_outbox(main: typer.Typer) -> None:
         show_all: bool = typer.Option(False, "--all", help="Include messages already delivered."),
     ) -> None:
         """Print undelivered messages for staff, then mark them delivered (unless --keep)."""
+        from sqlmodel import Session, col, select
+
+        from services_db.models import OutboxMessage
+
         engine = wiring.database()
         with Session(engine) as session:
             query = select(OutboxMessage).order_by(col(OutboxMessage.created_at))

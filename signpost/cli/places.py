@@ -9,7 +9,6 @@ from typing import Annotated, TextIO
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlmodel import Session
 
 from mapping.areas import AreaRegistry
 from mapping.input_files import LINES_FILE_BYTES, InputFileError, read_input_file, read_stream
@@ -17,7 +16,6 @@ from mapping.locate import Ambiguous, Located, LocateResult, Locator
 from mapping.places import Gazetteer
 from mapping.postcodes import PostcodeDirectory
 from mapping.spreadsheet import csv_writer
-from services_db.boundaries import load_boundary_index
 from signpost import wiring
 from signpost.cli.console import fail
 
@@ -45,7 +43,11 @@ def locate_command(
     """Locate every line of FILE: CSV with query, lat, lon, precision_m, source, lad_code, pfa_code, error."""
     queries = _read_lines(file)
     index = None
-    if boundaries:
+    if boundaries:  # the database (and its geometry) loads only when the command runs, never for --help
+        from sqlmodel import Session
+
+        from services_db.boundaries import load_boundary_index
+
         with Session(wiring.database(), expire_on_commit=False) as session:
             index = load_boundary_index(session=session)
     locator = Locator(

@@ -19,16 +19,15 @@ from mapping.types import (
     ServiceRecord,
     ServiceStatus,
 )
-from services_db import reading
 from services_db.convert import record_to_dict
-from services_db.db import MAX_ROW_ID
 from services_db.errors import DirectoryError, ServiceNotFound
+from services_db.limits import MAX_ROW_ID
 from signpost import wiring
 from signpost.cli.console import escape, escape_controls, fail
 from signpost.cli.operator import operator_actor
 
-if TYPE_CHECKING:  # the ORM (repository, sessions) loads only for commands that write or read history: `list`
-    # and `show` read through services_db.reading
+if TYPE_CHECKING:  # the database loads only when a command runs (never for --help); the ORM (repository,
+    # sessions) only for commands that write or read history: `list` and `show` read through services_db.reading
     from sqlmodel import Session
 
     from mapping.coverage import AreaGeometryLookup
@@ -61,6 +60,8 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")] = False,
 ) -> None:
     """List the services in the directory."""
+    from services_db import reading
+
     with wiring.database_for_reading().connect() as connection:
         records = reading.list_services(
             connection=connection, status=status, kinds=kind or None, commissioner_code=commissioner
@@ -95,6 +96,8 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON record.")] = False,
 ) -> None:
     """Show one service in full."""
+    from services_db import reading
+
     with wiring.database_for_reading().connect() as connection:
         record = reading.get_service(connection=connection, service_id=service_id)
     if record is None:
