@@ -925,6 +925,7 @@ class VictimBot:
             await self._show_turn(update, context, turn, previous, query=query, marked=marked, outbound=outbound)
         finally:
             if answering is not None:
+                _give_back_reserved(context.bot)
                 await answering
 
     async def _show_turn(
@@ -1141,6 +1142,16 @@ async def _send_part(bot: Bot, chat_id: int, item: _Outbound, *, follow_up: bool
         return await _send(bot, chat_id, item)
     finally:
         _FOLLOW_UP.reset(following)
+
+
+def _give_back_reserved(bot: Bot) -> None:
+    """Give back the turn's reserved Bot API slot now if no call used it (a turn that sent nothing, such as a
+    redelivered button press already answered). A turn waiting for its button's answer must not hold it: the answer
+    needs a slot of its own, and with every slot reserved by such turns none of them could finish."""
+    reservation = _RESERVED.get()
+    request = bot.request
+    if reservation is not None and isinstance(request, _BoundedRequest) and reservation.take():
+        request.slots.release()
 
 
 def _slot_for_reply(bot: Bot) -> AbstractAsyncContextManager[None]:

@@ -654,29 +654,26 @@ async def test_a_turn_commits_once_its_reply_is_written_before_telegram_answers(
     assert isinstance(stored, Conversation) and stored.state is State.WELCOME  # committed before the answer
 
 
-async def test_bot_api_calls_queue_past_the_bound_but_the_danger_screen_never_waits(
-    sqlite_engine: Engine, signposter: DirectorySignposter
-) -> None:
-    """Over real HTTP (a loopback Bot API): with every one of the bounded slots taken, a /start waits its turn,
-    and "I'm in danger" is answered at once."""
+def loopback_bot_api(calls: list[tuple[str, dict[str, str]]]) -> Any:
+    """A Bot API on loopback (a real HTTP server in a thread) that answers every call and records it: getMe as a
+    bot, sendMessage with a new message id, anything else True. Returns the server (``server_port``,
+    ``shutdown()``)."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from urllib.parse import parse_qsl
-
-    sent: list[str] = []
 
     class BotApi(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
             params = dict(parse_qsl(body))  # python-telegram-bot posts form fields
             method = self.path.rsplit("/", 1)[-1]
+            calls.append((method, params))
             result: object = True
             if method == "getMe":
                 result = {"id": 1, "is_bot": True, "first_name": "Signpost", "username": "SignpostTestBot"}
             if method == "sendMessage":
-                sent.append(str(params.get("text", "")))
                 chat = {"id": int(params["chat_id"]), "type": "private"}
-                result = {"message_id": len(sent) + 100, "date": 0, "chat": chat, "text": "x"}
+                result = {"message_id": len(calls) + 100, "date": 0, "chat": chat, "text": "x"}
             answer = json.dumps({"ok": True, "result": result}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -689,6 +686,16 @@ async def test_bot_api_calls_queue_past_the_bound_but_the_danger_screen_never_wa
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), BotApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+async def test_bot_api_calls_queue_past_the_bound_but_the_danger_screen_never_waits(
+    sqlite_engine: Engine, signposter: DirectorySignposter
+) -> None:
+    """Over real HTTP (a loopback Bot API): with every one of the bounded slots taken, a /start waits its turn,
+    and "I'm in danger" is answered at once."""
+    calls: list[tuple[str, dict[str, str]]] = []
+    server = loopback_bot_api(calls)
     store = ConversationStore(sqlite_engine, keyer=ChatKeyer(SECRET), ttl=timedelta(hours=24))
     request = _BoundedRequest()
     app = build_application(
@@ -710,12 +717,55 @@ async def test_bot_api_calls_queue_past_the_bound_but_the_danger_screen_never_wa
                 await request.slots.acquire()
             waiting = asyncio.ensure_future(app.process_update(update(1, 5001, "/start")))
             await asyncio.wait_for(app.process_update(update(2, 5002, "/emergency")), timeout=10)
+            sent = [params.get("text", "") for method, params in calls if method == "sendMessage"]
             assert len(sent) == 1 and "999" in sent[0]  # the danger screen went; the /start is still waiting
             assert not waiting.done()
             for _ in range(HTTP_CONNECTIONS):
                 request.slots.release()
             await asyncio.wait_for(waiting, timeout=10)
+            sent = [params.get("text", "") for method, params in calls if method == "sendMessage"]
             assert len(sent) == 2 and sent[1].startswith(EN["welcome"].split("\n")[0])
+    finally:
+        server.shutdown()
+
+
+async def test_redelivered_button_presses_filling_every_slot_are_all_answered(
+    sqlite_engine: Engine, signposter: DirectorySignposter
+) -> None:
+    """As after a crash: as many button presses as there are Bot API slots, already answered, come again at once.
+    Each turn reserves a slot and sends nothing, while its button's answer needs a slot of its own: the unused
+    reservation is given back first, so none of them waits for ever (they had all stuck, and so had everyone
+    else on that worker)."""
+    calls: list[tuple[str, dict[str, str]]] = []
+    server = loopback_bot_api(calls)
+    store = ConversationStore(sqlite_engine, keyer=ChatKeyer(SECRET), ttl=timedelta(hours=24))
+    request = _BoundedRequest()
+    app = build_application(
+        token=TOKEN,
+        victim_bot=VictimBot(engine=ConversationEngine(signposter), store=store),
+        base_url=f"http://127.0.0.1:{server.server_port}/bot",
+        request=request,
+    )
+    people = range(6001, 6001 + HTTP_CONNECTIONS)
+
+    def press(chat_id: int) -> Update:
+        chat = {"id": chat_id, "type": "private"}
+        shown = {"message_id": 7, "date": 0, "chat": chat, "text": "menu", "from": {"id": 1, "is_bot": True}}
+        shown["from"]["first_name"] = "Signpost"
+        person = {"id": chat_id, "is_bot": False, "first_name": "Alex"}
+        query = {"id": f"q{chat_id}", "from": person, "chat_instance": "1", "data": "find", "message": shown}
+        return Update.de_json({"update_id": chat_id * 10, "callback_query": query}, app.bot)
+
+    try:
+        async with app:
+            for chat_id in people:
+                await app.process_update(press(chat_id))  # answered: the location question
+            asked = sum(method == "sendMessage" for method, _ in calls)
+            assert asked == len(people)
+            await asyncio.wait_for(asyncio.gather(*(app.process_update(press(c)) for c in people)), timeout=15)
+            assert sum(method == "sendMessage" for method, _ in calls) == asked  # not answered twice
+            assert sum(method == "answerCallbackQuery" for method, _ in calls) == 2 * len(people)  # spinners stop
+            assert request.slots._free == HTTP_CONNECTIONS  # every slot given back
     finally:
         server.shutdown()
 
