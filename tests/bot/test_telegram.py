@@ -684,9 +684,28 @@ def loopback_bot_api(calls: list[tuple[str, dict[str, str]]]) -> Any:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BotApi)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # every slot's connection at once (the default backlog of 5 drops some)
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", 0), BotApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def bounded_application(
+    port: int, engine: Engine, signposter: DirectorySignposter
+) -> tuple[Application, _BoundedRequest]:  # type: ignore[type-arg]
+    """The victim bot over the Bot API on loopback ``port``, with the bounded HTTP layer it runs with."""
+    store = ConversationStore(engine, keyer=ChatKeyer(SECRET), ttl=timedelta(hours=24))
+    request = _BoundedRequest()
+    app = build_application(
+        token=TOKEN,
+        victim_bot=VictimBot(engine=ConversationEngine(signposter), store=store),
+        base_url=f"http://127.0.0.1:{port}/bot",
+        request=request,
+    )
+    return app, request
 
 
 async def test_bot_api_calls_queue_past_the_bound_but_the_danger_screen_never_waits(
@@ -696,14 +715,7 @@ async def test_bot_api_calls_queue_past_the_bound_but_the_danger_screen_never_wa
     and "I'm in danger" is answered at once."""
     calls: list[tuple[str, dict[str, str]]] = []
     server = loopback_bot_api(calls)
-    store = ConversationStore(sqlite_engine, keyer=ChatKeyer(SECRET), ttl=timedelta(hours=24))
-    request = _BoundedRequest()
-    app = build_application(
-        token=TOKEN,
-        victim_bot=VictimBot(engine=ConversationEngine(signposter), store=store),
-        base_url=f"http://127.0.0.1:{server.server_port}/bot",
-        request=request,
-    )
+    app, request = bounded_application(server.server_port, sqlite_engine, signposter)
 
     def update(update_id: int, chat_id: int, text: str) -> Update:
         message = {"message_id": update_id, "date": 0, "chat": {"id": chat_id, "type": "private"}, "text": text}
@@ -738,20 +750,13 @@ async def test_redelivered_button_presses_filling_every_slot_are_all_answered(
     else on that worker)."""
     calls: list[tuple[str, dict[str, str]]] = []
     server = loopback_bot_api(calls)
-    store = ConversationStore(sqlite_engine, keyer=ChatKeyer(SECRET), ttl=timedelta(hours=24))
-    request = _BoundedRequest()
-    app = build_application(
-        token=TOKEN,
-        victim_bot=VictimBot(engine=ConversationEngine(signposter), store=store),
-        base_url=f"http://127.0.0.1:{server.server_port}/bot",
-        request=request,
-    )
+    app, request = bounded_application(server.server_port, sqlite_engine, signposter)
     people = range(6001, 6001 + HTTP_CONNECTIONS)
 
     def press(chat_id: int) -> Update:
         chat = {"id": chat_id, "type": "private"}
-        shown = {"message_id": 7, "date": 0, "chat": chat, "text": "menu", "from": {"id": 1, "is_bot": True}}
-        shown["from"]["first_name"] = "Signpost"
+        bot = {"id": 1, "is_bot": True, "first_name": "Signpost"}
+        shown = {"message_id": 7, "date": 0, "chat": chat, "text": "menu", "from": bot}
         person = {"id": chat_id, "is_bot": False, "first_name": "Alex"}
         query = {"id": f"q{chat_id}", "from": person, "chat_instance": "1", "data": "find", "message": shown}
         return Update.de_json({"update_id": chat_id * 10, "callback_query": query}, app.bot)
