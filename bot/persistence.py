@@ -174,11 +174,13 @@ class NoteSeal:
 
 class AlreadyTaken(Exception):
     """The update was taken by this conversation before (Telegram redelivered it after a crash or a timeout):
-    ``conversation`` is the stored one, to show again if the reply may not have gone out."""
+    ``conversation`` is the stored one, to show again if the reply may not have gone out; ``unsent`` when the
+    reply was known not to have gone out yet (see :meth:`ConversationStore.mark_unsent`)."""
 
-    def __init__(self, conversation: Conversation) -> None:
+    def __init__(self, conversation: Conversation, *, unsent: bool = False) -> None:
         super().__init__("update already taken")
         self.conversation = conversation
+        self.unsent = unsent
 
 
 class ConcurrentTurns(RuntimeError):
@@ -340,8 +342,9 @@ class ConversationStore:
         IntegrityError when another worker wrote the chat meanwhile. ``count``: its signposting count too (else
         the caller writes it with :meth:`_count`, in the same transaction)."""
         loaded = self._load(key, conn)
-        if update_id is not None and update_id in loaded.updates:
-            raise AlreadyTaken(loaded.conversation if loaded.live else fresh())
+        if update_id is not None and (update_id in loaded.updates or -update_id in loaded.updates):
+            unsent = -update_id in loaded.updates
+            raise AlreadyTaken(loaded.conversation if loaded.live else fresh(), unsent=unsent)
         conversation = loaded.conversation if loaded.live else fresh()
         self._unseal(chat_id, key, conversation, loaded.note)
         turn = handle(conversation)
@@ -354,6 +357,23 @@ class ConversationStore:
             if count:
                 self._count(writing, turn)
         return turn
+
+    def mark_unsent(self, chat_id: int, update_id: int, unsent: bool = True) -> None:
+        """Mark a taken update's reply as not sent yet (Telegram refused its first request once it was written, and
+        it waits to be sent again), or, with ``unsent=False``, as sent after all. Kept among the update ids
+        recently taken, negated: a worker killed before the retry leaves it marked, and the redelivered update
+        shows the screen again rather than nothing. The version is left alone: this is no step."""
+        key = self.keyer(chat_id)
+        was, now = (update_id, -update_id) if unsent else (-update_id, update_id)
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                select(_TABLE.c.recent_updates).where(_TABLE.c.chat_key == key).with_for_update()
+            ).first()
+            recent = found[0] if found is not None else None
+            if not isinstance(recent, list) or was not in recent:
+                return  # forgotten meanwhile, or never taken here
+            marked = [now if i == was else i for i in recent]
+            conn.execute(update(_TABLE).where(_TABLE.c.chat_key == key).values(recent_updates=marked))
 
     def forget(self, chat_id: int) -> bool:
         """Delete the chat's state (sealed note included) and its message ids at once; ``True`` if there was any."""

@@ -313,6 +313,8 @@ _URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("_URGENT", defaul
 _FOLLOW_UP: contextvars.ContextVar[bool] = contextvars.ContextVar("_FOLLOW_UP", default=False)
 # A slot taken ahead for the current task's next Bot API call (see _BoundedRequest.reserved).
 _RESERVED: contextvars.ContextVar[_Reservation | None] = contextvars.ContextVar("_RESERVED", default=None)
+# The current turn's watch on its reply's sends (see _SendWatch): set while a turn shows its reply.
+_SEND_WATCH: contextvars.ContextVar[_SendWatch | None] = contextvars.ContextVar("_SEND_WATCH", default=None)
 # Called once the body of the current task's next Bot API request has been written to the socket.
 _ON_WRITTEN: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("_ON_WRITTEN", default=None)
 
@@ -333,6 +335,12 @@ class _Hold:
         self.committing: asyncio.Future[None] | None = None
         self._late = asyncio.get_running_loop().call_later(HOLD_S, self._too_late) if opened.open else None
 
+    @property
+    def taken(self) -> bool:
+        """Whether the update counts as taken (committed or committing): always on SQLite, where the turn comes
+        back committed."""
+        return not self.opened.open or self.committing is not None
+
     def release(self) -> None:
         """Commit now (once): the reply's first request is written, or the turn ended without one."""
         if self._late is not None:
@@ -345,6 +353,26 @@ class _Hold:
         log.warning("a reply took over %.0f s to start; its turn is committed anyway", HOLD_S)
         self._late = None
         self.release()
+
+
+class _SendWatch:
+    """While a send of a taken turn's reply waits to be tried again (Telegram refused a request already written:
+    a 5xx, a 429, a broken connection), the update is marked "reply not sent" in the store, and unmarked once a
+    try succeeds: a worker killed meanwhile leaves the mark, and the redelivered update shows the screen again
+    instead of nothing (see ``ConversationStore.mark_unsent``). ``mark(unsent)`` says whether it marked."""
+
+    def __init__(self, mark: Callable[[bool], Awaitable[bool]]) -> None:
+        self._mark = mark
+        self._marked = False
+
+    async def failed(self) -> None:
+        if not self._marked:
+            self._marked = await self._mark(True)
+
+    async def recovered(self) -> None:
+        if self._marked:
+            self._marked = False
+            await self._mark(False)
 
 
 def _release_now() -> None:
@@ -776,6 +804,7 @@ class VictimBot:
                 if race.answered and turn.conversation.state is State.DANGER:
                     return  # the catalogue's danger screen already said it
             token = _ON_WRITTEN.set(prepared.hold.release)  # the first request of the reply on the wire
+            watching = _SEND_WATCH.set(_SendWatch(partial(self._mark_unsent, update, prepared.hold)))
             try:
                 await self._show(
                     update,
@@ -787,6 +816,7 @@ class VictimBot:
                     outbound=prepared.outbound,
                 )
             finally:
+                _SEND_WATCH.reset(watching)
                 _ON_WRITTEN.reset(token)
         finally:
             await prepared.commit()
@@ -871,7 +901,7 @@ class VictimBot:
         try:
             opened = await asyncio.shield(opening)
         except AlreadyTaken as taken:
-            turn = await self._replay(update, taken.conversation)
+            turn = await self._replay(update, taken.conversation, unsent=taken.unsent)
             prepared = _Prepared(turn, None, False, None, _Hold(OpenTurn(turn), self._commit))
         except asyncio.CancelledError:
             opening.add_done_callback(self._roll_back)  # an open transaction nobody will send a reply for
@@ -882,15 +912,35 @@ class VictimBot:
         self._remember_language(chat.id, turn.conversation.language)
         return prepared
 
-    async def _replay(self, update: Update, stored: Conversation) -> Turn:
+    async def _mark_unsent(self, update: Update, hold: _Hold, unsent: bool) -> bool:
+        """Mark (or unmark) the update's reply as not sent yet in the store, once its turn is taken (before that,
+        a worker killed leaves the update untaken and it is answered in full again). Whether it marked."""
+        chat = update.effective_chat
+        if chat is None or not hold.taken:
+            return False
+        if hold.committing is not None:
+            with suppress(Exception):  # a failed commit left nothing taken
+                await hold.committing
+        try:
+            await self._off_loop(self.store.mark_unsent, chat.id, update.update_id, unsent)
+        except Exception as exc:
+            log.warning("a reply waiting to be sent again was not marked: %s", type(exc).__name__)
+            return False
+        return True
+
+    async def _replay(self, update: Update, stored: Conversation, *, unsent: bool = False) -> Turn:
         """An update taken before (redelivered after a crash). On PostgreSQL "taken" means its reply's first request
         was written (see :class:`_Hold`); a one-message reply (the usual turn) is then on its way, and so is the last
         message of a longer one whose person's message id was remembered (just before that message). Otherwise
         show the stored screen (the turn is not run again, so nothing is counted twice); a button's longer reply
-        cut short is not shown again. Nothing to send is an empty turn."""
+        cut short is not shown again. ``unsent``: a send of the reply was refused and waited to be tried again
+        (see :class:`_SendWatch`), so the screen is shown again. Nothing to send is an empty turn."""
         chat = update.effective_chat
         assert chat is not None
         message = update.message
+        if unsent:
+            log.info("update %s: its reply was waiting to be sent again; the screen is shown again", update.update_id)
+            return Turn(stored, self.engine.screen(stored))
         if message is None or await self._off_loop(self.store.has_message, chat.id, message.message_id):
             log.info("update %s was answered before; not answered again", update.update_id)
             return Turn(stored, ())
@@ -1088,12 +1138,15 @@ async def _answer(query: CallbackQuery, **kwargs: Any) -> None:
 async def _send(bot: Bot, chat_id: int, item: _Outbound) -> Message:
     """Send one message, retrying what may pass on a second try (timeouts, network errors, flood waits) with
     backoff; a request Telegram refuses (bad request, blocked) is not retried."""
+    watch = _SEND_WATCH.get()
     for attempt in range(SEND_ATTEMPTS):
         try:
-            return await bot.send_message(chat_id, item.text, parse_mode=ParseMode.HTML, reply_markup=item.markup)
+            sent = await bot.send_message(chat_id, item.text, parse_mode=ParseMode.HTML, reply_markup=item.markup)
         except RetryAfter as exc:
             if attempt == SEND_ATTEMPTS - 1:
                 raise
+            if watch is not None:
+                await watch.failed()
             retry_after = exc.retry_after
             wait = retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
             await asyncio.sleep(min(wait, MAX_RETRY_AFTER_S))
@@ -1103,7 +1156,13 @@ async def _send(bot: Bot, chat_id: int, item: _Outbound) -> Message:
             if attempt == SEND_ATTEMPTS - 1:
                 raise
             log.info("send failed (%s); retrying", type(exc).__name__)
+            if watch is not None:
+                await watch.failed()
             await asyncio.sleep(SEND_BACKOFF_S * 2**attempt)
+        else:
+            if watch is not None:
+                await watch.recovered()
+            return sent
     raise AssertionError("unreachable")
 
 

@@ -398,6 +398,35 @@ def test_a_redelivered_update_is_not_run_twice(store: ConversationStore, engine:
     assert row[7] == list(range(1001, 1001 + RECENT_UPDATES))  # numbers only, bounded
 
 
+def test_a_reply_waiting_to_be_sent_again_is_marked_so_its_redelivery_shows_the_screen(
+    store: ConversationStore, engine: Engine
+) -> None:
+    """While a refused reply waits to be sent again, its update is kept among those taken, marked unsent; the
+    mark goes once a try succeeds. Other chats, the update's neighbours and the step itself are untouched."""
+    tick = _to(State.HELP)
+    store.apply(CHAT, tick, update_id=2000)  # type: ignore[arg-type]
+    store.apply(CHAT, tick, update_id=2001)  # type: ignore[arg-type]
+    store.apply(CHAT + 1, tick, update_id=2001)  # type: ignore[arg-type]
+    version = next(r for r in _rows(engine) if r[0] == store.keyer(CHAT))
+    store.mark_unsent(CHAT, 2001)
+    (row,) = [r for r in _rows(engine) if r[0] == store.keyer(CHAT)]
+    assert row[7] == [2000, -2001] and row[:7] == version[:7]  # the same step, version and state
+    with pytest.raises(AlreadyTaken) as taken:
+        store.apply(CHAT, tick, update_id=2001)  # type: ignore[arg-type]
+    assert taken.value.unsent and taken.value.conversation.state is State.HELP
+    with pytest.raises(AlreadyTaken) as other:
+        store.apply(CHAT + 1, tick, update_id=2001)  # type: ignore[arg-type]
+    assert not other.value.unsent  # another chat's update of the same id is its own
+    store.mark_unsent(CHAT, 2001, unsent=False)
+    with pytest.raises(AlreadyTaken) as again:
+        store.apply(CHAT, tick, update_id=2001)  # type: ignore[arg-type]
+    assert not again.value.unsent
+    store.mark_unsent(CHAT, 9999)  # never taken: nothing to mark
+    store.forget(CHAT)
+    store.mark_unsent(CHAT, 2001)  # forgotten meanwhile: nothing to mark, no row made
+    assert [r for r in _rows(engine) if r[0] == store.keyer(CHAT)] == []
+
+
 def test_before_commit_sees_the_turn_written_but_not_yet_committed(store: ConversationStore, engine: Engine) -> None:
     """On PostgreSQL the turn's transaction waits for ``before_commit`` (the adapter commits once the reply is on
     the wire): until it returns, nobody else sees the step or the update taken. SQLite does not hold."""

@@ -27,6 +27,7 @@ from telegram.ext import Application, ApplicationHandlerStop, CommandHandler
 from bot.adapters.offline import RecordingRequest
 from bot.adapters.telegram import (
     HTTP_CONNECTIONS,
+    SEND_ATTEMPTS,
     STAFF_GROUP,
     RateLimit,
     RateLimiter,
@@ -654,10 +655,11 @@ async def test_a_turn_commits_once_its_reply_is_written_before_telegram_answers(
     assert isinstance(stored, Conversation) and stored.state is State.WELCOME  # committed before the answer
 
 
-def loopback_bot_api(calls: list[tuple[str, dict[str, str]]]) -> Any:
+def loopback_bot_api(calls: list[tuple[str, dict[str, str]]], refuse: dict[str, int] | None = None) -> Any:
     """A Bot API on loopback (a real HTTP server in a thread) that answers every call and records it: getMe as a
-    bot, sendMessage with a new message id, anything else True. Returns the server (``server_port``,
-    ``shutdown()``)."""
+    bot, sendMessage with a new message id, anything else True; the next ``refuse[method]`` calls of a method get
+    502 Bad Gateway (after reading them whole), recorded as "<method> refused". Returns the server
+    (``server_port``, ``shutdown()``)."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from urllib.parse import parse_qsl
@@ -667,6 +669,13 @@ def loopback_bot_api(calls: list[tuple[str, dict[str, str]]]) -> Any:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
             params = dict(parse_qsl(body))  # python-telegram-bot posts form fields
             method = self.path.rsplit("/", 1)[-1]
+            if refuse and refuse.get(method, 0) > 0:
+                refuse[method] -= 1
+                calls.append((f"{method} refused", params))
+                self.send_response(502)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             calls.append((method, params))
             result: object = True
             if method == "getMe":
@@ -771,6 +780,43 @@ async def test_redelivered_button_presses_filling_every_slot_are_all_answered(
             assert sum(method == "sendMessage" for method, _ in calls) == asked  # not answered twice
             assert sum(method == "answerCallbackQuery" for method, _ in calls) == 2 * len(people)  # spinners stop
             assert request.slots._free == HTTP_CONNECTIONS  # every slot given back
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("refused", [SEND_ATTEMPTS, 1])
+async def test_a_redelivered_button_whose_reply_was_refused_shows_the_screen_again(
+    refused: int, sqlite_engine: Engine, signposter: DirectorySignposter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram refuses the reply to "Find help" (502) after its request was written, so the update is taken; a
+    worker killed while the reply waits to be sent again (here: every try refused) leaves the update marked, and
+    its redelivery asks for the location again instead of sending nothing. Refused once, then sent: unmarked,
+    and a redelivery is not answered twice."""
+    monkeypatch.setattr("bot.adapters.telegram.SEND_BACKOFF_S", 0.01)
+    calls: list[tuple[str, dict[str, str]]] = []
+    refuse: dict[str, int] = {}
+    server = loopback_bot_api(calls, refuse)
+    app, _ = bounded_application(server.server_port, sqlite_engine, signposter)
+    person = {"id": 7001, "is_bot": False, "first_name": "Alex"}
+    chat = {"id": 7001, "type": "private"}
+    start = {"message_id": 1, "date": 0, "chat": chat, "from": person, "text": "/start"}
+    start["entities"] = [{"type": "bot_command", "offset": 0, "length": 6}]
+    shown = {"message_id": 2, "date": 0, "chat": chat, "text": "menu"}
+    shown["from"] = {"id": 1, "is_bot": True, "first_name": "Signpost"}
+    query = {"id": "q1", "from": person, "chat_instance": "1", "data": "find", "message": shown}
+
+    def asked() -> int:
+        return sum(m == "sendMessage" and "request_location" in p.get("reply_markup", "") for m, p in calls)
+
+    try:
+        async with app:
+            await app.process_update(Update.de_json({"update_id": 1, "message": start}, app.bot))
+            refuse["sendMessage"] = refused
+            await app.process_update(Update.de_json({"update_id": 2, "callback_query": query}, app.bot))
+            delivered = 0 if refused == SEND_ATTEMPTS else 1
+            assert asked() == delivered
+            await app.process_update(Update.de_json({"update_id": 2, "callback_query": query}, app.bot))
+            assert asked() == 1  # refused every time: asked again; sent at the second try: not asked twice
     finally:
         server.shutdown()
 

@@ -120,6 +120,59 @@ async def test_a_killed_bot_loses_no_reply_and_sends_none_twice(
                 process.kill()
 
 
+async def test_a_bot_killed_while_a_refused_reply_waits_to_be_sent_again_answers_after_the_restart(
+    bot_api_proxy: BotApiProxy, make_user: Callable[..., User], postgres_url: str, tmp_path: Path
+) -> None:
+    """Telegram refuses the reply to "Find help" (502) once its request was written, so the update is taken; the
+    bot is killed while the reply waits to be sent again. After the restart every person is asked for a location
+    exactly once (the update was marked "reply not sent": its redelivery shows the screen again)."""
+    config = bot_settings(bot_api_proxy.url, tmp_path / "data", database_url=postgres_url)
+    env = {
+        "TELEGRAM_BOT_TOKEN": config.telegram_bot_token or "",
+        "TELEGRAM_BASE_URL": config.telegram_base_url or "",
+        "TELEGRAM_BASE_FILE_URL": config.telegram_base_file_url or "",
+        "DATABASE_URL": postgres_url,
+        "SIGNPOST_DATA_DIR": str(config.data_dir),
+    }
+    log = tmp_path / "bot.log"
+    process = start_process(env, log)
+    bot = RunningBot(application=None, config=config)  # type: ignore[arg-type]  (only its token is used)
+    try:
+        users = [make_user(bot, f"Person {n}") for n in range(3)]
+        menus = {}
+        for user in users:
+            await user.tg.send_command("/start")
+            menus[user.id] = await user.until_buttons("find", timeout=90)
+        for user in users:
+            bot_api_proxy.fail("sendMessage", chat_id=user.id, times=3, status=502)
+        for user in users:
+            await user.press(with_button(menus[user.id], "find"), EN["btn_find"])
+        deadline = time.monotonic() + 20
+        while sum(method == "sendMessage" for method, _ in bot_api_proxy.failed) < len(users):
+            assert time.monotonic() < deadline, "the replies were never refused: the test proves nothing"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # each refused send is waiting to be tried again (0.5 s)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        process = start_process(env, log)
+        got: dict[int, list[dict[str, Any]]] = {u.id: [] for u in users}
+        settle = time.monotonic() + 60
+        while time.monotonic() < settle and not all(any(map(asks_location, got[u.id])) for u in users):
+            for user in users:
+                got[user.id] += await user.tg.next_messages(0.5)
+        for user in users:
+            got[user.id] += await user.tg.next_messages(2.0)  # a repeat would show now
+        asked = {u.id: sum(map(asks_location, got[u.id])) for u in users}
+        assert asked == {u.id: 1 for u in users}, f"{asked}; bot log: {log.read_text()[-2000:]}"
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 async def test_a_killed_webhook_worker_loses_no_reply_and_sends_none_twice(
     bot_api_proxy: BotApiProxy, make_user: Callable[..., User], postgres_url: str, tmp_path: Path
 ) -> None:
