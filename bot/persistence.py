@@ -7,7 +7,9 @@ accounts (chat ids are small enough to enumerate, so a plain hash would not do).
 
 The secret: ``SIGNPOST_CHAT_KEY_SECRET`` when set (needed when workers on several machines share one
 database, as in webhook mode); otherwise one generated on first start and kept in ``<data dir>/chat-key.secret``
-(mode 0600). Losing or changing it only means every open conversation starts afresh.
+(mode 0600). The database keeps a fingerprint of it (``services_db.shared_secrets``), so a worker with another
+secret refuses to start; changed on purpose (``signpost bot --rotate-chat-key-secret``), every open conversation
+starts afresh.
 
 Many stateless workers can share the table: each turn loads the state, runs the engine, and writes back only if
 the row's ``version`` is unchanged (optimistic concurrency); on a clash the turn is recomputed from the fresh

@@ -344,3 +344,18 @@ class SchedulerJob(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=191)
     next_run_time: float | None = Field(default=None, index=True)
     job_state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+# --- secrets every bot worker must share (migration 0011) ---
+
+
+class SecretFingerprint(SQLModel, table=True):
+    """A fingerprint of a secret every bot worker on this database must share (``SIGNPOST_CHAT_KEY_SECRET``,
+    ``TELEGRAM_WEBHOOK_SECRET``): HMAC-SHA256 of a fixed label under the secret, never the secret itself. The first
+    worker records it; a worker started with another value refuses to start (``services_db.shared_secrets``)."""
+
+    __tablename__ = "secret_fingerprint"
+
+    setting: str = Field(primary_key=True, max_length=64)
+    fingerprint: str = Field(max_length=64)
+    recorded_at: datetime

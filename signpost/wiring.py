@@ -6,6 +6,7 @@ them, not by this module: every `signpost` command imports it, and `--help` shou
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
     from jobs.runner import JobContext, Notifier
     from mapping.geocoder import NominatimGeocoder
     from signpost.config import Settings
+
+log = logging.getLogger(__name__)
+# The settings whose values every bot worker on one database must share.
+CHAT_KEY_SETTING = "SIGNPOST_CHAT_KEY_SECRET"
+WEBHOOK_SETTING = "TELEGRAM_WEBHOOK_SECRET"
 
 
 @lru_cache(maxsize=1)
@@ -141,23 +147,42 @@ def telegram_application(
     engine: Engine | None = None,
     with_jobs: bool = False,
     extensions: Sequence[Callable[[Application], None]] = (),  # type: ignore[type-arg]
+    webhook_secret: str | None = None,
+    rotate_chat_key_secret: bool = False,
+    rotate_webhook_secret: bool = False,
 ) -> Application:  # type: ignore[type-arg]
     """The Telegram bot: engine + signposter over the directory, conversation store, staff ``extensions``; with
-    ``with_jobs`` the scheduled jobs run in the bot's event loop and notify staff through it."""
+    ``with_jobs`` the scheduled jobs run in the bot's event loop and notify staff through it.
+
+    The chat-key secret, and ``webhook_secret`` when serving a webhook, are checked against the fingerprints the
+    database keeps (``services_db.shared_secrets``: raises ``SecretMismatch``); ``rotate_*`` replaces one."""
     # Imported here so that commands which never touch Telegram do not load it.
     from bot.adapters.telegram import VictimBot, build_application, staff_notifier
     from bot.adapters.telegram_admin import StaffBot
     from bot.engine import Engine as ConversationEngine
-    from bot.persistence import ChatKeyer, ConversationStore, chat_key_secret
+    from bot.persistence import SECRET_FILE, ChatKeyer, ConversationStore, chat_key_secret
     from bot.signposter import DirectorySignposter
     from jobs.schedule import build_scheduler
     from mapping.crs import prepare_thread
+    from services_db.shared_secrets import check_shared_secret
 
     config = config or settings()
     if not config.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set: put the token from @BotFather in the environment or .env")
     engine = engine or database(config)
     secret = chat_key_secret(configured=config.chat_key_secret, data_dir=config.data_dir)
+    check_shared_secret(engine=engine, setting=CHAT_KEY_SETTING, secret=secret, replace=rotate_chat_key_secret)
+    if webhook_secret is not None:
+        check_shared_secret(
+            engine=engine, setting=WEBHOOK_SETTING, secret=webhook_secret.encode(), replace=rotate_webhook_secret
+        )
+        if not config.chat_key_secret and not config.is_sqlite:
+            log.warning(
+                "SIGNPOST_CHAT_KEY_SECRET is not set: this worker uses the secret generated in %s, known to this "
+                "machine only, so a worker elsewhere on this database refuses to start. Set one "
+                "SIGNPOST_CHAT_KEY_SECRET on every worker (and start one of them once with --rotate-chat-key-secret)",
+                config.data_dir / SECRET_FILE,
+            )
     signposter = DirectorySignposter.from_database(engine, background=True)  # never waits on the database
     conversations = ConversationEngine(signposter, stale_after_days=config.stale_after_days)
     # Notes travel sealed in the conversation row, so any worker can take the next answer.

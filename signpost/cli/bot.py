@@ -7,6 +7,7 @@ import logging
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from signpost import wiring
 from signpost.cli.console import fail
@@ -18,14 +19,30 @@ def register(app: typer.Typer) -> None:
     app.command("chat")(chat)
 
 
+# What to do when a worker's secret is not the other workers' (see services_db.shared_secrets).
+_SAME_ON_EVERY_WORKER = {
+    wiring.CHAT_KEY_SETTING: "Set the same SIGNPOST_CHAT_KEY_SECRET on every worker. To change it on purpose (every "
+    "open conversation starts afresh), stop every worker, then start one with --rotate-chat-key-secret.",
+    wiring.WEBHOOK_SETTING: "Set the same TELEGRAM_WEBHOOK_SECRET on every worker. To change it on purpose, start "
+    "one worker with the new value and --rotate-webhook-secret, then restart the others with it.",
+}
+
+
 def bot(
     with_jobs: bool = typer.Option(
         False, "--with-jobs", help="Also run the scheduled jobs in this process (staff reminders go through the bot)."
+    ),
+    rotate_webhook_secret: bool = typer.Option(
+        False, "--rotate-webhook-secret", help="TELEGRAM_WEBHOOK_SECRET is being changed: record the new one."
+    ),
+    rotate_chat_key_secret: bool = typer.Option(
+        False, "--rotate-chat-key-secret", help="SIGNPOST_CHAT_KEY_SECRET is being changed: record the new one."
     ),
 ) -> None:
     """Run the Telegram bot: long polling, or a webhook if TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET are set."""
     # Imported here so that commands which never touch Telegram do not load it.
     from bot.adapters.telegram import Webhook, run
+    from services_db.shared_secrets import SecretMismatch
 
     console, errors = Console(), Console(stderr=True)
     config = wiring.settings()
@@ -47,7 +64,18 @@ def bot(
             listen=config.telegram_webhook_listen,
             port=config.telegram_webhook_port,
         )
-    application = wiring.telegram_application(config, with_jobs=with_jobs)
+    try:
+        application = wiring.telegram_application(
+            config,
+            with_jobs=with_jobs,
+            webhook_secret=webhook.secret if webhook else None,
+            rotate_chat_key_secret=rotate_chat_key_secret,
+            rotate_webhook_secret=rotate_webhook_secret,
+        )
+    except SecretMismatch as exc:
+        remedy = _SAME_ON_EVERY_WORKER[exc.setting]
+        errors.print(f"[red]Not started: {escape(str(exc))}.[/red] {remedy}", soft_wrap=True)
+        raise typer.Exit(2) from None
     mode = f"webhook {webhook.url} (listening on {webhook.listen}:{webhook.port})" if webhook else "long polling"
     jobs = " with scheduled jobs" if with_jobs else ""
     console.print(f"Signpost bot running by {mode}{jobs}. Ctrl+C to stop.")
@@ -61,7 +89,6 @@ def chat(
     """Chat with Signpost in this terminal: the same conversation as the Telegram bot (works with piped input)."""
     import sys
 
-    from rich.markup import escape
     from sqlalchemy.exc import OperationalError
 
     from bot.adapters.terminal import TerminalChat

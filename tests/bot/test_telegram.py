@@ -574,6 +574,70 @@ def test_signpost_bot_refuses_an_incomplete_configuration(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("other", "says", "remedy"),
+    [
+        ({"SIGNPOST_CHAT_KEY_SECRET": "b" * 32}, "SIGNPOST_CHAT_KEY_SECRET", "--rotate-chat-key-secret"),
+        ({"TELEGRAM_WEBHOOK_SECRET": "another-webhook-secret"}, "TELEGRAM_WEBHOOK_SECRET", "--rotate-webhook-secret"),
+    ],
+    ids=["chat-key-secret", "webhook-secret"],
+)
+def test_signpost_bot_refuses_a_worker_whose_secret_is_not_the_others(
+    other: dict[str, str],
+    says: str,
+    remedy: str,
+    cli_database: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from services_db.shared_secrets import check_shared_secret
+    from signpost import wiring
+    from signpost.cli import app
+
+    first = {"SIGNPOST_CHAT_KEY_SECRET": "a" * 32, "TELEGRAM_WEBHOOK_SECRET": "the-webhook-secret"}
+    for setting, value in first.items():  # as the first worker on this database recorded them
+        check_shared_secret(engine=cli_database, setting=setting, secret=value.encode())
+    monkeypatch.chdir(tmp_path)  # no .env from the working directory
+    for name, value in {**first, **other, "TELEGRAM_BOT_TOKEN": TOKEN}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://bot.example.org/hook")
+    wiring.settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["bot"])
+    finally:
+        wiring.settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.strip()]  # one line
+    assert line.startswith(f"Not started: {says} is not the one the other workers on this database use")
+    assert f"Set the same {says} on every worker" in line and remedy in line
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("configured", [None, "c" * 32], ids=["generated", "configured"])
+def test_a_webhook_worker_on_a_shared_database_warns_when_its_chat_key_secret_is_its_own(
+    configured: str | None, engine: Engine, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On PostgreSQL (workers on several machines), a generated chat-key secret is one machine's: said at start."""
+    from signpost import wiring
+    from signpost.config import Settings
+
+    values = {"SIGNPOST_DATA_DIR": str(tmp_path / "data"), "TELEGRAM_BOT_TOKEN": TOKEN}
+    values["DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+    if configured is not None:
+        values["SIGNPOST_CHAT_KEY_SECRET"] = configured
+    config = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    caplog.set_level(logging.WARNING, logger="signpost.wiring")
+    wiring.telegram_application(config, engine=engine, webhook_secret="the-webhook-secret")
+    warned = [r.getMessage() for r in caplog.records if "SIGNPOST_CHAT_KEY_SECRET is not set" in r.getMessage()]
+    if configured is None and engine.dialect.name == "postgresql":
+        (line,) = warned
+        assert str(tmp_path / "data" / "chat-key.secret") in line and "every worker" in line
+    else:
+        assert warned == []  # one process on SQLite, or the secret every worker is given
+
+
 async def test_offline_privacy_scan_after_a_full_conversation(harness: Harness) -> None:
     """The same scan as the end-to-end test, for machines without the emulator: nothing typed, no place, no name."""
     chat = harness.chat(chat_id=31337, first_name="Zebedee", username="zeb_offline")
