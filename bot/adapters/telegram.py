@@ -1457,11 +1457,36 @@ class Poller:
             self._done.add(update.update_id)
 
 
+class _WrongSecretLog:
+    """One warning line, at most every ``every`` seconds, about webhook calls refused for a wrong secret token: the
+    sign of a worker with another ``TELEGRAM_WEBHOOK_SECRET`` (Telegram sends the one registered last), or of a
+    stranger's calls. Never anything of the request; a flood adds to a count, not to the log."""
+
+    def __init__(self, *, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self._last: float | None = None
+        self._unlogged = 0
+
+    def refused(self) -> None:
+        self._unlogged += 1
+        now = self.clock()
+        if self._last is not None and now - self._last < self.every:
+            return
+        log.warning(
+            "%d webhook call(s) refused: wrong or missing secret token (does every worker have the same "
+            "TELEGRAM_WEBHOOK_SECRET? the last one to start registered its own)",
+            self._unlogged,
+        )
+        self._last, self._unlogged = now, 0
+
+
 class WebhookServer:
     """Webhook mode that answers Telegram only once the update has been processed, so an update whose worker dies
     is delivered again (Telegram retries until it gets a 2xx); a conversation that already took it does not run it
-    twice. Only requests carrying the secret token are read; ``application/json`` with or without a charset is
-    accepted; nothing of an update is logged.
+    twice. Only requests carrying the secret token are read (others get 403, and a warning line a minute at most:
+    :class:`_WrongSecretLog`); ``application/json`` with or without a charset is accepted; nothing of an update is
+    logged.
 
     Telegram holds one connection per update in flight (up to ``max_connections``), so a person whose row is
     locked holds one connection and nobody else's.
@@ -1479,6 +1504,7 @@ class WebhookServer:
         self.webhook = webhook
         self.max_connections = max_connections
         self.register = register
+        self.wrong_secret = _WrongSecretLog()
         self._server: Any = None
 
     async def start(self) -> None:
@@ -1524,6 +1550,7 @@ def _update_handler_class() -> type:
         async def post(self) -> None:
             given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
             if not hmac.compare_digest(given.encode(), self.server.webhook.secret.encode()):
+                self.server.wrong_secret.refused()
                 self.set_status(403)
                 return
             media_type = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()

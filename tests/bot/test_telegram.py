@@ -574,6 +574,44 @@ def test_signpost_bot_refuses_an_incomplete_configuration(
     assert "Traceback" not in result.output
 
 
+async def test_webhook_calls_with_a_wrong_secret_are_logged_in_one_line_a_minute(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker with another TELEGRAM_WEBHOOK_SECRET registered last: this one's refusals say so in the log, at
+    most one line a minute however many calls come, and nothing of the update."""
+    import httpx
+
+    from bot.adapters.telegram import Webhook, WebhookServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = WebhookServer(harness.app, Webhook("https://bot.example.org/hook", "s3cret-token", "127.0.0.1", port))
+    now = [1000.0]
+    server.wrong_secret.clock = lambda: now[0]
+    await harness.app.start()
+    await server.start()
+    update = {"update_id": 1, "message": harness.chat()._message(text="Quarry Street")}
+    caplog.set_level(logging.WARNING, logger="bot.adapters.telegram")
+    try:
+        async with httpx.AsyncClient() as client:
+            url = f"http://127.0.0.1:{port}/hook"
+            for _ in range(5):
+                refused = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "other"})
+                assert refused.status_code == 403
+            first = [r.getMessage() for r in caplog.records]
+            now[0] += 61
+            await client.post(url, json=update)  # no header at all
+            lines = [r.getMessage() for r in caplog.records]
+    finally:
+        await server.stop()
+        await harness.app.stop()
+    assert len(first) == 1 and first[0].startswith("1 webhook call(s) refused")
+    assert "TELEGRAM_WEBHOOK_SECRET" in first[0]
+    assert len(lines) == 2 and lines[1].startswith("5 webhook call(s) refused")  # the 4 held back, and this one
+    assert "Quarry" not in caplog.text and "update_id" not in caplog.text
+
+
 @pytest.mark.parametrize(
     ("other", "says", "remedy"),
     [

@@ -8,10 +8,16 @@ last, and given back whole; afterwards no table holds anything the person typed.
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from telegram.ext import Application
 
@@ -21,7 +27,7 @@ from bot.engine import Language
 from signpost import wiring
 from tests.e2e.balancer import RoundRobin
 from tests.e2e.botapi_proxy import BotApiProxy
-from tests.e2e.conftest import RunningBot, User, bot_settings, with_button
+from tests.e2e.conftest import ROOT, RunningBot, User, bot_settings, with_button
 from tests.e2e.test_telegram_bot import NOTE_ANSWERS, _scan_database, label_of, texts
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +51,7 @@ async def two_workers(
     balancer = RoundRobin([f"http://127.0.0.1:{port}" for port in ports], secret=SECRET).start()
     workers: list[tuple[Application, WebhookServer]] = []  # type: ignore[type-arg]
     for port in ports:
-        application = wiring.telegram_application(config)
+        application = wiring.telegram_application(config, webhook_secret=SECRET)
         await application.initialize()
         await application.start()
         server = WebhookServer(application, Webhook(f"{balancer.url}/hook", SECRET, "127.0.0.1", port))
@@ -135,3 +141,82 @@ async def test_simultaneous_taps_on_two_workers_leave_the_screen_as_stored(
                 stable_since = None
             assert time.monotonic() < deadline, f"screen shows {sorted(shown)}, stored {sorted(stored)}"
             await asyncio.sleep(0.2)
+
+
+def _worker_process(env: dict[str, str], *options: str) -> subprocess.Popen[str]:
+    """``signpost bot`` in a process of its own, as a worker on another machine."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "signpost", "bot", *options],
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT), "SIGNPOST_LOG_LEVEL": "WARNING", "COLUMNS": "80"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def _refusal(process: subprocess.Popen[str]) -> str:
+    """The one line a refused worker printed (it must exit with code 2, without a traceback)."""
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 2, (process.returncode, out, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    (line,) = [line for line in err.splitlines() if line.strip()]
+    return line
+
+
+async def test_a_worker_with_another_secret_refuses_to_start_until_a_change_is_asked_for(
+    bot_api_proxy: BotApiProxy, postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first worker records its secrets; a second `signpost bot` (another machine: its own data directory)
+    with another SIGNPOST_CHAT_KEY_SECRET, or another TELEGRAM_WEBHOOK_SECRET, refuses to start with one line
+    saying what to do; with --rotate-webhook-secret it starts, and the first worker's refused calls are logged."""
+    chat_secret = "chat-key-secret-shared-by-all-workers"
+    config = bot_settings(bot_api_proxy.url, tmp_path / "one", database_url=postgres_url)
+    config = config.model_copy(update={"chat_key_secret": chat_secret})
+    port = _port()
+    application = wiring.telegram_application(config, webhook_secret=SECRET)
+    await application.initialize()
+    await application.start()
+    first = WebhookServer(application, Webhook(f"http://127.0.0.1:{port}/hook", SECRET, "127.0.0.1", port))
+    await first.start()
+    env = {
+        "TELEGRAM_BOT_TOKEN": config.telegram_bot_token or "",
+        "TELEGRAM_BASE_URL": config.telegram_base_url or "",
+        "TELEGRAM_BASE_FILE_URL": config.telegram_base_file_url or "",
+        "DATABASE_URL": postgres_url,
+        "SIGNPOST_DATA_DIR": str(tmp_path / "two"),
+        "SIGNPOST_CHAT_KEY_SECRET": chat_secret,
+        "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}/hook",
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "TELEGRAM_WEBHOOK_PORT": str(_port()),
+    }
+    rotated = None
+    try:
+        chat_key = _refusal(_worker_process({**env, "SIGNPOST_CHAT_KEY_SECRET": "another-chat-key-secret"}))
+        assert chat_key.startswith("Not started: SIGNPOST_CHAT_KEY_SECRET is not the one the other workers")
+        assert "Set the same SIGNPOST_CHAT_KEY_SECRET on every worker" in chat_key
+
+        new_secret = "the-rotated-webhook-secret"
+        webhook = _refusal(_worker_process({**env, "TELEGRAM_WEBHOOK_SECRET": new_secret}))
+        assert webhook.startswith("Not started: TELEGRAM_WEBHOOK_SECRET is not the one the other workers")
+        assert "--rotate-webhook-secret" in webhook
+
+        rotated = _worker_process({**env, "TELEGRAM_WEBHOOK_SECRET": new_secret}, "--rotate-webhook-secret")
+        assert rotated.stdout is not None
+        assert "Signpost bot running by webhook" in rotated.stdout.readline()  # started
+        caplog.set_level(logging.WARNING, logger="bot.adapters.telegram")
+        async with httpx.AsyncClient() as client:  # Telegram now sends the new secret, to both workers
+            headers = {"X-Telegram-Bot-Api-Secret-Token": new_secret}
+            refused = await client.post(f"http://127.0.0.1:{port}/hook", json={"update_id": 1}, headers=headers)
+        assert refused.status_code == 403
+        assert any("TELEGRAM_WEBHOOK_SECRET" in r.getMessage() for r in caplog.records)
+        # The first worker, restarted as it was, is now the one refused.
+        again = _refusal(_worker_process({**env, "SIGNPOST_DATA_DIR": str(tmp_path / "three")}))
+        assert again.startswith("Not started: TELEGRAM_WEBHOOK_SECRET")
+    finally:
+        if rotated is not None:
+            rotated.send_signal(signal.SIGTERM)
+            rotated.communicate(timeout=60)
+        await first.stop()
+        await application.stop()
+        await application.shutdown()
