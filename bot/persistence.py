@@ -18,8 +18,9 @@ counted once.
 
 A guided note being written (what the person types for themselves) travels between turns, and so between
 workers, only sealed: AES-GCM under a key derived from the chat id and the secret (:class:`NoteSeal`), in the
-conversation row, for at most :data:`NOTE_SEALED_FOR`; the engine holds it in memory only during a turn. The
-chat id is not stored, so the database (even with the secret) cannot open a note without knowing whose it is.
+conversation row, for :data:`NOTE_SEALED_FOR` after the chat's last step; the engine holds it in memory only during a
+turn. The chat id is not stored, so without the secret the database opens no note; with it, chat ids can be
+recovered by trying every one (hours), so the secret must never be kept with the database or its backups.
 
 For the quick exit, the ids of the messages in each chat (numbers only) are kept in ``chat_message`` until the
 person leaves or forgets, or the conversation expires (:func:`services_db.retention.purge_expired`).
@@ -71,7 +72,8 @@ log = logging.getLogger(__name__)
 SECRET_FILE = "chat-key.secret"
 _TABLE = ConversationRecord.__table__  # type: ignore[attr-defined]
 _MESSAGES = ChatMessage.__table__  # type: ignore[attr-defined]
-# A note not given back within this time is dropped (the engine's own limit may be shorter).
+# A sealed note left alone this long is dropped; each step of its chat restarts the time (the engine drops a note
+# 2 hours after it was started however often it is answered: bot.engine.engine.NOTE_TTL).
 NOTE_SEALED_FOR = timedelta(minutes=30)
 # Update ids remembered per conversation: more than any redelivery can span for one person.
 RECENT_UPDATES = 32
