@@ -86,6 +86,7 @@ __all__ = [
     "STAFF_GROUP",
     "VICTIM_GROUP",
     "Extension",
+    "NotStarted",
     "Poller",
     "RateLimit",
     "RateLimiter",
@@ -119,6 +120,10 @@ DELETE_BATCH = 100  # Bot API deleteMessages takes at most 100 ids
 MAX_IDS_PER_CHAT = 500  # in memory, besides the database, for a quick exit with the database down
 MAX_CHATS_WITH_IDS = 20_000
 WIPE_WAIT_S = 2.0  # how long a quick exit waits for the stored ids before going on with those in memory
+# On a stop (SIGTERM in a rolling deploy) updates in progress get this long to finish and be answered.
+DRAIN_S = 10.0
+# setWebhook refused for flood control (several workers restarting at once): tries, honouring its wait.
+SET_WEBHOOK_ATTEMPTS = 4
 MENU_COMMANDS: tuple[str, ...] = ("start", "emergency", "help", "language", "cancel", "forget")
 # The Telegram app languages we have a catalogue for; everyone else gets English (Easy Read is chosen in the bot).
 MENU_LANGUAGES: dict[str | None, Language] = {None: Language.EN, "en": Language.EN, "cy": Language.CY}
@@ -1398,7 +1403,7 @@ class Poller:
         await self.application.bot.delete_webhook(drop_pending_updates=False)
         self._task = asyncio.create_task(self._loop(), name="signpost-poller")
 
-    async def stop(self, *, drain_s: float = 10.0) -> None:
+    async def stop(self, *, drain_s: float = DRAIN_S) -> None:
         """Stop fetching; give the updates being processed up to ``drain_s`` seconds to finish."""
         if self._task is not None:
             self._task.cancel()
@@ -1481,6 +1486,16 @@ class _WrongSecretLog:
         self._last, self._unlogged = now, 0
 
 
+class NotStarted(Exception):
+    """The bot could not start. ``stage``: "telegram" (the Bot API refused the token or could not be reached),
+    "listen" (the webhook's address or port cannot be listened on) or "webhook" (setWebhook was refused)."""
+
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(f"{stage}: {reason}")
+        self.stage = stage
+        self.reason = reason
+
+
 class WebhookServer:
     """Webhook mode that answers Telegram only once the update has been processed, so an update whose worker dies
     is delivered again (Telegram retries until it gets a 2xx); a conversation that already took it does not run it
@@ -1490,6 +1505,10 @@ class WebhookServer:
 
     Telegram holds one connection per update in flight (up to ``max_connections``), so a person whose row is
     locked holds one connection and nobody else's.
+
+    On :meth:`stop` new updates are refused at once with 503 (Telegram, or a balancer, delivers them again,
+    elsewhere) while those in progress get ``drain_s`` seconds to finish and be answered: a rolling deploy does
+    not cut a reply in half. ``GET /health`` says 200 "ok" while updates are taken, 503 "draining" after.
     """
 
     def __init__(
@@ -1505,29 +1524,58 @@ class WebhookServer:
         self.max_connections = max_connections
         self.register = register
         self.wrong_secret = _WrongSecretLog()
+        self.draining = False
+        self._in_flight: set[asyncio.Future[None]] = set()
         self._server: Any = None
 
     async def start(self) -> None:
-        """Listen, then (with ``register``) tell Telegram where to post (``setWebhook`` with the secret)."""
+        """Listen, then (with ``register``) tell Telegram where to post (``setWebhook`` with the secret).
+
+        Raises :class:`NotStarted` when the address cannot be listened on or Telegram keeps refusing setWebhook.
+        """
         from urllib.parse import urlsplit
 
         import tornado.web
 
         path = "/" + urlsplit(self.webhook.url).path.lstrip("/")
-        handler = _update_handler_class()
-        app = tornado.web.Application([(path, handler, {"server": self})], log_function=lambda _h: None)
-        self._server = app.listen(
-            self.webhook.port, address=self.webhook.listen, xheaders=True, max_body_size=WEBHOOK_MAX_BODY
-        )
-        if self.register:
-            await self.application.bot.set_webhook(
-                self.webhook.url,
-                secret_token=self.webhook.secret,
-                allowed_updates=list(ALLOWED_UPDATES),
-                max_connections=self.max_connections,
+        routes = [(path, _update_handler_class(), {"server": self}), ("/health", _health_class(), {"server": self})]
+        app = tornado.web.Application(routes, log_function=lambda _h: None)
+        try:
+            self._server = app.listen(
+                self.webhook.port, address=self.webhook.listen, xheaders=True, max_body_size=WEBHOOK_MAX_BODY
             )
+        except OSError as exc:
+            raise NotStarted("listen", exc.strerror or str(exc)) from None
+        if self.register:
+            try:
+                await self._set_webhook()
+            except TelegramError as exc:
+                await self.stop()
+                raise NotStarted("webhook", exc.message) from None
 
-    async def stop(self) -> None:
+    async def _set_webhook(self) -> None:
+        for attempt in range(1, SET_WEBHOOK_ATTEMPTS + 1):
+            try:
+                await self.application.bot.set_webhook(
+                    self.webhook.url,
+                    secret_token=self.webhook.secret,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    max_connections=self.max_connections,
+                )
+                return
+            except RetryAfter as exc:  # several workers restarting at once: wait as told, then again
+                if attempt == SET_WEBHOOK_ATTEMPTS:
+                    raise
+                retry_after = exc.retry_after
+                wait = retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
+                log.warning("setWebhook: flood control, trying again in %.0f s", wait)
+                await asyncio.sleep(min(wait, MAX_RETRY_AFTER_S))
+
+    async def stop(self, *, drain_s: float = DRAIN_S) -> None:
+        """Refuse new updates now; give those in progress up to ``drain_s`` seconds to be answered; then close."""
+        self.draining = True
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=drain_s)
         if self._server is not None:
             self._server.stop()
             await self._server.close_all_connections()
@@ -1537,9 +1585,21 @@ class WebhookServer:
         processor = self.application.update_processor
         await processor.process_update(update, self.application.process_update(update))
 
+    @asynccontextmanager
+    async def in_flight(self) -> AsyncIterator[None]:
+        """An update being processed and answered: :meth:`stop` waits for it."""
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_flight.add(finished)
+        try:
+            yield
+        finally:
+            self._in_flight.discard(finished)
+            finished.set_result(None)
+
 
 def _update_handler_class() -> type:
     import tornado.web
+    from tornado.iostream import StreamClosedError
 
     class UpdateHandler(tornado.web.RequestHandler):
         SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
@@ -1552,6 +1612,10 @@ def _update_handler_class() -> type:
             if not hmac.compare_digest(given.encode(), self.server.webhook.secret.encode()):
                 self.server.wrong_secret.refused()
                 self.set_status(403)
+                return
+            if self.server.draining:  # stopping: not a 2xx, so the update is delivered again, elsewhere
+                self.set_status(503)
+                self.set_header("Retry-After", "1")
                 return
             media_type = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
             if media_type != "application/json":
@@ -1566,10 +1630,35 @@ def _update_handler_class() -> type:
                 log.warning("an unreadable update was refused: %s", type(exc).__name__)
                 self.set_status(400)
                 return
-            await self.server.process(update)  # errors go to the error handlers; Telegram hears only when done
-            self.set_status(200)
+            async with self.server.in_flight():
+                await self.server.process(update)  # errors go to the error handlers; Telegram hears only when done
+                self.set_status(200)
+                with suppress(StreamClosedError):  # the answer is written before a stopping server closes
+                    await self.finish()
 
     return UpdateHandler
+
+
+def _health_class() -> type:
+    import tornado.web
+
+    class Health(tornado.web.RequestHandler):
+        """For a load balancer: 200 while this worker takes updates, 503 once it is stopping."""
+
+        SUPPORTED_METHODS = ("GET",)  # type: ignore[assignment]
+
+        def initialize(self, server: WebhookServer) -> None:
+            self.server = server
+
+        def get(self) -> None:
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            if self.server.draining:
+                self.set_status(503)
+                self.write("draining")
+            else:
+                self.write("ok")
+
+    return Health
 
 
 async def _serve(application: Application, front: Poller | WebhookServer) -> None:  # type: ignore[type-arg]
@@ -1577,23 +1666,32 @@ async def _serve(application: Application, front: Poller | WebhookServer) -> Non
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    await application.initialize()
-    if application.post_init is not None:
-        await application.post_init(application)
-    await application.start()
-    await front.start()
+    initialized = False
     try:
+        try:
+            await application.initialize()  # getMe: the token is checked here
+            initialized = True
+            if application.post_init is not None:
+                await application.post_init(application)
+            await application.start()
+            await front.start()
+        except TelegramError as exc:
+            raise NotStarted("telegram", exc.message) from None
         await stopping.wait()
     finally:
         await front.stop()
-        await application.stop()
-        if application.post_shutdown is not None:
-            await application.post_shutdown(application)
-        await application.shutdown()
+        if application.running:
+            await application.stop()
+        if initialized:
+            if application.post_shutdown is not None:
+                await application.post_shutdown(application)
+            await application.shutdown()
 
 
 def run(application: Application, *, webhook: Webhook | None = None) -> None:  # type: ignore[type-arg]
     """Serve until interrupted: long polling by default (see :class:`Poller`), or a webhook server (see
-    :class:`WebhookServer`); either way an update is confirmed to Telegram only once it has been processed."""
+    :class:`WebhookServer`); either way an update is confirmed to Telegram only once it has been processed, and
+    on SIGTERM or SIGINT the updates in progress get :data:`DRAIN_S` seconds to finish. Raises
+    :class:`NotStarted` when Telegram or the webhook's address refuses the start."""
     front = Poller(application) if webhook is None else WebhookServer(application, webhook)
     asyncio.run(_serve(application, front))
