@@ -50,7 +50,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -615,6 +615,8 @@ class VictimBot:
         started = asyncio.gather(*(loop.run_in_executor(self._executor, meet) for _ in range(self.store_threads)))
         self._background.add(started)
         started.add_done_callback(self._background.discard)
+        # A stop soon after the start (a refused start) cancels the threads' tasks: that is no error to log.
+        started.add_done_callback(lambda done: done.cancelled() or done.exception())
         return started
 
     def handlers(self) -> list[Any]:
@@ -1487,8 +1489,9 @@ class _WrongSecretLog:
 
 
 class NotStarted(Exception):
-    """The bot could not start. ``stage``: "telegram" (the Bot API refused the token or could not be reached),
-    "listen" (the webhook's address or port cannot be listened on) or "webhook" (setWebhook was refused)."""
+    """The bot could not start. ``stage``: "token" (the Bot API refused the token), "telegram" (it could not be
+    reached or refused a call), "listen" (the webhook's address or port cannot be listened on) or "webhook"
+    (setWebhook was refused)."""
 
     def __init__(self, stage: str, reason: str) -> None:
         super().__init__(f"{stage}: {reason}")
@@ -1675,6 +1678,8 @@ async def _serve(application: Application, front: Poller | WebhookServer) -> Non
                 await application.post_init(application)
             await application.start()
             await front.start()
+        except InvalidToken as exc:
+            raise NotStarted("token", exc.message) from None
         except TelegramError as exc:
             raise NotStarted("telegram", exc.message) from None
         await stopping.wait()

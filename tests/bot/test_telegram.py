@@ -676,6 +676,51 @@ def test_a_webhook_worker_on_a_shared_database_warns_when_its_chat_key_secret_is
         assert warned == []  # one process on SQLite, or the secret every worker is given
 
 
+@pytest.mark.parametrize(
+    ("env", "says", "code"),
+    [
+        ({"SIGNPOST_CHAT_KEY_SECRET": "too-short"}, "SIGNPOST_CHAT_KEY_SECRET is too short", 2),
+        ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/signpost"}, "Check DATABASE_URL", 1),
+        ({"DATABASE_URL": "not-a-url"}, "DATABASE_URL is not a database URL", 2),
+        (
+            {"TELEGRAM_WEBHOOK_URL": "https://bot.example.org/hook", "TELEGRAM_WEBHOOK_SECRET": "has spaces & more"},
+            "TELEGRAM_WEBHOOK_SECRET has 17 characters, some of which Telegram refuses",
+            2,
+        ),
+        (
+            {"TELEGRAM_WEBHOOK_URL": "https://bot.example.org/hook", "TELEGRAM_WEBHOOK_SECRET": "x" * 257},
+            "use 1-256 characters",
+            2,
+        ),
+    ],
+    ids=["short-chat-key-secret", "database-unreachable", "database-url-malformed", "secret-characters", "secret-long"],
+)
+def test_signpost_bot_explains_a_setting_it_cannot_use(
+    env: dict[str, str], says: str, code: int, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One or two lines naming the setting, exit 2 (a setting to fix) or 1 (the database is down), no traceback."""
+    from typer.testing import CliRunner
+
+    from signpost import wiring
+    from signpost.cli import app
+
+    monkeypatch.chdir(tmp_path)  # no .env from the working directory
+    for name in ("DATABASE_URL", "SIGNPOST_CHAT_KEY_SECRET", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    wiring.settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["bot"])
+    finally:
+        wiring.settings.cache_clear()
+    assert result.exit_code == code, result.output
+    assert says in " ".join(result.output.split())
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3, result.output
+
+
 async def test_offline_privacy_scan_after_a_full_conversation(harness: Harness) -> None:
     """The same scan as the end-to-end test, for machines without the emulator: nothing typed, no place, no name."""
     chat = harness.chat(chat_id=31337, first_name="Zebedee", username="zeb_offline")

@@ -38,6 +38,7 @@ class _Fault:
     status: int  # 0: not an error, a delay
     description: str
     delay_s: float = 0.0
+    retry_after: int | None = None  # flood control: Telegram's parameters.retry_after
 
 
 @dataclass
@@ -99,10 +100,12 @@ class BotApiProxy:
         times: int = 1,
         status: int = 502,
         description: str = "Bad Gateway",
+        retry_after: int | None = None,
     ) -> None:
-        """After ``skip`` matching calls, answer the next ``times`` with HTTP ``status``."""
+        """After ``skip`` matching calls, answer the next ``times`` with HTTP ``status`` (and, with
+        ``retry_after``, the seconds to wait, as Telegram's 429 says)."""
         with self._lock:
-            self._faults.append(_Fault(method, chat_id, skip, times, status, description))
+            self._faults.append(_Fault(method, chat_id, skip, times, status, description, retry_after=retry_after))
 
     # --- internals --------------------------------------------------------------------------------------
 
@@ -121,7 +124,9 @@ class BotApiProxy:
         if fault is not None and not fault.status:
             time.sleep(fault.delay_s)
         elif fault is not None:
-            error = {"ok": False, "error_code": fault.status, "description": fault.description}
+            error: dict[str, Any] = {"ok": False, "error_code": fault.status, "description": fault.description}
+            if fault.retry_after is not None:
+                error["parameters"] = {"retry_after": fault.retry_after}
             return _reply(request, fault.status, json.dumps(error).encode(), "application/json")
         if matched and method == "deleteMessages":
             return self._delete_messages(request, matched["token"], chat_id, params)
