@@ -15,9 +15,13 @@ def _default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    """Every setting has a safe default for the embedded set-up (SQLite in a per-user data directory)."""
+    """Every setting has a safe default for the embedded set-up (SQLite in a per-user data directory).
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    An empty value (``SIGNPOST_DATA_DIR=`` as in .env.example) means unset, the default: not ``Path("")``, the
+    current directory, where the generated secret and the database would land wherever a command is run.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Field(default_factory=_default_data_dir, validation_alias="SIGNPOST_DATA_DIR")
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
