@@ -539,6 +539,28 @@ async def test_webhook_mode_accepts_only_updates_carrying_the_secret(
         await harness.app.stop()
 
 
+def run_signpost_bot(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, env: dict[str, str]) -> Any:
+    """``signpost bot`` through the CLI with only ``env`` of the bot's settings (no .env, a data directory of its
+    own); the CliRunner's result."""
+    from typer.testing import CliRunner
+
+    from signpost import wiring
+    from signpost.cli import app
+
+    monkeypatch.chdir(tmp_path)  # no .env from the working directory
+    for name in ("TELEGRAM_BOT_TOKEN", "DATABASE_URL", "SIGNPOST_CHAT_KEY_SECRET", "TELEGRAM_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("TELEGRAM_WEBHOOK_SECRET", raising=False)
+    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    wiring.settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, ["bot"])
+    finally:
+        wiring.settings.cache_clear()
+
+
 @pytest.mark.parametrize(
     ("env", "says"),
     [
@@ -553,22 +575,7 @@ async def test_webhook_mode_accepts_only_updates_carrying_the_secret(
 def test_signpost_bot_refuses_an_incomplete_configuration(
     env: dict[str, str], says: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
-
-    from signpost import wiring
-    from signpost.cli import app
-
-    monkeypatch.chdir(tmp_path)  # no .env from the working directory
-    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    wiring.settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["bot"])
-    finally:
-        wiring.settings.cache_clear()
+    result = run_signpost_bot(monkeypatch, tmp_path, env)
     assert result.exit_code == 2
     assert says in " ".join(result.output.split())
     assert "Traceback" not in result.output
@@ -699,23 +706,7 @@ def test_signpost_bot_explains_a_setting_it_cannot_use(
     env: dict[str, str], says: str, code: int, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One or two lines naming the setting, exit 2 (a setting to fix) or 1 (the database is down), no traceback."""
-    from typer.testing import CliRunner
-
-    from signpost import wiring
-    from signpost.cli import app
-
-    monkeypatch.chdir(tmp_path)  # no .env from the working directory
-    for name in ("DATABASE_URL", "SIGNPOST_CHAT_KEY_SECRET", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SIGNPOST_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    wiring.settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["bot"])
-    finally:
-        wiring.settings.cache_clear()
+    result = run_signpost_bot(monkeypatch, tmp_path, {"TELEGRAM_BOT_TOKEN": TOKEN, **env})
     assert result.exit_code == code, result.output
     assert says in " ".join(result.output.split())
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3, result.output

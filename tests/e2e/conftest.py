@@ -171,6 +171,20 @@ def bot_settings(
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+def process_env(config: Settings, **more: str) -> dict[str, str]:
+    """The environment of a ``signpost bot`` process with ``config``'s Bot API, token, data directory and database
+    (when set), plus ``more`` (e.g. ``TELEGRAM_WEBHOOK_URL``)."""
+    env = {
+        "TELEGRAM_BOT_TOKEN": config.telegram_bot_token or "",
+        "TELEGRAM_BASE_URL": config.telegram_base_url or "",
+        "TELEGRAM_BASE_FILE_URL": config.telegram_base_file_url or "",
+        "SIGNPOST_DATA_DIR": str(config.data_dir),
+    }
+    if config.database_url:
+        env["DATABASE_URL"] = config.database_url
+    return {**env, **more}
+
+
 StartBot = Callable[..., Awaitable[RunningBot]]
 
 

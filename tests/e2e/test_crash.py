@@ -23,13 +23,53 @@ import pytest
 from bot.content import catalogue
 from bot.engine import Language
 from tests.e2e.botapi_proxy import BotApiProxy
-from tests.e2e.conftest import ROOT, RunningBot, User, asks_location, bot_settings, callback_data, with_button
+from tests.e2e.conftest import (
+    ROOT,
+    RunningBot,
+    User,
+    asks_location,
+    bot_settings,
+    callback_data,
+    process_env,
+    with_button,
+)
 from tests.e2e.test_telegram_bot import texts
 
 pytestmark = pytest.mark.e2e
 
 EN = catalogue(Language.EN)
 PEOPLE = 50
+
+
+def worker_settings(balancer_url: str, secret: str) -> dict[str, str]:
+    """What every webhook worker behind the balancer shares (the README's several workers)."""
+    return {
+        "SIGNPOST_CHAT_KEY_SECRET": "the-same-secret-on-every-worker",
+        "TELEGRAM_WEBHOOK_URL": f"{balancer_url}/hook",
+        "TELEGRAM_WEBHOOK_SECRET": secret,
+        "TELEGRAM_WEBHOOK_LISTEN": "127.0.0.1",
+    }
+
+
+def start_polling_bot(
+    api_url: str, postgres_url: str, tmp_path: Path
+) -> tuple[dict[str, str], Path, subprocess.Popen[bytes], RunningBot]:
+    """``signpost bot`` (long polling, PostgreSQL) in a process of its own: its environment (to start it again),
+    log, process, and a handle for the users."""
+    config = bot_settings(api_url, tmp_path / "data", database_url=postgres_url)
+    env, log = process_env(config), tmp_path / "bot.log"
+    bot = RunningBot(application=None, config=config)  # type: ignore[arg-type]  (only its token is used)
+    return env, log, start_process(env, log), bot
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM if still running, then SIGKILL after 20 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def start_process(config_env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -44,17 +84,7 @@ async def test_a_killed_bot_loses_no_reply_and_sends_none_twice(
 ) -> None:
     """``step``: the kill lands during everyone's /start (the menu), or during everyone's "Find help" (the
     location question: one message, so there is no second one a kill could lose)."""
-    config = bot_settings(bot_api_proxy.url, tmp_path / "data", database_url=postgres_url)
-    env = {
-        "TELEGRAM_BOT_TOKEN": config.telegram_bot_token or "",
-        "TELEGRAM_BASE_URL": config.telegram_base_url or "",
-        "TELEGRAM_BASE_FILE_URL": config.telegram_base_file_url or "",
-        "DATABASE_URL": postgres_url,
-        "SIGNPOST_DATA_DIR": str(config.data_dir),
-    }
-    log = tmp_path / "bot.log"
-    process = start_process(env, log)
-    bot = RunningBot(application=None, config=config)  # type: ignore[arg-type]  (only its token is used)
+    env, log, process, bot = start_polling_bot(bot_api_proxy.url, postgres_url, tmp_path)
     try:
         warm = make_user(bot, "First")
         await warm.tg.send_command("/start")
@@ -112,12 +142,7 @@ async def test_a_killed_bot_loses_no_reply_and_sends_none_twice(
             # _Hold: seen for 1 person of 50 in 2 of 10 runs on a loaded machine, so it is counted, not failed.)
             assert all(asks_location(m) for u in users for m in got[u.id])
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_process(process)
 
 
 async def test_a_bot_killed_while_a_refused_reply_waits_to_be_sent_again_answers_after_the_restart(
@@ -126,17 +151,7 @@ async def test_a_bot_killed_while_a_refused_reply_waits_to_be_sent_again_answers
     """Telegram refuses the reply to "Find help" (502) once its request was written, so the update is taken; the
     bot is killed while the reply waits to be sent again. After the restart every person is asked for a location
     exactly once (the update was marked "reply not sent": its redelivery shows the screen again)."""
-    config = bot_settings(bot_api_proxy.url, tmp_path / "data", database_url=postgres_url)
-    env = {
-        "TELEGRAM_BOT_TOKEN": config.telegram_bot_token or "",
-        "TELEGRAM_BASE_URL": config.telegram_base_url or "",
-        "TELEGRAM_BASE_FILE_URL": config.telegram_base_file_url or "",
-        "DATABASE_URL": postgres_url,
-        "SIGNPOST_DATA_DIR": str(config.data_dir),
-    }
-    log = tmp_path / "bot.log"
-    process = start_process(env, log)
-    bot = RunningBot(application=None, config=config)  # type: ignore[arg-type]  (only its token is used)
+    env, log, process, bot = start_polling_bot(bot_api_proxy.url, postgres_url, tmp_path)
     try:
         users = [make_user(bot, f"Person {n}") for n in range(3)]
         menus = {}
@@ -165,12 +180,7 @@ async def test_a_bot_killed_while_a_refused_reply_waits_to_be_sent_again_answers
         asked = {u.id: sum(map(asks_location, got[u.id])) for u in users}
         assert asked == {u.id: 1 for u in users}, f"{asked}; bot log: {log.read_text()[-2000:]}"
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_process(process)
 
 
 async def test_a_killed_webhook_worker_loses_no_reply_and_sends_none_twice(
@@ -190,17 +200,7 @@ async def test_a_killed_webhook_worker_loses_no_reply_and_sends_none_twice(
     secret = "webhook-secret-for-the-crash-test"
     balancer = RoundRobin([f"http://127.0.0.1:{port}" for port in ports], secret=secret).start()
     config = bot_settings(bot_api_proxy.url, tmp_path / "data", database_url=postgres_url)
-    common = {
-        "TELEGRAM_BOT_TOKEN": config.telegram_bot_token or "",
-        "TELEGRAM_BASE_URL": config.telegram_base_url or "",
-        "TELEGRAM_BASE_FILE_URL": config.telegram_base_file_url or "",
-        "DATABASE_URL": postgres_url,
-        "SIGNPOST_DATA_DIR": str(config.data_dir),
-        "SIGNPOST_CHAT_KEY_SECRET": "the-same-secret-on-every-worker",
-        "TELEGRAM_WEBHOOK_URL": f"{balancer.url}/hook",
-        "TELEGRAM_WEBHOOK_SECRET": secret,
-        "TELEGRAM_WEBHOOK_LISTEN": "127.0.0.1",
-    }
+    common = process_env(config, **worker_settings(balancer.url, secret))
     log = tmp_path / "workers.log"
     first = start_process({**common, "TELEGRAM_WEBHOOK_PORT": str(ports[0])}, log)
     await asyncio.sleep(3)  # the first migrates and seeds the new database alone
@@ -253,10 +253,5 @@ async def test_a_killed_webhook_worker_loses_no_reply_and_sends_none_twice(
         assert twice == {} and lost == [], f"sent twice: {twice}; lost: {lost}; workers' log: {log.read_text()[-3000:]}"
     finally:
         for process in (first, second):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop_process(process)
         balancer.stop()

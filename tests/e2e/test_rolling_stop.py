@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +22,8 @@ import pytest
 
 from tests.e2e.balancer import RoundRobin
 from tests.e2e.botapi_proxy import BotApiProxy
-from tests.e2e.conftest import RunningBot, User, bot_settings, callback_data
-from tests.e2e.test_crash import start_process
+from tests.e2e.conftest import RunningBot, User, bot_settings, callback_data, process_env
+from tests.e2e.test_crash import start_process, stop_process, worker_settings
 from tests.e2e.test_telegram_bot import LEEDS_POSTCODE
 
 pytestmark = pytest.mark.e2e
@@ -58,17 +57,7 @@ async def test_sigterm_mid_reply_finishes_the_reply_then_stops(
     ports = [_port(), _port()]
     balancer = RoundRobin([f"http://127.0.0.1:{port}" for port in ports], secret=SECRET).start()
     config = bot_settings(bot_api_proxy.url, tmp_path / "data", database_url=postgres_url)
-    common = {
-        "TELEGRAM_BOT_TOKEN": config.telegram_bot_token or "",
-        "TELEGRAM_BASE_URL": config.telegram_base_url or "",
-        "TELEGRAM_BASE_FILE_URL": config.telegram_base_file_url or "",
-        "DATABASE_URL": postgres_url,
-        "SIGNPOST_DATA_DIR": str(config.data_dir),
-        "SIGNPOST_CHAT_KEY_SECRET": "the-same-secret-on-every-worker",
-        "TELEGRAM_WEBHOOK_URL": f"{balancer.url}/hook",
-        "TELEGRAM_WEBHOOK_SECRET": SECRET,
-        "TELEGRAM_WEBHOOK_LISTEN": "127.0.0.1",
-    }
+    common = process_env(config, **worker_settings(balancer.url, SECRET))
     log = tmp_path / "workers.log"
     processes = [start_process({**common, "TELEGRAM_WEBHOOK_PORT": str(ports[0])}, log)]
     await asyncio.sleep(3)  # the first migrates and seeds the new database alone
@@ -130,10 +119,5 @@ async def test_sigterm_mid_reply_finishes_the_reply_then_stops(
         assert "Traceback" not in log.read_text()
     finally:
         for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop_process(process)
         balancer.stop()
