@@ -450,6 +450,8 @@ def emulator_round_trips(users: int, rounds: int, workdir: Path, database_url: s
         **os.environ,
         "SIGNPOST_DATA_DIR": str(workdir / "bot-data"),
         "DATABASE_URL": database_url,  # empty: SQLite in the bench's own data directory
+        # One chat-key secret for every run: a scratch database remembers the first one's fingerprint.
+        "SIGNPOST_CHAT_KEY_SECRET": "signpost-bench-chat-key-secret",
     }
     console.print(f"emulator + scripted bot (the emulator's ceiling): 1 user, then {users} at once")
     scripted = _round_trips([sys.executable, "-c", SCRIPTED_BOT], users, rounds, bot_env, node, modules)
